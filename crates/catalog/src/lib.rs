@@ -1,0 +1,131 @@
+//! The s3rewind catalog: one SQLite file that holds a scanned bucket's versions
+//! and delete markers, the per-prefix scan cursors, and the plans made from them.
+//!
+//! The schema lives in the numbered files of `migrations/` and is applied by
+//! `sqlx::migrate!` whenever a catalog is opened; no code here creates tables.
+//! Reads and small writes use one rusqlite connection ([`Catalog`]); the scan's
+//! bulk inserts go through [`ScanWriter`], a dedicated thread with prepared
+//! statements fed by a bounded channel.
+
+mod rows;
+mod scan_state;
+mod writer;
+
+use std::path::{Path, PathBuf};
+
+pub use rows::{EntryRow, ScanPage};
+pub use scan_state::{CursorState, Location, ScanRecord, ScanTotals};
+pub use writer::{ScanWriter, WriterStats};
+
+pub use rusqlite;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
+
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error("no catalog at {0} (run `s3rewind scan s3://BUCKET` first, or pass --catalog PATH)")]
+    NotFound(PathBuf),
+    #[error("cannot open the catalog at {path}: {reason} (pass --catalog with a path in a writable directory)")]
+    Open { path: PathBuf, reason: String },
+    #[error("cannot bring the catalog at {path} up to date: {reason}")]
+    Migrate { path: PathBuf, reason: String },
+    #[error("catalog: {0}")]
+    Sql(#[from] rusqlite::Error),
+    #[error("the catalog writer stopped: {0}")]
+    WriterGone(String),
+}
+
+pub type Result<T, E = CatalogError> = std::result::Result<T, E>;
+
+/// An open catalog file.
+pub struct Catalog {
+    path: PathBuf,
+    conn: rusqlite::Connection,
+}
+
+impl Catalog {
+    /// Opens an existing catalog, applying any migrations it lacks.
+    pub async fn open(path: &Path) -> Result<Catalog> {
+        if !path.exists() {
+            return Err(CatalogError::NotFound(path.to_owned()));
+        }
+        Self::open_or_create(path).await
+    }
+
+    /// Opens the catalog at `path`, creating an empty one if there is none.
+    pub async fn open_or_create(path: &Path) -> Result<Catalog> {
+        migrate(path).await?;
+        let conn = connect(path)?;
+        Ok(Catalog {
+            path: path.to_owned(),
+            conn,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn conn(&self) -> &rusqlite::Connection {
+        &self.conn
+    }
+
+    pub fn conn_mut(&mut self) -> &mut rusqlite::Connection {
+        &mut self.conn
+    }
+}
+
+/// Removes a catalog file and its WAL companions (for `scan --fresh`).
+pub fn remove(path: &Path) -> std::io::Result<()> {
+    for suffix in ["", "-wal", "-shm"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        match std::fs::remove_file(PathBuf::from(p)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+async fn migrate(path: &Path) -> Result<()> {
+    use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
+    use sqlx::Connection;
+    let open_err = |e: sqlx::Error| CatalogError::Open {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    };
+    let options = SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true)
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Normal)
+        .busy_timeout(std::time::Duration::from_secs(10));
+    let mut conn = sqlx::SqliteConnection::connect_with(&options)
+        .await
+        .map_err(open_err)?;
+    MIGRATOR
+        .run(&mut conn)
+        .await
+        .map_err(|e| CatalogError::Migrate {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        })?;
+    conn.close().await.map_err(open_err)
+}
+
+/// A rusqlite connection with the settings every s3rewind connection uses.
+pub(crate) fn connect(path: &Path) -> Result<rusqlite::Connection> {
+    let conn = rusqlite::Connection::open(path).map_err(|e| CatalogError::Open {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    })?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    Ok(conn)
+}
+
+/// Now, as the RFC 3339 text the catalog stores.
+pub fn now_rfc3339() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}

@@ -1,0 +1,333 @@
+//! `scan`: lists every object version and delete marker under an S3 location
+//! into the catalog, one ListObjectVersions stream per prefix, many prefixes at
+//! a time, resuming from each prefix's committed cursor after any interruption.
+
+mod prefixes;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use catalog::{Catalog, CatalogError, CursorState, EntryRow, Location, ScanPage, WriterStats};
+use futures::stream::{self, StreamExt, TryStreamExt};
+use rand::seq::SliceRandom;
+use s3io::{ErrorKind, ListedEntry, S3Error, S3};
+use tokio::sync::mpsc;
+
+pub use prefixes::{merge_prefixes, read_prefixes_file, PrefixError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ScanError {
+    #[error(transparent)]
+    Prefix(#[from] PrefixError),
+    #[error(
+        "this catalog holds a scan of {catalog}, not {requested}\n  hint: use another --catalog, or `scan --fresh` to replace it"
+    )]
+    OtherLocation {
+        catalog: Box<Location>,
+        requested: Box<Location>,
+    },
+    #[error(transparent)]
+    S3(#[from] S3Error),
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    #[error("the server sent a truncated page of prefix {prefix:?} without a NextKeyMarker; cannot continue")]
+    NoMarker { prefix: String },
+    #[error("interrupted; what was listed is saved: run the same scan again to resume")]
+    Interrupted,
+}
+
+/// How to scan.
+#[derive(Debug, Clone)]
+pub struct ScanOptions {
+    /// Prefixes listed at once.
+    pub concurrency: usize,
+    /// MaxKeys per ListObjectVersions request (S3 caps it at 1000).
+    pub page_size: i32,
+}
+
+impl Default for ScanOptions {
+    fn default() -> Self {
+        ScanOptions {
+            concurrency: 32,
+            page_size: 1000,
+        }
+    }
+}
+
+/// Live counters of a running scan, for progress display.
+#[derive(Debug, Default)]
+pub struct ScanProgress {
+    pub prefixes_total: AtomicU64,
+    /// Rows and prefixes already in the catalog when this run started.
+    pub rows_before: AtomicU64,
+    pub delete_markers_before: AtomicU64,
+    pub prefixes_done_before: AtomicU64,
+    /// Page requests retried by our own loop (after the SDK's retries).
+    pub page_retries: AtomicU64,
+    writer: std::sync::OnceLock<Arc<WriterStats>>,
+}
+
+impl ScanProgress {
+    /// (rows, delete markers, prefixes done) committed so far, this run and before.
+    pub fn committed(&self) -> (u64, u64, u64) {
+        let (rows, markers, done) = self.writer.get().map_or((0, 0, 0), |w| {
+            (
+                w.rows.load(Ordering::Relaxed),
+                w.delete_markers.load(Ordering::Relaxed),
+                w.prefixes_done.load(Ordering::Relaxed),
+            )
+        });
+        (
+            rows + self.rows_before.load(Ordering::Relaxed),
+            markers + self.delete_markers_before.load(Ordering::Relaxed),
+            done + self.prefixes_done_before.load(Ordering::Relaxed),
+        )
+    }
+
+    /// Rows committed by this run only.
+    pub fn rows_this_run(&self) -> u64 {
+        self.writer
+            .get()
+            .map_or(0, |w| w.rows.load(Ordering::Relaxed))
+    }
+
+    pub fn pages_this_run(&self) -> u64 {
+        self.writer
+            .get()
+            .map_or(0, |w| w.pages.load(Ordering::Relaxed))
+    }
+}
+
+/// What a finished (or interrupted) run did.
+#[derive(Debug, Clone)]
+pub struct ScanSummary {
+    pub rows: u64,
+    pub delete_markers: u64,
+    pub pages: u64,
+    pub requests: u64,
+    pub retries: u64,
+    pub elapsed: Duration,
+    /// Every prefix of the catalog is done.
+    pub finished: bool,
+}
+
+/// Refuses to mix two locations in one catalog.
+pub fn check_location(catalog: &Catalog, requested: &Location) -> Result<(), ScanError> {
+    match catalog.scan_record()? {
+        Some(record) if record.location != *requested => Err(ScanError::OtherLocation {
+            catalog: Box::new(record.location),
+            requested: Box::new(requested.clone()),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// The prefixes a run will cover: the catalog's cursors plus `requested`
+/// (relative to the base). With neither, the whole base. Checks overlaps.
+pub fn plan_prefixes(
+    catalog: Option<&Catalog>,
+    requested: &[String],
+) -> Result<Vec<String>, ScanError> {
+    let stored: Vec<String> = match catalog {
+        Some(c) => c.cursors()?.into_iter().map(|c| c.prefix).collect(),
+        None => Vec::new(),
+    };
+    if stored.is_empty() && requested.is_empty() {
+        return Ok(vec![String::new()]);
+    }
+    Ok(merge_prefixes(&stored, requested)?)
+}
+
+/// What one run scans.
+#[derive(Debug, Clone)]
+pub struct ScanTarget {
+    pub location: Location,
+    /// As GetBucketVersioning said (recorded in the catalog).
+    pub versioning: String,
+    /// From [`plan_prefixes`].
+    pub prefixes: Vec<String>,
+}
+
+/// Runs (or resumes) a scan. `shutdown` resolving stops the run, keeping
+/// what was committed.
+pub async fn scan(
+    s3: &S3,
+    catalog: &mut Catalog,
+    target: &ScanTarget,
+    options: &ScanOptions,
+    progress: &ScanProgress,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<ScanSummary, ScanError> {
+    let started = Instant::now();
+    let requests_before = s3.counters().requests();
+    let retries_before = s3.counters().retries();
+    let location = &target.location;
+    catalog.begin_scan(
+        location,
+        Some(s3.region()),
+        &target.versioning,
+        &target.prefixes,
+    )?;
+    let cursors = catalog.cursors()?;
+    let totals = catalog.scan_totals()?;
+    progress
+        .prefixes_total
+        .store(totals.prefixes as u64, Ordering::Relaxed);
+    progress
+        .rows_before
+        .store(totals.rows as u64, Ordering::Relaxed);
+    progress
+        .delete_markers_before
+        .store(totals.delete_markers as u64, Ordering::Relaxed);
+    progress
+        .prefixes_done_before
+        .store(totals.prefixes_done as u64, Ordering::Relaxed);
+
+    let mut pending: Vec<CursorState> = cursors.into_iter().filter(|c| !c.done).collect();
+    // Shuffled so that neighbouring (often equally hot) prefixes of S3's
+    // partitions are not all hit at once.
+    pending.shuffle(&mut rand::rng());
+
+    let concurrency = options.concurrency.max(1);
+    let writer = catalog::ScanWriter::spawn(catalog.path(), concurrency * 2)?;
+    let _ = progress.writer.set(writer.stats());
+    let sender = writer.sender();
+    let listing = stream::iter(pending.into_iter().map(|cursor| {
+        list_prefix(
+            s3,
+            location,
+            cursor,
+            options.page_size,
+            sender.clone(),
+            progress,
+        )
+    }))
+    .buffer_unordered(concurrency)
+    .try_collect::<()>();
+    let outcome = tokio::select! {
+        r = listing => r,
+        _ = shutdown => Err(ScanError::Interrupted),
+    };
+    drop(sender);
+    // Commit whatever the listing tasks handed over, even after an error.
+    let written = tokio::task::spawn_blocking(move || writer.finish())
+        .await
+        .map_err(|e| CatalogError::WriterGone(e.to_string()))?;
+    match (outcome, written) {
+        (Err(ScanError::Catalog(CatalogError::WriterGone(_))), Err(e)) => return Err(e.into()),
+        (Err(e), _) => return Err(e),
+        (Ok(()), Err(e)) => return Err(e.into()),
+        (Ok(()), Ok(())) => {}
+    }
+    let finished = catalog.finish_scan()?;
+    let (_, markers, _) = progress.committed();
+    Ok(ScanSummary {
+        rows: progress.rows_this_run(),
+        delete_markers: markers - progress.delete_markers_before.load(Ordering::Relaxed),
+        pages: progress.pages_this_run(),
+        requests: s3.counters().requests() - requests_before,
+        retries: s3.counters().retries() - retries_before,
+        elapsed: started.elapsed(),
+        finished,
+    })
+}
+
+/// Page retries on top of the SDK's for errors that are not throttling.
+const TRANSIENT_PAGE_RETRIES: u32 = 8;
+
+async fn list_prefix(
+    s3: &S3,
+    location: &Location,
+    cursor: CursorState,
+    page_size: i32,
+    sender: mpsc::Sender<ScanPage>,
+    progress: &ScanProgress,
+) -> Result<(), ScanError> {
+    let full_prefix = format!("{}{}", location.base_prefix, cursor.prefix);
+    let mut key_marker = cursor.next_key_marker;
+    let mut version_id_marker = cursor.next_version_id_marker;
+    loop {
+        let page = fetch_page(
+            s3,
+            &location.bucket,
+            &full_prefix,
+            key_marker.as_deref(),
+            version_id_marker.as_deref(),
+            page_size,
+            progress,
+        )
+        .await?;
+        let done = !page.is_truncated;
+        if !done && page.next_key_marker.is_none() {
+            return Err(ScanError::NoMarker {
+                prefix: full_prefix,
+            });
+        }
+        key_marker = page.next_key_marker;
+        version_id_marker = page.next_version_id_marker;
+        let scan_page = ScanPage {
+            prefix: cursor.prefix.clone(),
+            entries: page.entries.into_iter().map(into_row).collect(),
+            next_key_marker: key_marker.clone(),
+            next_version_id_marker: version_id_marker.clone(),
+            done,
+        };
+        sender
+            .send(scan_page)
+            .await
+            .map_err(|_| CatalogError::WriterGone("it stopped accepting pages".into()))?;
+        if done {
+            return Ok(());
+        }
+    }
+}
+
+async fn fetch_page(
+    s3: &S3,
+    bucket: &str,
+    prefix: &str,
+    key_marker: Option<&str>,
+    version_id_marker: Option<&str>,
+    page_size: i32,
+    progress: &ScanProgress,
+) -> Result<s3io::ListPage, S3Error> {
+    let mut attempt = 0u32;
+    loop {
+        match s3
+            .list_versions_page(bucket, prefix, key_marker, version_id_marker, page_size)
+            .await
+        {
+            Ok(page) => return Ok(page),
+            Err(e)
+                if e.kind == ErrorKind::Throttled
+                    || (e.is_retryable() && attempt < TRANSIENT_PAGE_RETRIES) =>
+            {
+                attempt += 1;
+                progress.page_retries.fetch_add(1, Ordering::Relaxed);
+                tokio::time::sleep(backoff(attempt)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Exponential backoff with full jitter, capped at a minute.
+fn backoff(attempt: u32) -> Duration {
+    let cap = Duration::from_secs(60)
+        .min(Duration::from_millis(500) * 2u32.saturating_pow(attempt.min(10)));
+    cap.mul_f64(rand::random_range(0.5..=1.0))
+}
+
+fn into_row(e: ListedEntry) -> EntryRow {
+    EntryRow {
+        key: e.key,
+        version_id: e.version_id,
+        is_marker: e.is_marker,
+        is_latest: e.is_latest,
+        mtime: e.mtime,
+        size: e.size,
+        etag: e.etag,
+        storage_class: e.storage_class,
+    }
+}

@@ -1,0 +1,261 @@
+//! The S3 client: configuration, counters, and the calls s3rewind makes.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aws_sdk_s3::config::interceptors::{
+    AfterDeserializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
+};
+use aws_sdk_s3::config::retry::{RetryConfig, RetryPartition, TokenBucket};
+use aws_sdk_s3::config::timeout::TimeoutConfig;
+use aws_sdk_s3::config::{ConfigBag, Intercept, Region, RuntimeComponents};
+use aws_sdk_s3::types::EncodingType;
+use aws_smithy_runtime_api::box_error::BoxError;
+use bytes::Bytes;
+
+use crate::error::ErrorKind;
+use crate::{parse_list_versions, ListPage, S3Error, Versioning};
+
+/// How to reach S3; `None` means "whatever the AWS environment says".
+#[derive(Debug, Clone, Default)]
+pub struct ClientOptions {
+    pub endpoint_url: Option<String>,
+    pub region: Option<String>,
+    pub profile: Option<String>,
+}
+
+/// Requests sent (every attempt, retries included) and calls made.
+#[derive(Debug, Default)]
+pub struct Counters {
+    attempts: AtomicU64,
+    calls: AtomicU64,
+}
+
+impl Counters {
+    /// HTTP requests sent, retries included.
+    pub fn requests(&self) -> u64 {
+        self.attempts.load(Ordering::Relaxed)
+    }
+
+    /// Requests that were retries of an earlier attempt.
+    pub fn retries(&self) -> u64 {
+        self.requests()
+            .saturating_sub(self.calls.load(Ordering::Relaxed))
+    }
+}
+
+/// Counts every attempt the SDK makes, so retries show in summaries.
+#[derive(Debug)]
+struct CountAttempts(Arc<Counters>);
+
+impl Intercept for CountAttempts {
+    fn name(&self) -> &'static str {
+        "s3rewind.CountAttempts"
+    }
+
+    fn read_before_attempt(
+        &self,
+        _: &BeforeTransmitInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        self.0.attempts.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// Keeps the raw body of a successful response (see `listing`).
+#[derive(Debug, Clone, Default)]
+struct CaptureBody(Arc<Mutex<Option<Bytes>>>);
+
+impl CaptureBody {
+    fn take(&self) -> Option<Bytes> {
+        self.0.lock().expect("not poisoned").take()
+    }
+}
+
+impl Intercept for CaptureBody {
+    fn name(&self) -> &'static str {
+        "s3rewind.CaptureBody"
+    }
+
+    fn read_after_deserialization(
+        &self,
+        context: &AfterDeserializationInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let response = context.response();
+        if response.status().is_success() {
+            if let Some(bytes) = response.body().bytes() {
+                *self.0.lock().expect("not poisoned") = Some(Bytes::copy_from_slice(bytes));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// An S3 client as s3rewind uses it.
+#[derive(Clone)]
+pub struct S3 {
+    client: aws_sdk_s3::Client,
+    endpoint: Option<String>,
+    region: String,
+    counters: Arc<Counters>,
+}
+
+/// Attempts the SDK makes per call (its own retry, with backoff and jitter).
+/// Callers add their own retry loop on top for throttling storms.
+const SDK_ATTEMPTS: u32 = 10;
+
+impl S3 {
+    /// Builds a client from the options and the standard AWS environment
+    /// (AWS_ENDPOINT_URL, AWS_ENDPOINT_URL_S3, AWS_REGION, AWS_PROFILE, the
+    /// credential chain). A custom endpoint gets path-style addressing.
+    pub async fn connect(options: &ClientOptions) -> S3 {
+        let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+        if let Some(region) = &options.region {
+            loader = loader.region(Region::new(region.clone()));
+        }
+        if let Some(profile) = &options.profile {
+            loader = loader.profile_name(profile);
+        }
+        let sdk_config = loader.load().await;
+        let endpoint = options
+            .endpoint_url
+            .clone()
+            .or_else(|| env_nonempty("AWS_ENDPOINT_URL_S3"))
+            .or_else(|| sdk_config.endpoint_url().map(str::to_owned));
+        // Without a region the SDK cannot sign; us-east-1 is what S3 itself assumes.
+        let region = sdk_config
+            .region()
+            .map(|r| r.to_string())
+            .unwrap_or_else(|| "us-east-1".to_owned());
+        let counters = Arc::new(Counters::default());
+        let mut builder = aws_sdk_s3::config::Builder::from(&sdk_config)
+            .region(Region::new(region.clone()))
+            .retry_config(RetryConfig::adaptive().with_max_attempts(SDK_ATTEMPTS))
+            // The default retry quota stops retrying after a burst of errors;
+            // a throttling storm must slow us down, not stop us.
+            .retry_partition(
+                RetryPartition::custom("s3rewind")
+                    .token_bucket(TokenBucket::unlimited())
+                    .build(),
+            )
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(Duration::from_secs(10))
+                    .read_timeout(Duration::from_secs(60))
+                    .operation_attempt_timeout(Duration::from_secs(120))
+                    .build(),
+            )
+            .interceptor(CountAttempts(counters.clone()));
+        if let Some(endpoint) = &endpoint {
+            builder = builder.endpoint_url(endpoint).force_path_style(true);
+        }
+        S3 {
+            client: aws_sdk_s3::Client::from_conf(builder.build()),
+            endpoint,
+            region,
+            counters,
+        }
+    }
+
+    /// The custom endpoint in use, `None` for AWS.
+    pub fn endpoint(&self) -> Option<&str> {
+        self.endpoint.as_deref()
+    }
+
+    pub fn region(&self) -> &str {
+        &self.region
+    }
+
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// The SDK client, for the other crates' calls that live in this crate.
+    pub(crate) fn sdk(&self) -> &aws_sdk_s3::Client {
+        self.counters.calls.fetch_add(1, Ordering::Relaxed);
+        &self.client
+    }
+
+    /// Checks that the bucket is reachable and says whether it is versioned.
+    /// Fails fast (few retries): it is the first call of every command.
+    pub async fn bucket_versioning(&self, bucket: &str) -> Result<Versioning, S3Error> {
+        let body = CaptureBody::default();
+        let result = self
+            .sdk()
+            .get_bucket_versioning()
+            .bucket(bucket)
+            .customize()
+            .config_override(
+                aws_sdk_s3::config::Builder::default()
+                    .retry_config(RetryConfig::standard().with_max_attempts(3)),
+            )
+            .interceptor(body.clone())
+            .send()
+            .await;
+        let status = match result {
+            Ok(out) => out.status().map(|s| s.as_str().to_owned()),
+            // Some servers (moto) name the root element differently, which the
+            // SDK refuses; a 200 body still says what we need.
+            Err(e) => match body.take() {
+                Some(xml) => crate::listing::element_text(&xml, b"Status"),
+                None => return Err(S3Error::from_sdk("GetBucketVersioning", bucket, e)),
+            },
+        };
+        Ok(match status.as_deref() {
+            Some("Enabled") => Versioning::Enabled,
+            Some("Suspended") => Versioning::Suspended,
+            _ => Versioning::Never,
+        })
+    }
+
+    /// One ListObjectVersions page (`EncodingType=url`), decoded and in
+    /// listing order. An empty `key_marker` starts at the prefix's beginning.
+    pub async fn list_versions_page(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        key_marker: Option<&str>,
+        version_id_marker: Option<&str>,
+        max_keys: i32,
+    ) -> Result<ListPage, S3Error> {
+        let body = CaptureBody::default();
+        let mut request = self
+            .sdk()
+            .list_object_versions()
+            .bucket(bucket)
+            .encoding_type(EncodingType::Url)
+            .max_keys(max_keys);
+        if !prefix.is_empty() {
+            request = request.prefix(prefix);
+        }
+        if let Some(marker) = key_marker {
+            request = request.key_marker(marker);
+            if let Some(version) = version_id_marker {
+                request = request.version_id_marker(version);
+            }
+        }
+        request
+            .customize()
+            .interceptor(body.clone())
+            .send()
+            .await
+            .map_err(|e| S3Error::from_sdk("ListObjectVersions", bucket, e))?;
+        let bytes = body.take().ok_or_else(|| S3Error {
+            kind: ErrorKind::Transient,
+            operation: "ListObjectVersions",
+            code: None,
+            detail: "the response body was not available".into(),
+            advice: None,
+        })?;
+        parse_list_versions(&bytes)
+    }
+}
+
+fn env_nonempty(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}

@@ -1,0 +1,24 @@
+# s3rewind tasks. `just --list` shows them all.
+
+set shell := ["bash", "-euo", "pipefail", "-c"]
+
+venv := ".venv"
+moto_version := "5.2.5"
+
+# Run the whole story on a local S3 server: seed an incident, scan, plan, apply.
+demo: setup
+    cargo build -j2 --bins
+    bash scripts/demo.sh
+
+# Run every test: unit tests, and end-to-end tests against a local S3 server.
+test: setup
+    cargo test -j2 --workspace -- --test-threads 4
+
+# Python virtualenv with the local S3 server the tests use (moto).
+setup:
+    @test -x {{venv}}/bin/moto_server || (python3 -m venv {{venv}} && {{venv}}/bin/pip install --quiet --disable-pip-version-check 'moto[server]=={{moto_version}}')
+
+# Formatting and lints, as CI checks them.
+lint:
+    cargo fmt --all -- --check
+    cargo clippy -j2 --workspace --all-targets -- -D warnings

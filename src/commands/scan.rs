@@ -1,0 +1,187 @@
+//! `s3rewind scan`.
+
+use std::sync::Arc;
+
+use catalog::{Catalog, Location};
+use inventory::{ScanOptions, ScanProgress};
+use s3io::{Versioning, S3};
+
+use crate::cli::{GlobalArgs, ScanArgs};
+use crate::output::{self, thousands, Progress, Reading};
+use crate::{exit, CliError};
+
+pub async fn run(global: &GlobalArgs, args: ScanArgs) -> Result<u8, CliError> {
+    // Everything that can be checked offline is checked before S3 is called
+    // or the catalog is touched, so bad input leaves the catalog as it was.
+    let (bucket, base_prefix) = parse_s3_url(&args.url)?;
+    let mut requested = args.prefixes.clone();
+    if let Some(file) = &args.prefixes_file {
+        requested.extend(inventory::read_prefixes_file(file)?);
+    }
+    inventory::merge_prefixes(&[], &requested)?;
+
+    let s3 = S3::connect(&super::client_options(global)).await;
+    let location = Location {
+        bucket,
+        base_prefix,
+        endpoint: s3.endpoint().map(str::to_owned),
+    };
+    let path = &global.catalog;
+    let existing = if path.exists() && !args.fresh {
+        let catalog = Catalog::open(path).await?;
+        inventory::check_location(&catalog, &location)?;
+        Some(catalog)
+    } else {
+        None
+    };
+    let prefixes = inventory::plan_prefixes(existing.as_ref(), &requested)?;
+    if let Some(catalog) = &existing {
+        let totals = catalog.scan_totals()?;
+        let new = prefixes.len() as i64 - totals.prefixes;
+        if totals.prefixes > 0 && totals.prefixes == totals.prefixes_done && new == 0 {
+            println!(
+                "the scan of {location} is already complete ({} versions, {} delete markers); nothing to do\n  \
+                 hint: `s3rewind scan {} --fresh` scans again from scratch",
+                thousands(totals.versions() as u64),
+                thousands(totals.delete_markers as u64),
+                args.url
+            );
+            return Ok(exit::OK);
+        }
+    }
+    drop(existing);
+
+    let versioning = s3.bucket_versioning(&location.bucket).await?;
+    if versioning == Versioning::Never {
+        eprintln!(
+            "warning: versioning has never been enabled on bucket {}: every object has one version \
+             (id null) and nothing can be rewound; scanning anyway",
+            location.bucket
+        );
+    }
+    if args.fresh && path.exists() {
+        let question = format!(
+            "--fresh deletes the catalog {} (its scan, plans and apply history) and scans {location} from scratch. Continue?",
+            path.display()
+        );
+        if !output::confirm(&question, args.yes)? {
+            eprintln!("nothing changed");
+            return Ok(exit::ERROR);
+        }
+        catalog::remove(path)?;
+    }
+
+    let mut catalog = Catalog::open_or_create(path).await?;
+    let options = ScanOptions {
+        concurrency: usize::from(args.concurrency),
+        page_size: args.page_size,
+    };
+    let progress = Arc::new(ScanProgress::default());
+    let shown = progress.clone();
+    let ticker = Progress::start("scan", move || reading(&shown));
+    let result = inventory::scan(
+        &s3,
+        &mut catalog,
+        &inventory::ScanTarget {
+            location: location.clone(),
+            versioning: versioning.as_str().to_owned(),
+            prefixes,
+        },
+        &options,
+        &progress,
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        },
+    )
+    .await;
+    ticker.finish().await;
+    let summary = result?;
+    let versions = summary.rows - summary.delete_markers;
+    println!(
+        "{} {location}: {} versions and {} delete markers in {:.1} s ({} rows/s); {} pages, {} requests, {} retried",
+        if summary.finished { "scanned" } else { "partly scanned" },
+        thousands(versions),
+        thousands(summary.delete_markers),
+        summary.elapsed.as_secs_f64(),
+        output::rate(summary.rows, summary.elapsed),
+        thousands(summary.pages),
+        thousands(summary.requests),
+        thousands(summary.retries),
+    );
+    if !summary.finished {
+        println!("some prefixes are unfinished: run the same command to resume (`s3rewind status` lists them)");
+    }
+    Ok(exit::OK)
+}
+
+fn reading(progress: &ScanProgress) -> Reading {
+    use std::sync::atomic::Ordering::Relaxed;
+    let (rows, markers, done) = progress.committed();
+    let retries = progress.page_retries.load(Relaxed);
+    Reading {
+        done,
+        total: progress.prefixes_total.load(Relaxed),
+        message: format!(
+            "prefixes · {} versions, {} delete markers{}",
+            thousands(rows - markers),
+            thousands(markers),
+            if retries > 0 {
+                format!(", {} page retries", thousands(retries))
+            } else {
+                String::new()
+            }
+        ),
+    }
+}
+
+/// `s3://bucket[/base]` → (bucket, base).
+fn parse_s3_url(url: &str) -> Result<(String, String), CliError> {
+    let bad = |why: &str| {
+        CliError::Usage(format!(
+            "{url:?} is not an S3 location: {why}\n  hint: write s3://BUCKET or s3://BUCKET/PREFIX"
+        ))
+    };
+    let rest = url
+        .strip_prefix("s3://")
+        .ok_or_else(|| bad("it must start with s3://"))?;
+    let (bucket, base) = rest.split_once('/').unwrap_or((rest, ""));
+    if bucket.is_empty() {
+        return Err(bad("the bucket name is missing"));
+    }
+    let valid_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_');
+    if !(3..=255).contains(&bucket.len()) || !bucket.chars().all(valid_char) {
+        return Err(bad(
+            "a bucket name has 3 to 63 letters, digits, dots and hyphens",
+        ));
+    }
+    Ok((bucket.to_owned(), base.to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_s3_url;
+
+    #[test]
+    fn parses_bucket_and_base() {
+        assert_eq!(parse_s3_url("s3://bkt").unwrap(), ("bkt".into(), "".into()));
+        assert_eq!(
+            parse_s3_url("s3://bkt/").unwrap(),
+            ("bkt".into(), "".into())
+        );
+        assert_eq!(
+            parse_s3_url("s3://bkt/img/a b").unwrap(),
+            ("bkt".into(), "img/a b".into())
+        );
+        for bad in [
+            "bkt",
+            "s3:/bkt",
+            "s3://",
+            "s3:///x",
+            "s3://b",
+            "s3://bad bucket/x",
+            "http://bkt",
+        ] {
+            assert!(parse_s3_url(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,74 @@
+//! `s3rewind status`.
+
+use catalog::Catalog;
+
+use crate::cli::GlobalArgs;
+use crate::output::{bytes, thousands};
+use crate::{exit, CliError};
+
+/// Unfinished prefixes listed by name before the rest are only counted.
+const SHOWN_PREFIXES: usize = 20;
+
+pub async fn run(global: &GlobalArgs) -> Result<u8, CliError> {
+    let catalog = Catalog::open(&global.catalog).await?;
+    let size = ["", "-wal"]
+        .iter()
+        .filter_map(|s| {
+            let mut p = global.catalog.as_os_str().to_owned();
+            p.push(s);
+            std::fs::metadata(p).ok()
+        })
+        .map(|m| m.len())
+        .sum::<u64>();
+    println!("catalog     {} ({})", global.catalog.display(), bytes(size));
+    let Some(scan) = catalog.scan_record()? else {
+        println!("scan        none yet: run `s3rewind scan s3://BUCKET`");
+        return Ok(exit::OK);
+    };
+    let totals = catalog.scan_totals()?;
+    println!("location    {}", scan.location);
+    println!("versioning  {}", scan.versioning);
+    match &scan.finished_at {
+        Some(at) => println!(
+            "scan        complete: started {}, finished {at} ({} run{})",
+            scan.started_at,
+            scan.runs,
+            if scan.runs == 1 { "" } else { "s" }
+        ),
+        None => println!(
+            "scan        UNFINISHED: started {}, {} of {} prefixes done; run `s3rewind scan s3://{}/{}` to resume",
+            scan.started_at,
+            thousands(totals.prefixes_done as u64),
+            thousands(totals.prefixes as u64),
+            scan.location.bucket,
+            scan.location.base_prefix
+        ),
+    }
+    println!(
+        "entries     {} versions, {} delete markers, {} keys ({} pages listed)",
+        thousands(totals.versions() as u64),
+        thousands(totals.delete_markers as u64),
+        thousands(totals.keys as u64),
+        thousands(totals.pages as u64)
+    );
+    let unfinished: Vec<_> = catalog.cursors()?.into_iter().filter(|c| !c.done).collect();
+    if !unfinished.is_empty() {
+        println!("unfinished prefixes:");
+        for c in unfinished.iter().take(SHOWN_PREFIXES) {
+            println!(
+                "  {:?}: {} pages, {} rows so far{}",
+                c.prefix,
+                c.pages,
+                c.rows,
+                c.next_key_marker
+                    .as_deref()
+                    .map(|k| format!(", next after key {k:?}"))
+                    .unwrap_or_default()
+            );
+        }
+        if unfinished.len() > SHOWN_PREFIXES {
+            println!("  … and {} more", unfinished.len() - SHOWN_PREFIXES);
+        }
+    }
+    Ok(exit::OK)
+}

@@ -1,0 +1,147 @@
+//! What the CLI prints: numbers, prompts, progress.
+
+use std::io::{IsTerminal, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::CliError;
+
+/// 1234567 → "1,234,567".
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+pub fn bytes(n: u64) -> String {
+    const UNITS: [&str; 6] = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
+    let mut value = n as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{n} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+pub fn rate(count: u64, elapsed: Duration) -> String {
+    let secs = elapsed.as_secs_f64();
+    if secs <= 0.0 {
+        return "-".into();
+    }
+    thousands((count as f64 / secs).round() as u64)
+}
+
+/// Asks a yes/no question on the terminal. `--yes` answers it; with no
+/// terminal to ask, refuses rather than guessing.
+pub fn confirm(question: &str, yes: bool) -> Result<bool, CliError> {
+    if yes {
+        return Ok(true);
+    }
+    if !std::io::stdin().is_terminal() {
+        return Err(CliError::Usage(format!(
+            "{question}\n  refusing: there is no terminal to confirm on; pass --yes to proceed"
+        )));
+    }
+    eprint!("{question} [y/N] ");
+    std::io::stderr().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
+}
+
+/// One progress reading.
+pub struct Reading {
+    pub done: u64,
+    pub total: u64,
+    pub message: String,
+}
+
+/// Shows progress while long work runs: a bar on a terminal, a plain line
+/// every few seconds otherwise (logs, CI).
+pub struct Progress {
+    stop: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Progress {
+    pub fn start(label: &'static str, read: impl Fn() -> Reading + Send + 'static) -> Progress {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = stop.clone();
+        let task = tokio::spawn(async move {
+            let started = Instant::now();
+            if std::io::stderr().is_terminal() {
+                let bar = ProgressBar::new(0);
+                bar.set_style(
+                    ProgressStyle::with_template(
+                        "{prefix} [{elapsed_precise}] {bar:30} {pos}/{len} {msg}",
+                    )
+                    .expect("valid template"),
+                );
+                bar.set_prefix(label);
+                while !flag.load(Ordering::Relaxed) {
+                    let r = read();
+                    bar.set_length(r.total);
+                    bar.set_position(r.done);
+                    bar.set_message(r.message);
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                bar.finish_and_clear();
+            } else {
+                let every = std::env::var("S3REWIND_PROGRESS_SECS")
+                    .ok()
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(10.0);
+                let mut next = Duration::from_secs_f64(every);
+                while !flag.load(Ordering::Relaxed) {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    if started.elapsed() >= next {
+                        let r = read();
+                        eprintln!(
+                            "{label} [{:>4}s] {}/{} {}",
+                            started.elapsed().as_secs(),
+                            r.done,
+                            r.total,
+                            r.message
+                        );
+                        next += Duration::from_secs_f64(every);
+                    }
+                }
+            }
+        });
+        Progress { stop, task }
+    }
+
+    pub async fn finish(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.task.await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_numbers_for_people() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(1234567), "1,234,567");
+        assert_eq!(bytes(512), "512 B");
+        assert_eq!(bytes(1536), "1.5 KiB");
+    }
+}

@@ -1,0 +1,518 @@
+//! Test harness: a real S3 server on a loopback port, buckets seeded through
+//! the AWS SDK, the real `s3rewind` binary, and the real catalog file.
+//!
+//! The server is moto (`S3REWIND_TEST_SERVER=moto`, the default) or our own
+//! s3sim (`S3REWIND_TEST_SERVER=s3sim`). One server serves a whole test
+//! binary; every test uses buckets of its own.
+#![allow(dead_code)]
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
+
+pub const ACCESS_KEY: &str = "s3rewind-test";
+pub const SECRET_KEY: &str = "s3rewind-test-secret";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServerKind {
+    Moto,
+    S3sim,
+}
+
+pub struct Server {
+    pub kind: ServerKind,
+    pub endpoint: String,
+    _child: Mutex<Child>,
+}
+
+fn workspace() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind a free port")
+        .local_addr()
+        .expect("local addr")
+        .port()
+}
+
+/// The test binary's S3 server, started on first use. It is started under a
+/// shell that kills it when our stdin pipe closes, i.e. when this test
+/// process exits, however it exits.
+pub fn server() -> &'static Server {
+    static SERVER: OnceLock<Server> = OnceLock::new();
+    SERVER.get_or_init(|| {
+        let kind = match std::env::var("S3REWIND_TEST_SERVER").as_deref() {
+            Ok("s3sim") => ServerKind::S3sim,
+            Ok("moto") | Err(_) => ServerKind::Moto,
+            Ok(other) => panic!("S3REWIND_TEST_SERVER={other}: expected moto or s3sim"),
+        };
+        let port = free_port();
+        let command = match kind {
+            ServerKind::Moto => {
+                let moto = std::env::var("S3REWIND_MOTO_SERVER")
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|_| workspace().join(".venv/bin/moto_server"));
+                assert!(
+                    moto.exists(),
+                    "moto_server not found at {}: run `just setup` (or set S3REWIND_MOTO_SERVER)",
+                    moto.display()
+                );
+                format!("{} -H 127.0.0.1 -p {port}", moto.display())
+            }
+            ServerKind::S3sim => {
+                let s3sim = std::env::var("S3REWIND_S3SIM")
+                    .map(PathBuf::from)
+                    .unwrap_or_else(|_| workspace().join("target/debug/s3sim"));
+                assert!(
+                    s3sim.exists(),
+                    "s3sim not found at {}: run `cargo build -p s3sim` (or set S3REWIND_S3SIM)",
+                    s3sim.display()
+                );
+                format!(
+                    "{} --listen 127.0.0.1:{port} --access-key {ACCESS_KEY} --secret-key {SECRET_KEY}",
+                    s3sim.display()
+                )
+            }
+        };
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(format!("{command} >/dev/null 2>&1 & pid=$!; cat >/dev/null; kill $pid"))
+            .stdin(Stdio::piped())
+            .spawn()
+            .expect("start the S3 server");
+        let endpoint = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        // Wait for the port to accept connections (the server is starting up).
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("the S3 server exited during start-up: {status}");
+            }
+            assert!(Instant::now() < deadline, "the S3 server did not start within 30 s");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Server {
+            kind,
+            endpoint,
+            _child: Mutex::new(child),
+        }
+    })
+}
+
+pub fn runtime() -> &'static tokio::runtime::Runtime {
+    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RT.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("tokio runtime")
+    })
+}
+
+pub fn client() -> aws_sdk_s3::Client {
+    let server = server();
+    let config = aws_sdk_s3::Config::builder()
+        .credentials_provider(aws_sdk_s3::config::Credentials::new(
+            ACCESS_KEY, SECRET_KEY, None, None, "test",
+        ))
+        .region(aws_sdk_s3::config::Region::new("us-east-1"))
+        .endpoint_url(&server.endpoint)
+        .force_path_style(true)
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
+}
+
+/// A bucket name no other test uses.
+pub fn unique_bucket(tag: &str) -> String {
+    static N: AtomicU32 = AtomicU32::new(0);
+    format!(
+        "{}-{}-{}",
+        tag,
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// One entry as the catalog and S3 see it: (key, version id, is delete marker, is latest).
+pub type Entry = (String, String, bool, bool);
+
+/// A bucket that remembers every write, so tests know what a listing must
+/// hold without asking the server.
+pub struct Bucket {
+    pub name: String,
+    pub client: aws_sdk_s3::Client,
+    /// Per key, every entry oldest first: (version id, is marker).
+    pub history: HashMap<String, Vec<(String, bool)>>,
+    /// Per key, the second in which its last write finished (moto only keeps
+    /// seconds, see `settle`).
+    last_write: HashMap<String, (u64, bool)>,
+}
+
+fn unix_now() -> Duration {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock after 1970")
+}
+
+impl Bucket {
+    pub fn new(tag: &str, versioned: bool) -> Bucket {
+        let name = unique_bucket(tag);
+        let client = client();
+        runtime().block_on(async {
+            client
+                .create_bucket()
+                .bucket(&name)
+                .send()
+                .await
+                .expect("create bucket");
+        });
+        let bucket = Bucket {
+            name,
+            client,
+            history: HashMap::new(),
+            last_write: HashMap::new(),
+        };
+        if versioned {
+            bucket.set_versioning(BucketVersioningStatus::Enabled);
+        }
+        bucket
+    }
+
+    pub fn set_versioning(&self, status: BucketVersioningStatus) {
+        runtime().block_on(async {
+            self.client
+                .put_bucket_versioning()
+                .bucket(&self.name)
+                .versioning_configuration(VersioningConfiguration::builder().status(status).build())
+                .send()
+                .await
+                .expect("put bucket versioning");
+        });
+    }
+
+    pub fn url(&self) -> String {
+        format!("s3://{}", self.name)
+    }
+
+    /// moto lists a page's versions before its delete markers and keeps only
+    /// whole seconds, so a version and a marker of one key written in the
+    /// same second cannot be ordered from its listing. Real S3 and s3sim
+    /// interleave them; for moto, writes of a different kind to the same key
+    /// wait for the next second.
+    fn settle(&self, key: &str, is_marker: bool) {
+        if server().kind != ServerKind::Moto {
+            return;
+        }
+        if let Some(&(second, was_marker)) = self.last_write.get(key) {
+            if was_marker != is_marker {
+                wait_for_second_after(second);
+            }
+        }
+    }
+
+    fn record(&mut self, key: &str, version_id: String, is_marker: bool) {
+        self.history
+            .entry(key.to_owned())
+            .or_default()
+            .push((version_id, is_marker));
+        self.last_write
+            .insert(key.to_owned(), (unix_now().as_secs(), is_marker));
+    }
+
+    pub fn put(&mut self, key: &str, body: &[u8]) -> String {
+        self.settle(key, false);
+        let out = runtime().block_on(async {
+            self.client
+                .put_object()
+                .bucket(&self.name)
+                .key(key)
+                .body(ByteStream::from(body.to_vec()))
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("put {key:?}: {e:?}"))
+        });
+        let version = out.version_id().unwrap_or("null").to_owned();
+        self.record(key, version.clone(), false);
+        version
+    }
+
+    /// A plain DELETE: adds a delete marker on a versioned bucket.
+    pub fn delete(&mut self, key: &str) -> String {
+        self.settle(key, true);
+        let out = runtime().block_on(async {
+            self.client
+                .delete_object()
+                .bucket(&self.name)
+                .key(key)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("delete {key:?}: {e:?}"))
+        });
+        let version = out.version_id().unwrap_or("null").to_owned();
+        self.record(key, version.clone(), true);
+        version
+    }
+
+    /// Permanently deletes one version or delete marker.
+    pub fn delete_version(&mut self, key: &str, version_id: &str) {
+        runtime().block_on(async {
+            self.client
+                .delete_object()
+                .bucket(&self.name)
+                .key(key)
+                .version_id(version_id)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("delete {key:?} version {version_id}: {e:?}"))
+        });
+        let history = self.history.get_mut(key).expect("a key this bucket wrote");
+        history.retain(|(v, _)| v != version_id);
+    }
+
+    /// A key whose only entries are delete markers (S3 writes a marker even
+    /// for a key that does not exist; moto does not, so the version under the
+    /// markers is written and then removed).
+    pub fn markers_only(&mut self, key: &str, markers: usize) {
+        let version = self.put(key, b"gone");
+        for _ in 0..markers {
+            self.delete(key);
+        }
+        self.delete_version(key, &version);
+    }
+
+    /// What a complete listing must hold, keys ascending, newest first.
+    pub fn expected(&self) -> Vec<Entry> {
+        let mut keys: Vec<&String> = self.history.keys().collect();
+        keys.sort();
+        let mut out = Vec::new();
+        for key in keys {
+            // A write of version id `null` replaces the earlier `null`.
+            let mut seen = std::collections::HashSet::new();
+            let entries: Vec<_> = self.history[key]
+                .iter()
+                .rev()
+                .filter(|(v, _)| seen.insert(v.clone()))
+                .collect();
+            for (i, (version, is_marker)) in entries.into_iter().enumerate() {
+                out.push((key.clone(), version.clone(), *is_marker, i == 0));
+            }
+        }
+        out
+    }
+
+    /// The bucket's current listing, straight from the server (all pages).
+    pub fn listing(&self) -> Vec<Entry> {
+        runtime().block_on(async {
+            let mut out = Vec::new();
+            let (mut km, mut vm) = (None::<String>, None::<String>);
+            loop {
+                let page = self
+                    .client
+                    .list_object_versions()
+                    .bucket(&self.name)
+                    .set_key_marker(km.clone())
+                    .set_version_id_marker(vm.clone())
+                    .send()
+                    .await
+                    .expect("list versions");
+                for v in page.versions() {
+                    out.push((
+                        v.key().unwrap_or_default().to_owned(),
+                        v.version_id().unwrap_or_default().to_owned(),
+                        false,
+                        v.is_latest().unwrap_or_default(),
+                    ));
+                }
+                for m in page.delete_markers() {
+                    out.push((
+                        m.key().unwrap_or_default().to_owned(),
+                        m.version_id().unwrap_or_default().to_owned(),
+                        true,
+                        m.is_latest().unwrap_or_default(),
+                    ));
+                }
+                if !page.is_truncated().unwrap_or_default() {
+                    break;
+                }
+                km = page.next_key_marker().map(str::to_owned);
+                vm = page.next_version_id_marker().map(str::to_owned);
+            }
+            out.sort();
+            out
+        })
+    }
+
+    /// The current content of a key (its latest version), None if it is deleted.
+    pub fn get(&self, key: &str) -> Option<Vec<u8>> {
+        runtime().block_on(async {
+            match self
+                .client
+                .get_object()
+                .bucket(&self.name)
+                .key(key)
+                .send()
+                .await
+            {
+                Ok(out) => Some(
+                    out.body
+                        .collect()
+                        .await
+                        .expect("body")
+                        .into_bytes()
+                        .to_vec(),
+                ),
+                Err(_) => None,
+            }
+        })
+    }
+}
+
+/// Waits until the wall clock is past the given Unix second.
+pub fn wait_for_second_after(second: u64) {
+    while unix_now().as_secs() <= second {
+        let to_next = 1000 - unix_now().subsec_millis() as u64;
+        std::thread::sleep(Duration::from_millis(to_next.min(1000) + 5));
+    }
+}
+
+/// A temporary directory with a catalog path in it.
+pub struct Workdir {
+    pub dir: tempfile::TempDir,
+}
+
+impl Workdir {
+    pub fn new() -> Workdir {
+        Workdir {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    pub fn catalog(&self) -> PathBuf {
+        self.dir.path().join("catalog.db")
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+/// The real binary, pointed at the test server and a catalog.
+pub fn s3rewind_command(catalog: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_s3rewind"));
+    cmd.env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("AWS_ENDPOINT_URL", &server().endpoint)
+        .env("S3REWIND_CATALOG", catalog)
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// Runs s3rewind to completion.
+pub fn s3rewind(catalog: &Path, args: &[&str]) -> Output {
+    s3rewind_command(catalog)
+        .args(args)
+        .output()
+        .expect("run s3rewind")
+}
+
+/// Runs s3rewind and asserts it succeeded; returns stdout.
+#[track_caller]
+pub fn s3rewind_ok(catalog: &Path, args: &[&str]) -> String {
+    let out = s3rewind(catalog, args);
+    assert!(
+        out.status.success(),
+        "s3rewind {args:?} failed ({}):\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Runs s3rewind and asserts it failed; returns stderr.
+#[track_caller]
+pub fn s3rewind_err(catalog: &Path, args: &[&str]) -> String {
+    let out = s3rewind(catalog, args);
+    assert!(
+        !out.status.success(),
+        "s3rewind {args:?} should have failed:\nstdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Every entry in a catalog, keys ascending, each key newest first (by `seq`).
+pub fn catalog_entries(catalog: &Path) -> Vec<Entry> {
+    let conn = rusqlite::Connection::open(catalog).expect("open catalog");
+    let mut stmt = conn
+        .prepare(
+            "SELECT key, version_id, 0, is_latest, seq FROM objects \
+             UNION ALL SELECT key, version_id, 1, is_latest, seq FROM delete_markers \
+             ORDER BY 1, 5",
+        )
+        .expect("query catalog");
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .expect("rows")
+        .collect::<Result<_, _>>()
+        .expect("rows")
+}
+
+/// One scalar from the catalog.
+pub fn catalog_scalar<T: rusqlite::types::FromSql>(catalog: &Path, sql: &str) -> T {
+    let conn = rusqlite::Connection::open(catalog).expect("open catalog");
+    conn.query_row(sql, [], |r| r.get(0))
+        .unwrap_or_else(|e| panic!("{sql}: {e}"))
+}
+
+/// Starts s3rewind without waiting; stdout and stderr are captured.
+pub fn spawn_s3rewind(catalog: &Path, args: &[&str]) -> Child {
+    s3rewind_command(catalog)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn s3rewind")
+}
+
+/// Reads a child's stderr to the end (for failure messages).
+pub fn stderr_of(child: &mut Child) -> String {
+    let mut out = String::new();
+    if let Some(err) = child.stderr.take() {
+        for line in BufReader::new(err).lines().map_while(Result::ok) {
+            out.push_str(&line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// Polls until `condition` holds or the deadline passes; the condition is
+/// re-read from its source each time, so this waits for a state, not a time.
+#[track_caller]
+pub fn wait_until(what: &str, timeout: Duration, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// A file's bytes, or None if it does not exist (to prove it unchanged).
+pub fn snapshot(path: &Path) -> Option<Vec<u8>> {
+    std::fs::read(path).ok()
+}

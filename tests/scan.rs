@@ -1,0 +1,376 @@
+//! `scan` end to end: the real binary against a real S3 server, asserting the
+//! exact catalog contents.
+
+mod common;
+
+use std::time::Duration;
+
+use aws_sdk_s3::types::BucketVersioningStatus;
+use common::*;
+
+fn scan_ok(catalog: &std::path::Path, url: &str, extra: &[&str]) -> String {
+    let mut args = vec!["scan", url];
+    args.extend_from_slice(extra);
+    s3rewind_ok(catalog, &args)
+}
+
+#[test]
+fn scan_records_every_version_and_delete_marker_in_listing_order() {
+    // Objects written before versioning get the version id `null`.
+    let mut b = Bucket::new("history", false);
+    b.put("pre/versioning.txt", b"old");
+    b.put("pre/replaced.txt", b"1");
+    b.put("pre/replaced.txt", b"2");
+    b.set_versioning(BucketVersioningStatus::Enabled);
+    b.put("pre/versioning.txt", b"new");
+    for i in 0..7 {
+        b.put("many/versions.bin", format!("v{i}").as_bytes());
+    }
+    b.put("deleted/once.txt", b"x");
+    b.delete("deleted/once.txt");
+    b.put("deleted/stacked.txt", b"x");
+    b.delete("deleted/stacked.txt");
+    b.delete("deleted/stacked.txt");
+    b.delete("deleted/stacked.txt");
+    b.put("deleted/then-recreated.txt", b"a");
+    b.delete("deleted/then-recreated.txt");
+    b.put("deleted/then-recreated.txt", b"b");
+    // Keys with nothing but delete markers: pages of markers only.
+    for i in 0..5 {
+        b.markers_only(&format!("markers-only/{i}"), 1 + i % 2);
+    }
+    let expected = b.expected();
+
+    for page_size in ["1000", "2", "3"] {
+        let w = Workdir::new();
+        let out = scan_ok(&w.catalog(), &b.url(), &["--page-size", page_size]);
+        assert!(out.contains("scanned"), "{out}");
+        assert_eq!(
+            catalog_entries(&w.catalog()),
+            expected,
+            "page size {page_size}"
+        );
+        // Counters agree with the rows.
+        let rows: i64 = catalog_scalar(&w.catalog(), "SELECT sum(rows) FROM cursors");
+        let markers: i64 = catalog_scalar(&w.catalog(), "SELECT sum(delete_markers) FROM cursors");
+        assert_eq!(rows as usize, expected.len());
+        assert_eq!(markers as usize, expected.iter().filter(|e| e.2).count());
+        let done: i64 = catalog_scalar(
+            &w.catalog(),
+            "SELECT count(*) FROM scans WHERE finished_at IS NOT NULL",
+        );
+        assert_eq!(done, 1);
+    }
+    // Both `null` entries survived, each once.
+    let w = Workdir::new();
+    scan_ok(&w.catalog(), &b.url(), &["--page-size", "2"]);
+    let nulls: i64 = catalog_scalar(
+        &w.catalog(),
+        "SELECT count(*) FROM objects WHERE version_id = 'null'",
+    );
+    assert_eq!(nulls, 2);
+    // The key split across pages kept one key id and dense positions.
+    let (ids, max_seq): (i64, i64) = {
+        let conn = rusqlite::Connection::open(w.catalog()).unwrap();
+        conn.query_row(
+            "SELECT count(DISTINCT key_id), max(seq) FROM objects WHERE key = 'many/versions.bin'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap()
+    };
+    assert_eq!((ids, max_seq), (1, 6));
+}
+
+#[test]
+fn scan_keeps_keys_with_characters_that_need_encoding() {
+    let mut b = Bucket::new("awkward", true);
+    let keys = [
+        "with space.txt",
+        "plus+sign",
+        "percent%20literal",
+        "amp&and?question",
+        "double//slash",
+        "unicode/café/日本語/😀",
+        "  leading and trailing  ",
+        "tab\there",
+        "quote\"apos'lt<gt>",
+        "equals=semi;colon,comma",
+    ];
+    for key in keys {
+        b.put(key, key.as_bytes());
+    }
+    b.delete("plus+sign");
+    let w = Workdir::new();
+    scan_ok(&w.catalog(), &b.url(), &["--page-size", "3"]);
+    assert_eq!(catalog_entries(&w.catalog()), b.expected());
+    // Timestamps are comparable as text and as numbers.
+    let consistent: i64 = catalog_scalar(
+        &w.catalog(),
+        "SELECT count(*) FROM objects WHERE last_modified = strftime('%Y-%m-%dT%H:%M:%SZ', last_modified_unix, 'unixepoch')",
+    );
+    assert_eq!(consistent as usize, keys.len());
+}
+
+#[test]
+fn parallel_prefixes_give_the_same_catalog_as_one_whole_bucket_scan() {
+    let mut b = Bucket::new("parallel", true);
+    for p in ["alpha", "beta", "gamma", "delta", "eps"] {
+        for k in 0..6 {
+            let key = format!("{p}/{k:02}.jpg");
+            b.put(&key, b"1");
+            if k % 2 == 0 {
+                b.put(&key, b"2");
+            }
+            if k % 3 == 0 {
+                b.delete(&key);
+            }
+        }
+    }
+    b.put("zz-top-level", b"x");
+
+    let whole = Workdir::new();
+    scan_ok(&whole.catalog(), &b.url(), &["--page-size", "4"]);
+    let split = Workdir::new();
+    std::fs::write(
+        split.path("prefixes.txt"),
+        "# the photo prefixes\nbeta/\n\ngamma/\n  delta/  \nbeta/\n",
+    )
+    .unwrap();
+    let prefixes_file = split.path("prefixes.txt");
+    scan_ok(
+        &split.catalog(),
+        &b.url(),
+        &[
+            "--prefix",
+            "alpha/",
+            "--prefix",
+            "eps/",
+            "--prefix",
+            "zz",
+            "--prefixes",
+            prefixes_file.to_str().unwrap(),
+            "--concurrency",
+            "3",
+            "--page-size",
+            "4",
+        ],
+    );
+    let cursors: i64 = catalog_scalar(
+        &split.catalog(),
+        "SELECT count(*) FROM cursors WHERE done = 1",
+    );
+    assert_eq!(cursors, 6);
+    assert_eq!(
+        catalog_entries(&split.catalog()),
+        catalog_entries(&whole.catalog())
+    );
+    assert_eq!(catalog_entries(&whole.catalog()), b.expected());
+
+    // A base prefix: keys keep their full names; prefixes are relative to it.
+    let based = Workdir::new();
+    scan_ok(
+        &based.catalog(),
+        &format!("{}/gamma/", b.url()),
+        &["--prefix", "0", "--page-size", "2"],
+    );
+    let want: Vec<Entry> = b
+        .expected()
+        .into_iter()
+        .filter(|e| e.0.starts_with("gamma/0"))
+        .collect();
+    assert!(!want.is_empty());
+    assert_eq!(catalog_entries(&based.catalog()), want);
+}
+
+#[test]
+fn a_killed_scan_resumes_to_the_same_catalog_at_every_kill_point() {
+    let mut b = Bucket::new("resume", true);
+    for p in 0..4 {
+        for k in 0..30 {
+            let key = format!("p{p}/k{k:03}");
+            b.put(&key, b"a");
+            if k % 4 == 0 {
+                b.put(&key, b"b");
+            }
+            if k % 5 == 0 {
+                b.delete(&key);
+            }
+        }
+    }
+    let expected = b.expected();
+    let args = [
+        "scan",
+        &b.url(),
+        "--page-size",
+        "2",
+        "--concurrency",
+        "2",
+        "--prefix",
+        "p0/",
+        "--prefix",
+        "p1/",
+        "--prefix",
+        "p2/",
+        "--prefix",
+        "p3/",
+    ];
+    let w = Workdir::new();
+    let catalog = w.catalog();
+    let pages = || -> i64 {
+        rusqlite::Connection::open(&catalog)
+            .and_then(|c| {
+                c.query_row("SELECT coalesce(sum(pages), 0) FROM cursors", [], |r| {
+                    r.get(0)
+                })
+            })
+            .unwrap_or(0)
+    };
+    let total_pages = expected.len() as i64 / 2;
+    let mut kills = 0;
+    for kill_at in [3, total_pages / 3, total_pages * 2 / 3] {
+        let mut child = spawn_s3rewind(&catalog, &args);
+        let mut finished = false;
+        wait_until(
+            "the scan to reach the kill point",
+            Duration::from_secs(120),
+            || {
+                if let Ok(Some(_)) = child.try_wait() {
+                    finished = true;
+                    return true;
+                }
+                pages() >= kill_at
+            },
+        );
+        assert!(
+            !finished,
+            "the scan ended before page {kill_at}: {}",
+            stderr_of(&mut child)
+        );
+        child.kill().expect("kill -9"); // SIGKILL: no chance to clean up
+        child.wait().unwrap();
+        kills += 1;
+        let status = s3rewind_ok(&catalog, &["status"]);
+        assert!(status.contains("UNFINISHED"), "{status}");
+        // No row twice, however the scan was cut.
+        let dupes: i64 = catalog_scalar(
+            &catalog,
+            "SELECT count(*) FROM (SELECT key, version_id FROM objects GROUP BY 1, 2 HAVING count(*) > 1)",
+        );
+        assert_eq!(dupes, 0);
+    }
+    assert_eq!(kills, 3);
+    let out = s3rewind_ok(&catalog, &args);
+    assert!(out.contains("scanned"), "{out}");
+    assert_eq!(catalog_entries(&catalog), expected);
+    let runs: i64 = catalog_scalar(&catalog, "SELECT runs FROM scans");
+    assert_eq!(runs, 4);
+    // A finished scan is not redone.
+    let again = s3rewind_ok(&catalog, &args);
+    assert!(again.contains("already complete"), "{again}");
+    let status = s3rewind_ok(&catalog, &["status"]);
+    assert!(
+        status.contains("complete") && !status.contains("UNFINISHED"),
+        "{status}"
+    );
+}
+
+#[test]
+fn bad_input_fails_with_a_clear_message_and_leaves_the_catalog_alone() {
+    let mut b = Bucket::new("badinput", true);
+    b.put("a/1", b"1");
+    let other = Bucket::new("otherbucket", true);
+    let w = Workdir::new();
+    let catalog = w.catalog();
+
+    // Nothing exists yet: failures must not create a catalog.
+    for (args, needle) in [
+        (vec!["scan", "my-bucket"], "s3://"),
+        (vec!["scan", "s3://"], "bucket name is missing"),
+        (vec!["scan", "s3://no such bucket"], "bucket name"),
+        (vec!["scan", "s3://does-not-exist-anywhere"], "NoSuchBucket"),
+        (
+            vec!["scan", &b.url(), "--prefix", "a/", "--prefix", "a/b"],
+            "overlap",
+        ),
+        (
+            vec!["scan", &b.url(), "--prefixes", "/nonexistent/prefixes.txt"],
+            "/nonexistent/prefixes.txt",
+        ),
+        (vec!["scan", &b.url(), "--page-size", "0"], "page-size"),
+    ] {
+        let err = s3rewind_err(&catalog, &args);
+        assert!(
+            err.contains(needle),
+            "{args:?}: expected {needle:?} in:\n{err}"
+        );
+        assert!(!catalog.exists(), "{args:?} created the catalog");
+    }
+
+    // An unwritable catalog path.
+    let err = s3rewind_err(&w.path("no/such/dir/catalog.db"), &["scan", &b.url()]);
+    assert!(
+        err.contains("no/such/dir/catalog.db") && err.contains("--catalog"),
+        "{err}"
+    );
+
+    // A catalog of another bucket is refused, untouched.
+    s3rewind_ok(&catalog, &["scan", &b.url(), "--prefix", "a/"]);
+    let before = snapshot(&catalog);
+    let err = s3rewind_err(&catalog, &["scan", &other.url()]);
+    assert!(err.contains(&other.name) && err.contains(&b.name), "{err}");
+    let err = s3rewind_err(&catalog, &["scan", &format!("{}/base/", b.url())]);
+    assert!(err.contains("base/"), "{err}");
+    // A prefix overlapping one the catalog already holds.
+    let err = s3rewind_err(&catalog, &["scan", &b.url(), "--prefix", "a/x"]);
+    assert!(
+        err.contains("overlap") && err.contains("already in the catalog"),
+        "{err}"
+    );
+    // --fresh without a terminal and without --yes refuses.
+    let err = s3rewind_err(&catalog, &["scan", &b.url(), "--fresh"]);
+    assert!(err.contains("--yes"), "{err}");
+    assert_eq!(
+        snapshot(&catalog),
+        before,
+        "a refused command changed the catalog"
+    );
+
+    // --fresh --yes replaces it.
+    s3rewind_ok(&catalog, &["scan", &other.url(), "--fresh", "--yes"]);
+    let bucket: String = catalog_scalar(&catalog, "SELECT bucket FROM scans");
+    assert_eq!(bucket, other.name);
+
+    // Commands that need a catalog say how to make one.
+    let err = s3rewind_err(&w.path("missing.db"), &["status"]);
+    assert!(err.contains("no catalog") && err.contains("scan"), "{err}");
+}
+
+#[test]
+fn an_unversioned_bucket_is_scanned_with_a_warning() {
+    let mut b = Bucket::new("unversioned", false);
+    b.put("x", b"1");
+    b.put("x", b"2");
+    b.put("y", b"1");
+    let w = Workdir::new();
+    let out = s3rewind(&w.catalog(), &["scan", &b.url()]);
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("versioning has never been enabled"), "{err}");
+    assert_eq!(catalog_entries(&w.catalog()), b.expected());
+    let versioning: String = catalog_scalar(&w.catalog(), "SELECT versioning FROM scans");
+    assert_eq!(versioning, "Never enabled");
+}
+
+#[test]
+fn new_prefixes_are_added_to_a_finished_scan() {
+    let mut b = Bucket::new("addprefix", true);
+    b.put("a/1", b"1");
+    b.put("b/1", b"1");
+    let w = Workdir::new();
+    scan_ok(&w.catalog(), &b.url(), &["--prefix", "a/"]);
+    assert_eq!(catalog_entries(&w.catalog()).len(), 1);
+    let out = scan_ok(&w.catalog(), &b.url(), &["--prefix", "b/"]);
+    assert!(out.contains("scanned"), "{out}");
+    assert_eq!(catalog_entries(&w.catalog()), b.expected());
+}
