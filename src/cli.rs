@@ -57,8 +57,194 @@ pub enum Command {
         s3rewind scan s3://my-bucket/images/ --prefix hotels/ --prefix cities/\n  \
         s3rewind scan s3://my-bucket --prefixes prefixes.txt --concurrency 128")]
     Scan(ScanArgs),
-    /// Show what the catalog holds: the scan's state and totals.
+    /// Show what the catalog holds: the scan's state and totals, and each plan's progress.
     Status,
+    /// Make, list, show and drop plans: reviewable actions computed offline.
+    #[command(subcommand)]
+    Plan(PlanCommand),
+    /// Run a read-only SQL query on the catalog.
+    ///
+    /// The query may only read: writes, ATTACH and state-changing PRAGMAs are
+    /// refused before anything runs. See docs/catalog.md and docs/review.md.
+    #[command(after_help = "Examples:\n  \
+        s3rewind sql \"SELECT action, count(*) FROM plan_review WHERE plan = 'restore-1' GROUP BY 1\"\n  \
+        s3rewind sql --csv \"SELECT * FROM key_history WHERE key = 'hotels/0001.jpg' ORDER BY seq\"")]
+    Sql(SqlArgs),
+    /// Write a plan's actions to a file: CSV, or an S3 Batch Operations manifest.
+    Export(ExportArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PlanCommand {
+    /// Rewind keys to how they were at a point in time.
+    ///
+    /// Per key, the state at TIME is its newest entry written at or before
+    /// TIME. Default (non-destructive) mode: where data was written after
+    /// TIME, copy the version current at TIME back on top; where only delete
+    /// markers were added, remove them; where the key did not exist (or was
+    /// deleted) at TIME but is live now, add a delete marker. Nothing is ever
+    /// permanently deleted. --mode rollback instead permanently deletes every
+    /// version and delete marker written after TIME.
+    #[command(after_help = "Examples:\n  \
+        s3rewind plan restore --to 2024-05-01T14:00:00Z\n  \
+        s3rewind plan restore --to 2024-05-01T16:00:00+02:00 --where \"key LIKE 'hotels/%'\" --name hotels")]
+    Restore(RestoreArgs),
+    /// Bring back keys whose newest entry is a delete marker.
+    ///
+    /// Removes the delete markers stacked above each such key's newest
+    /// version; no data is copied. Keys with no version at all are reported,
+    /// not planned.
+    Undelete(UndeleteArgs),
+    /// Permanently delete old noncurrent versions (as a lifecycle rule would).
+    ///
+    /// A version is noncurrent from the moment a newer version or delete
+    /// marker was written over it.
+    #[command(after_help = "Examples:\n  \
+        s3rewind plan expire --noncurrent-older-than 30d\n  \
+        s3rewind plan expire --noncurrent-older-than 7d --keep-newest 3 --expired-markers")]
+    Expire(ExpireArgs),
+    /// A plan from your own SELECT of (action, key, version_id[, why]).
+    ///
+    /// action is delete_version, delete_marker, copy_version or
+    /// add_delete_marker (whose version_id is NULL). Every row is checked
+    /// against the catalog; one bad row and no plan is made.
+    #[command(after_help = "Example:\n  \
+        s3rewind plan sql --name tmp-cleanup --query \"SELECT 'delete_version', key, version_id FROM objects WHERE key LIKE 'tmp/%' AND NOT is_latest\"")]
+    Sql(PlanSqlArgs),
+    /// List the plans with their progress.
+    List,
+    /// Show a plan: actions by kind, keys affected, bytes to copy, requests and cost, a sample.
+    Show {
+        /// The plan's name.
+        name: String,
+    },
+    /// Delete a plan and its actions (not the scan).
+    Drop {
+        /// The plan's name.
+        name: String,
+        /// Do not ask, even if the plan was partly applied.
+        #[arg(long, short = 'y')]
+        yes: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct WhereArg {
+    /// Only keys (restore, undelete: judged by the key's newest entry) or
+    /// versions (expire) for which this SQL expression over key_history's
+    /// columns is true, e.g. "key LIKE 'hotels/%'" or "size > 1e6".
+    #[arg(long = "where", value_name = "EXPR")]
+    pub where_expr: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct NameArg {
+    /// The plan's name (default: RULE-N, the first free N).
+    #[arg(long)]
+    pub name: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum RestoreMode {
+    /// Copy old versions back and add/remove delete markers; deletes nothing.
+    Copy,
+    /// Permanently delete everything written after TIME (destructive).
+    Rollback,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The point in time: RFC 3339 (2024-05-01T14:00:00Z, …+02:00) or YYYY-MM-DD[THH:MM:SS] in UTC.
+    #[arg(long, value_name = "TIME")]
+    pub to: String,
+    #[command(flatten)]
+    pub name: NameArg,
+    #[command(flatten)]
+    pub filter: WhereArg,
+    /// Leave keys alone that did not exist (or were deleted) at TIME but are live now.
+    #[arg(long)]
+    pub keep_new_keys: bool,
+    #[arg(long, value_enum, default_value_t = RestoreMode::Copy)]
+    pub mode: RestoreMode,
+}
+
+#[derive(Debug, Args)]
+pub struct UndeleteArgs {
+    /// Only keys whose newest delete marker was written at or after TIME.
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Only keys whose newest delete marker was written at or before TIME.
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    #[command(flatten)]
+    pub filter: WhereArg,
+    #[command(flatten)]
+    pub name: NameArg,
+}
+
+#[derive(Debug, Args)]
+pub struct ExpireArgs {
+    /// Delete versions noncurrent for longer than this: 30d, 12h, 90m, 2w, 1d12h.
+    #[arg(long, value_name = "DURATION")]
+    pub noncurrent_older_than: String,
+    /// Keep this many of each key's newest noncurrent versions, however old.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub keep_newest: u32,
+    /// Also remove the delete markers of keys left with no version at all.
+    #[arg(long)]
+    pub expired_markers: bool,
+    /// Judge ages as of this time instead of now (for reproducible plans).
+    #[arg(long, value_name = "TIME")]
+    pub as_of: Option<String>,
+    #[command(flatten)]
+    pub filter: WhereArg,
+    #[command(flatten)]
+    pub name: NameArg,
+}
+
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("source").required(true).args(["query", "file"])))]
+pub struct PlanSqlArgs {
+    /// The plan's name.
+    #[arg(long)]
+    pub name: String,
+    /// The SELECT.
+    #[arg(long)]
+    pub query: Option<String>,
+    /// A file holding the SELECT.
+    #[arg(long)]
+    pub file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct SqlArgs {
+    /// One SELECT (or read-only PRAGMA).
+    pub query: String,
+    /// Print CSV with a header row.
+    #[arg(long, conflicts_with = "json")]
+    pub csv: bool,
+    /// Print a JSON array of objects.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ExportFormat {
+    /// Every column of every action.
+    Csv,
+    /// Bucket,Key,VersionId of the copy actions (S3 Batch Operations manifest).
+    S3Batch,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The plan's name.
+    pub name: String,
+    #[arg(long, value_enum)]
+    pub format: ExportFormat,
+    /// Write here instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -30,6 +30,8 @@ pub enum CliError {
     S3(#[from] s3io::S3Error),
     #[error(transparent)]
     Prefix(#[from] inventory::PrefixError),
+    #[error(transparent)]
+    Plan(#[from] plan::PlanError),
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }

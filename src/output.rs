@@ -45,6 +45,32 @@ pub fn rate(count: u64, elapsed: Duration) -> String {
     thousands((count as f64 / secs).round() as u64)
 }
 
+/// Prints rows as aligned columns under a header.
+pub fn print_table(headers: &[String], rows: &[Vec<String>]) {
+    let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let line = |cells: &[String]| {
+        let mut out = String::new();
+        for (i, (cell, w)) in cells.iter().zip(&widths).enumerate() {
+            if i + 1 == cells.len() {
+                out.push_str(cell);
+            } else {
+                out.push_str(&format!("{cell:<w$}  "));
+            }
+        }
+        println!("{}", out.trim_end());
+    };
+    line(headers);
+    line(&widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>());
+    for row in rows {
+        line(row);
+    }
+}
+
 /// Asks a yes/no question on the terminal. `--yes` answers it; with no
 /// terminal to ask, refuses rather than guessing.
 pub fn confirm(question: &str, yes: bool) -> Result<bool, CliError> {

@@ -1,6 +1,9 @@
 //! One module per subcommand.
 
+mod export;
+mod plan;
 mod scan;
+mod sql;
 mod status;
 
 use crate::cli::{Cli, Command, GlobalArgs};
@@ -10,6 +13,9 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
     match cli.command {
         Command::Scan(args) => scan::run(&cli.global, args).await,
         Command::Status => status::run(&cli.global).await,
+        Command::Plan(cmd) => plan::run(&cli.global, cmd).await,
+        Command::Sql(args) => sql::run(&cli.global, args).await,
+        Command::Export(args) => export::run(&cli.global, args).await,
     }
 }
 

@@ -6,6 +6,8 @@
 //! binary; every test uses buckets of its own.
 #![allow(dead_code)]
 
+pub mod fixture;
+
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;

@@ -6,6 +6,7 @@
 mod client;
 mod error;
 mod listing;
+pub mod pricing;
 mod timestamp;
 mod urlcode;
 

@@ -1,0 +1,119 @@
+//! Catalogs built without a network: the rows a scan would write, handed to
+//! the catalog's own writer, so plans can be tested against exact histories.
+
+use std::path::Path;
+
+use catalog::{Catalog, EntryRow, Location, ScanPage, ScanWriter};
+
+/// One entry of a key's history.
+#[derive(Debug, Clone)]
+pub struct E {
+    pub version_id: String,
+    pub is_marker: bool,
+    /// `YYYY-MM-DDTHH:MM:SSZ`
+    pub time: String,
+    pub size: i64,
+    pub storage_class: Option<String>,
+}
+
+/// An object version written at `time`.
+pub fn v(version_id: &str, time: &str) -> E {
+    E {
+        version_id: version_id.into(),
+        is_marker: false,
+        time: time.into(),
+        size: 100,
+        storage_class: None,
+    }
+}
+
+/// A delete marker written at `time`.
+pub fn m(version_id: &str, time: &str) -> E {
+    E {
+        version_id: version_id.into(),
+        is_marker: true,
+        time: time.into(),
+        size: 0,
+        storage_class: None,
+    }
+}
+
+/// Writes a finished scan of bucket `fixture` holding `keys`, each history
+/// given newest first (listing order), into a new catalog at `path`.
+pub fn build(path: &Path, keys: &[(&str, Vec<E>)]) {
+    let mut keys: Vec<&(&str, Vec<E>)> = keys.iter().collect();
+    keys.sort_by_key(|(k, _)| *k);
+    let mut entries = Vec::new();
+    for (key, history) in keys {
+        for (i, e) in history.iter().enumerate() {
+            entries.push(EntryRow {
+                key: key.to_string(),
+                version_id: e.version_id.clone(),
+                is_marker: e.is_marker,
+                is_latest: i == 0,
+                mtime: s3io::parse_s3_timestamp(&e.time)
+                    .unwrap_or_else(|| panic!("bad time {}", e.time)),
+                size: (!e.is_marker).then_some(e.size),
+                etag: (!e.is_marker).then(|| "d41d8cd98f00b204e9800998ecf8427e".to_owned()),
+                storage_class: if e.is_marker {
+                    None
+                } else {
+                    e.storage_class.clone()
+                },
+            });
+        }
+    }
+    super::runtime().block_on(async {
+        let mut catalog = Catalog::open_or_create(path).await.expect("create catalog");
+        let location = Location {
+            bucket: "fixture".into(),
+            base_prefix: String::new(),
+            endpoint: Some("http://fixture.invalid".into()),
+        };
+        catalog
+            .begin_scan(&location, Some("us-east-1"), "Enabled", &[String::new()])
+            .expect("begin scan");
+        let writer = ScanWriter::spawn(path, 4).expect("writer");
+        writer
+            .sender()
+            .send(ScanPage {
+                prefix: String::new(),
+                entries,
+                next_key_marker: None,
+                next_version_id_marker: None,
+                done: true,
+            })
+            .await
+            .expect("send page");
+        tokio::task::spawn_blocking(move || writer.finish())
+            .await
+            .unwrap()
+            .expect("writer finished");
+        assert!(catalog.finish_scan().expect("finish"));
+    });
+}
+
+/// (kind, key, version id) of a plan's actions, sorted.
+pub fn actions(catalog: &Path, plan: &str) -> Vec<(String, String, String)> {
+    let conn = rusqlite::Connection::open(catalog).expect("open catalog");
+    let mut stmt = conn
+        .prepare(
+            "SELECT a.kind, a.key, coalesce(a.version_id, '') FROM actions a JOIN plans p ON p.id = a.plan_id \
+             WHERE p.name = ?1 ORDER BY 2, 1, 3",
+        )
+        .unwrap();
+    stmt.query_map([plan], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap()
+}
+
+/// Sorted expected actions from (kind, key, version) literals.
+pub fn expect(rows: &[(&str, &str, &str)]) -> Vec<(String, String, String)> {
+    let mut v: Vec<_> = rows
+        .iter()
+        .map(|(a, b, c)| (a.to_string(), b.to_string(), c.to_string()))
+        .collect();
+    v.sort_by(|x, y| (&x.1, &x.0, &x.2).cmp(&(&y.1, &y.0, &y.2)));
+    v
+}
