@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The s3rewind story on a local S3 server (moto): seed an incident, scan it
-# into a catalog, and show what the catalog holds.
+# into a catalog, plan the rewind, review it, apply it, and check that the
+# bucket is back to how it was.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 work="$root/demo"
@@ -20,7 +21,7 @@ bucket=demo-photos
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 step "seeding s3://$bucket: three generations of images, then a bad job"
-T=$("$root/.venv/bin/python" "$root/scripts/seed_incident.py" --endpoint-url "$AWS_ENDPOINT_URL" --bucket "$bucket")
+T=$("$root/.venv/bin/python" "$root/scripts/seed_incident.py" --endpoint-url "$AWS_ENDPOINT_URL" --bucket "$bucket" --expected "$work/expected.json")
 echo "the bucket was right at T = $T"
 
 step "s3rewind scan s3://$bucket --prefix hotels/ --prefix cities/ --prefix logos/"
@@ -29,9 +30,22 @@ step "s3rewind scan s3://$bucket --prefix hotels/ --prefix cities/ --prefix logo
 step "s3rewind status"
 "$bin" status
 
-step "what the catalog holds (plain SQL)"
-sqlite3 -header -column "$S3REWIND_CATALOG" \
-  "SELECT key, version_id, is_latest, last_modified, size FROM objects WHERE key = 'hotels/0000.jpg' ORDER BY seq;" 2>/dev/null \
-  || echo "(install sqlite3 to query the catalog by hand)"
+step "s3rewind plan restore --to $T --name incident"
+"$bin" plan restore --to "$T" --name incident
+
+step "s3rewind plan show incident"
+"$bin" plan show incident
+
+step "review with SQL: what happens under hotels/?"
+"$bin" sql "SELECT action, count(*) AS actions FROM plan_review WHERE plan = 'incident' AND key LIKE 'hotels/%' GROUP BY action"
+
+step "s3rewind apply incident --yes"
+"$bin" apply incident --yes
+
+step "is the bucket back to T?"
+"$root/.venv/bin/python" "$root/scripts/check_restored.py" --endpoint-url "$AWS_ENDPOINT_URL" --bucket "$bucket" --expected "$work/expected.json"
+
+step "s3rewind status"
+"$bin" status
 echo
-echo "catalog: $S3REWIND_CATALOG"
+echo "catalog: $S3REWIND_CATALOG (query it with sqlite3; see docs/review.md)"

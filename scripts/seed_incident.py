@@ -8,6 +8,7 @@ Prints T (RFC 3339, UTC) on stdout.
 """
 import argparse
 import datetime
+import json
 import time
 
 import boto3
@@ -23,14 +24,18 @@ def main() -> None:
     parser.add_argument("--endpoint-url", required=True)
     parser.add_argument("--bucket", required=True)
     parser.add_argument("--keys", type=int, default=20, help="keys per prefix")
+    parser.add_argument("--expected", help="write the state at T here (JSON: key -> content)")
     args = parser.parse_args()
 
     s3 = boto3.client("s3", endpoint_url=args.endpoint_url)
     s3.create_bucket(Bucket=args.bucket)
     s3.put_bucket_versioning(Bucket=args.bucket, VersioningConfiguration={"Status": "Enabled"})
 
+    state = {}
+
     def put(key: str, body: str) -> None:
         s3.put_object(Bucket=args.bucket, Key=key, Body=body.encode())
+        state[key] = body
 
     n = args.keys
     for generation in range(3):
@@ -43,6 +48,7 @@ def main() -> None:
     # LastModified has one-second resolution: T is a whole second, and the
     # incident starts in the next one.
     t = int(time.time())
+    at_t = dict(state)
     next_second(t)
 
     for i in range(0, n, 2):
@@ -58,6 +64,9 @@ def main() -> None:
     for i in range(n // 2):
         put(f"hotels/new-{i:04d}.jpg", "SHOULD NOT EXIST")
 
+    if args.expected:
+        with open(args.expected, "w") as f:
+            json.dump({k: at_t.get(k) for k in sorted(set(state) | set(at_t))}, f, indent=1)
     print(datetime.datetime.fromtimestamp(t, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
 
 

@@ -72,6 +72,57 @@ pub enum Command {
     Sql(SqlArgs),
     /// Write a plan's actions to a file: CSV, or an S3 Batch Operations manifest.
     Export(ExportArgs),
+    /// Execute a reviewed plan against S3.
+    ///
+    /// Shows the plan's summary and asks before the first call (--yes skips
+    /// the question; without a terminal, --yes is required). Deletes go in
+    /// batches of up to 1000 per DeleteObjects request; copies and new delete
+    /// markers run in parallel. Throttling slows apply down, never stops it.
+    /// Interrupt it at any point and run it again: it finishes the plan and
+    /// does nothing twice. Exits 3 if some actions failed (see `status`).
+    #[command(after_help = "Examples:\n  \
+        s3rewind apply restore-1 --dry-run\n  \
+        s3rewind apply restore-1 --verify\n  \
+        s3rewind apply restore-1 --yes --concurrency 128 --max-rps 3000")]
+    Apply(ApplyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// The plan's name.
+    pub name: String,
+    /// Workers, and the most requests in flight (cut in half on throttling,
+    /// grown back slowly).
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..=4096))]
+    pub concurrency: u16,
+    /// Action ids per block (a worker's unit of work and commit).
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub block_size: u32,
+    /// Print what would be done; call nothing that writes, change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Do not ask for confirmation.
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Start at most this many requests per second.
+    #[arg(long, value_name = "N")]
+    pub max_rps: Option<f64>,
+    /// Before acting on a key, check that its newest entry is still what the
+    /// scan saw; if someone changed it since, skip its actions (one LIST
+    /// request per key).
+    #[arg(long)]
+    pub verify: bool,
+    /// Try actions that failed in an earlier run again.
+    #[arg(long)]
+    pub retry_failed: bool,
+    /// Copy sources larger than this many bytes through multipart upload
+    /// (S3 copies at most 5 GiB at once).
+    #[arg(long, value_name = "BYTES", default_value_t = s3io::pricing::SINGLE_COPY_LIMIT)]
+    pub multipart_threshold: u64,
+    /// Part size of multipart copies in bytes (at least 5 MiB; default 512 MiB,
+    /// more for objects that would need over 10,000 parts).
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(5 * 1024 * 1024..))]
+    pub part_size: Option<u64>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -32,6 +32,8 @@ pub enum CliError {
     Prefix(#[from] inventory::PrefixError),
     #[error(transparent)]
     Plan(#[from] plan::PlanError),
+    #[error(transparent)]
+    Apply(#[from] apply::ApplyError),
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }
@@ -40,6 +42,7 @@ impl CliError {
     fn exit_code(&self) -> u8 {
         match self {
             CliError::Scan(inventory::ScanError::Interrupted) => exit::INTERRUPTED,
+            CliError::Apply(apply::ApplyError::Interrupted) => exit::INTERRUPTED,
             _ => exit::ERROR,
         }
     }

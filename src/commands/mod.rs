@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+mod apply;
 mod export;
 mod plan;
 mod scan;
@@ -16,6 +17,7 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Plan(cmd) => plan::run(&cli.global, cmd).await,
         Command::Sql(args) => sql::run(&cli.global, args).await,
         Command::Export(args) => export::run(&cli.global, args).await,
+        Command::Apply(args) => apply::run(&cli.global, args).await,
     }
 }
 

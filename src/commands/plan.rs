@@ -177,7 +177,12 @@ fn list(catalog: &Catalog) -> Result<u8, CliError> {
 }
 
 fn show(catalog: &Catalog, name: &str) -> Result<u8, CliError> {
-    let report = plan::show_plan(catalog, name)?;
+    print_report(&plan::show_plan(catalog, name)?, true);
+    Ok(exit::OK)
+}
+
+/// What `plan show` and `apply` print about a plan; `sample` adds its first actions.
+pub fn print_report(report: &plan::PlanReport, sample: bool) {
     let info = &report.info;
     println!("plan        {}", info.name);
     println!("rule        {} {}", info.rule, info.parameters);
@@ -214,7 +219,7 @@ fn show(catalog: &Catalog, name: &str) -> Result<u8, CliError> {
         thousands(e.delete_requests),
         e.dollars
     );
-    if !report.sample.is_empty() {
+    if sample && !report.sample.is_empty() {
         println!("first actions:");
         let headers: Vec<String> = report.sample[0].iter().map(|(n, _)| n.clone()).collect();
         let rows: Vec<Vec<String>> = report
@@ -224,5 +229,4 @@ fn show(catalog: &Catalog, name: &str) -> Result<u8, CliError> {
             .collect();
         print_table(&headers, &rows);
     }
-    Ok(exit::OK)
 }

@@ -70,5 +70,35 @@ pub async fn run(global: &GlobalArgs) -> Result<u8, CliError> {
             println!("  … and {} more", unfinished.len() - SHOWN_PREFIXES);
         }
     }
+    let plans = plan::list_plans(&catalog)?;
+    if plans.is_empty() {
+        println!("plans       none yet: `s3rewind plan restore --to TIME` makes one");
+    } else {
+        println!("plans:");
+        for p in &plans {
+            let s = &p.status;
+            let state = if s.pending + s.in_flight == 0 && s.total() > 0 {
+                if s.failed > 0 {
+                    "applied with failures"
+                } else {
+                    "applied"
+                }
+            } else if s.total() > s.pending {
+                "partly applied"
+            } else {
+                "not applied"
+            };
+            println!(
+                "  {:<20} {:<9} {:>10} actions: {} done, {} failed, {} skipped, {} pending ({state})",
+                p.name,
+                p.rule,
+                thousands(p.actions),
+                thousands(s.done),
+                thousands(s.failed),
+                thousands(s.skipped),
+                thousands(s.pending + s.in_flight)
+            );
+        }
+    }
     Ok(exit::OK)
 }

@@ -7,12 +7,14 @@
 //! bulk inserts go through [`ScanWriter`], a dedicated thread with prepared
 //! statements fed by a bounded channel.
 
+pub mod actions;
 mod rows;
 mod scan_state;
 mod writer;
 
 use std::path::{Path, PathBuf};
 
+pub use actions::{ActionKind, ActionRow, ActionStore, Outcome};
 pub use rows::{EntryRow, ScanPage};
 pub use scan_state::{CursorState, Location, ScanRecord, ScanTotals};
 pub use writer::{ScanWriter, WriterStats};

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use catalog::{Catalog, CatalogError, CursorState, EntryRow, Location, ScanPage, WriterStats};
 use futures::stream::{self, StreamExt, TryStreamExt};
 use rand::seq::SliceRandom;
-use s3io::{ErrorKind, ListedEntry, S3Error, S3};
+use s3io::{ListedEntry, S3Error, S3};
 use tokio::sync::mpsc;
 
 pub use prefixes::{merge_prefixes, read_prefixes_file, PrefixError};
@@ -233,9 +233,6 @@ pub async fn scan(
     })
 }
 
-/// Page retries on top of the SDK's for errors that are not throttling.
-const TRANSIENT_PAGE_RETRIES: u32 = 8;
-
 async fn list_prefix(
     s3: &S3,
     location: &Location,
@@ -292,31 +289,13 @@ async fn fetch_page(
     page_size: i32,
     progress: &ScanProgress,
 ) -> Result<s3io::ListPage, S3Error> {
-    let mut attempt = 0u32;
-    loop {
-        match s3
-            .list_versions_page(bucket, prefix, key_marker, version_id_marker, page_size)
-            .await
-        {
-            Ok(page) => return Ok(page),
-            Err(e)
-                if e.kind == ErrorKind::Throttled
-                    || (e.is_retryable() && attempt < TRANSIENT_PAGE_RETRIES) =>
-            {
-                attempt += 1;
-                progress.page_retries.fetch_add(1, Ordering::Relaxed);
-                tokio::time::sleep(backoff(attempt)).await;
-            }
-            Err(e) => return Err(e),
-        }
-    }
-}
-
-/// Exponential backoff with full jitter, capped at a minute.
-fn backoff(attempt: u32) -> Duration {
-    let cap = Duration::from_secs(60)
-        .min(Duration::from_millis(500) * 2u32.saturating_pow(attempt.min(10)));
-    cap.mul_f64(rand::random_range(0.5..=1.0))
+    s3io::retry::retrying(
+        || s3.list_versions_page(bucket, prefix, key_marker, version_id_marker, page_size),
+        |_| {
+            progress.page_retries.fetch_add(1, Ordering::Relaxed);
+        },
+    )
+    .await
 }
 
 fn into_row(e: ListedEntry) -> EntryRow {

@@ -4,7 +4,6 @@
 use std::io::Write;
 
 use catalog::Catalog;
-use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use rusqlite::types::Value;
 
 use crate::{find_plan, PlanError};
@@ -33,16 +32,7 @@ pub fn write_csv(catalog: &Catalog, name: &str, out: impl Write) -> Result<u64, 
     Ok(n)
 }
 
-/// Keys in a Batch Operations manifest are URL-encoded; `/` and the
-/// unreserved characters stay as they are.
-const MANIFEST_KEY: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'/')
-    .remove(b'-')
-    .remove(b'_')
-    .remove(b'.')
-    .remove(b'~');
-
-/// `Bucket,Key,VersionId` for each copy_version action: an S3 Batch
+/// `Bucket,Key,VersionId` (the key URL-encoded) for each copy_version action: an S3 Batch
 /// Operations manifest (CSV) for a Copy job, for plans too big for one machine.
 pub fn write_s3_batch(
     catalog: &Catalog,
@@ -63,11 +53,7 @@ pub fn write_s3_batch(
     while let Some(r) = rows.next()? {
         let key: String = r.get(0)?;
         let version: String = r.get(1)?;
-        writeln!(
-            out,
-            "{bucket},{},{version}",
-            utf8_percent_encode(&key, MANIFEST_KEY)
-        )?;
+        writeln!(out, "{bucket},{},{version}", s3io::encode_key(&key))?;
         n += 1;
     }
     out.flush()?;

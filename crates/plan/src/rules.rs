@@ -199,11 +199,11 @@ const RESTORE_DECISION: &str = "
     END AS action,
     CASE
       WHEN s % 2 = 0 AND s > 0 AND nv < s / 2 THEN
-        'data was written after ' || :t_text || '; copy back the version of ' || last_modified || ', current then'
+        'overwritten after ' || :t_text || '; copy back the version of ' || last_modified
       WHEN s % 2 = 0 AND s > 0 THEN
-        'delete marker of ' || last_modified || ' hides the version current at ' || :t_text
-      WHEN s IS NULL THEN 'key did not exist at ' || :t_text || '; hide what was written since'
-      ELSE 'key was deleted at ' || :t_text || '; hide what was written since'
+        'deleted after ' || :t_text || '; remove this delete marker of ' || last_modified
+      WHEN s IS NULL THEN 'did not exist at ' || :t_text || '; hide it again'
+      ELSE 'was deleted at ' || :t_text || '; hide it again'
     END AS why";
 
 const ROLLBACK_DECISION: &str = "

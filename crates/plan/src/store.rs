@@ -8,46 +8,7 @@ use rusqlite::{params, OptionalExtension};
 
 use crate::rules::{rule_sql, Rule, RuleQuery, UNRECOVERABLE};
 use crate::{readonly, sqlrule, PlanError};
-
-/// The four things a plan can ask of S3.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ActionKind {
-    /// Permanently delete an object version.
-    DeleteVersion,
-    /// Remove a delete marker (undeletes when it is the newest).
-    DeleteMarker,
-    /// Copy an old version over the key (it becomes the newest).
-    CopyVersion,
-    /// Plain DeleteObject: hides the key behind a new delete marker.
-    AddDeleteMarker,
-}
-
-impl ActionKind {
-    pub const ALL: [ActionKind; 4] = [
-        ActionKind::DeleteVersion,
-        ActionKind::DeleteMarker,
-        ActionKind::CopyVersion,
-        ActionKind::AddDeleteMarker,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ActionKind::DeleteVersion => "delete_version",
-            ActionKind::DeleteMarker => "delete_marker",
-            ActionKind::CopyVersion => "copy_version",
-            ActionKind::AddDeleteMarker => "add_delete_marker",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<ActionKind> {
-        ActionKind::ALL.into_iter().find(|k| k.as_str() == s)
-    }
-
-    /// Whether the action names an existing version or marker.
-    pub fn needs_version(self) -> bool {
-        self != ActionKind::AddDeleteMarker
-    }
-}
+pub use catalog::ActionKind;
 
 /// What to plan.
 #[derive(Debug, Clone)]

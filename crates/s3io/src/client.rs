@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use aws_sdk_s3::config::interceptors::{
     AfterDeserializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
+    FinalizerInterceptorContextRef,
 };
 use aws_sdk_s3::config::retry::{RetryConfig, RetryPartition, TokenBucket};
 use aws_sdk_s3::config::timeout::TimeoutConfig;
@@ -30,6 +31,7 @@ pub struct ClientOptions {
 pub struct Counters {
     attempts: AtomicU64,
     calls: AtomicU64,
+    throttled: AtomicU64,
 }
 
 impl Counters {
@@ -42,6 +44,11 @@ impl Counters {
     pub fn retries(&self) -> u64 {
         self.requests()
             .saturating_sub(self.calls.load(Ordering::Relaxed))
+    }
+
+    /// Responses that said "slow down" (HTTP 503), retried or not.
+    pub fn throttled(&self) -> u64 {
+        self.throttled.load(Ordering::Relaxed)
     }
 }
 
@@ -61,6 +68,21 @@ impl Intercept for CountAttempts {
         _: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         self.0.attempts.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn read_after_attempt(
+        &self,
+        context: &FinalizerInterceptorContextRef<'_>,
+        _: &RuntimeComponents,
+        _: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if context
+            .response()
+            .is_some_and(|r| r.status().as_u16() == 503)
+        {
+            self.0.throttled.fetch_add(1, Ordering::Relaxed);
+        }
         Ok(())
     }
 }

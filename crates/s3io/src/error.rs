@@ -32,6 +32,36 @@ impl S3Error {
         matches!(self.kind, ErrorKind::Throttled | ErrorKind::Transient)
     }
 
+    /// Errors after which no other call can succeed either (credentials,
+    /// bucket, region): a run stops instead of failing every action.
+    pub fn stops_the_run(&self) -> bool {
+        const RUN_WIDE: &[&str] = &[
+            "NoSuchBucket",
+            "InvalidAccessKeyId",
+            "SignatureDoesNotMatch",
+            "ExpiredToken",
+            "InvalidToken",
+            "TokenRefreshRequired",
+            "PermanentRedirect",
+            "AuthorizationHeaderMalformed",
+            "AllAccessDisabled",
+            "AccountProblem",
+        ];
+        match &self.code {
+            Some(code) => RUN_WIDE.contains(&code.as_str()),
+            None => self.kind == ErrorKind::Fatal,
+        }
+    }
+
+    /// `Code: message`, as recorded on a failed action.
+    pub fn code_and_message(&self) -> String {
+        match &self.code {
+            Some(code) if self.detail.starts_with(code.as_str()) => self.detail.clone(),
+            Some(code) => format!("{code}: {}", self.detail),
+            None => format!("ClientError: {}", self.detail),
+        }
+    }
+
     /// A response we could not understand: worth retrying (it may be truncated).
     pub(crate) fn malformed(operation: &'static str, detail: String) -> S3Error {
         S3Error {

@@ -7,14 +7,17 @@ mod client;
 mod error;
 mod listing;
 pub mod pricing;
+pub mod retry;
 mod timestamp;
 mod urlcode;
+mod writes;
 
 pub use client::{ClientOptions, Counters, S3};
 pub use error::{ErrorKind, S3Error};
 pub use listing::{parse_list_versions, ListPage, ListedEntry};
 pub use timestamp::parse_s3_timestamp;
-pub use urlcode::decode_url_component;
+pub use urlcode::{decode_url_component, encode_key};
+pub use writes::{CopyRequest, DeleteTarget};
 
 /// What GetBucketVersioning said.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,0 +1,185 @@
+//! `s3rewind apply`.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use apply::{ApplyOptions, ApplyProgress, ApplyTarget};
+use catalog::Catalog;
+use s3io::{Versioning, S3};
+
+use crate::cli::{ApplyArgs, GlobalArgs};
+use crate::output::{self, thousands, Progress, Reading};
+use crate::{exit, CliError};
+
+pub async fn run(global: &GlobalArgs, args: ApplyArgs) -> Result<u8, CliError> {
+    let catalog = Catalog::open(&global.catalog).await?;
+    let report = plan::show_plan(&catalog, &args.name)?;
+    let info = &report.info;
+    let scan = catalog.scan_record()?.ok_or(plan::PlanError::NoScan)?;
+    if info.scan_id != scan.id {
+        return Err(CliError::Usage(format!(
+            "plan {} was made from an earlier scan of this catalog; its versions may be gone\n  hint: make the plan again",
+            info.name
+        )));
+    }
+    let s3 = S3::connect(&super::client_options(global)).await;
+    let location = &scan.location;
+    if s3.endpoint() != location.endpoint.as_deref() {
+        return Err(CliError::Usage(format!(
+            "plan {} belongs to {location}, but this run points at {}\n  hint: pass the same --endpoint-url (or AWS_ENDPOINT_URL) the scan used",
+            info.name,
+            s3.endpoint().unwrap_or("AWS")
+        )));
+    }
+
+    println!("apply plan {} to {location}", info.name);
+    super::plan::print_report(&report, false);
+    let remaining = info.status.pending
+        + info.status.in_flight
+        + if args.retry_failed {
+            info.status.failed
+        } else {
+            0
+        };
+    if remaining == 0 {
+        println!("nothing left to do");
+        return Ok(exit_code(info.status.failed));
+    }
+
+    if args.dry_run {
+        println!(
+            "dry run: these {} actions would be executed (nothing is called):",
+            thousands(remaining)
+        );
+        catalog::actions::for_each_remaining(
+            catalog.conn(),
+            info.id,
+            args.retry_failed,
+            |id, kind, key, version, size| {
+                println!(
+                    "{id:>10}  {kind:<17}  {key}{}{}",
+                    version
+                        .map(|v| format!("  version {v}"))
+                        .unwrap_or_default(),
+                    size.filter(|_| kind == "copy_version")
+                        .map(|s| format!("  ({s} bytes)"))
+                        .unwrap_or_default()
+                );
+            },
+        )?;
+        return Ok(exit::OK);
+    }
+
+    let writes_new_versions = report.kinds.iter().any(|k| {
+        matches!(
+            k.kind,
+            catalog::ActionKind::CopyVersion | catalog::ActionKind::AddDeleteMarker
+        )
+    });
+    let versioning = s3.bucket_versioning(&location.bucket).await?;
+    if versioning != Versioning::Enabled && writes_new_versions {
+        return Err(CliError::Usage(format!(
+            "versioning on bucket {} is {}: copies and delete markers would overwrite or remove data instead of stacking new versions\n  hint: enable versioning on the bucket first",
+            location.bucket,
+            versioning.as_str()
+        )));
+    }
+    let question = format!(
+        "execute {} actions of plan {} on {location}?",
+        thousands(remaining),
+        info.name
+    );
+    if !output::confirm(&question, args.yes)? {
+        eprintln!("nothing changed");
+        return Ok(exit::ERROR);
+    }
+
+    let options = ApplyOptions {
+        concurrency: usize::from(args.concurrency),
+        block_size: i64::from(args.block_size),
+        max_rps: args.max_rps,
+        verify: args.verify,
+        retry_failed: args.retry_failed,
+        multipart_threshold: args.multipart_threshold,
+        part_size: args.part_size,
+    };
+    let target = ApplyTarget {
+        plan_id: info.id,
+        last_id: info.actions as i64,
+        bucket: location.bucket.clone(),
+    };
+    let progress = Arc::new(ApplyProgress::default());
+    let shown = progress.clone();
+    let started = Instant::now();
+    let ticker = Progress::start("apply", move || {
+        let finished = shown.finished();
+        let secs = started.elapsed().as_secs_f64().max(0.001);
+        let rate = finished as f64 / secs;
+        let left = remaining.saturating_sub(finished);
+        Reading {
+            done: finished,
+            total: remaining,
+            message: format!(
+                "{}/s · {} done, {} failed, {} skipped · {} in flight max · ETA {}",
+                thousands(rate as u64),
+                thousands(shown.done.load(Ordering::Relaxed)),
+                thousands(shown.failed.load(Ordering::Relaxed)),
+                thousands(shown.skipped.load(Ordering::Relaxed)),
+                shown.limit.load(Ordering::Relaxed),
+                if rate > 0.0 {
+                    format!("{:.0}s", left as f64 / rate)
+                } else {
+                    "-".into()
+                }
+            ),
+        }
+    });
+    let result = apply::apply(&s3, catalog.path(), &target, &options, &progress, async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await;
+    ticker.finish().await;
+    let summary = result?;
+    let finished = summary.done + summary.failed + summary.skipped;
+    println!(
+        "applied plan {}: {} done, {} failed, {} skipped in {:.1} s ({} actions/s); {} requests, {} retried, {} throttled",
+        info.name,
+        thousands(summary.done),
+        thousands(summary.failed),
+        thousands(summary.skipped),
+        summary.elapsed.as_secs_f64(),
+        output::rate(finished, summary.elapsed),
+        thousands(summary.requests),
+        thousands(summary.retries),
+        thousands(summary.throttled),
+    );
+    let failures = catalog::actions::failures_by_code(catalog.conn(), info.id)?;
+    let failed: i64 = failures.iter().map(|(_, n)| n).sum();
+    if failed > 0 {
+        println!("completed with failures; failed actions by S3 error code:");
+        for (code, n) in &failures {
+            println!("  {code:<24} {}", thousands(*n as u64));
+        }
+        println!(
+            "  see them: s3rewind sql \"SELECT key, version_id, error FROM plan_review WHERE plan = '{}' AND status = 'failed'\"\n  \
+             after fixing the cause: s3rewind apply {} --retry-failed",
+            info.name, info.name
+        );
+    }
+    if summary.skipped > 0 {
+        println!(
+            "skipped actions: s3rewind sql \"SELECT key, error FROM plan_review WHERE plan = '{}' AND status = 'skipped'\"",
+            info.name
+        );
+    }
+    Ok(exit_code(failed as u64))
+}
+
+fn exit_code(failed: u64) -> u8 {
+    if failed > 0 {
+        exit::COMPLETED_WITH_FAILURES
+    } else {
+        exit::OK
+    }
+}

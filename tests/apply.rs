@@ -1,0 +1,519 @@
+//! `apply` end to end: scan → plan → apply with the real binary against a
+//! real S3 server, then the bucket itself is checked.
+
+mod common;
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
+
+use aws_sdk_s3::primitives::ByteStream;
+use common::*;
+
+/// Seconds since the epoch, after waiting for the next second to begin, so
+/// that everything written before is at or before the returned T and
+/// everything written after is later.
+fn mark_t() -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    wait_for_second_after(now);
+    plan::format_time(now as i64)
+}
+
+/// The incident of the issue: versions before T; after T overwrites,
+/// deletes, delete-then-recreate and new keys. Returns T and each key's
+/// content at T (None: absent or deleted at T).
+fn incident(b: &mut Bucket, keys: usize) -> (String, BTreeMap<String, Option<Vec<u8>>>) {
+    let mut at_t = BTreeMap::new();
+    for i in 0..keys {
+        for g in 0..2 {
+            let key = format!("img/{i:03}.jpg");
+            let body = format!("image {i} generation {g}").into_bytes();
+            b.put(&key, &body);
+            at_t.insert(key, Some(body));
+        }
+    }
+    b.put("old/deleted-before-t.txt", b"gone");
+    b.delete("old/deleted-before-t.txt");
+    at_t.insert("old/deleted-before-t.txt".into(), None);
+    b.put("recreated.txt", b"original");
+    at_t.insert("recreated.txt".into(), Some(b"original".to_vec()));
+    let t = mark_t();
+    // Grouped by kind: moto needs a second between a version and a marker
+    // of one key (see `Bucket::settle`), so interleaving would be slow.
+    for i in (0..keys).filter(|i| i % 4 == 0 || i % 4 == 2) {
+        b.put(&format!("img/{i:03}.jpg"), b"overwritten by mistake");
+    }
+    b.put("old/deleted-before-t.txt", b"came back by mistake");
+    for i in (0..keys).filter(|i| i % 4 == 1 || i % 4 == 2) {
+        b.delete(&format!("img/{i:03}.jpg"));
+    }
+    b.delete("recreated.txt");
+    b.put("recreated.txt", b"recreated by mistake");
+    for i in 0..3 {
+        let key = format!("new/{i}.txt");
+        b.put(&key, b"should not exist");
+        at_t.insert(key, None);
+    }
+    (t, at_t)
+}
+
+fn assert_state(b: &Bucket, at_t: &BTreeMap<String, Option<Vec<u8>>>) {
+    for (key, content) in at_t {
+        assert_eq!(&b.get(key), content, "content of {key}");
+    }
+}
+
+fn version_ids(listing: &[Entry]) -> HashSet<(String, String)> {
+    listing.iter().map(|e| (e.0.clone(), e.1.clone())).collect()
+}
+
+#[test]
+fn restore_brings_every_key_back_to_t_and_loses_no_version() {
+    let mut b = Bucket::new("restore", true);
+    let (t, at_t) = incident(&mut b, 12);
+    let w = Workdir::new();
+    s3rewind_ok(&w.catalog(), &["scan", &b.url()]);
+    s3rewind_ok(
+        &w.catalog(),
+        &["plan", "restore", "--to", &t, "--name", "incident"],
+    );
+    let before = b.listing();
+    let out = s3rewind_ok(
+        &w.catalog(),
+        &[
+            "apply",
+            "incident",
+            "--yes",
+            "--block-size",
+            "4",
+            "--concurrency",
+            "3",
+        ],
+    );
+    assert!(out.contains("0 failed"), "{out}");
+    assert_state(&b, &at_t);
+    let after = b.listing();
+    // Non-destructive: every version and marker from before is still there,
+    // except the delete markers the plan removed.
+    let removed: HashSet<(String, String)> = version_ids(&before)
+        .difference(&version_ids(&after))
+        .cloned()
+        .collect();
+    let planned_marker_removals: HashSet<(String, String)> = {
+        let conn = rusqlite::Connection::open(w.catalog()).unwrap();
+        let mut stmt = conn
+            .prepare("SELECT key, version_id FROM actions WHERE kind = 'delete_marker'")
+            .unwrap();
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    assert_eq!(removed, planned_marker_removals);
+    // Each action recorded S3's answer.
+    let undone: i64 = catalog_scalar(
+        &w.catalog(),
+        "SELECT count(*) FROM actions WHERE status != 'done' OR applied_at IS NULL",
+    );
+    assert_eq!(undone, 0);
+    let results: i64 = catalog_scalar(
+        &w.catalog(),
+        "SELECT count(*) FROM actions WHERE kind IN ('copy_version', 'add_delete_marker') AND result_version_id IS NULL",
+    );
+    assert_eq!(results, 0);
+    // Nothing left: a rerun does nothing.
+    let again = s3rewind_ok(&w.catalog(), &["apply", "incident", "--yes"]);
+    assert!(again.contains("nothing left to do"), "{again}");
+    let status = s3rewind_ok(&w.catalog(), &["status"]);
+    assert!(
+        status.contains("incident") && status.contains("(applied)"),
+        "{status}"
+    );
+}
+
+#[test]
+fn undelete_removes_markers_without_writing_data() {
+    let mut b = Bucket::new("undelete", true);
+    for i in 0..6 {
+        b.put(&format!("k{i}"), format!("v{i}").as_bytes());
+    }
+    let since = mark_t();
+    for i in 0..4 {
+        b.delete(&format!("k{i}"));
+    }
+    b.delete("k0"); // stacked
+    let w = Workdir::new();
+    s3rewind_ok(&w.catalog(), &["scan", &b.url()]);
+    s3rewind_ok(
+        &w.catalog(),
+        &["plan", "undelete", "--since", &since, "--name", "u"],
+    );
+    let versions_before: Vec<Entry> = b.listing().into_iter().filter(|e| !e.2).collect();
+    s3rewind_ok(&w.catalog(), &["apply", "u", "--yes"]);
+    for i in 0..6 {
+        assert_eq!(
+            b.get(&format!("k{i}")),
+            Some(format!("v{i}").into_bytes()),
+            "k{i}"
+        );
+    }
+    let after = b.listing();
+    assert!(after.iter().all(|e| !e.2), "markers left: {after:?}");
+    let versions_after: Vec<Entry> = after.into_iter().collect();
+    assert_eq!(
+        version_ids(&versions_after),
+        version_ids(&versions_before),
+        "no new data versions"
+    );
+}
+
+#[test]
+fn expire_deletes_the_selected_noncurrent_versions_only() {
+    let mut b = Bucket::new("expire", true);
+    let mut current = BTreeMap::new();
+    for i in 0..5 {
+        for g in 0..4 {
+            let body = format!("k{i} g{g}");
+            b.put(&format!("k{i}"), body.as_bytes());
+            current.insert(format!("k{i}"), body);
+        }
+    }
+    let w = Workdir::new();
+    s3rewind_ok(&w.catalog(), &["scan", &b.url()]);
+    let tomorrow = plan::format_time(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64
+            + 86_400,
+    );
+    s3rewind_ok(
+        &w.catalog(),
+        &[
+            "plan",
+            "expire",
+            "--noncurrent-older-than",
+            "1h",
+            "--keep-newest",
+            "1",
+            "--as-of",
+            &tomorrow,
+            "--name",
+            "e",
+        ],
+    );
+    let planned: i64 = catalog_scalar(&w.catalog(), "SELECT count(*) FROM actions");
+    assert_eq!(planned, 5 * 2);
+    s3rewind_ok(&w.catalog(), &["apply", "e", "--yes"]);
+    let after = b.listing();
+    assert_eq!(
+        after.len(),
+        5 * 2,
+        "current + one kept noncurrent per key: {after:?}"
+    );
+    for (key, body) in &current {
+        assert_eq!(b.get(key), Some(body.clone().into_bytes()));
+    }
+    let expected_left: HashSet<(String, String)> = b
+        .history
+        .iter()
+        .flat_map(|(k, h)| {
+            h.iter()
+                .rev()
+                .take(2)
+                .map(move |(v, _)| (k.clone(), v.clone()))
+        })
+        .collect();
+    assert_eq!(version_ids(&after), expected_left);
+}
+
+#[test]
+fn a_killed_apply_finishes_on_rerun_without_doing_anything_twice() {
+    let mut b = Bucket::new("killapply", true);
+    let (t, at_t) = incident(&mut b, 60);
+    let w = Workdir::new();
+    let catalog = w.catalog();
+    s3rewind_ok(&catalog, &["scan", &b.url()]);
+    s3rewind_ok(
+        &catalog,
+        &["plan", "restore", "--to", &t, "--name", "incident"],
+    );
+    let copies: i64 = catalog_scalar(
+        &catalog,
+        "SELECT count(*) FROM actions WHERE kind = 'copy_version'",
+    );
+    let markers_added: i64 = catalog_scalar(
+        &catalog,
+        "SELECT count(*) FROM actions WHERE kind = 'add_delete_marker'",
+    );
+    let total: i64 = catalog_scalar(&catalog, "SELECT count(*) FROM actions");
+    let before = b.listing();
+    let finished = || -> i64 {
+        rusqlite::Connection::open(&catalog)
+            .and_then(|c| {
+                c.query_row(
+                    "SELECT count(*) FROM actions WHERE status = 'done'",
+                    [],
+                    |r| r.get(0),
+                )
+            })
+            .unwrap_or(0)
+    };
+    let args = [
+        "apply",
+        "incident",
+        "--yes",
+        "--concurrency",
+        "1",
+        "--block-size",
+        "3",
+    ];
+    let mut kills = 0;
+    for kill_at in [2, total / 3, total * 2 / 3] {
+        let mut child = spawn_s3rewind(&catalog, &args);
+        let mut exited = false;
+        wait_until(
+            "apply to reach the kill point",
+            Duration::from_secs(120),
+            || {
+                if let Ok(Some(_)) = child.try_wait() {
+                    exited = true;
+                    return true;
+                }
+                finished() >= kill_at
+            },
+        );
+        assert!(
+            !exited,
+            "apply ended before {kill_at} actions: {}",
+            stderr_of(&mut child)
+        );
+        child.kill().unwrap();
+        child.wait().unwrap();
+        kills += 1;
+    }
+    assert_eq!(kills, 3);
+    let status = s3rewind_ok(&catalog, &["status"]);
+    assert!(status.contains("partly applied"), "{status}");
+    s3rewind_ok(&catalog, &args);
+    assert_state(&b, &at_t);
+    let after = b.listing();
+    let new: Vec<&Entry> = after
+        .iter()
+        .filter(|e| !version_ids(&before).contains(&(e.0.clone(), e.1.clone())))
+        .collect();
+    assert_eq!(
+        new.iter().filter(|e| !e.2).count() as i64,
+        copies,
+        "one new version per copy action"
+    );
+    assert_eq!(
+        new.iter().filter(|e| e.2).count() as i64,
+        markers_added,
+        "one new marker per add_delete_marker"
+    );
+    let not_done: i64 = catalog_scalar(
+        &catalog,
+        "SELECT count(*) FROM actions WHERE status != 'done'",
+    );
+    assert_eq!(not_done, 0);
+}
+
+#[test]
+fn dry_run_and_refusals_change_nothing() {
+    let mut b = Bucket::new("dryrun", true);
+    let (t, _) = incident(&mut b, 4);
+    let w = Workdir::new();
+    s3rewind_ok(&w.catalog(), &["scan", &b.url()]);
+    s3rewind_ok(
+        &w.catalog(),
+        &["plan", "restore", "--to", &t, "--name", "incident"],
+    );
+    let listing = b.listing();
+    let statuses = || -> String {
+        s3rewind_ok(
+            &w.catalog(),
+            &[
+                "sql",
+                "--csv",
+                "SELECT id, status, attempts FROM actions ORDER BY id",
+            ],
+        )
+    };
+    let before = statuses();
+
+    let out = s3rewind_ok(&w.catalog(), &["apply", "incident", "--dry-run"]);
+    assert!(
+        out.contains("copy_version") && out.contains("img/000.jpg") && out.contains("dry run"),
+        "{out}"
+    );
+    // No terminal and no --yes: refused.
+    let err = s3rewind_err(&w.catalog(), &["apply", "incident"]);
+    assert!(err.contains("--yes"), "{err}");
+    // Another endpoint than the scan's: refused.
+    let out = s3rewind_command(&w.catalog())
+        .args([
+            "apply",
+            "incident",
+            "--yes",
+            "--endpoint-url",
+            "http://127.0.0.1:9",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("belongs to"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let err = s3rewind_err(&w.catalog(), &["apply", "no-such-plan", "--yes"]);
+    assert!(err.contains("no plan named"), "{err}");
+
+    assert_eq!(b.listing(), listing, "the bucket changed");
+    assert_eq!(statuses(), before, "the catalog changed");
+}
+
+#[test]
+fn large_copies_go_multipart_and_keep_metadata() {
+    let mut b = Bucket::new("multipart", true);
+    let big: Vec<u8> = (0..11 * 1024 * 1024u32).map(|i| (i % 251) as u8).collect();
+    runtime().block_on(async {
+        b.client
+            .put_object()
+            .bucket(&b.name)
+            .key("big.bin")
+            .body(ByteStream::from(big.clone()))
+            .content_type("application/x-test")
+            .metadata("origin", "camera-7")
+            .tagging("team=photos&state=good")
+            .send()
+            .await
+            .unwrap();
+    });
+    let t = mark_t();
+    b.put("big.bin", b"truncated by mistake");
+    let w = Workdir::new();
+    s3rewind_ok(&w.catalog(), &["scan", &b.url()]);
+    s3rewind_ok(
+        &w.catalog(),
+        &["plan", "restore", "--to", &t, "--name", "big"],
+    );
+    let out = s3rewind_ok(
+        &w.catalog(),
+        &[
+            "apply",
+            "big",
+            "--yes",
+            "--multipart-threshold",
+            "6291456",
+            "--part-size",
+            "5242880",
+        ],
+    );
+    assert!(out.contains("1 done"), "{out}");
+    assert_eq!(b.get("big.bin").as_deref(), Some(&big[..]));
+    runtime().block_on(async {
+        let head = b
+            .client
+            .head_object()
+            .bucket(&b.name)
+            .key("big.bin")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(head.content_type(), Some("application/x-test"));
+        assert_eq!(
+            head.metadata()
+                .and_then(|m| m.get("origin"))
+                .map(String::as_str),
+            Some("camera-7")
+        );
+        // A multipart ETag says how many parts: 11 MiB in 5 MiB parts is 3.
+        assert!(
+            head.e_tag().unwrap_or_default().ends_with("-3\""),
+            "{:?}",
+            head.e_tag()
+        );
+        let tags = b
+            .client
+            .get_object_tagging()
+            .bucket(&b.name)
+            .key("big.bin")
+            .send()
+            .await
+            .unwrap();
+        let mut tags: Vec<(String, String)> = tags
+            .tag_set()
+            .iter()
+            .map(|t| (t.key().to_owned(), t.value().to_owned()))
+            .collect();
+        tags.sort();
+        assert_eq!(
+            tags,
+            [
+                ("state".to_owned(), "good".to_owned()),
+                ("team".to_owned(), "photos".to_owned())
+            ]
+        );
+    });
+}
+
+#[test]
+fn verify_skips_keys_changed_after_the_scan_and_failures_exit_3() {
+    let mut b = Bucket::new("verify", true);
+    b.put("stable.txt", b"good");
+    b.put("changed.txt", b"good");
+    runtime().block_on(async {
+        b.client
+            .put_object()
+            .bucket(&b.name)
+            .key("archived.txt")
+            .body(ByteStream::from_static(b"good"))
+            .storage_class(aws_sdk_s3::types::StorageClass::Glacier)
+            .send()
+            .await
+            .unwrap();
+    });
+    let t = mark_t();
+    b.put("stable.txt", b"bad");
+    b.put("changed.txt", b"bad");
+    b.put("archived.txt", b"bad");
+    let w = Workdir::new();
+    s3rewind_ok(&w.catalog(), &["scan", &b.url()]);
+    s3rewind_ok(
+        &w.catalog(),
+        &["plan", "restore", "--to", &t, "--name", "v"],
+    );
+    // Someone writes after the scan.
+    b.put("changed.txt", b"newer than the scan");
+    let out = s3rewind(&w.catalog(), &["apply", "v", "--yes", "--verify"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "exit 3 = completed with failures:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("completed with failures") && stdout.contains("1 skipped"),
+        "{stdout}"
+    );
+    assert_eq!(b.get("stable.txt").as_deref(), Some(&b"good"[..]));
+    assert_eq!(
+        b.get("changed.txt").as_deref(),
+        Some(&b"newer than the scan"[..])
+    );
+    let skipped: String = catalog_scalar(
+        &w.catalog(),
+        "SELECT error FROM actions WHERE key = 'changed.txt'",
+    );
+    assert!(skipped.contains("changed after the scan"), "{skipped}");
+    let failed: String = catalog_scalar(
+        &w.catalog(),
+        "SELECT status || ' ' || error FROM actions WHERE key = 'archived.txt'",
+    );
+    assert!(failed.starts_with("failed "), "{failed}");
+}
