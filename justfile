@@ -10,9 +10,11 @@ demo: setup
     cargo build -j2 --bins
     bash scripts/demo.sh
 
-# Run every test: unit tests, and end-to-end tests against a local S3 server.
+# Run every test: unit tests, then the end-to-end suite against moto and against s3sim.
 test: setup
+    cargo build -j2 --workspace --bins
     cargo test -j2 --workspace -- --test-threads 4
+    S3REWIND_TEST_SERVER=s3sim cargo test -j2 --test scan --test plan --test apply -- --test-threads 4
 
 # Python virtualenv with the local S3 server the tests use (moto).
 setup:

@@ -100,6 +100,14 @@ fn scan_keeps_keys_with_characters_that_need_encoding() {
     for key in keys {
         b.put(key, key.as_bytes());
     }
+    // XML 1.0 cannot carry these at all: only EncodingType=url gets them
+    // through. moto cannot store them, so only servers that can are asked.
+    let control = ["new\nline", "bell\u{7}and\u{1}soh", "cr\rlf"];
+    if b.kind == ServerKind::S3sim {
+        for key in control {
+            b.put(key, b"x");
+        }
+    }
     b.delete("plus+sign");
     let w = Workdir::new();
     scan_ok(&w.catalog(), &b.url(), &["--page-size", "3"]);
@@ -109,7 +117,12 @@ fn scan_keeps_keys_with_characters_that_need_encoding() {
         &w.catalog(),
         "SELECT count(*) FROM objects WHERE last_modified = strftime('%Y-%m-%dT%H:%M:%SZ', last_modified_unix, 'unixepoch')",
     );
-    assert_eq!(consistent as usize, keys.len());
+    let control_keys = if b.kind == ServerKind::S3sim {
+        control.len()
+    } else {
+        0
+    };
+    assert_eq!(consistent as usize, keys.len() + control_keys);
 }
 
 #[test]

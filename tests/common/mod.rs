@@ -47,9 +47,7 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// The test binary's S3 server, started on first use. It is started under a
-/// shell that kills it when our stdin pipe closes, i.e. when this test
-/// process exits, however it exits.
+/// The test binary's S3 server, started on first use.
 pub fn server() -> &'static Server {
     static SERVER: OnceLock<Server> = OnceLock::new();
     SERVER.get_or_init(|| {
@@ -58,56 +56,82 @@ pub fn server() -> &'static Server {
             Ok("moto") | Err(_) => ServerKind::Moto,
             Ok(other) => panic!("S3REWIND_TEST_SERVER={other}: expected moto or s3sim"),
         };
-        let port = free_port();
-        let command = match kind {
-            ServerKind::Moto => {
-                let moto = std::env::var("S3REWIND_MOTO_SERVER")
-                    .map(PathBuf::from)
-                    .unwrap_or_else(|_| workspace().join(".venv/bin/moto_server"));
-                assert!(
-                    moto.exists(),
-                    "moto_server not found at {}: run `just setup` (or set S3REWIND_MOTO_SERVER)",
-                    moto.display()
-                );
-                format!("{} -H 127.0.0.1 -p {port}", moto.display())
-            }
-            ServerKind::S3sim => {
-                let s3sim = std::env::var("S3REWIND_S3SIM")
-                    .map(PathBuf::from)
-                    .unwrap_or_else(|_| workspace().join("target/debug/s3sim"));
-                assert!(
-                    s3sim.exists(),
-                    "s3sim not found at {}: run `cargo build -p s3sim` (or set S3REWIND_S3SIM)",
-                    s3sim.display()
-                );
-                format!(
-                    "{} --listen 127.0.0.1:{port} --access-key {ACCESS_KEY} --secret-key {SECRET_KEY}",
-                    s3sim.display()
-                )
-            }
-        };
-        let mut child = Command::new("sh")
-            .arg("-c")
-            .arg(format!("{command} >/dev/null 2>&1 & pid=$!; cat >/dev/null; kill $pid"))
-            .stdin(Stdio::piped())
-            .spawn()
-            .expect("start the S3 server");
-        let endpoint = format!("http://127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        // Wait for the port to accept connections (the server is starting up).
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Ok(Some(status)) = child.try_wait() {
-                panic!("the S3 server exited during start-up: {status}");
-            }
-            assert!(Instant::now() < deadline, "the S3 server did not start within 30 s");
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        Server {
-            kind,
-            endpoint,
-            _child: Mutex::new(child),
-        }
+        start_server(kind, &[])
     })
+}
+
+fn s3sim_binary() -> PathBuf {
+    let s3sim = std::env::var("S3REWIND_S3SIM")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| workspace().join("target/debug/s3sim"));
+    assert!(
+        s3sim.exists(),
+        "s3sim not found at {}: run `cargo build -p s3sim` (or set S3REWIND_S3SIM)",
+        s3sim.display()
+    );
+    s3sim
+}
+
+/// Starts a server of its own (s3sim only takes `extra` flags: faults,
+/// seeding). It is started under a shell that kills it when our stdin pipe
+/// closes, i.e. when this test process exits, however it exits; dropping
+/// the returned server stops it sooner.
+pub fn start_server(kind: ServerKind, extra: &[&str]) -> Server {
+    let port = free_port();
+    let command = match kind {
+        ServerKind::Moto => {
+            let moto = std::env::var("S3REWIND_MOTO_SERVER")
+                .map(PathBuf::from)
+                .unwrap_or_else(|_| workspace().join(".venv/bin/moto_server"));
+            assert!(
+                moto.exists(),
+                "moto_server not found at {}: run `just setup` (or set S3REWIND_MOTO_SERVER)",
+                moto.display()
+            );
+            format!("{} -H 127.0.0.1 -p {port}", moto.display())
+        }
+        ServerKind::S3sim => format!(
+            "{} --listen 127.0.0.1:{port} --access-key {ACCESS_KEY} --secret-key {SECRET_KEY} {}",
+            s3sim_binary().display(),
+            extra.join(" ")
+        ),
+    };
+    let mut child = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "{command} >/dev/null 2>&1 & pid=$!; cat >/dev/null; kill $pid"
+        ))
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("start the S3 server");
+    let endpoint = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    // Wait for the port to accept connections (the server is starting up).
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("the S3 server exited during start-up: {status}");
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the S3 server did not start within 60 s"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Server {
+        kind,
+        endpoint,
+        _child: Mutex::new(child),
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        // Closing the shell's stdin makes it kill the server.
+        if let Ok(mut child) = self._child.lock() {
+            drop(child.stdin.take());
+            let _ = child.wait();
+        }
+    }
 }
 
 pub fn runtime() -> &'static tokio::runtime::Runtime {
@@ -122,7 +146,10 @@ pub fn runtime() -> &'static tokio::runtime::Runtime {
 }
 
 pub fn client() -> aws_sdk_s3::Client {
-    let server = server();
+    client_for(server())
+}
+
+pub fn client_for(server: &Server) -> aws_sdk_s3::Client {
     let config = aws_sdk_s3::Config::builder()
         .credentials_provider(aws_sdk_s3::config::Credentials::new(
             ACCESS_KEY, SECRET_KEY, None, None, "test",
@@ -130,6 +157,7 @@ pub fn client() -> aws_sdk_s3::Client {
         .region(aws_sdk_s3::config::Region::new("us-east-1"))
         .endpoint_url(&server.endpoint)
         .force_path_style(true)
+        .retry_config(aws_sdk_s3::config::retry::RetryConfig::standard().with_max_attempts(10))
         .build();
     aws_sdk_s3::Client::from_conf(config)
 }
@@ -153,6 +181,7 @@ pub type Entry = (String, String, bool, bool);
 pub struct Bucket {
     pub name: String,
     pub client: aws_sdk_s3::Client,
+    pub kind: ServerKind,
     /// Per key, every entry oldest first: (version id, is marker).
     pub history: HashMap<String, Vec<(String, bool)>>,
     /// Per key, the second in which its last write finished (moto only keeps
@@ -168,19 +197,27 @@ fn unix_now() -> Duration {
 
 impl Bucket {
     pub fn new(tag: &str, versioned: bool) -> Bucket {
-        let name = unique_bucket(tag);
-        let client = client();
+        Bucket::on(server(), &unique_bucket(tag), versioned)
+    }
+
+    /// A bucket of this name on `server` (created unless it exists).
+    pub fn on(server: &Server, name: &str, versioned: bool) -> Bucket {
+        let name = name.to_owned();
+        let client = client_for(server);
+        let kind = server.kind;
         runtime().block_on(async {
-            client
-                .create_bucket()
-                .bucket(&name)
-                .send()
-                .await
-                .expect("create bucket");
+            match client.create_bucket().bucket(&name).send().await {
+                Ok(_) => {}
+                Err(e)
+                    if aws_sdk_s3::error::ProvideErrorMetadata::code(&e)
+                        == Some("BucketAlreadyOwnedByYou") => {}
+                Err(e) => panic!("create bucket {name}: {e:?}"),
+            }
         });
         let bucket = Bucket {
             name,
             client,
+            kind,
             history: HashMap::new(),
             last_write: HashMap::new(),
         };
@@ -212,7 +249,7 @@ impl Bucket {
     /// interleave them; for moto, writes of a different kind to the same key
     /// wait for the next second.
     fn settle(&self, key: &str, is_marker: bool) {
-        if server().kind != ServerKind::Moto {
+        if self.kind != ServerKind::Moto {
             return;
         }
         if let Some(&(second, was_marker)) = self.last_write.get(key) {

@@ -274,40 +274,67 @@ async fn execute_block(
         outcomes.extend(delete_batch(cx, chunk).await?);
     }
     let done: Vec<(i64, Outcome)> = stream::iter(singles)
-        .map(|row| async move {
-            let result = match row.kind {
-                ActionKind::CopyVersion => {
-                    let size = row.size.unwrap_or(0).max(0) as u64;
-                    let request = CopyRequest {
-                        bucket: &cx.target.bucket,
-                        key: &row.key,
-                        version_id: row.version_id.as_deref().unwrap_or("null"),
-                        size,
-                        storage_class: row.storage_class.as_deref().filter(|c| *c != "STANDARD"),
-                        multipart_threshold: cx.options.multipart_threshold,
-                        part_size: cx
-                            .options
-                            .part_size
-                            .unwrap_or_else(|| s3io::pricing::part_size(size)),
-                        part_concurrency: 8,
-                    };
-                    call(cx, || cx.s3.copy_version(&request)).await
-                }
-                _ => call(cx, || cx.s3.add_delete_marker(&cx.target.bucket, &row.key)).await,
-            };
-            let outcome = match result {
-                Ok(version) => Outcome::Done {
-                    result_version_id: version,
-                },
-                Err(e) => outcome_of(e)?,
-            };
-            Ok::<_, ApplyError>((row.id, outcome))
-        })
+        .map(|row| async move { Ok::<_, ApplyError>((row.id, write_once(cx, &row).await?)) })
         .buffer_unordered(cx.options.concurrency.max(1))
         .try_collect()
         .await?;
     outcomes.extend(done);
     Ok(outcomes)
+}
+
+/// A copy or a new delete marker, executed at most once: when a call fails
+/// in a way that may hide a success (a 500, a lost connection), the key is
+/// looked at before the call is tried again.
+async fn write_once(cx: &Context<'_>, row: &ActionRow) -> Result<Outcome, ApplyError> {
+    let size = row.size.unwrap_or(0).max(0) as u64;
+    let request = CopyRequest {
+        bucket: &cx.target.bucket,
+        key: &row.key,
+        version_id: row.version_id.as_deref().unwrap_or("null"),
+        size,
+        storage_class: row.storage_class.as_deref().filter(|c| *c != "STANDARD"),
+        multipart_threshold: cx.options.multipart_threshold,
+        part_size: cx
+            .options
+            .part_size
+            .unwrap_or_else(|| s3io::pricing::part_size(size)),
+        part_concurrency: 8,
+    };
+    let mut attempts = 0;
+    loop {
+        let result = {
+            let _permit = slot(cx).await;
+            let r = match row.kind {
+                ActionKind::CopyVersion => cx.s3.copy_version(&request).await,
+                _ => cx.s3.add_delete_marker(&cx.target.bucket, &row.key).await,
+            };
+            cx.limit.observe(cx.s3.counters().throttled());
+            r
+        };
+        match result {
+            Ok(version) => {
+                return Ok(Outcome::Done {
+                    result_version_id: version,
+                })
+            }
+            Err(e) if e.may_have_succeeded() => {
+                let assume_sent = ActionRow {
+                    was_in_flight: true,
+                    ..row.clone()
+                };
+                if let Some(outcome) = look_at_key(cx, &[&assume_sent]).await?.pop() {
+                    return Ok(outcome.1);
+                }
+                if !should_retry(&e, attempts) {
+                    return outcome_of(e);
+                }
+            }
+            Err(e) if should_retry(&e, attempts) => {}
+            Err(e) => return outcome_of(e),
+        }
+        attempts += 1;
+        tokio::time::sleep(backoff(attempts)).await;
+    }
 }
 
 /// One DeleteObjects request (and retries of the keys S3 asked to retry).
@@ -382,30 +409,34 @@ async fn check_keys(
         }
     }
     let decisions: Vec<Vec<(i64, Outcome)>> = stream::iter(by_key.into_values())
-        .map(|key_rows| async move {
-            let key = &key_rows[0].key;
-            let newest = match call(cx, || cx.s3.newest_entry(&cx.target.bucket, key)).await {
-                Ok(n) => n,
-                Err(e) => {
-                    let o = outcome_of(e)?;
-                    return Ok(key_rows.iter().map(|r| (r.id, o.clone())).collect());
-                }
-            };
-            let known = cx
-                .store
-                .known_versions(cx.target.plan_id, key_rows[0].key_id)
-                .await?;
-            Ok::<_, ApplyError>(
-                key_rows
-                    .iter()
-                    .filter_map(|row| decide(cx, row, newest.as_ref(), &known).map(|o| (row.id, o)))
-                    .collect(),
-            )
-        })
+        .map(|key_rows| async move { look_at_key(cx, &key_rows).await })
         .buffer_unordered(cx.options.concurrency.max(1))
         .try_collect()
         .await?;
     Ok(decisions.into_iter().flatten().collect())
+}
+
+/// Reads one key's newest entry and decides its rows (see [`decide`]).
+async fn look_at_key(
+    cx: &Context<'_>,
+    key_rows: &[&ActionRow],
+) -> Result<Vec<(i64, Outcome)>, ApplyError> {
+    let key = &key_rows[0].key;
+    let newest = match call(cx, || cx.s3.newest_entry(&cx.target.bucket, key)).await {
+        Ok(n) => n,
+        Err(e) => {
+            let o = outcome_of(e)?;
+            return Ok(key_rows.iter().map(|r| (r.id, o.clone())).collect());
+        }
+    };
+    let known = cx
+        .store
+        .known_versions(cx.target.plan_id, key_rows[0].key_id)
+        .await?;
+    Ok(key_rows
+        .iter()
+        .filter_map(|row| decide(cx, row, newest.as_ref(), &known).map(|o| (row.id, o)))
+        .collect())
 }
 
 /// `None`: go ahead. Otherwise the action's outcome without a call.

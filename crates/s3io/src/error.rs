@@ -32,6 +32,14 @@ impl S3Error {
         matches!(self.kind, ErrorKind::Throttled | ErrorKind::Transient)
     }
 
+    /// Whether the call may have taken effect although it failed: a 500, a
+    /// timeout, a connection lost before the answer arrived. (503 SlowDown
+    /// means S3 refused the request.) Calls that are not idempotent must
+    /// look before they retry.
+    pub fn may_have_succeeded(&self) -> bool {
+        self.kind == ErrorKind::Transient
+    }
+
     /// Errors after which no other call can succeed either (credentials,
     /// bucket, region): a run stops instead of failing every action.
     pub fn stops_the_run(&self) -> bool {
@@ -145,28 +153,48 @@ impl S3Error {
                 detail: format!("unreadable response: {}", chain(&err)),
                 advice: None,
             },
-            SdkError::DispatchFailure(d) if d.is_io() || d.is_timeout() => S3Error {
-                kind: ErrorKind::Transient,
-                operation,
-                code: None,
-                detail: format!("could not reach S3: {}", chain(&err)),
-                advice: Some("check --endpoint-url / AWS_ENDPOINT_URL and the network".into()),
-            },
-            _ => {
-                let detail = chain(&err).to_string();
-                let advice = if detail.contains("credentials") {
-                    "no usable AWS credentials: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE or --profile"
+            SdkError::DispatchFailure(d) => {
+                let detail = chain(&err);
+                if detail.contains("credentials") {
+                    S3Error {
+                        kind: ErrorKind::Fatal,
+                        operation,
+                        code: None,
+                        detail,
+                        advice: Some(
+                            "no usable AWS credentials: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE or --profile"
+                                .into(),
+                        ),
+                    }
+                } else if d.is_user() {
+                    S3Error {
+                        kind: ErrorKind::Fatal,
+                        operation,
+                        code: None,
+                        detail,
+                        advice: Some("check --endpoint-url, --region and --profile".into()),
+                    }
                 } else {
-                    "check --endpoint-url, --region and --profile"
-                };
-                S3Error {
-                    kind: ErrorKind::Fatal,
-                    operation,
-                    code: None,
-                    detail,
-                    advice: Some(advice.into()),
+                    // Connection refused, reset, closed early, timed out: the
+                    // network, not the request.
+                    S3Error {
+                        kind: ErrorKind::Transient,
+                        operation,
+                        code: None,
+                        detail: format!("could not reach S3: {detail}"),
+                        advice: Some(
+                            "check --endpoint-url / AWS_ENDPOINT_URL and the network".into(),
+                        ),
+                    }
                 }
             }
+            _ => S3Error {
+                kind: ErrorKind::Fatal,
+                operation,
+                code: None,
+                detail: chain(&err),
+                advice: Some("check --endpoint-url, --region and --profile".into()),
+            },
         }
     }
 }

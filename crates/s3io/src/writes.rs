@@ -35,6 +35,13 @@ pub struct CopyRequest<'a> {
     pub part_concurrency: usize,
 }
 
+/// One attempt only: for calls that must not be repeated blindly (a second
+/// CopyObject is a second version). The caller checks and retries.
+fn single_attempt() -> aws_sdk_s3::config::Builder {
+    aws_sdk_s3::config::Builder::default()
+        .retry_config(aws_sdk_s3::config::retry::RetryConfig::disabled())
+}
+
 impl S3 {
     /// DeleteObjects (Quiet) for up to 1,000 targets. Returns, per target in
     /// order, `None` if it is gone (deleted now, or already absent) or the
@@ -108,6 +115,8 @@ impl S3 {
             .delete_object()
             .bucket(bucket)
             .key(key)
+            .customize()
+            .config_override(single_attempt())
             .send()
             .await
             .map_err(|e| S3Error::from_sdk("DeleteObject", bucket, e))?;
@@ -116,7 +125,8 @@ impl S3 {
 
     /// Copies `version_id` of `key` onto `key`, keeping metadata, tags and
     /// storage class; returns the new version's id. Multipart above the
-    /// threshold, aborted if any part fails.
+    /// threshold, aborted if any part fails. The call that creates the
+    /// version is not retried here (see [`S3Error::may_have_succeeded`]).
     pub async fn copy_version(&self, req: &CopyRequest<'_>) -> Result<Option<String>, S3Error> {
         let source = copy_source(req.bucket, req.key, req.version_id);
         if req.size > req.multipart_threshold {
@@ -129,6 +139,8 @@ impl S3 {
             .key(req.key)
             .copy_source(&source)
             .set_storage_class(req.storage_class.map(StorageClass::from))
+            .customize()
+            .config_override(single_attempt())
             .send()
             .await
             .map_err(|e| S3Error::from_sdk("CopyObject", req.bucket, e))?;
@@ -252,6 +264,8 @@ impl S3 {
                     .set_parts(Some(parts))
                     .build(),
             )
+            .customize()
+            .config_override(single_attempt())
             .send()
             .await
             .map_err(|e| S3Error::from_sdk("CompleteMultipartUpload", bucket, e))?;

@@ -1,1 +1,183 @@
-//! s3sim
+//! s3sim: an in-memory, versioned S3 server for scale tests, fault
+//! injection and benchmarks — fast enough never to be the bottleneck,
+//! faithful to AWS's versioning semantics, and able to misbehave on purpose.
+//!
+//! The protocol (routing, SigV4 verification, XML) comes from the `s3s`
+//! crate; ListObjectVersions is answered by our own writer, which
+//! interleaves versions and delete markers as AWS does. [`Config`] sets
+//! latency and faults; [`seed`] builds big buckets directly in memory.
+
+mod route;
+mod s3impl;
+pub mod seed;
+mod server;
+pub mod store;
+pub mod xml;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use server::{serve, Server};
+pub use store::Store;
+
+/// Probabilities (0–1) of misbehaving, per request unless said otherwise.
+#[derive(Debug, Clone, Default)]
+pub struct Faults {
+    /// Answer 503 SlowDown.
+    pub slow_down: f64,
+    /// Answer 500 InternalError.
+    pub internal_error: f64,
+    /// Per key of a DeleteObjects request: report SlowDown for that key
+    /// inside an HTTP 200 body.
+    pub delete_slow_down: f64,
+    /// Send part of the response, then reset the connection.
+    pub reset: f64,
+    /// Send the response body slowly (in pieces, `slow_body_delay` apart).
+    pub slow_body: f64,
+    pub slow_body_delay: Duration,
+}
+
+/// How the server behaves.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub access_key: String,
+    pub secret_key: String,
+    /// Added to every request.
+    pub latency: Duration,
+    /// Up to this much more, uniformly.
+    pub jitter: Duration,
+    pub faults: Faults,
+    /// Seeds fault decisions (and version ids), for repeatable runs.
+    pub seed: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            access_key: "s3sim".into(),
+            secret_key: "s3sim-secret".into(),
+            latency: Duration::ZERO,
+            jitter: Duration::ZERO,
+            faults: Faults::default(),
+            seed: 1,
+        }
+    }
+}
+
+macro_rules! ops {
+    ($($op:ident),* $(,)?) => {
+        /// The operations s3sim counts.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        #[repr(usize)]
+        pub enum Op { $($op),* }
+        impl Op {
+            pub const ALL: &'static [Op] = &[$(Op::$op),*];
+            pub fn name(self) -> &'static str {
+                match self { $(Op::$op => stringify!($op)),* }
+            }
+        }
+    };
+}
+
+ops!(
+    CreateBucket,
+    HeadBucket,
+    ListBuckets,
+    PutBucketVersioning,
+    GetBucketVersioning,
+    PutObject,
+    GetObject,
+    HeadObject,
+    DeleteObject,
+    DeleteObjects,
+    CopyObject,
+    CreateMultipartUpload,
+    UploadPart,
+    UploadPartCopy,
+    CompleteMultipartUpload,
+    AbortMultipartUpload,
+    GetObjectTagging,
+    PutObjectTagging,
+    ListObjectsV2,
+    ListObjectVersions,
+    InjectedSlowDown,
+    InjectedInternalError,
+    InjectedDeleteSlowDown,
+    InjectedReset,
+    InjectedSlowBody,
+    Requests,
+);
+
+/// Requests per operation, readable while the server runs.
+#[derive(Debug)]
+pub struct Counters([AtomicU64; Op::ALL.len()]);
+
+impl Default for Counters {
+    fn default() -> Self {
+        Counters(std::array::from_fn(|_| AtomicU64::new(0)))
+    }
+}
+
+impl Counters {
+    pub fn get(&self, op: Op) -> u64 {
+        self.0[op as usize].load(Ordering::Relaxed)
+    }
+
+    fn add(&self, op: Op) {
+        self.0[op as usize].fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// `name count` lines for every counter that is not zero.
+    pub fn report(&self) -> String {
+        Op::ALL
+            .iter()
+            .filter(|op| self.get(**op) > 0)
+            .map(|op| format!("{} {}\n", op.name(), self.get(*op)))
+            .collect()
+    }
+}
+
+/// The server's state: the buckets, the behaviour, the counters.
+#[derive(Clone)]
+pub struct Sim {
+    pub store: Arc<Store>,
+    pub config: Arc<Config>,
+    pub counters: Arc<Counters>,
+    dice: Arc<AtomicU64>,
+}
+
+impl Sim {
+    pub fn new(config: Config) -> Sim {
+        Sim {
+            store: Arc::new(Store::new(config.seed)),
+            dice: Arc::new(AtomicU64::new(config.seed)),
+            config: Arc::new(config),
+            counters: Arc::default(),
+        }
+    }
+
+    fn count(&self, op: Op) {
+        self.counters.add(op);
+    }
+
+    /// True with probability `p` (deterministic sequence from the seed).
+    fn roll(&self, p: f64) -> bool {
+        if p <= 0.0 {
+            return false;
+        }
+        let n = store::splitmix64(
+            self.dice
+                .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed),
+        );
+        (n >> 11) as f64 / (1u64 << 53) as f64 <= p
+    }
+
+    fn fault_delete_slowdown(&self) -> bool {
+        let hit = self.roll(self.config.faults.delete_slow_down);
+        if hit {
+            self.count(Op::InjectedDeleteSlowDown);
+        }
+        hit
+    }
+}

@@ -1,0 +1,778 @@
+//! The S3 operations, on top of the s3s protocol layer (routing, SigV4,
+//! XML), translated to the in-memory store.
+
+use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
+
+use bytes::Bytes;
+use futures::TryStreamExt;
+use s3s::dto::*;
+use s3s::{s3_error, S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
+
+use crate::store::{Content, Entry, ObjectMeta, StoreError, VersionId, Versioning};
+use crate::{Op, Sim};
+
+fn map_err(e: StoreError) -> S3Error {
+    match e {
+        StoreError::NoSuchBucket => s3_error!(NoSuchBucket, "The specified bucket does not exist"),
+        StoreError::BucketExists => s3_error!(BucketAlreadyOwnedByYou),
+        StoreError::NoSuchKey => s3_error!(NoSuchKey, "The specified key does not exist."),
+        StoreError::NoSuchVersion => {
+            s3_error!(NoSuchVersion, "The specified version does not exist.")
+        }
+        StoreError::InvalidVersionId => s3_error!(InvalidArgument, "Invalid version id specified"),
+        StoreError::MethodNotAllowed => {
+            s3_error!(
+                MethodNotAllowed,
+                "The specified method is not allowed against this resource."
+            )
+        }
+        StoreError::NoSuchUpload => s3_error!(NoSuchUpload),
+        StoreError::InvalidPart(m) => S3Error::with_message(S3ErrorCode::InvalidPart, m),
+        StoreError::EntityTooSmall => {
+            s3_error!(
+                EntityTooSmall,
+                "Your proposed upload is smaller than the minimum allowed object size."
+            )
+        }
+        StoreError::InvalidObjectState => {
+            s3_error!(
+                InvalidObjectState,
+                "The operation is not valid for the object's storage class"
+            )
+        }
+        StoreError::InvalidArgument(m) => S3Error::with_message(S3ErrorCode::InvalidArgument, m),
+    }
+}
+
+fn version(v: Option<&str>) -> S3Result<Option<VersionId>> {
+    v.map(|s| VersionId::decode(s).ok_or_else(|| map_err(StoreError::InvalidVersionId)))
+        .transpose()
+}
+
+fn timestamp(ms: i64) -> Timestamp {
+    Timestamp::from(UNIX_EPOCH + Duration::from_secs(ms.max(0) as u64 / 1000))
+}
+
+fn etag(content: &Content) -> ETag {
+    ETag::Strong(content.etag())
+}
+
+async fn collect(body: Option<StreamingBlob>) -> S3Result<Bytes> {
+    let Some(body) = body else {
+        return Ok(Bytes::new());
+    };
+    let chunks: Vec<Bytes> = body
+        .try_collect()
+        .await
+        .map_err(|e| S3Error::with_message(S3ErrorCode::IncompleteBody, e.to_string()))?;
+    Ok(chunks.concat().into())
+}
+
+fn parse_tags(header: Option<&str>) -> Vec<(String, String)> {
+    header
+        .map(|h| {
+            url_form_pairs(h)
+                .into_iter()
+                .filter(|(k, _)| !k.is_empty())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// `a=b&c=d`, form-decoded.
+pub(crate) fn url_form_pairs(s: &str) -> Vec<(String, String)> {
+    s.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|p| {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            (form_decode(k), form_decode(v))
+        })
+        .collect()
+}
+
+pub(crate) fn form_decode(s: &str) -> String {
+    let hex = |b: u8| (b as char).to_digit(16).map(|d| d as u8);
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => match (hex(bytes[i + 1]), hex(bytes[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push(h << 4 | l);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// An upload's metadata from the request fields of the same names.
+macro_rules! meta_from {
+    ($i:ident, $tagging:expr, $class:expr) => {
+        ObjectMeta {
+            content_type: $i.content_type,
+            cache_control: $i.cache_control,
+            content_disposition: $i.content_disposition,
+            content_encoding: $i.content_encoding,
+            content_language: $i.content_language,
+            metadata: $i.metadata.unwrap_or_default().into_iter().collect(),
+            tags: parse_tags($tagging),
+            storage_class: $class
+                .map(|s: &StorageClass| s.as_str().to_owned())
+                .filter(|s| s != "STANDARD"),
+        }
+    };
+}
+
+/// Reads the source of a copy: an object version that is not archived.
+fn copy_source(sim: &Sim, source: &CopySource) -> S3Result<(Entry, Option<VersionId>)> {
+    let CopySource::Bucket {
+        bucket,
+        key,
+        version_id,
+    } = source
+    else {
+        return Err(s3_error!(
+            NotImplemented,
+            "access point copy sources are not supported"
+        ));
+    };
+    let bucket = sim.store.bucket(bucket).map_err(map_err)?;
+    let vid = version(version_id.as_deref())?;
+    let entry = sim.store.get(&bucket, key, vid).map_err(|e| match e {
+        // Copying a delete marker by id is a bad request on AWS.
+        StoreError::MethodNotAllowed => s3_error!(InvalidRequest, "The source of a copy request may not specifically refer to a delete marker by version id."),
+        e => map_err(e),
+    })?;
+    let content = entry.content.as_ref().expect("get returns objects");
+    if matches!(content.storage_class(), Some("GLACIER" | "DEEP_ARCHIVE")) {
+        return Err(map_err(StoreError::InvalidObjectState));
+    }
+    Ok((entry, vid))
+}
+
+fn not_found_headers(
+    sim: &Sim,
+    bucket: &crate::store::Bucket,
+    key: &str,
+    err: StoreError,
+) -> S3Error {
+    let mut e = map_err(err.clone());
+    if err == StoreError::NoSuchKey {
+        if let Some(newest) = sim.store.newest(bucket, key).filter(Entry::is_marker) {
+            let mut headers = http::HeaderMap::new();
+            headers.insert(
+                "x-amz-delete-marker",
+                http::HeaderValue::from_static("true"),
+            );
+            if let Ok(v) = http::HeaderValue::from_str(&newest.version_id.encode()) {
+                headers.insert("x-amz-version-id", v);
+            }
+            e.set_headers(headers);
+        }
+    }
+    e
+}
+
+#[async_trait::async_trait]
+impl s3s::S3 for Sim {
+    async fn create_bucket(
+        &self,
+        req: S3Request<CreateBucketInput>,
+    ) -> S3Result<S3Response<CreateBucketOutput>> {
+        self.count(Op::CreateBucket);
+        self.store
+            .create_bucket(&req.input.bucket)
+            .map_err(map_err)?;
+        Ok(S3Response::new(CreateBucketOutput {
+            location: Some(format!("/{}", req.input.bucket)),
+        }))
+    }
+
+    async fn head_bucket(
+        &self,
+        req: S3Request<HeadBucketInput>,
+    ) -> S3Result<S3Response<HeadBucketOutput>> {
+        self.count(Op::HeadBucket);
+        self.store.bucket(&req.input.bucket).map_err(map_err)?;
+        Ok(S3Response::new(HeadBucketOutput::default()))
+    }
+
+    async fn list_buckets(
+        &self,
+        _req: S3Request<ListBucketsInput>,
+    ) -> S3Result<S3Response<ListBucketsOutput>> {
+        self.count(Op::ListBuckets);
+        let buckets = self
+            .store
+            .bucket_names()
+            .into_iter()
+            .map(|(name, created)| Bucket {
+                name: Some(name),
+                creation_date: Some(Timestamp::from(created)),
+                bucket_region: None,
+            })
+            .collect();
+        Ok(S3Response::new(ListBucketsOutput {
+            buckets: Some(buckets),
+            ..Default::default()
+        }))
+    }
+
+    async fn put_bucket_versioning(
+        &self,
+        req: S3Request<PutBucketVersioningInput>,
+    ) -> S3Result<S3Response<PutBucketVersioningOutput>> {
+        self.count(Op::PutBucketVersioning);
+        let bucket = self.store.bucket(&req.input.bucket).map_err(map_err)?;
+        let status = req
+            .input
+            .versioning_configuration
+            .status
+            .as_ref()
+            .map(|s| s.as_str().to_owned());
+        *bucket.versioning.lock().expect("not poisoned") = match status.as_deref() {
+            Some("Enabled") => Versioning::Enabled,
+            Some("Suspended") => Versioning::Suspended,
+            _ => {
+                return Err(s3_error!(
+                    MalformedXML,
+                    "Status must be Enabled or Suspended"
+                ))
+            }
+        };
+        Ok(S3Response::new(PutBucketVersioningOutput::default()))
+    }
+
+    async fn get_bucket_versioning(
+        &self,
+        req: S3Request<GetBucketVersioningInput>,
+    ) -> S3Result<S3Response<GetBucketVersioningOutput>> {
+        self.count(Op::GetBucketVersioning);
+        let bucket = self.store.bucket(&req.input.bucket).map_err(map_err)?;
+        let status = match *bucket.versioning.lock().expect("not poisoned") {
+            Versioning::Never => None,
+            Versioning::Enabled => Some(BucketVersioningStatus::from_static(
+                BucketVersioningStatus::ENABLED,
+            )),
+            Versioning::Suspended => Some(BucketVersioningStatus::from_static(
+                BucketVersioningStatus::SUSPENDED,
+            )),
+        };
+        Ok(S3Response::new(GetBucketVersioningOutput {
+            status,
+            mfa_delete: None,
+        }))
+    }
+
+    async fn put_object(
+        &self,
+        req: S3Request<PutObjectInput>,
+    ) -> S3Result<S3Response<PutObjectOutput>> {
+        self.count(Op::PutObject);
+        let i = req.input;
+        let bucket = self.store.bucket(&i.bucket).map_err(map_err)?;
+        let body = collect(i.body).await?;
+        let meta = meta_from!(i, i.tagging.as_deref(), i.storage_class.as_ref());
+        let content = Content::stored(body, meta);
+        let tag = etag(&content);
+        let id = self.store.put(&bucket, &i.key, content);
+        Ok(S3Response::new(PutObjectOutput {
+            e_tag: Some(tag),
+            version_id: (!id.is_null()).then(|| id.encode()),
+            ..Default::default()
+        }))
+    }
+
+    async fn get_object(
+        &self,
+        req: S3Request<GetObjectInput>,
+    ) -> S3Result<S3Response<GetObjectOutput>> {
+        self.count(Op::GetObject);
+        let i = req.input;
+        let bucket = self.store.bucket(&i.bucket).map_err(map_err)?;
+        let vid = version(i.version_id.as_deref())?;
+        let entry = self
+            .store
+            .get(&bucket, &i.key, vid)
+            .map_err(|e| not_found_headers(self, &bucket, &i.key, e))?;
+        let content = entry.content.as_ref().expect("an object");
+        let size = content.size();
+        let (range, content_range) = match &i.range {
+            Some(r) => {
+                let r = r.check(size).map_err(|_| {
+                    s3_error!(InvalidRange, "The requested range is not satisfiable")
+                })?;
+                let header = format!("bytes {}-{}/{size}", r.start, r.end.saturating_sub(1));
+                (r, Some(header))
+            }
+            None => (0..size, None),
+        };
+        let len = range.end - range.start;
+        let bytes = content.bytes(range);
+        let meta = content.meta().cloned().unwrap_or_default();
+        let stream = futures::stream::once(async move { Ok::<_, std::io::Error>(bytes) });
+        Ok(S3Response::new(GetObjectOutput {
+            body: Some(StreamingBlob::wrap(stream)),
+            content_length: Some(len as i64),
+            content_range,
+            e_tag: Some(etag(content)),
+            last_modified: Some(timestamp(entry.mtime_ms)),
+            version_id: (!entry.version_id.is_null()).then(|| entry.version_id.encode()),
+            content_type: meta.content_type,
+            cache_control: meta.cache_control,
+            content_disposition: meta.content_disposition,
+            content_encoding: meta.content_encoding,
+            content_language: meta.content_language,
+            metadata: (!meta.metadata.is_empty()).then(|| meta.metadata.into_iter().collect()),
+            storage_class: meta.storage_class.map(StorageClass::from),
+            tag_count: (!meta.tags.is_empty()).then_some(meta.tags.len() as i32),
+            ..Default::default()
+        }))
+    }
+
+    async fn head_object(
+        &self,
+        req: S3Request<HeadObjectInput>,
+    ) -> S3Result<S3Response<HeadObjectOutput>> {
+        self.count(Op::HeadObject);
+        let i = req.input;
+        let bucket = self.store.bucket(&i.bucket).map_err(map_err)?;
+        let vid = version(i.version_id.as_deref())?;
+        let entry = self
+            .store
+            .get(&bucket, &i.key, vid)
+            .map_err(|e| not_found_headers(self, &bucket, &i.key, e))?;
+        let content = entry.content.as_ref().expect("an object");
+        let meta = content.meta().cloned().unwrap_or_default();
+        Ok(S3Response::new(HeadObjectOutput {
+            content_length: Some(content.size() as i64),
+            e_tag: Some(etag(content)),
+            last_modified: Some(timestamp(entry.mtime_ms)),
+            version_id: (!entry.version_id.is_null()).then(|| entry.version_id.encode()),
+            content_type: meta.content_type,
+            cache_control: meta.cache_control,
+            content_disposition: meta.content_disposition,
+            content_encoding: meta.content_encoding,
+            content_language: meta.content_language,
+            metadata: (!meta.metadata.is_empty()).then(|| meta.metadata.into_iter().collect()),
+            storage_class: meta.storage_class.map(StorageClass::from),
+            ..Default::default()
+        }))
+    }
+
+    async fn delete_object(
+        &self,
+        req: S3Request<DeleteObjectInput>,
+    ) -> S3Result<S3Response<DeleteObjectOutput>> {
+        self.count(Op::DeleteObject);
+        let i = req.input;
+        let bucket = self.store.bucket(&i.bucket).map_err(map_err)?;
+        match version(i.version_id.as_deref())? {
+            Some(vid) => {
+                let was_marker = self
+                    .store
+                    .delete_version(&bucket, &i.key, vid)
+                    .map_err(map_err)?;
+                Ok(S3Response::new(DeleteObjectOutput {
+                    delete_marker: was_marker.then_some(true),
+                    version_id: Some(vid.encode()),
+                    ..Default::default()
+                }))
+            }
+            None => {
+                let marker = self.store.delete(&bucket, &i.key);
+                Ok(S3Response::new(DeleteObjectOutput {
+                    delete_marker: marker.map(|_| true),
+                    version_id: marker.map(|v| v.encode()),
+                    ..Default::default()
+                }))
+            }
+        }
+    }
+
+    async fn delete_objects(
+        &self,
+        req: S3Request<DeleteObjectsInput>,
+    ) -> S3Result<S3Response<DeleteObjectsOutput>> {
+        self.count(Op::DeleteObjects);
+        let i = req.input;
+        if i.delete.objects.len() > 1000 {
+            return Err(s3_error!(MalformedXML, "The XML you provided was not well-formed or did not validate against our published schema"));
+        }
+        let bucket = self.store.bucket(&i.bucket).map_err(map_err)?;
+        let quiet = i.delete.quiet.unwrap_or(false);
+        let mut deleted = Vec::new();
+        let mut errors = Vec::new();
+        for object in i.delete.objects {
+            let fail = |code: &str, message: &str| Error {
+                code: Some(code.to_owned()),
+                key: Some(object.key.clone()),
+                message: Some(message.to_owned()),
+                version_id: object.version_id.clone(),
+            };
+            // Injected: S3 sometimes answers 200 with per-key SlowDown errors.
+            if self.fault_delete_slowdown() {
+                errors.push(fail("SlowDown", "Please reduce your request rate."));
+                continue;
+            }
+            match object.version_id.as_deref() {
+                Some(v) => match VersionId::decode(v) {
+                    None => errors.push(fail("InvalidArgument", "Invalid version id specified")),
+                    Some(vid) => match self.store.delete_version(&bucket, &object.key, vid) {
+                        Ok(was_marker) => deleted.push(DeletedObject {
+                            key: Some(object.key.clone()),
+                            version_id: Some(v.to_owned()),
+                            delete_marker: was_marker.then_some(true),
+                            delete_marker_version_id: was_marker.then(|| v.to_owned()),
+                        }),
+                        Err(_) => errors.push(fail(
+                            "NoSuchVersion",
+                            "The specified version does not exist.",
+                        )),
+                    },
+                },
+                None => {
+                    let marker = self.store.delete(&bucket, &object.key);
+                    deleted.push(DeletedObject {
+                        key: Some(object.key.clone()),
+                        version_id: None,
+                        delete_marker: marker.map(|_| true),
+                        delete_marker_version_id: marker.map(|m| m.encode()),
+                    });
+                }
+            }
+        }
+        Ok(S3Response::new(DeleteObjectsOutput {
+            deleted: (!quiet).then_some(deleted),
+            errors: Some(errors),
+            ..Default::default()
+        }))
+    }
+
+    async fn copy_object(
+        &self,
+        req: S3Request<CopyObjectInput>,
+    ) -> S3Result<S3Response<CopyObjectOutput>> {
+        self.count(Op::CopyObject);
+        let i = req.input;
+        let bucket = self.store.bucket(&i.bucket).map_err(map_err)?;
+        let (source, source_vid) = copy_source(self, &i.copy_source)?;
+        let src = source.content.expect("an object");
+        let replace_meta = i
+            .metadata_directive
+            .as_ref()
+            .is_some_and(|d| d.as_str() == "REPLACE");
+        let replace_tags = i
+            .tagging_directive
+            .as_ref()
+            .is_some_and(|d| d.as_str() == "REPLACE");
+        let old = src.meta().cloned().unwrap_or_default();
+        let storage_class = i
+            .storage_class
+            .as_ref()
+            .map(|s| s.as_str().to_owned())
+            .filter(|s| s != "STANDARD");
+        let content = match (&src, replace_meta, replace_tags, &storage_class) {
+            // Nothing changes but the version: share the bytes.
+            (_, false, false, None) if old.storage_class.is_none() => src.clone(),
+            _ => {
+                let meta = if replace_meta {
+                    meta_from!(i, None, None::<&StorageClass>)
+                } else {
+                    old.clone()
+                };
+                let meta = ObjectMeta {
+                    tags: if replace_tags {
+                        parse_tags(i.tagging.as_deref())
+                    } else {
+                        old.tags.clone()
+                    },
+                    storage_class,
+                    ..meta
+                };
+                let body = src.bytes(0..src.size());
+                Content::Stored(Arc::new(crate::store::Stored {
+                    body,
+                    etag: src.etag(),
+                    meta,
+                }))
+            }
+        };
+        let tag = etag(&content);
+        let id = self.store.put(&bucket, &i.key, content);
+        Ok(S3Response::new(CopyObjectOutput {
+            copy_object_result: Some(CopyObjectResult {
+                e_tag: Some(tag),
+                last_modified: Some(timestamp(crate::store::now_ms())),
+                ..Default::default()
+            }),
+            copy_source_version_id: source_vid.map(|v| v.encode()),
+            version_id: (!id.is_null()).then(|| id.encode()),
+            ..Default::default()
+        }))
+    }
+
+    async fn create_multipart_upload(
+        &self,
+        req: S3Request<CreateMultipartUploadInput>,
+    ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        self.count(Op::CreateMultipartUpload);
+        let i = req.input;
+        let bucket = self.store.bucket(&i.bucket).map_err(map_err)?;
+        let meta = meta_from!(i, i.tagging.as_deref(), i.storage_class.as_ref());
+        let upload_id = self.store.create_upload(&bucket, &i.key, meta);
+        Ok(S3Response::new(CreateMultipartUploadOutput {
+            bucket: Some(i.bucket),
+            key: Some(i.key),
+            upload_id: Some(upload_id),
+            ..Default::default()
+        }))
+    }
+
+    async fn upload_part(
+        &self,
+        req: S3Request<UploadPartInput>,
+    ) -> S3Result<S3Response<UploadPartOutput>> {
+        self.count(Op::UploadPart);
+        let i = req.input;
+        let bucket = self.store.bucket(&i.bucket).map_err(map_err)?;
+        let body = collect(i.body).await?;
+        let tag = self
+            .store
+            .upload_part(&bucket, &i.upload_id, i.part_number, body)
+            .map_err(map_err)?;
+        Ok(S3Response::new(UploadPartOutput {
+            e_tag: Some(ETag::Strong(tag)),
+            ..Default::default()
+        }))
+    }
+
+    async fn upload_part_copy(
+        &self,
+        req: S3Request<UploadPartCopyInput>,
+    ) -> S3Result<S3Response<UploadPartCopyOutput>> {
+        self.count(Op::UploadPartCopy);
+        let i = req.input;
+        let bucket = self.store.bucket(&i.bucket).map_err(map_err)?;
+        let (source, source_vid) = copy_source(self, &i.copy_source)?;
+        let src = source.content.expect("an object");
+        let size = src.size();
+        let range = match i.copy_source_range.as_deref() {
+            None => 0..size,
+            Some(r) => {
+                let (first, last) = r
+                    .strip_prefix("bytes=")
+                    .and_then(|r| r.split_once('-'))
+                    .and_then(|(a, b)| Some((a.parse::<u64>().ok()?, b.parse::<u64>().ok()?)))
+                    .ok_or_else(|| s3_error!(InvalidArgument, "The x-amz-copy-source-range value must be of the form bytes=first-last"))?;
+                if first > last || last >= size {
+                    return Err(s3_error!(
+                        InvalidRange,
+                        "The requested range is not satisfiable"
+                    ));
+                }
+                first..last + 1
+            }
+        };
+        let tag = self
+            .store
+            .upload_part(&bucket, &i.upload_id, i.part_number, src.bytes(range))
+            .map_err(map_err)?;
+        Ok(S3Response::new(UploadPartCopyOutput {
+            copy_part_result: Some(CopyPartResult {
+                e_tag: Some(ETag::Strong(tag)),
+                last_modified: Some(timestamp(crate::store::now_ms())),
+                ..Default::default()
+            }),
+            copy_source_version_id: source_vid.map(|v| v.encode()),
+            ..Default::default()
+        }))
+    }
+
+    async fn complete_multipart_upload(
+        &self,
+        req: S3Request<CompleteMultipartUploadInput>,
+    ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        self.count(Op::CompleteMultipartUpload);
+        let i = req.input;
+        let bucket = self.store.bucket(&i.bucket).map_err(map_err)?;
+        let parts: Vec<(i32, Option<String>)> = i
+            .multipart_upload
+            .and_then(|m| m.parts)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|p| {
+                (
+                    p.part_number.unwrap_or(0),
+                    p.e_tag.map(|e| e.value().to_owned()),
+                )
+            })
+            .collect();
+        let (key, id, tag) = self
+            .store
+            .complete_upload(&bucket, &i.upload_id, &parts)
+            .map_err(map_err)?;
+        Ok(S3Response::new(CompleteMultipartUploadOutput {
+            bucket: Some(i.bucket),
+            key: Some(key),
+            e_tag: Some(ETag::Strong(tag)),
+            version_id: (!id.is_null()).then(|| id.encode()),
+            ..Default::default()
+        }))
+    }
+
+    async fn abort_multipart_upload(
+        &self,
+        req: S3Request<AbortMultipartUploadInput>,
+    ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+        self.count(Op::AbortMultipartUpload);
+        let bucket = self.store.bucket(&req.input.bucket).map_err(map_err)?;
+        self.store
+            .abort_upload(&bucket, &req.input.upload_id)
+            .map_err(map_err)?;
+        Ok(S3Response::new(AbortMultipartUploadOutput::default()))
+    }
+
+    async fn get_object_tagging(
+        &self,
+        req: S3Request<GetObjectTaggingInput>,
+    ) -> S3Result<S3Response<GetObjectTaggingOutput>> {
+        self.count(Op::GetObjectTagging);
+        let i = req.input;
+        let bucket = self.store.bucket(&i.bucket).map_err(map_err)?;
+        let vid = version(i.version_id.as_deref())?;
+        let entry = self.store.get(&bucket, &i.key, vid).map_err(map_err)?;
+        let tags = entry
+            .content
+            .as_ref()
+            .and_then(|c| c.meta().map(|m| m.tags.clone()))
+            .unwrap_or_default();
+        Ok(S3Response::new(GetObjectTaggingOutput {
+            tag_set: tags
+                .into_iter()
+                .map(|(k, v)| Tag {
+                    key: Some(k),
+                    value: Some(v),
+                })
+                .collect(),
+            version_id: (!entry.version_id.is_null()).then(|| entry.version_id.encode()),
+        }))
+    }
+
+    async fn put_object_tagging(
+        &self,
+        req: S3Request<PutObjectTaggingInput>,
+    ) -> S3Result<S3Response<PutObjectTaggingOutput>> {
+        self.count(Op::PutObjectTagging);
+        let i = req.input;
+        let bucket = self.store.bucket(&i.bucket).map_err(map_err)?;
+        let vid = version(i.version_id.as_deref())?;
+        let tags = i
+            .tagging
+            .tag_set
+            .into_iter()
+            .map(|t| (t.key.unwrap_or_default(), t.value.unwrap_or_default()))
+            .collect();
+        let id = self
+            .store
+            .set_tags(&bucket, &i.key, vid, tags)
+            .map_err(map_err)?;
+        Ok(S3Response::new(PutObjectTaggingOutput {
+            version_id: (!id.is_null()).then(|| id.encode()),
+        }))
+    }
+
+    async fn list_objects_v2(
+        &self,
+        req: S3Request<ListObjectsV2Input>,
+    ) -> S3Result<S3Response<ListObjectsV2Output>> {
+        self.count(Op::ListObjectsV2);
+        let i = req.input;
+        let bucket = self.store.bucket(&i.bucket).map_err(map_err)?;
+        let url = i
+            .encoding_type
+            .as_ref()
+            .is_some_and(|e| e.as_str() == "url");
+        let enc = |s: &str| {
+            if url {
+                let mut out = String::new();
+                crate::xml::url_encode_into(&mut out, s);
+                out
+            } else {
+                s.to_owned()
+            }
+        };
+        let max_keys = i.max_keys.unwrap_or(1000).clamp(0, 1000) as usize;
+        let prefix = i.prefix.clone().unwrap_or_default();
+        // Our continuation token is the last key, hex-encoded.
+        let after = match i.continuation_token.as_deref() {
+            Some(t) => Some(
+                hex::decode(t)
+                    .ok()
+                    .and_then(|b| String::from_utf8(b).ok())
+                    .ok_or_else(|| {
+                        s3_error!(
+                            InvalidArgument,
+                            "The continuation token provided is incorrect"
+                        )
+                    })?,
+            ),
+            None => i.start_after.clone(),
+        };
+        let page = self.store.list_objects(
+            &bucket,
+            &prefix,
+            i.delimiter.as_deref(),
+            after.as_deref(),
+            max_keys,
+        );
+        let contents: Vec<Object> = page
+            .objects
+            .iter()
+            .map(|(key, e)| {
+                let c = e.content.as_ref().expect("objects only");
+                Object {
+                    key: Some(enc(key)),
+                    e_tag: Some(etag(c)),
+                    last_modified: Some(timestamp(e.mtime_ms)),
+                    size: Some(c.size() as i64),
+                    storage_class: Some(ObjectStorageClass::from(
+                        c.storage_class().unwrap_or("STANDARD").to_owned(),
+                    )),
+                    ..Default::default()
+                }
+            })
+            .collect();
+        let key_count = (contents.len() + page.common_prefixes.len()) as i32;
+        Ok(S3Response::new(ListObjectsV2Output {
+            name: Some(i.bucket),
+            prefix: Some(enc(&prefix)),
+            max_keys: Some(max_keys as i32),
+            key_count: Some(key_count),
+            continuation_token: i.continuation_token,
+            is_truncated: Some(page.is_truncated),
+            next_continuation_token: page.next_after.map(|k| hex::encode(k.as_bytes())),
+            contents: Some(contents),
+            common_prefixes: Some(
+                page.common_prefixes
+                    .iter()
+                    .map(|p| CommonPrefix {
+                        prefix: Some(enc(p)),
+                    })
+                    .collect(),
+            ),
+            delimiter: i.delimiter.as_deref().map(enc),
+            encoding_type: i.encoding_type,
+            start_after: i.start_after.as_deref().map(enc),
+            request_charged: None,
+        }))
+    }
+}

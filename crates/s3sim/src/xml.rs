@@ -1,0 +1,218 @@
+//! The ListVersionsResult document, written by hand: versions and delete
+//! markers interleaved per key in listing order, as AWS does (a generic
+//! serializer writes one list after the other), and fast, so that s3sim is
+//! never what bounds a benchmark.
+
+use std::fmt::Write;
+
+use crate::store::{splitmix64, VersionsPage};
+
+/// How a value goes into the document.
+#[derive(Clone, Copy)]
+pub enum Encoding {
+    /// XML-escaped.
+    Xml,
+    /// `EncodingType=url`: form-encoded (space as `+`), `/` kept.
+    Url,
+}
+
+/// Appends `s`, escaped for XML text (control characters as character
+/// references, which is why clients ask for URL encoding).
+pub fn escape_into(out: &mut String, s: &str) {
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "&#x{:X};", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+}
+
+/// Appends `s` URL-encoded the way S3 does for `EncodingType=url`.
+pub fn url_encode_into(out: &mut String, s: &str) {
+    for &b in s.as_bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                out.push(b as char)
+            }
+            b' ' => out.push('+'),
+            _ => {
+                let _ = write!(out, "%{b:02X}");
+            }
+        }
+    }
+}
+
+fn value(out: &mut String, s: &str, enc: Encoding) {
+    match enc {
+        Encoding::Xml => escape_into(out, s),
+        Encoding::Url => url_encode_into(out, s),
+    }
+}
+
+fn element(out: &mut String, name: &str, s: &str, enc: Encoding) {
+    out.push('<');
+    out.push_str(name);
+    out.push('>');
+    value(out, s, enc);
+    out.push_str("</");
+    out.push_str(name);
+    out.push('>');
+}
+
+/// `2024-05-01T12:00:00.000Z` from Unix milliseconds (listings carry
+/// whole seconds, as AWS's do).
+pub fn iso8601(ms: i64) -> String {
+    let secs = ms.div_euclid(1000);
+    let days = secs.div_euclid(86_400);
+    let rem = secs.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.000Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// Howard Hinnant's days → (year, month, day).
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// The request's parameters, echoed in the response.
+pub struct ListParams<'a> {
+    pub bucket: &'a str,
+    pub prefix: &'a str,
+    pub delimiter: Option<&'a str>,
+    pub key_marker: &'a str,
+    pub version_id_marker: &'a str,
+    pub max_keys: usize,
+    pub url_encoded: bool,
+}
+
+const OWNER: &str = "<Owner><ID>75aa57f09aa0c8caeab4f8c24e99d10f8e7faeebf76c078efc7c6caea54ba06a</ID><DisplayName>s3sim</DisplayName></Owner>";
+
+pub fn list_versions_result(p: &ListParams<'_>, page: &VersionsPage) -> String {
+    let enc = if p.url_encoded {
+        Encoding::Url
+    } else {
+        Encoding::Xml
+    };
+    let mut out = String::with_capacity(256 + page.entries.len() * 330);
+    out.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ListVersionsResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">");
+    element(&mut out, "Name", p.bucket, Encoding::Xml);
+    element(&mut out, "Prefix", p.prefix, enc);
+    element(&mut out, "KeyMarker", p.key_marker, enc);
+    element(
+        &mut out,
+        "VersionIdMarker",
+        p.version_id_marker,
+        Encoding::Xml,
+    );
+    if let Some(m) = &page.next_key_marker {
+        element(&mut out, "NextKeyMarker", m, enc);
+    }
+    if let Some(m) = &page.next_version_id_marker {
+        element(&mut out, "NextVersionIdMarker", m, Encoding::Xml);
+    }
+    let _ = write!(out, "<MaxKeys>{}</MaxKeys>", p.max_keys);
+    if let Some(d) = p.delimiter {
+        element(&mut out, "Delimiter", d, enc);
+    }
+    if p.url_encoded {
+        out.push_str("<EncodingType>url</EncodingType>");
+    }
+    let _ = write!(out, "<IsTruncated>{}</IsTruncated>", page.is_truncated);
+    for listed in &page.entries {
+        let e = &listed.entry;
+        match &e.content {
+            Some(content) => {
+                out.push_str("<Version>");
+                element(&mut out, "Key", &listed.key, enc);
+                let _ = write!(
+                    out,
+                    "<VersionId>{}</VersionId><IsLatest>{}</IsLatest><LastModified>{}</LastModified>\
+                     <ETag>&quot;{}&quot;</ETag><Size>{}</Size>{OWNER}<StorageClass>{}</StorageClass></Version>",
+                    e.version_id.encode(),
+                    listed.is_latest,
+                    iso8601(e.mtime_ms),
+                    content.etag(),
+                    content.size(),
+                    content.storage_class().unwrap_or("STANDARD"),
+                );
+            }
+            None => {
+                out.push_str("<DeleteMarker>");
+                out.push_str(OWNER);
+                element(&mut out, "Key", &listed.key, enc);
+                let _ = write!(
+                    out,
+                    "<VersionId>{}</VersionId><IsLatest>{}</IsLatest><LastModified>{}</LastModified></DeleteMarker>",
+                    e.version_id.encode(),
+                    listed.is_latest,
+                    iso8601(e.mtime_ms),
+                );
+            }
+        }
+    }
+    for cp in &page.common_prefixes {
+        out.push_str("<CommonPrefixes>");
+        element(&mut out, "Prefix", cp, enc);
+        out.push_str("</CommonPrefixes>");
+    }
+    out.push_str("</ListVersionsResult>");
+    out
+}
+
+/// `RequestId` values for error documents and headers.
+pub fn request_id(n: u64) -> String {
+    format!("{:016X}", splitmix64(n))
+}
+
+/// An S3 error document.
+pub fn error_document(code: &str, message: &str, request_id: &str) -> String {
+    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error>");
+    element(&mut out, "Code", code, Encoding::Xml);
+    element(&mut out, "Message", message, Encoding::Xml);
+    element(&mut out, "RequestId", request_id, Encoding::Xml);
+    out.push_str("</Error>");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn encodes_like_s3() {
+        let mut s = String::new();
+        url_encode_into(&mut s, "a b/c+d%é\n");
+        assert_eq!(s, "a+b/c%2Bd%25%C3%A9%0A");
+        let mut s = String::new();
+        escape_into(&mut s, "a&b<\n");
+        assert_eq!(s, "a&amp;b&lt;&#xA;");
+    }
+
+    #[test]
+    fn formats_timestamps() {
+        assert_eq!(iso8601(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(iso8601(1_714_521_600_999), "2024-05-01T00:00:00.000Z");
+        assert_eq!(iso8601(1_709_251_199_000), "2024-02-29T23:59:59.000Z");
+    }
+}

@@ -1,0 +1,191 @@
+//! A throttling storm never loses data: scan and apply against s3sim
+//! answering with 503 SlowDown, 500s, SlowDown inside 200 DeleteObjects
+//! bodies, connection resets and slow bodies. (moto cannot misbehave on
+//! purpose, so these run on s3sim whatever S3REWIND_TEST_SERVER says.)
+
+mod common;
+
+use std::collections::{BTreeMap, HashSet};
+
+use common::*;
+
+/// s3sim with a seeded bucket `seeded`: 400 keys × 3 entries over 4
+/// prefixes, identical for identical flags (the seed fixes version ids).
+fn seeded(faults: &[&str]) -> Server {
+    let mut args = vec![
+        "--seed-bucket",
+        "seeded",
+        "--seed-keys",
+        "400",
+        "--seed-versions",
+        "3",
+        "--seed-prefixes",
+        "4",
+        "--seed-markers",
+        "0.3",
+        "--seed",
+        "7",
+    ];
+    args.extend_from_slice(faults);
+    start_server(ServerKind::S3sim, &args)
+}
+
+const PREFIXES: [&str; 8] = [
+    "--prefix", "p000/", "--prefix", "p001/", "--prefix", "p002/", "--prefix", "p003/",
+];
+
+fn scan(server: &Server, catalog: &std::path::Path) -> String {
+    let mut args = vec![
+        "scan",
+        "s3://seeded",
+        "--endpoint-url",
+        &server.endpoint,
+        "--page-size",
+        "50",
+    ];
+    args.extend_from_slice(&PREFIXES);
+    s3rewind_ok(catalog, &args)
+}
+
+#[test]
+fn a_scan_through_a_throttling_storm_equals_a_calm_one() {
+    let calm = seeded(&[]);
+    let storm = seeded(&[
+        "--fault-slowdown",
+        "0.1",
+        "--fault-500",
+        "0.05",
+        "--fault-reset",
+        "0.05",
+        "--fault-slow-body",
+        "0.05",
+        "--slow-body-ms",
+        "5",
+    ]);
+    let (a, b) = (Workdir::new(), Workdir::new());
+    scan(&calm, &a.catalog());
+    let out = scan(&storm, &b.catalog());
+    let retried: u64 = out
+        .split(" requests, ")
+        .nth(1)
+        .and_then(|s| s.split(' ').next())
+        .and_then(|n| n.replace(',', "").parse().ok())
+        .unwrap_or_else(|| panic!("no retry count in {out}"));
+    assert!(retried > 0, "the storm caused no retry: {out}");
+    let calm_rows = catalog_entries(&a.catalog());
+    assert_eq!(calm_rows.len(), 1200);
+    assert_eq!(catalog_entries(&b.catalog()), calm_rows);
+}
+
+/// Each key's newest entry at `t` in the catalog: Some((version id, etag)) if
+/// it is a version, None if it is a delete marker or the key did not exist.
+fn state_at(catalog: &std::path::Path, t: i64) -> BTreeMap<String, Option<(String, String)>> {
+    let conn = rusqlite::Connection::open(catalog).unwrap();
+    let mut stmt = conn
+        .prepare(
+            "SELECT k.key,
+                    (SELECT CASE h.is_marker WHEN 0 THEN h.version_id END FROM key_history h
+                     WHERE h.key_id = k.id AND h.last_modified_unix <= ?1 ORDER BY h.seq LIMIT 1),
+                    (SELECT CASE h.is_marker WHEN 0 THEN h.etag END FROM key_history h
+                     WHERE h.key_id = k.id AND h.last_modified_unix <= ?1 ORDER BY h.seq LIMIT 1)
+             FROM keys k",
+        )
+        .unwrap();
+    stmt.query_map([t], |r| {
+        let v: Option<String> = r.get(1)?;
+        let e: Option<String> = r.get(2)?;
+        Ok((r.get(0)?, v.zip(e)))
+    })
+    .unwrap()
+    .map(Result::unwrap)
+    .collect()
+}
+
+#[test]
+fn apply_through_a_throttling_storm_finishes_the_plan_exactly() {
+    let storm = seeded(&[
+        "--fault-slowdown",
+        "0.05",
+        "--fault-delete-slowdown",
+        "0.2",
+        "--fault-reset",
+        "0.02",
+    ]);
+    let w = Workdir::new();
+    let catalog = w.catalog();
+    scan(&storm, &catalog);
+    // The middle of the seeded histories: every kind of action.
+    let t: i64 = catalog_scalar(
+        &catalog,
+        "SELECT (min(mtime) + max(mtime)) / 2 FROM entries",
+    );
+    let to = plan::format_time(t);
+    s3rewind_ok(
+        &catalog,
+        &["plan", "restore", "--to", &to, "--name", "storm"],
+    );
+    let kinds: String = catalog_scalar(&catalog, "SELECT group_concat(DISTINCT kind) FROM actions");
+    for kind in ["copy_version", "delete_marker", "add_delete_marker"] {
+        assert!(kinds.contains(kind), "the plan has no {kind}: {kinds}");
+    }
+    let copies: i64 = catalog_scalar(
+        &catalog,
+        "SELECT count(*) FROM actions WHERE kind = 'copy_version'",
+    );
+    let bucket = Bucket::on(&storm, "seeded", true);
+    let before = bucket.listing();
+
+    let out = s3rewind_ok(
+        &catalog,
+        &[
+            "apply",
+            "storm",
+            "--yes",
+            "--endpoint-url",
+            &storm.endpoint,
+            "--block-size",
+            "20",
+        ],
+    );
+    assert!(out.contains(" 0 failed, 0 skipped"), "{out}");
+
+    // Every key is as it was at T: its newest entry now (read back with a
+    // fresh scan: few requests, so little waiting on the storm) is the
+    // version of T's content, or a delete marker.
+    let check = Workdir::new();
+    scan(&storm, &check.catalog());
+    let now = state_at(&check.catalog(), i64::MAX);
+    let expected = state_at(&catalog, t);
+    for (key, want) in &expected {
+        let got = now.get(key).unwrap_or_else(|| panic!("{key} vanished"));
+        assert_eq!(
+            got.as_ref().map(|(_, etag)| etag),
+            want.as_ref().map(|(_, etag)| etag),
+            "{key}"
+        );
+    }
+    // Nothing lost, nothing done twice.
+    let after = bucket.listing();
+    let ids = |l: &[Entry]| {
+        l.iter()
+            .map(|e| (e.0.clone(), e.1.clone()))
+            .collect::<HashSet<_>>()
+    };
+    let removed: HashSet<_> = ids(&before).difference(&ids(&after)).cloned().collect();
+    let planned: HashSet<(String, String)> = {
+        let conn = rusqlite::Connection::open(&catalog).unwrap();
+        let mut stmt = conn
+            .prepare("SELECT key, version_id FROM actions WHERE kind = 'delete_marker'")
+            .unwrap();
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    assert_eq!(removed, planned);
+    let new_versions = ids(&after)
+        .difference(&ids(&before))
+        .filter(|(k, v)| after.iter().any(|e| &e.0 == k && &e.1 == v && !e.2))
+        .count();
+    assert_eq!(new_versions as i64, copies);
+}
