@@ -118,6 +118,13 @@ fn reading(progress: &ScanProgress) -> Reading {
     use std::sync::atomic::Ordering::Relaxed;
     let (rows, markers, done) = progress.committed();
     let retries = progress.page_retries.load(Relaxed);
+    if progress.compacting.load(Relaxed) {
+        return Reading {
+            done,
+            total: progress.prefixes_total.load(Relaxed),
+            message: "prefixes · all listed; compacting the catalog".into(),
+        };
+    }
     Reading {
         done,
         total: progress.prefixes_total.load(Relaxed),

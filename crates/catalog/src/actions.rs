@@ -132,7 +132,8 @@ impl ActionStore {
     /// Starts the thread on its own connection to the catalog at `path`. It
     /// stops when every clone of the returned store is dropped.
     pub fn spawn(path: &Path) -> Result<(ActionStore, ActionStoreThread)> {
-        let mut conn = crate::connect(path)?;
+        // Claims and completions revisit the same pages: keep them cached.
+        let mut conn = crate::connect_bulk(path, 65_536)?;
         let (tx, rx) = mpsc::channel(256);
         let handle = std::thread::Builder::new()
             .name("catalog-actions".into())
@@ -303,8 +304,13 @@ fn claim(
 ) -> Result<Vec<ActionRow>> {
     let mut select = conn.prepare_cached(
         "SELECT a.id, a.kind, a.key, a.key_id, a.version_id, a.size, a.storage_class, a.expected_latest,
-                h.etag, a.status = 'in_flight'
-         FROM actions a LEFT JOIN key_history h ON h.key_id = a.key_id AND h.seq = a.seq
+                -- only copies need it; a scalar subquery, as a LEFT JOIN on
+                -- the view would materialise the whole view
+                CASE WHEN a.kind = 'copy_version' THEN
+                    (SELECT h.etag FROM key_history h WHERE h.key_id = a.key_id AND h.seq = a.seq)
+                END,
+                a.status = 'in_flight'
+         FROM actions a
          WHERE a.plan_id = ?1 AND a.id BETWEEN ?2 AND ?3
            AND (a.status IN ('pending', 'in_flight') OR (?4 AND a.status = 'failed'))
          ORDER BY a.id",
@@ -349,14 +355,31 @@ fn complete(conn: &rusqlite::Connection, plan_id: i64, outcomes: &[(i64, Outcome
                 applied_at = ?6
          WHERE plan_id = ?1 AND id = ?2",
     )?;
+    // Most outcomes are a plain "done" (every delete): one statement per run
+    // of consecutive ids instead of one per action.
+    let mut done_run = conn.prepare_cached(
+        "UPDATE actions SET status = 'done', error = NULL, applied_at = ?4
+         WHERE plan_id = ?1 AND id BETWEEN ?2 AND ?3",
+    )?;
     let now = crate::now_rfc3339();
+    let mut plain: Vec<i64> = Vec::new();
     for (id, outcome) in outcomes {
         let (status, error, result) = match outcome {
+            Outcome::Done {
+                result_version_id: None,
+            } => {
+                plain.push(*id);
+                continue;
+            }
             Outcome::Done { result_version_id } => ("done", None, result_version_id.as_deref()),
             Outcome::Failed { error } => ("failed", Some(error.as_str()), None),
             Outcome::Skipped { reason } => ("skipped", Some(reason.as_str()), None),
         };
         update.execute(params![plan_id, id, status, error, result, now])?;
+    }
+    plain.sort_unstable();
+    for run in plain.chunk_by(|a, b| b - a == 1) {
+        done_run.execute(params![plan_id, run[0], run[run.len() - 1], now])?;
     }
     Ok(())
 }

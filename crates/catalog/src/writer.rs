@@ -16,8 +16,12 @@ use tokio::sync::mpsc;
 
 use crate::{CatalogError, EntryRow, Result, ScanPage};
 
-/// Rows a transaction may gather from queued pages before it commits.
+/// A transaction gathers pages until it holds this many rows…
 const ROWS_PER_TRANSACTION: usize = 200_000;
+/// …or has been open this long. Big transactions are what make appends
+/// fast; waiting for pages inside one (rather than only taking what is
+/// queued) keeps them big with a short queue, so memory stays small.
+const TRANSACTION_TIME: std::time::Duration = std::time::Duration::from_millis(250);
 
 /// What the writer has committed so far; readable while it runs.
 #[derive(Debug, Default)]
@@ -49,7 +53,8 @@ impl ScanWriter {
     /// Starts the writer on its own connection to the catalog at `path`.
     /// `capacity` pages may wait in the channel.
     pub fn spawn(path: &Path, capacity: usize) -> Result<ScanWriter> {
-        let mut conn = crate::connect(path)?;
+        // Appends need little cache; memory stays flat.
+        let mut conn = crate::connect_bulk(path, 2_048)?;
         let stats = Arc::new(WriterStats::default());
         let (tx, rx) = mpsc::channel(capacity.max(1));
         let thread_stats = stats.clone();
@@ -88,8 +93,14 @@ fn run(
         conn.query_row("SELECT coalesce(max(id), 0) + 1 FROM keys", [], |r| {
             r.get(0)
         })?;
+    // Only to wait for a page with a deadline on this plain thread.
+    let clock = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .map_err(|e| CatalogError::WriterGone(e.to_string()))?;
     while let Some(first) = rx.blocking_recv() {
         let tx = conn.transaction()?;
+        let opened = std::time::Instant::now();
         let mut committed = Committed::default();
         {
             let mut w = Statements::prepare(&tx)?;
@@ -99,8 +110,12 @@ fn run(
                 rows += p.entries.len();
                 let state = states.entry(p.prefix.clone()).or_default();
                 committed.add(w.write_page(p, state, &mut next_key_id)?);
-                if rows < ROWS_PER_TRANSACTION {
-                    page = rx.try_recv().ok();
+                let left = TRANSACTION_TIME.saturating_sub(opened.elapsed());
+                if rows < ROWS_PER_TRANSACTION && !left.is_zero() {
+                    page = clock
+                        .block_on(async { tokio::time::timeout(left, rx.recv()).await })
+                        .ok()
+                        .flatten();
                 }
             }
         }

@@ -65,6 +65,8 @@ pub struct ScanProgress {
     pub prefixes_done_before: AtomicU64,
     /// Page requests retried by our own loop (after the SDK's retries).
     pub page_retries: AtomicU64,
+    /// Every page is in; the catalog is being compacted.
+    pub compacting: std::sync::atomic::AtomicBool,
     writer: std::sync::OnceLock<Arc<WriterStats>>,
 }
 
@@ -190,7 +192,9 @@ pub async fn scan(
     pending.shuffle(&mut rand::rng());
 
     let concurrency = options.concurrency.max(1);
-    let writer = catalog::ScanWriter::spawn(catalog.path(), concurrency * 2)?;
+    // Enough queued pages to keep the writer busy, few enough to keep
+    // memory flat however many prefixes are in flight.
+    let writer = catalog::ScanWriter::spawn(catalog.path(), concurrency.clamp(2, 16))?;
     let _ = progress.writer.set(writer.stats());
     let sender = writer.sender();
     let listing = stream::iter(pending.into_iter().map(|cursor| {
@@ -221,6 +225,10 @@ pub async fn scan(
         (Ok(()), Ok(())) => {}
     }
     let finished = catalog.finish_scan()?;
+    if finished {
+        progress.compacting.store(true, Ordering::Relaxed);
+        catalog.compact()?;
+    }
     let (_, markers, _) = progress.committed();
     Ok(ScanSummary {
         rows: progress.rows_this_run(),
@@ -233,6 +241,10 @@ pub async fn scan(
     })
 }
 
+/// A key's entries held back from one page to be written with the next
+/// page's, at most this many (a key with more versions is written in parts).
+const MAX_CARRIED: usize = 10_000;
+
 async fn list_prefix(
     s3: &S3,
     location: &Location,
@@ -244,6 +256,13 @@ async fn list_prefix(
     let full_prefix = format!("{}{}", location.base_prefix, cursor.prefix);
     let mut key_marker = cursor.next_key_marker;
     let mut version_id_marker = cursor.next_version_id_marker;
+    // The last key of a page may continue on the next one. Its entries wait
+    // for the rest, so that every key's entries are appended to the catalog
+    // together (an entry added to a key written earlier would land in the
+    // middle of the b-tree and leave half-empty pages behind). The cursor
+    // committed meanwhile points before the waiting key, so a resumed scan
+    // lists it again.
+    let mut carried: Vec<EntryRow> = Vec::new();
     loop {
         let page = fetch_page(
             s3,
@@ -263,11 +282,26 @@ async fn list_prefix(
         }
         key_marker = page.next_key_marker;
         version_id_marker = page.next_version_id_marker;
+        let mut entries = std::mem::take(&mut carried);
+        entries.extend(page.entries.into_iter().map(into_row));
+        let (mut next_key, mut next_version) = (key_marker.clone(), version_id_marker.clone());
+        if !done {
+            let last = entries.last().map(|e| e.key.clone());
+            let first_of_last = last
+                .and_then(|k| entries.iter().rposition(|e| e.key != k))
+                .map_or(0, |i| i + 1);
+            if first_of_last > 0 && entries.len() - first_of_last <= MAX_CARRIED {
+                carried = entries.split_off(first_of_last);
+                let written = entries.last().expect("first_of_last > 0");
+                next_key = Some(written.key.clone());
+                next_version = Some(written.version_id.clone());
+            }
+        }
         let scan_page = ScanPage {
             prefix: cursor.prefix.clone(),
-            entries: page.entries.into_iter().map(into_row).collect(),
-            next_key_marker: key_marker.clone(),
-            next_version_id_marker: version_id_marker.clone(),
+            entries,
+            next_key_marker: next_key,
+            next_version_id_marker: next_version,
             done,
         };
         sender

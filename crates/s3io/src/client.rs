@@ -5,12 +5,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_sdk_s3::config::interceptors::{
-    AfterDeserializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
+    BeforeDeserializationInterceptorContextMut, BeforeTransmitInterceptorContextRef,
     FinalizerInterceptorContextRef,
 };
 use aws_sdk_s3::config::retry::{RetryConfig, RetryPartition, TokenBucket};
 use aws_sdk_s3::config::timeout::TimeoutConfig;
 use aws_sdk_s3::config::{ConfigBag, Intercept, Region, RuntimeComponents};
+use aws_sdk_s3::primitives::SdkBody;
 use aws_sdk_s3::types::EncodingType;
 use aws_smithy_runtime_api::box_error::BoxError;
 use bytes::Bytes;
@@ -87,34 +88,97 @@ impl Intercept for CountAttempts {
     }
 }
 
-/// Keeps the raw body of a successful response (see `listing`).
-#[derive(Debug, Clone, Default)]
-struct CaptureBody(Arc<Mutex<Option<Bytes>>>);
+/// Takes the body of a successful response for our own parser and hands
+/// the SDK a stand-in document, so a page is parsed once (by us, keeping
+/// S3's order), not twice. See `listing`.
+#[derive(Debug, Clone)]
+struct TakeBody {
+    taken: Arc<Mutex<Option<Bytes>>>,
+    /// What the SDK's deserializer gets instead (an empty document of the
+    /// root element it expects).
+    stand_in: &'static [u8],
+}
 
-impl CaptureBody {
+impl TakeBody {
+    fn new(stand_in: &'static [u8]) -> TakeBody {
+        TakeBody {
+            taken: Arc::default(),
+            stand_in,
+        }
+    }
+
     fn take(&self) -> Option<Bytes> {
-        self.0.lock().expect("not poisoned").take()
+        self.taken.lock().expect("not poisoned").take()
     }
 }
 
-impl Intercept for CaptureBody {
+impl Intercept for TakeBody {
     fn name(&self) -> &'static str {
-        "s3rewind.CaptureBody"
+        "s3rewind.TakeBody"
     }
 
-    fn read_after_deserialization(
+    fn modify_before_deserialization(
         &self,
-        context: &AfterDeserializationInterceptorContextRef<'_>,
+        context: &mut BeforeDeserializationInterceptorContextMut<'_>,
         _: &RuntimeComponents,
         _: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let response = context.response();
+        let response = context.response_mut();
         if response.status().is_success() {
-            if let Some(bytes) = response.body().bytes() {
-                *self.0.lock().expect("not poisoned") = Some(Bytes::copy_from_slice(bytes));
-            }
+            let inner = std::mem::replace(response.body_mut(), SdkBody::taken());
+            // Sized once from Content-Length: a growing buffer would hold up to
+            // twice a page, times every page in flight.
+            let size = http_body::Body::size_hint(&inner).lower() as usize;
+            *response.body_mut() = SdkBody::from_body_1_x(Tee {
+                inner,
+                buffer: bytes::BytesMut::with_capacity(size),
+                sink: self.taken.clone(),
+                stand_in: Some(self.stand_in),
+            });
         }
         Ok(())
+    }
+}
+
+/// Reads the real body into `sink`, then yields the stand-in.
+struct Tee {
+    inner: SdkBody,
+    buffer: bytes::BytesMut,
+    sink: Arc<Mutex<Option<Bytes>>>,
+    stand_in: Option<&'static [u8]>,
+}
+
+impl http_body::Body for Tee {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, BoxError>>> {
+        use std::task::Poll;
+        loop {
+            let Some(stand_in) = self.stand_in else {
+                return Poll::Ready(None);
+            };
+            match std::pin::Pin::new(&mut self.inner).poll_frame(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(Ok(frame))) => {
+                    if let Ok(data) = frame.into_data() {
+                        self.buffer.extend_from_slice(&data);
+                    }
+                }
+                Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
+                Poll::Ready(None) => {
+                    let body = std::mem::take(&mut self.buffer).freeze();
+                    *self.sink.lock().expect("not poisoned") = Some(body);
+                    self.stand_in = None;
+                    return Poll::Ready(Some(Ok(http_body::Frame::data(Bytes::from_static(
+                        stand_in,
+                    )))));
+                }
+            }
+        }
     }
 }
 
@@ -206,7 +270,7 @@ impl S3 {
     /// Checks that the bucket is reachable and says whether it is versioned.
     /// Fails fast (few retries): it is the first call of every command.
     pub async fn bucket_versioning(&self, bucket: &str) -> Result<Versioning, S3Error> {
-        let body = CaptureBody::default();
+        let body = TakeBody::new(b"<VersioningConfiguration/>");
         let result = self
             .sdk()
             .get_bucket_versioning()
@@ -219,14 +283,12 @@ impl S3 {
             .interceptor(body.clone())
             .send()
             .await;
-        let status = match result {
-            Ok(out) => out.status().map(|s| s.as_str().to_owned()),
-            // Some servers (moto) name the root element differently, which the
-            // SDK refuses; a 200 body still says what we need.
-            Err(e) => match body.take() {
-                Some(xml) => crate::listing::element_text(&xml, b"Status"),
-                None => return Err(S3Error::from_sdk("GetBucketVersioning", bucket, e)),
-            },
+        // Read the status ourselves: some servers (moto) name the root
+        // element differently, which the SDK would refuse.
+        let status = match (result, body.take()) {
+            (Ok(_), Some(xml)) => crate::listing::element_text(&xml, b"Status"),
+            (Ok(out), None) => out.status().map(|s| s.as_str().to_owned()),
+            (Err(e), _) => return Err(S3Error::from_sdk("GetBucketVersioning", bucket, e)),
         };
         Ok(match status.as_deref() {
             Some("Enabled") => Versioning::Enabled,
@@ -245,7 +307,7 @@ impl S3 {
         version_id_marker: Option<&str>,
         max_keys: i32,
     ) -> Result<ListPage, S3Error> {
-        let body = CaptureBody::default();
+        let body = TakeBody::new(b"<ListVersionsResult/>");
         let mut request = self
             .sdk()
             .list_object_versions()
