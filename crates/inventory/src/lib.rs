@@ -254,8 +254,21 @@ async fn list_prefix(
     progress: &ScanProgress,
 ) -> Result<(), ScanError> {
     let full_prefix = format!("{}{}", location.base_prefix, cursor.prefix);
-    let mut key_marker = cursor.next_key_marker;
-    let mut version_id_marker = cursor.next_version_id_marker;
+    let fetch = |key: Option<String>, version: Option<String>| {
+        let (bucket, prefix) = (&location.bucket, &full_prefix);
+        async move {
+            fetch_page(
+                s3,
+                bucket,
+                prefix,
+                key.as_deref(),
+                version.as_deref(),
+                page_size,
+                progress,
+            )
+            .await
+        }
+    };
     // The last key of a page may continue on the next one. Its entries wait
     // for the rest, so that every key's entries are appended to the catalog
     // together (an entry added to a key written earlier would land in the
@@ -263,28 +276,71 @@ async fn list_prefix(
     // committed meanwhile points before the waiting key, so a resumed scan
     // lists it again.
     let mut carried: Vec<EntryRow> = Vec::new();
-    loop {
-        let page = fetch_page(
-            s3,
-            &location.bucket,
-            &full_prefix,
-            key_marker.as_deref(),
-            version_id_marker.as_deref(),
-            page_size,
-            progress,
-        )
-        .await?;
-        let done = !page.is_truncated;
-        if !done && page.next_key_marker.is_none() {
-            return Err(ScanError::NoMarker {
-                prefix: full_prefix,
-            });
+    let mut markers = (cursor.next_key_marker, cursor.next_version_id_marker);
+    let mut raw = fetch(markers.0.clone(), markers.1.clone()).await?;
+    // A page that fails to parse (cut short on the way) is fetched again.
+    let parse_or_refetch = |raw: s3io::RawListPage, markers: (Option<String>, Option<String>)| async move {
+        let mut raw = raw;
+        let mut attempts = 0;
+        loop {
+            match raw.parse() {
+                Ok(page) => return Ok::<_, ScanError>(page),
+                Err(e) if s3io::retry::should_retry(&e, attempts) => {
+                    attempts += 1;
+                    progress.page_retries.fetch_add(1, Ordering::Relaxed);
+                    raw = fetch(markers.0.clone(), markers.1.clone()).await?;
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
-        key_marker = page.next_key_marker;
-        version_id_marker = page.next_version_id_marker;
+    };
+    loop {
+        // Ask for the next page as soon as this one's markers are known, and
+        // parse this one (on a blocking thread) while it travels.
+        let (page, next) = match raw.header() {
+            Some(header) if header.is_truncated => {
+                let next_at = next_markers(&header, &full_prefix)?;
+                let parse = {
+                    let raw = raw.clone();
+                    tokio::task::spawn_blocking(move || raw.parse())
+                };
+                let (next, parsed) =
+                    tokio::join!(fetch(next_at.0.clone(), next_at.1.clone()), parse);
+                match parsed {
+                    Ok(Ok(page)) => {
+                        markers = next_at;
+                        (page, Some(next))
+                    }
+                    _ => {
+                        // Fetched again: its end decides where the next page starts.
+                        let page = parse_or_refetch(raw, markers.clone()).await?;
+                        let next = match page.is_truncated {
+                            true => {
+                                markers = next_markers(&page, &full_prefix)?;
+                                Some(fetch(markers.0.clone(), markers.1.clone()).await)
+                            }
+                            false => None,
+                        };
+                        (page, next)
+                    }
+                }
+            }
+            _ => {
+                let page = parse_or_refetch(raw, markers.clone()).await?;
+                let next = match page.is_truncated {
+                    true => {
+                        markers = next_markers(&page, &full_prefix)?;
+                        Some(fetch(markers.0.clone(), markers.1.clone()).await)
+                    }
+                    false => None,
+                };
+                (page, next)
+            }
+        };
+        let done = !page.is_truncated;
         let mut entries = std::mem::take(&mut carried);
         entries.extend(page.entries.into_iter().map(into_row));
-        let (mut next_key, mut next_version) = (key_marker.clone(), version_id_marker.clone());
+        let (mut next_key, mut next_version) = (page.next_key_marker, page.next_version_id_marker);
         if !done {
             let last = entries.last().map(|e| e.key.clone());
             let first_of_last = last
@@ -308,9 +364,23 @@ async fn list_prefix(
             .send(scan_page)
             .await
             .map_err(|_| CatalogError::WriterGone("it stopped accepting pages".into()))?;
-        if done {
-            return Ok(());
+        match next {
+            None => return Ok(()),
+            Some(next) => raw = next?,
         }
+    }
+}
+
+/// Where the page after `page` starts.
+fn next_markers(
+    page: &s3io::ListPage,
+    prefix: &str,
+) -> Result<(Option<String>, Option<String>), ScanError> {
+    match &page.next_key_marker {
+        Some(key) => Ok((Some(key.clone()), page.next_version_id_marker.clone())),
+        None => Err(ScanError::NoMarker {
+            prefix: prefix.to_owned(),
+        }),
     }
 }
 
@@ -322,9 +392,9 @@ async fn fetch_page(
     version_id_marker: Option<&str>,
     page_size: i32,
     progress: &ScanProgress,
-) -> Result<s3io::ListPage, S3Error> {
+) -> Result<s3io::RawListPage, S3Error> {
     s3io::retry::retrying(
-        || s3.list_versions_page(bucket, prefix, key_marker, version_id_marker, page_size),
+        || s3.list_versions_raw(bucket, prefix, key_marker, version_id_marker, page_size),
         |_| {
             progress.page_retries.fetch_add(1, Ordering::Relaxed);
         },

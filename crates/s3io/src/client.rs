@@ -307,6 +307,21 @@ impl S3 {
         version_id_marker: Option<&str>,
         max_keys: i32,
     ) -> Result<ListPage, S3Error> {
+        self.list_versions_raw(bucket, prefix, key_marker, version_id_marker, max_keys)
+            .await?
+            .parse()
+    }
+
+    /// One ListObjectVersions page, not yet parsed: a scan reads its paging
+    /// fields first, asks for the next page, and parses this one meanwhile.
+    pub async fn list_versions_raw(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        key_marker: Option<&str>,
+        version_id_marker: Option<&str>,
+        max_keys: i32,
+    ) -> Result<RawListPage, S3Error> {
         let body = TakeBody::new(b"<ListVersionsResult/>");
         let mut request = self
             .sdk()
@@ -336,7 +351,23 @@ impl S3 {
             detail: "the response body was not available".into(),
             advice: None,
         })?;
-        parse_list_versions(&bytes)
+        Ok(RawListPage(bytes))
+    }
+}
+
+/// A ListVersionsResult document as received.
+#[derive(Debug, Clone)]
+pub struct RawListPage(Bytes);
+
+impl RawListPage {
+    /// The paging fields (IsTruncated, the next markers) without the entries,
+    /// if the document gives them before its first entry.
+    pub fn header(&self) -> Option<ListPage> {
+        crate::listing::parse_list_header(&self.0)
+    }
+
+    pub fn parse(&self) -> Result<ListPage, S3Error> {
+        parse_list_versions(&self.0)
     }
 }
 

@@ -12,7 +12,7 @@ mod timestamp;
 mod urlcode;
 mod writes;
 
-pub use client::{ClientOptions, Counters, S3};
+pub use client::{ClientOptions, Counters, RawListPage, S3};
 pub use error::{ErrorKind, S3Error};
 pub use listing::{parse_list_versions, ListPage, ListedEntry};
 pub use timestamp::parse_s3_timestamp;

@@ -73,6 +73,23 @@ struct RawEntry {
 
 /// Parses a ListVersionsResult document.
 pub fn parse_list_versions(xml: &[u8]) -> Result<ListPage, S3Error> {
+    parse_document(xml, false).map(|(page, _)| page)
+}
+
+/// A page's paging fields, read without parsing its entries — when the
+/// document gives them before its first entry, as AWS and s3sim do. `None`
+/// otherwise: parse the whole page to find them.
+pub fn parse_list_header(xml: &[u8]) -> Option<ListPage> {
+    match parse_document(xml, true) {
+        Ok((page, true)) => Some(page),
+        _ => None,
+    }
+}
+
+/// The page, and whether IsTruncated was read (before the first entry,
+/// when `header_only`).
+fn parse_document(xml: &[u8], header_only: bool) -> Result<(ListPage, bool), S3Error> {
+    let mut saw_truncated = false;
     let bad = |what: String| S3Error::malformed("ListObjectVersions", what);
     let mut reader = quick_xml::Reader::from_reader(xml);
     let mut page = ListPage::default();
@@ -102,6 +119,7 @@ pub fn parse_list_versions(xml: &[u8]) -> Result<ListPage, S3Error> {
                             b"NextKeyMarker" => Field::NextKeyMarker,
                             b"NextVersionIdMarker" => Field::NextVersionIdMarker,
                             b"EncodingType" => Field::EncodingType,
+                            b"Version" | b"DeleteMarker" if header_only => break,
                             b"Version" | b"DeleteMarker" => {
                                 current = Some(RawEntry {
                                     is_marker: name == b"DeleteMarker",
@@ -168,7 +186,10 @@ pub fn parse_list_versions(xml: &[u8]) -> Result<ListPage, S3Error> {
                     } else {
                         let value = std::mem::take(&mut text);
                         match field {
-                            Field::IsTruncated => page.is_truncated = value.trim() == "true",
+                            Field::IsTruncated => {
+                                page.is_truncated = value.trim() == "true";
+                                saw_truncated = true;
+                            }
                             Field::NextKeyMarker => page.next_key_marker = Some(value),
                             Field::NextVersionIdMarker => page.next_version_id_marker = Some(value),
                             Field::EncodingType => page.url_encoded = value.trim() == "url",
@@ -244,7 +265,7 @@ pub fn parse_list_versions(xml: &[u8]) -> Result<ListPage, S3Error> {
         .map(|m| decode(m, "NextKeyMarker"))
         .transpose()?;
     page.entries = newest_first_per_key(entries);
-    Ok(page)
+    Ok((page, saw_truncated))
 }
 
 /// Groups entries by key in order of first appearance and orders each key's
