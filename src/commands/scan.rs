@@ -78,7 +78,8 @@ pub async fn run(global: &GlobalArgs, args: ScanArgs) -> Result<u8, CliError> {
     };
     let progress = Arc::new(ScanProgress::default());
     let shown = progress.clone();
-    let ticker = Progress::start("scan", move || reading(&shown));
+    let started = std::time::Instant::now();
+    let ticker = Progress::start("scan", move || reading(&shown, started));
     let result = inventory::scan(
         &s3,
         &mut catalog,
@@ -114,9 +115,10 @@ pub async fn run(global: &GlobalArgs, args: ScanArgs) -> Result<u8, CliError> {
     Ok(exit::OK)
 }
 
-fn reading(progress: &ScanProgress) -> Reading {
+fn reading(progress: &ScanProgress, started: std::time::Instant) -> Reading {
     use std::sync::atomic::Ordering::Relaxed;
     let (rows, markers, done) = progress.committed();
+    let rate = output::rate(progress.rows_this_run(), started.elapsed());
     let retries = progress.page_retries.load(Relaxed);
     if progress.compacting.load(Relaxed) {
         return Reading {
@@ -129,7 +131,8 @@ fn reading(progress: &ScanProgress) -> Reading {
         done,
         total: progress.prefixes_total.load(Relaxed),
         message: format!(
-            "prefixes · {} versions, {} delete markers{}",
+            "prefixes · {} versions/s · {} versions, {} delete markers{}",
+            rate,
             thousands(rows - markers),
             thousands(markers),
             if retries > 0 {

@@ -59,6 +59,8 @@ impl Default for ScanOptions {
 #[derive(Debug, Default)]
 pub struct ScanProgress {
     pub prefixes_total: AtomicU64,
+    /// Prefixes being listed right now.
+    pub listing: AtomicU64,
     /// Rows and prefixes already in the catalog when this run started.
     pub rows_before: AtomicU64,
     pub delete_markers_before: AtomicU64,
@@ -241,11 +243,29 @@ pub async fn scan(
     })
 }
 
+/// Prefixes in flight at or under which a prefix fetches its next page
+/// while parsing the current one.
+const OVERLAP_BELOW: u64 = 8;
+
 /// A key's entries held back from one page to be written with the next
 /// page's, at most this many (a key with more versions is written in parts).
 const MAX_CARRIED: usize = 10_000;
 
 async fn list_prefix(
+    s3: &S3,
+    location: &Location,
+    cursor: CursorState,
+    page_size: i32,
+    sender: mpsc::Sender<ScanPage>,
+    progress: &ScanProgress,
+) -> Result<(), ScanError> {
+    progress.listing.fetch_add(1, Ordering::Relaxed);
+    let result = list_prefix_pages(s3, location, cursor, page_size, sender, progress).await;
+    progress.listing.fetch_sub(1, Ordering::Relaxed);
+    result
+}
+
+async fn list_prefix_pages(
     s3: &S3,
     location: &Location,
     cursor: CursorState,
@@ -295,9 +315,12 @@ async fn list_prefix(
         }
     };
     loop {
-        // Ask for the next page as soon as this one's markers are known, and
-        // parse this one (on a blocking thread) while it travels.
-        let (page, next) = match raw.header() {
+        // With few prefixes left in flight, ask for the next page as soon as
+        // this one's markers are known, and parse this one (on a blocking
+        // thread) while it travels. With many, they overlap each other
+        // already, and a second page per prefix would only cost memory.
+        let overlap = progress.listing.load(Ordering::Relaxed) <= OVERLAP_BELOW;
+        let (page, next) = match raw.header().filter(|_| overlap) {
             Some(header) if header.is_truncated => {
                 let next_at = next_markers(&header, &full_prefix)?;
                 let parse = {
