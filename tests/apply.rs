@@ -101,17 +101,7 @@ fn restore_brings_every_key_back_to_t_and_loses_no_version() {
         .difference(&version_ids(&after))
         .cloned()
         .collect();
-    let planned_marker_removals: HashSet<(String, String)> = {
-        let conn = rusqlite::Connection::open(w.catalog()).unwrap();
-        let mut stmt = conn
-            .prepare("SELECT key, version_id FROM actions WHERE kind = 'delete_marker'")
-            .unwrap();
-        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect()
-    };
-    assert_eq!(removed, planned_marker_removals);
+    assert_eq!(removed, planned_marker_removals(&w.catalog()));
     // Each action recorded S3's answer.
     let undone: i64 = catalog_scalar(
         &w.catalog(),

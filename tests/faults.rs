@@ -172,17 +172,7 @@ fn apply_through_a_throttling_storm_finishes_the_plan_exactly() {
             .collect::<HashSet<_>>()
     };
     let removed: HashSet<_> = ids(&before).difference(&ids(&after)).cloned().collect();
-    let planned: HashSet<(String, String)> = {
-        let conn = rusqlite::Connection::open(&catalog).unwrap();
-        let mut stmt = conn
-            .prepare("SELECT key, version_id FROM actions WHERE kind = 'delete_marker'")
-            .unwrap();
-        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
-            .unwrap()
-            .map(Result::unwrap)
-            .collect()
-    };
-    assert_eq!(removed, planned);
+    assert_eq!(removed, planned_marker_removals(&catalog));
     let new_versions = ids(&after)
         .difference(&ids(&before))
         .filter(|(k, v)| after.iter().any(|e| &e.0 == k && &e.1 == v && !e.2))

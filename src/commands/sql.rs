@@ -36,7 +36,7 @@ pub async fn run(global: &GlobalArgs, args: SqlArgs) -> Result<u8, CliError> {
         let mut w = csv::Writer::from_writer(std::io::stdout().lock());
         w.write_record(&names).map_err(std::io::Error::other)?;
         while let Some(row) = next()? {
-            w.write_record(row.into_iter().map(text))
+            w.write_record(row.into_iter().map(plan::display))
                 .map_err(std::io::Error::other)?;
         }
         w.flush()?;
@@ -63,7 +63,7 @@ pub async fn run(global: &GlobalArgs, args: SqlArgs) -> Result<u8, CliError> {
     } else {
         let mut table = Vec::new();
         while let Some(row) = next()? {
-            table.push(row.into_iter().map(text).collect());
+            table.push(row.into_iter().map(plan::display).collect());
         }
         print_table(&names, &table);
         eprintln!(
@@ -73,16 +73,6 @@ pub async fn run(global: &GlobalArgs, args: SqlArgs) -> Result<u8, CliError> {
         );
     }
     Ok(exit::OK)
-}
-
-fn text(v: Value) -> String {
-    match v {
-        Value::Null => String::new(),
-        Value::Integer(i) => i.to_string(),
-        Value::Real(f) => f.to_string(),
-        Value::Text(t) => t,
-        Value::Blob(b) => b.iter().map(|x| format!("{x:02x}")).collect(),
-    }
 }
 
 fn json(v: Value) -> serde_json::Value {

@@ -511,6 +511,18 @@ pub fn catalog_entries(catalog: &Path) -> Vec<Entry> {
         .expect("rows")
 }
 
+/// (key, version id) of every delete marker the catalog's plans remove.
+pub fn planned_marker_removals(catalog: &Path) -> std::collections::HashSet<(String, String)> {
+    let conn = rusqlite::Connection::open(catalog).expect("open catalog");
+    let mut stmt = conn
+        .prepare("SELECT key, version_id FROM actions WHERE kind = 'delete_marker'")
+        .expect("query actions");
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .expect("rows")
+        .map(Result::unwrap)
+        .collect()
+}
+
 /// One scalar from the catalog.
 pub fn catalog_scalar<T: rusqlite::types::FromSql>(catalog: &Path, sql: &str) -> T {
     let conn = rusqlite::Connection::open(catalog).expect("open catalog");

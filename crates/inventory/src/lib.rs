@@ -320,7 +320,7 @@ async fn list_prefix_pages(
         // thread) while it travels. With many, they overlap each other
         // already, and a second page per prefix would only cost memory.
         let overlap = progress.listing.load(Ordering::Relaxed) <= OVERLAP_BELOW;
-        let (page, next) = match raw.header().filter(|_| overlap) {
+        let overlapped = match raw.header().filter(|_| overlap) {
             Some(header) if header.is_truncated => {
                 let next_at = next_markers(&header, &full_prefix)?;
                 let parse = {
@@ -332,23 +332,18 @@ async fn list_prefix_pages(
                 match parsed {
                     Ok(Ok(page)) => {
                         markers = next_at;
-                        (page, Some(next))
+                        Some((page, Some(next)))
                     }
-                    _ => {
-                        // Fetched again: its end decides where the next page starts.
-                        let page = parse_or_refetch(raw, markers.clone()).await?;
-                        let next = match page.is_truncated {
-                            true => {
-                                markers = next_markers(&page, &full_prefix)?;
-                                Some(fetch(markers.0.clone(), markers.1.clone()).await)
-                            }
-                            false => None,
-                        };
-                        (page, next)
-                    }
+                    _ => None,
                 }
             }
-            _ => {
+            _ => None,
+        };
+        let (page, next) = match overlapped {
+            Some(both) => both,
+            None => {
+                // Parsed here (fetched again if it arrived cut short): its
+                // end decides where the next page starts.
                 let page = parse_or_refetch(raw, markers.clone()).await?;
                 let next = match page.is_truncated {
                     true => {

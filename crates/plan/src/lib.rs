@@ -14,8 +14,8 @@ mod timeparse;
 
 pub use rules::Rule;
 pub use store::{
-    create_plan, drop_plan, find_plan, list_plans, show_plan, ActionKind, Created, KindCount,
-    PlanInfo, PlanReport, PlanRequest, StatusCounts,
+    create_plan, display, drop_plan, find_plan, list_plans, show_plan, ActionKind, Created,
+    KindCount, PlanInfo, PlanReport, PlanRequest, StatusCounts,
 };
 pub use timeparse::{format_time, parse_duration, parse_time};
 

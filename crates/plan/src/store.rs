@@ -365,8 +365,8 @@ pub fn show_plan(catalog: &Catalog, name: &str) -> Result<PlanReport, PlanError>
     })
 }
 
-/// A SQL value as text for people.
-pub(crate) fn display(v: Value) -> String {
+/// A SQL value as text for people (blobs in hex).
+pub fn display(v: Value) -> String {
     match v {
         Value::Null => String::new(),
         Value::Integer(i) => i.to_string(),

@@ -4,27 +4,13 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode, Uri};
 use s3s::route::S3Route;
 use s3s::{s3_error, Body, S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 
-use crate::s3impl::form_decode;
+use crate::s3impl::{form_decode, url_form_pairs};
 use crate::store::{StoreError, VersionId};
 use crate::xml::{list_versions_result, ListParams};
 use crate::{Op, Sim};
 
 /// Matches `GET /bucket?versions…` (path-style).
 pub struct ListVersionsRoute(pub Sim);
-
-fn query_pairs(uri: &Uri) -> Vec<(String, String)> {
-    uri.query()
-        .map(|q| {
-            q.split('&')
-                .filter(|p| !p.is_empty())
-                .map(|p| {
-                    let (k, v) = p.split_once('=').unwrap_or((p, ""));
-                    (form_decode(k), form_decode(v))
-                })
-                .collect()
-        })
-        .unwrap_or_default()
-}
 
 #[async_trait::async_trait]
 impl S3Route for ListVersionsRoute {
@@ -49,7 +35,7 @@ impl S3Route for ListVersionsRoute {
         let sim = &self.0;
         sim.count(Op::ListObjectVersions);
         let bucket_name = form_decode(req.uri.path().trim_matches('/'));
-        let params = query_pairs(&req.uri);
+        let params = url_form_pairs(req.uri.query().unwrap_or(""));
         let get = |name: &str| {
             params
                 .iter()
