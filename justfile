@@ -14,7 +14,7 @@ demo: setup
 test: setup
     cargo build -j2 --workspace --bins
     cargo test -j2 --workspace -- --test-threads 4
-    S3REWIND_TEST_SERVER=s3sim cargo test -j2 --test scan --test plan --test apply -- --test-threads 4
+    S3REWIND_TEST_SERVER=s3sim cargo test -j2 --workspace --test scan --test plan --test apply -- --test-threads 4
 
 # Python virtualenv with the local S3 server the tests use (moto).
 setup:
