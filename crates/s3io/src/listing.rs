@@ -65,7 +65,7 @@ struct RawEntry {
     version_id: String,
     is_marker: bool,
     is_latest: bool,
-    last_modified: String,
+    mtime: Option<i64>,
     size: Option<i64>,
     etag: Option<String>,
     storage_class: Option<String>,
@@ -198,21 +198,29 @@ fn parse_document(xml: &[u8], header_only: bool) -> Result<(ListPage, bool), S3E
                     }
                 } else if depth == 3 {
                     if let Some(entry) = current.as_mut() {
-                        let value = std::mem::take(&mut text);
+                        // Only the key and the version id are kept as text;
+                        // the rest is read in place, without allocating.
                         match field {
-                            Field::Key => entry.key = value,
-                            Field::VersionId => entry.version_id = value,
-                            Field::IsLatest => entry.is_latest = value.trim() == "true",
-                            Field::LastModified => entry.last_modified = value,
-                            Field::ETag => entry.etag = Some(value.trim_matches('"').to_owned()),
-                            Field::Size => {
-                                entry.size =
-                                    Some(value.trim().parse().map_err(|_| {
-                                        bad(format!("Size {value:?} is not a number"))
+                            Field::Key => entry.key = std::mem::take(&mut text),
+                            Field::VersionId => entry.version_id = std::mem::take(&mut text),
+                            Field::IsLatest => entry.is_latest = text.trim() == "true",
+                            Field::LastModified => {
+                                entry.mtime =
+                                    Some(parse_s3_timestamp(text.trim()).ok_or_else(|| {
+                                        bad(format!("LastModified {text:?} is not a timestamp"))
                                     })?)
                             }
-                            Field::StorageClass => {
-                                entry.storage_class = Some(value).filter(|c| c != "STANDARD")
+                            Field::ETag => {
+                                entry.etag = Some(text.trim().trim_matches('"').to_owned())
+                            }
+                            Field::Size => {
+                                entry.size =
+                                    Some(text.trim().parse().map_err(|_| {
+                                        bad(format!("Size {text:?} is not a number"))
+                                    })?)
+                            }
+                            Field::StorageClass if text.trim() != "STANDARD" => {
+                                entry.storage_class = Some(text.trim().to_owned())
                             }
                             _ => {}
                         }
@@ -226,7 +234,7 @@ fn parse_document(xml: &[u8], header_only: bool) -> Result<(ListPage, bool), S3E
         }
     }
     let decode = |value: String, what: &str| -> Result<String, S3Error> {
-        if page.url_encoded {
+        if page.url_encoded && value.bytes().any(|b| b == b'+' || b == b'%') {
             decode_url_component(&value)
                 .ok_or_else(|| bad(format!("{what} {value:?} is not valid URL-encoded UTF-8")))
         } else {
@@ -235,12 +243,9 @@ fn parse_document(xml: &[u8], header_only: bool) -> Result<(ListPage, bool), S3E
     };
     let mut entries = Vec::with_capacity(raw.len());
     for r in raw {
-        let mtime = parse_s3_timestamp(&r.last_modified).ok_or_else(|| {
-            bad(format!(
-                "LastModified {:?} is not a timestamp",
-                r.last_modified
-            ))
-        })?;
+        let mtime = r
+            .mtime
+            .ok_or_else(|| bad(format!("an entry of key {:?} has no LastModified", r.key)))?;
         if r.version_id.is_empty() {
             return Err(bad(format!("an entry of key {:?} has no VersionId", r.key)));
         }
@@ -271,6 +276,16 @@ fn parse_document(xml: &[u8], header_only: bool) -> Result<(ListPage, bool), S3E
 /// Groups entries by key in order of first appearance and orders each key's
 /// entries newest first (see the module comment).
 fn newest_first_per_key(entries: Vec<ListedEntry>) -> Vec<ListedEntry> {
+    // Keys ascending and each key newest first already (AWS, s3sim): then
+    // merging would give the same order back.
+    let in_order = entries.windows(2).all(|w| match w[0].key.cmp(&w[1].key) {
+        std::cmp::Ordering::Less => true,
+        std::cmp::Ordering::Equal => !newer(&w[1], 1, &w[0], 0),
+        std::cmp::Ordering::Greater => false,
+    });
+    if in_order {
+        return entries;
+    }
     let mut first_seen: HashMap<&str, usize> = HashMap::new();
     let group: Vec<usize> = entries
         .iter()
