@@ -15,7 +15,14 @@ use clap::{Args, Parser, Subcommand};
 ///
 /// Every step can be interrupted and run again to resume.
 #[derive(Debug, Parser)]
-#[command(name = "s3rewind", version, about, long_about, max_term_width = 100)]
+#[command(
+    name = "s3rewind",
+    version,
+    about,
+    long_about,
+    max_term_width = 100,
+    verbatim_doc_comment
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
