@@ -4,7 +4,6 @@
 mod common;
 
 use std::collections::{BTreeMap, HashSet};
-use std::time::Duration;
 
 use aws_sdk_s3::primitives::ByteStream;
 use common::*;
@@ -240,17 +239,7 @@ fn a_killed_apply_finishes_on_rerun_without_doing_anything_twice() {
     );
     let total: i64 = catalog_scalar(&catalog, "SELECT count(*) FROM actions");
     let before = b.listing();
-    let finished = || -> i64 {
-        rusqlite::Connection::open(&catalog)
-            .and_then(|c| {
-                c.query_row(
-                    "SELECT count(*) FROM actions WHERE status = 'done'",
-                    [],
-                    |r| r.get(0),
-                )
-            })
-            .unwrap_or(0)
-    };
+    const DONE: &str = "SELECT count(*) FROM actions WHERE status = 'done'";
     let args = [
         "apply",
         "incident",
@@ -260,31 +249,9 @@ fn a_killed_apply_finishes_on_rerun_without_doing_anything_twice() {
         "--block-size",
         "3",
     ];
-    let mut kills = 0;
-    for kill_at in [2, total / 3, total * 2 / 3] {
-        let mut child = spawn_s3rewind(&catalog, &args);
-        let mut exited = false;
-        wait_until(
-            "apply to reach the kill point",
-            Duration::from_secs(120),
-            || {
-                if let Ok(Some(_)) = child.try_wait() {
-                    exited = true;
-                    return true;
-                }
-                finished() >= kill_at
-            },
-        );
-        assert!(
-            !exited,
-            "apply ended before {kill_at} actions: {}",
-            stderr_of(&mut child)
-        );
-        child.kill().unwrap();
-        child.wait().unwrap();
-        kills += 1;
+    for point in [2, total / 3, total * 2 / 3] {
+        kill_at(&catalog, &args, DONE, point);
     }
-    assert_eq!(kills, 3);
     let status = s3rewind_ok(&catalog, &["status"]);
     assert!(status.contains("partly applied"), "{status}");
     s3rewind_ok(&catalog, &args);

@@ -540,6 +540,41 @@ pub fn spawn_s3rewind(catalog: &Path, args: &[&str]) -> Child {
         .expect("spawn s3rewind")
 }
 
+/// A count from the catalog while another process writes it: 0 while the
+/// catalog does not exist yet or is busy.
+pub fn catalog_count(catalog: &Path, sql: &str) -> i64 {
+    rusqlite::Connection::open(catalog)
+        .and_then(|c| c.query_row(sql, [], |r| r.get(0)))
+        .unwrap_or(0)
+}
+
+/// Runs s3rewind with `args` and kills it with SIGKILL — no chance to clean
+/// up — once `sql` (a count read from the catalog) reaches `at`. Fails if
+/// the command ends on its own before.
+#[track_caller]
+pub fn kill_at(catalog: &Path, args: &[&str], sql: &str, at: i64) {
+    let mut child = spawn_s3rewind(catalog, args);
+    let mut ended = false;
+    wait_until(
+        &format!("`{sql}` to reach {at}"),
+        Duration::from_secs(120),
+        || {
+            if let Ok(Some(_)) = child.try_wait() {
+                ended = true;
+                return true;
+            }
+            catalog_count(catalog, sql) >= at
+        },
+    );
+    assert!(
+        !ended,
+        "s3rewind {args:?} ended before `{sql}` reached {at}: {}",
+        stderr_of(&mut child)
+    );
+    child.kill().expect("kill -9");
+    child.wait().expect("reap the child");
+}
+
 /// Reads a child's stderr to the end (for failure messages).
 pub fn stderr_of(child: &mut Child) -> String {
     let mut out = String::new();

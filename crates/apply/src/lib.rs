@@ -204,37 +204,28 @@ async fn worker(cx: &Context<'_>, index: i64, workers: i64) -> Result<(), ApplyE
     }
 }
 
-/// Waits for a request slot: the adaptive cap, then the rate ceiling.
-async fn slot(cx: &Context<'_>) -> tokio::sync::OwnedSemaphorePermit {
-    let permit = cx.limit.acquire().await;
+/// One attempt of an S3 call: waits for a slot (the adaptive cap, then the
+/// rate ceiling), makes the call, and feeds the cap what it saw.
+async fn attempt<T>(cx: &Context<'_>, call: impl std::future::Future<Output = T>) -> T {
+    let _permit = cx.limit.acquire().await;
     if let Some(rate) = &cx.rate {
         rate.wait().await;
     }
-    permit
+    let result = call.await;
+    cx.limit.observe(cx.s3.counters().throttled());
+    cx.progress
+        .limit
+        .store(cx.limit.limit() as u64, Ordering::Relaxed);
+    result
 }
 
-/// One S3 call with our retries, feeding the adaptive cap.
+/// One S3 call with our retries (see `s3io::retry`).
 async fn call<T, F, Fut>(cx: &Context<'_>, mut f: F) -> Result<T, S3Error>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, S3Error>>,
 {
-    retrying(
-        || {
-            let fut = f();
-            async {
-                let _permit = slot(cx).await;
-                let r = fut.await;
-                cx.limit.observe(cx.s3.counters().throttled());
-                cx.progress
-                    .limit
-                    .store(cx.limit.limit() as u64, Ordering::Relaxed);
-                r
-            }
-        },
-        |_| {},
-    )
-    .await
+    retrying(|| attempt(cx, f()), |_| {}).await
 }
 
 fn failed(e: &S3Error) -> Outcome {
@@ -302,14 +293,9 @@ async fn write_once(cx: &Context<'_>, row: &ActionRow) -> Result<Outcome, ApplyE
     };
     let mut attempts = 0;
     loop {
-        let result = {
-            let _permit = slot(cx).await;
-            let r = match row.kind {
-                ActionKind::CopyVersion => cx.s3.copy_version(&request).await,
-                _ => cx.s3.add_delete_marker(&cx.target.bucket, &row.key).await,
-            };
-            cx.limit.observe(cx.s3.counters().throttled());
-            r
+        let result = match row.kind {
+            ActionKind::CopyVersion => attempt(cx, cx.s3.copy_version(&request)).await,
+            _ => attempt(cx, cx.s3.add_delete_marker(&cx.target.bucket, &row.key)).await,
         };
         match result {
             Ok(version) => {

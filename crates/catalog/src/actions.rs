@@ -142,6 +142,16 @@ impl ActionStore {
         Ok((ActionStore { tx }, ActionStoreThread { handle }))
     }
 
+    /// Sends a request and waits for its answer (after its commit).
+    async fn ask<T>(
+        &self,
+        request: impl FnOnce(oneshot::Sender<Result<T>>) -> Request,
+    ) -> Result<T> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(request(reply)).await.map_err(gone)?;
+        rx.await.map_err(gone)?
+    }
+
     /// Marks the unfinished actions with ids in `first..=last` in flight (one
     /// more attempt each) and returns them. `retry_failed` includes failed ones.
     pub async fn claim(
@@ -151,47 +161,35 @@ impl ActionStore {
         last: i64,
         retry_failed: bool,
     ) -> Result<Vec<ActionRow>> {
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Request::Claim {
-                plan_id,
-                first,
-                last,
-                retry_failed,
-                reply,
-            })
-            .await
-            .map_err(gone)?;
-        rx.await.map_err(gone)?
+        self.ask(|reply| Request::Claim {
+            plan_id,
+            first,
+            last,
+            retry_failed,
+            reply,
+        })
+        .await
     }
 
     /// Records outcomes; returns once they are committed.
     pub async fn complete(&self, plan_id: i64, outcomes: Vec<(i64, Outcome)>) -> Result<()> {
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Request::Complete {
-                plan_id,
-                outcomes,
-                reply,
-            })
-            .await
-            .map_err(gone)?;
-        rx.await.map_err(gone)?
+        self.ask(|reply| Request::Complete {
+            plan_id,
+            outcomes,
+            reply,
+        })
+        .await
     }
 
     /// Every version id this plan names or produced on a key: a key whose
     /// newest entry is one of these was changed by nobody but this plan.
     pub async fn known_versions(&self, plan_id: i64, key_id: i64) -> Result<Vec<String>> {
-        let (reply, rx) = oneshot::channel();
-        self.tx
-            .send(Request::Known {
-                plan_id,
-                key_id,
-                reply,
-            })
-            .await
-            .map_err(gone)?;
-        rx.await.map_err(gone)?
+        self.ask(|reply| Request::Known {
+            plan_id,
+            key_id,
+            reply,
+        })
+        .await
     }
 }
 

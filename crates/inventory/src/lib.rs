@@ -251,6 +251,23 @@ const OVERLAP_BELOW: u64 = 8;
 /// page's, at most this many (a key with more versions is written in parts).
 const MAX_CARRIED: usize = 10_000;
 
+/// Counts a prefix as being listed for as long as it lives (also when the
+/// listing is cancelled).
+struct Listing<'a>(&'a AtomicU64);
+
+impl<'a> Listing<'a> {
+    fn enter(counter: &'a AtomicU64) -> Listing<'a> {
+        counter.fetch_add(1, Ordering::Relaxed);
+        Listing(counter)
+    }
+}
+
+impl Drop for Listing<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 async fn list_prefix(
     s3: &S3,
     location: &Location,
@@ -259,20 +276,7 @@ async fn list_prefix(
     sender: mpsc::Sender<ScanPage>,
     progress: &ScanProgress,
 ) -> Result<(), ScanError> {
-    progress.listing.fetch_add(1, Ordering::Relaxed);
-    let result = list_prefix_pages(s3, location, cursor, page_size, sender, progress).await;
-    progress.listing.fetch_sub(1, Ordering::Relaxed);
-    result
-}
-
-async fn list_prefix_pages(
-    s3: &S3,
-    location: &Location,
-    cursor: CursorState,
-    page_size: i32,
-    sender: mpsc::Sender<ScanPage>,
-    progress: &ScanProgress,
-) -> Result<(), ScanError> {
+    let _listing = Listing::enter(&progress.listing);
     let full_prefix = format!("{}{}", location.base_prefix, cursor.prefix);
     let fetch = |key: Option<String>, version: Option<String>| {
         let (bucket, prefix) = (&location.bucket, &full_prefix);

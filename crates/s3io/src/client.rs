@@ -297,23 +297,10 @@ impl S3 {
         })
     }
 
-    /// One ListObjectVersions page (`EncodingType=url`), decoded and in
-    /// listing order. An empty `key_marker` starts at the prefix's beginning.
-    pub async fn list_versions_page(
-        &self,
-        bucket: &str,
-        prefix: &str,
-        key_marker: Option<&str>,
-        version_id_marker: Option<&str>,
-        max_keys: i32,
-    ) -> Result<ListPage, S3Error> {
-        self.list_versions_raw(bucket, prefix, key_marker, version_id_marker, max_keys)
-            .await?
-            .parse()
-    }
-
-    /// One ListObjectVersions page, not yet parsed: a scan reads its paging
-    /// fields first, asks for the next page, and parses this one meanwhile.
+    /// One ListObjectVersions page (`EncodingType=url`), not yet parsed: a
+    /// scan reads its paging fields first, asks for the next page, and
+    /// parses this one meanwhile. `parse()` gives it decoded, in listing
+    /// order. No key marker starts at the prefix's beginning.
     pub async fn list_versions_raw(
         &self,
         bucket: &str,

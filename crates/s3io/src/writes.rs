@@ -280,7 +280,10 @@ impl S3 {
         bucket: &str,
         key: &str,
     ) -> Result<Option<ListedEntry>, S3Error> {
-        let page = self.list_versions_page(bucket, key, None, None, 1).await?;
+        let page = self
+            .list_versions_raw(bucket, key, None, None, 1)
+            .await?
+            .parse()?;
         Ok(page.entries.into_iter().next().filter(|e| e.key == key))
     }
 }

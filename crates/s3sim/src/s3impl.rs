@@ -158,6 +158,37 @@ fn copy_source(sim: &Sim, source: &CopySource) -> S3Result<(Entry, Option<Versio
     Ok((entry, vid))
 }
 
+/// The entry GET and HEAD read: 404 with the delete-marker headers when the
+/// key's newest entry is a marker, as AWS answers.
+fn read(sim: &Sim, bucket: &str, key: &str, version_id: Option<&str>) -> S3Result<Entry> {
+    let bucket = sim.store.bucket(bucket).map_err(map_err)?;
+    let vid = version(version_id)?;
+    sim.store
+        .get(&bucket, key, vid)
+        .map_err(|e| not_found_headers(sim, &bucket, key, e))
+}
+
+/// A GET or HEAD output with the headers both carry, plus `extra` fields.
+macro_rules! object_output {
+    ($ty:ident, $entry:expr, $content:expr, { $($field:ident: $value:expr),* $(,)? }) => {{
+        let meta = $content.meta().cloned().unwrap_or_default();
+        $ty {
+            e_tag: Some(etag($content)),
+            last_modified: Some(timestamp($entry.mtime_ms)),
+            version_id: (!$entry.version_id.is_null()).then(|| $entry.version_id.encode()),
+            content_type: meta.content_type,
+            cache_control: meta.cache_control,
+            content_disposition: meta.content_disposition,
+            content_encoding: meta.content_encoding,
+            content_language: meta.content_language,
+            metadata: (!meta.metadata.is_empty()).then(|| meta.metadata.into_iter().collect()),
+            storage_class: meta.storage_class.map(StorageClass::from),
+            $($field: $value,)*
+            ..Default::default()
+        }
+    }};
+}
+
 fn not_found_headers(
     sim: &Sim,
     bucket: &crate::store::Bucket,
@@ -297,12 +328,7 @@ impl s3s::S3 for Sim {
     ) -> S3Result<S3Response<GetObjectOutput>> {
         self.count(Op::GetObject);
         let i = req.input;
-        let bucket = self.store.bucket(&i.bucket).map_err(map_err)?;
-        let vid = version(i.version_id.as_deref())?;
-        let entry = self
-            .store
-            .get(&bucket, &i.key, vid)
-            .map_err(|e| not_found_headers(self, &bucket, &i.key, e))?;
+        let entry = read(self, &i.bucket, &i.key, i.version_id.as_deref())?;
         let content = entry.content.as_ref().expect("an object");
         let size = content.size();
         let (range, content_range) = match &i.range {
@@ -317,25 +343,16 @@ impl s3s::S3 for Sim {
         };
         let len = range.end - range.start;
         let bytes = content.bytes(range);
-        let meta = content.meta().cloned().unwrap_or_default();
         let stream = futures::stream::once(async move { Ok::<_, std::io::Error>(bytes) });
-        Ok(S3Response::new(GetObjectOutput {
-            body: Some(StreamingBlob::wrap(stream)),
-            content_length: Some(len as i64),
-            content_range,
-            e_tag: Some(etag(content)),
-            last_modified: Some(timestamp(entry.mtime_ms)),
-            version_id: (!entry.version_id.is_null()).then(|| entry.version_id.encode()),
-            content_type: meta.content_type,
-            cache_control: meta.cache_control,
-            content_disposition: meta.content_disposition,
-            content_encoding: meta.content_encoding,
-            content_language: meta.content_language,
-            metadata: (!meta.metadata.is_empty()).then(|| meta.metadata.into_iter().collect()),
-            storage_class: meta.storage_class.map(StorageClass::from),
-            tag_count: (!meta.tags.is_empty()).then_some(meta.tags.len() as i32),
-            ..Default::default()
-        }))
+        let tags = content.meta().map_or(0, |m| m.tags.len());
+        Ok(S3Response::new(
+            object_output!(GetObjectOutput, entry, content, {
+                body: Some(StreamingBlob::wrap(stream)),
+                content_length: Some(len as i64),
+                content_range: content_range,
+                tag_count: (tags > 0).then_some(tags as i32),
+            }),
+        ))
     }
 
     async fn head_object(
@@ -344,28 +361,13 @@ impl s3s::S3 for Sim {
     ) -> S3Result<S3Response<HeadObjectOutput>> {
         self.count(Op::HeadObject);
         let i = req.input;
-        let bucket = self.store.bucket(&i.bucket).map_err(map_err)?;
-        let vid = version(i.version_id.as_deref())?;
-        let entry = self
-            .store
-            .get(&bucket, &i.key, vid)
-            .map_err(|e| not_found_headers(self, &bucket, &i.key, e))?;
+        let entry = read(self, &i.bucket, &i.key, i.version_id.as_deref())?;
         let content = entry.content.as_ref().expect("an object");
-        let meta = content.meta().cloned().unwrap_or_default();
-        Ok(S3Response::new(HeadObjectOutput {
-            content_length: Some(content.size() as i64),
-            e_tag: Some(etag(content)),
-            last_modified: Some(timestamp(entry.mtime_ms)),
-            version_id: (!entry.version_id.is_null()).then(|| entry.version_id.encode()),
-            content_type: meta.content_type,
-            cache_control: meta.cache_control,
-            content_disposition: meta.content_disposition,
-            content_encoding: meta.content_encoding,
-            content_language: meta.content_language,
-            metadata: (!meta.metadata.is_empty()).then(|| meta.metadata.into_iter().collect()),
-            storage_class: meta.storage_class.map(StorageClass::from),
-            ..Default::default()
-        }))
+        Ok(S3Response::new(
+            object_output!(HeadObjectOutput, entry, content, {
+                content_length: Some(content.size() as i64),
+            }),
+        ))
     }
 
     async fn delete_object(
