@@ -1,7 +1,6 @@
 //! What the CLI prints: numbers, prompts, progress.
 
 use std::io::{IsTerminal, Write};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -99,14 +98,26 @@ pub struct Reading {
 /// Shows progress while long work runs: a bar on a terminal, a plain line
 /// every few seconds otherwise (logs, CI).
 pub struct Progress {
-    stop: Arc<AtomicBool>,
+    /// Wakes the display at once when the work is over, rather than at its
+    /// next refresh (a short command would otherwise wait up to 200 ms).
+    stop: Arc<tokio::sync::Notify>,
     task: tokio::task::JoinHandle<()>,
 }
 
 impl Progress {
     pub fn start(label: &'static str, read: impl Fn() -> Reading + Send + 'static) -> Progress {
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = stop.clone();
+        let stop = Arc::new(tokio::sync::Notify::new());
+        let stopped = stop.clone();
+        // Waits `period`; false once the work is over.
+        let wait = move |period: u64| {
+            let stopped = stopped.clone();
+            async move {
+                tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_millis(period)) => true,
+                    _ = stopped.notified() => false,
+                }
+            }
+        };
         let task = tokio::spawn(async move {
             let started = Instant::now();
             if std::io::stderr().is_terminal() {
@@ -118,12 +129,14 @@ impl Progress {
                     .expect("valid template"),
                 );
                 bar.set_prefix(label);
-                while !flag.load(Ordering::Relaxed) {
+                loop {
                     let r = read();
                     bar.set_length(r.total);
                     bar.set_position(r.done);
                     bar.set_message(r.message);
-                    tokio::time::sleep(Duration::from_millis(200)).await;
+                    if !wait(200).await {
+                        break;
+                    }
                 }
                 bar.finish_and_clear();
             } else {
@@ -132,8 +145,7 @@ impl Progress {
                     .and_then(|s| s.parse().ok())
                     .unwrap_or(10.0);
                 let mut next = Duration::from_secs_f64(every);
-                while !flag.load(Ordering::Relaxed) {
-                    tokio::time::sleep(Duration::from_millis(100)).await;
+                while wait(100).await {
                     if started.elapsed() >= next {
                         let r = read();
                         eprintln!(
@@ -152,7 +164,7 @@ impl Progress {
     }
 
     pub async fn finish(self) {
-        self.stop.store(true, Ordering::Relaxed);
+        self.stop.notify_one();
         let _ = self.task.await;
     }
 }

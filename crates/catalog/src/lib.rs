@@ -21,6 +21,12 @@ pub use writer::{ScanWriter, WriterStats};
 
 pub use rusqlite;
 
+/// Page size of new catalogs. Four times SQLite's default: a scan writes and
+/// compacts a quarter as many pages (a third less CPU for the compaction),
+/// rows pack slightly tighter, and apply's commits cost fewer WAL frames —
+/// measured in docs/benchmarks.md. Catalogs made before keep their size.
+const PAGE_SIZE: u32 = 16_384;
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
 
 #[derive(Debug, thiserror::Error)]
@@ -100,6 +106,7 @@ async fn migrate(path: &Path) -> Result<()> {
     let options = SqliteConnectOptions::new()
         .filename(path)
         .create_if_missing(true)
+        .page_size(PAGE_SIZE)
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Normal)
         .busy_timeout(std::time::Duration::from_secs(10));
@@ -128,9 +135,9 @@ pub(crate) fn connect(path: &Path) -> Result<rusqlite::Connection> {
 }
 
 /// A connection for a thread that writes in bulk: WAL checkpoints every
-/// 64 MiB instead of every 4 MiB, so pages changed again and again (apply
-/// rewrites each action twice) are copied back once; and a page cache of
-/// `cache_kib`.
+/// 16,384 pages (256 MiB at the default page size) instead of every 1,000,
+/// so pages changed again and again (apply rewrites each action twice) are
+/// copied back once; and a page cache of `cache_kib`.
 pub(crate) fn connect_bulk(path: &Path, cache_kib: i64) -> Result<rusqlite::Connection> {
     let conn = connect(path)?;
     conn.pragma_update(None, "cache_size", -cache_kib)?;

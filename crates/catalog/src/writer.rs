@@ -166,21 +166,39 @@ impl Committed {
     }
 }
 
+/// Rows per multi-row INSERT. Executing a statement has a fixed cost
+/// (cursor opened, root-to-leaf seek, reset) that one row at a time paid
+/// for every row.
+const BATCH: usize = 64;
+
 struct Statements<'c> {
+    keys: rusqlite::CachedStatement<'c>,
     key: rusqlite::CachedStatement<'c>,
+    entries: rusqlite::CachedStatement<'c>,
     entry: rusqlite::CachedStatement<'c>,
     cursor: rusqlite::CachedStatement<'c>,
 }
 
+const KEY_INSERT: &str = "INSERT INTO keys (id, key) VALUES ";
+const ENTRY_INSERT: &str = "INSERT INTO entries (key_id, seq, version_id, is_marker, is_latest, \
+     mtime, size, etag, etag_parts, storage_class) VALUES ";
+
+/// `rows` groups of `columns` placeholders: `(?,?),(?,?)`.
+fn placeholders(columns: usize, rows: usize) -> String {
+    let row = format!("({})", vec!["?"; columns].join(","));
+    vec![row; rows].join(",")
+}
+
 impl<'c> Statements<'c> {
     fn prepare(conn: &'c rusqlite::Connection) -> Result<Self> {
+        let insert = |head: &str, columns: usize, rows: usize| {
+            conn.prepare_cached(&format!("{head}{}", placeholders(columns, rows)))
+        };
         Ok(Statements {
-            key: conn.prepare_cached("INSERT INTO keys (id, key) VALUES (?1, ?2)")?,
-            entry: conn.prepare_cached(
-                "INSERT INTO entries (key_id, seq, version_id, is_marker, is_latest, mtime, \
-                 size, etag, etag_parts, storage_class) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            )?,
+            keys: insert(KEY_INSERT, 2, BATCH)?,
+            key: insert(KEY_INSERT, 2, 1)?,
+            entries: insert(ENTRY_INSERT, 10, BATCH)?,
+            entry: insert(ENTRY_INSERT, 10, 1)?,
             cursor: conn.prepare_cached(
                 "UPDATE cursors SET next_key_marker = ?2, next_version_id_marker = ?3, \
                  last_key_id = ?4, last_seq = ?5, pages = pages + 1, rows = rows + ?6, \
@@ -201,45 +219,54 @@ impl<'c> Statements<'c> {
             prefixes_done: page.done as u64,
             ..Committed::default()
         };
-        for entry in page.entries {
-            let EntryRow {
-                key,
-                version_id,
-                is_marker,
-                is_latest,
-                mtime,
-                size,
-                etag,
-                storage_class,
-            } = entry;
-            if state.last_key.as_deref() == Some(key.as_str()) {
+        let mut keys: Vec<(i64, &str)> = Vec::with_capacity(page.entries.len());
+        let mut rows: Vec<(i64, i64, &EntryRow)> = Vec::with_capacity(page.entries.len());
+        let mut last_key = state.last_key.as_deref();
+        for entry in &page.entries {
+            if last_key == Some(entry.key.as_str()) {
                 state.last_seq += 1;
             } else {
                 state.last_key_id = *next_key_id;
                 *next_key_id += 1;
-                self.key.execute(params![state.last_key_id, key])?;
-                state.last_key = Some(key);
+                keys.push((state.last_key_id, &entry.key));
+                last_key = Some(&entry.key);
                 state.last_seq = 0;
             }
-            let (etag, etag_parts) = match etag.as_deref().map(encode_etag) {
-                Some((value, parts)) => (Some(value), parts),
-                None => (None, None),
-            };
-            self.entry.execute(params![
-                state.last_key_id,
-                state.last_seq,
-                version_id,
-                is_marker,
-                is_latest,
-                mtime,
-                size,
-                etag,
-                etag_parts,
-                storage_class,
-            ])?;
+            rows.push((state.last_key_id, state.last_seq, entry));
             done.rows += 1;
-            done.delete_markers += is_marker as u64;
+            done.delete_markers += entry.is_marker as u64;
         }
+        let last_key = last_key.map(str::to_owned);
+        state.last_key = last_key;
+        insert(
+            &mut self.keys,
+            &mut self.key,
+            &keys,
+            2,
+            |s, at, &(id, key)| {
+                s.raw_bind_parameter(at, id)?;
+                s.raw_bind_parameter(at + 1, key)
+            },
+        )?;
+        insert(
+            &mut self.entries,
+            &mut self.entry,
+            &rows,
+            10,
+            |s, at, &(key_id, seq, e)| {
+                let etag = e.etag.as_deref().map(Etag::new);
+                s.raw_bind_parameter(at, key_id)?;
+                s.raw_bind_parameter(at + 1, seq)?;
+                s.raw_bind_parameter(at + 2, e.version_id.as_str())?;
+                s.raw_bind_parameter(at + 3, e.is_marker)?;
+                s.raw_bind_parameter(at + 4, e.is_latest)?;
+                s.raw_bind_parameter(at + 5, e.mtime)?;
+                s.raw_bind_parameter(at + 6, e.size)?;
+                s.raw_bind_parameter(at + 7, etag)?;
+                s.raw_bind_parameter(at + 8, etag.and_then(|t| t.parts))?;
+                s.raw_bind_parameter(at + 9, e.storage_class.as_deref())
+            },
+        )?;
         let changed = self.cursor.execute(params![
             page.prefix,
             page.next_key_marker,
@@ -261,49 +288,101 @@ impl<'c> Statements<'c> {
     }
 }
 
-/// Stores an ETag in 16 bytes when it is an MD5 in hex (optionally `-N` for
-/// multipart), else as its text.
-fn encode_etag(etag: &str) -> (rusqlite::types::Value, Option<i64>) {
-    use rusqlite::types::Value;
-    let (hex_part, parts) = match etag.split_once('-') {
-        Some((h, n)) => match n.parse::<i64>() {
-            Ok(n) => (h, Some(n)),
-            Err(_) => return (Value::Text(etag.to_owned()), None),
-        },
-        None => (etag, None),
-    };
-    let lower = hex_part
-        .bytes()
-        .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'));
-    if hex_part.len() == 32 && lower {
-        let mut bytes = vec![0u8; 16];
-        for (i, byte) in bytes.iter_mut().enumerate() {
-            *byte = u8::from_str_radix(&hex_part[2 * i..2 * i + 2], 16).expect("checked hex");
+/// Inserts `rows` with `many` (BATCH rows a statement), the rest with `one`.
+fn insert<T>(
+    many: &mut rusqlite::Statement<'_>,
+    one: &mut rusqlite::Statement<'_>,
+    rows: &[T],
+    columns: usize,
+    bind: impl Fn(&mut rusqlite::Statement<'_>, usize, &T) -> rusqlite::Result<()>,
+) -> Result<()> {
+    let mut chunks = rows.chunks_exact(BATCH);
+    for chunk in &mut chunks {
+        for (i, row) in chunk.iter().enumerate() {
+            bind(many, 1 + i * columns, row)?;
         }
-        (Value::Blob(bytes), parts)
-    } else {
-        (Value::Text(etag.to_owned()), None)
+        many.raw_execute()?;
+    }
+    for row in chunks.remainder() {
+        bind(one, 1, row)?;
+        one.raw_execute()?;
+    }
+    Ok(())
+}
+
+/// An ETag as stored: 16 bytes when it is an MD5 in lower-case hex
+/// (optionally `-N` for multipart, N going to `etag_parts`), else its text.
+#[derive(Debug, Clone, Copy)]
+struct Etag<'a> {
+    md5: Option<[u8; 16]>,
+    text: &'a str,
+    parts: Option<i64>,
+}
+
+impl<'a> Etag<'a> {
+    fn new(etag: &'a str) -> Etag<'a> {
+        let text = Etag {
+            md5: None,
+            text: etag,
+            parts: None,
+        };
+        let (hex, parts) = match etag.split_once('-') {
+            Some((h, n)) => match n.parse::<i64>() {
+                Ok(n) => (h, Some(n)),
+                Err(_) => return text,
+            },
+            None => (etag, None),
+        };
+        // Upper case would not come back identical from the views' lower(hex()).
+        let digit = |b: u8| match b {
+            b'0'..=b'9' => Some(b - b'0'),
+            b'a'..=b'f' => Some(b - b'a' + 10),
+            _ => None,
+        };
+        if hex.len() != 32 {
+            return text;
+        }
+        let mut md5 = [0u8; 16];
+        for (byte, pair) in md5.iter_mut().zip(hex.as_bytes().chunks_exact(2)) {
+            match (digit(pair[0]), digit(pair[1])) {
+                (Some(hi), Some(lo)) => *byte = hi << 4 | lo,
+                _ => return text,
+            }
+        }
+        Etag {
+            md5: Some(md5),
+            text: etag,
+            parts,
+        }
+    }
+}
+
+impl rusqlite::ToSql for Etag<'_> {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        use rusqlite::types::{ToSqlOutput, ValueRef};
+        Ok(ToSqlOutput::Borrowed(match &self.md5 {
+            Some(md5) => ValueRef::Blob(md5),
+            None => ValueRef::Text(self.text.as_bytes()),
+        }))
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::encode_etag;
-    use rusqlite::types::Value;
+    use super::Etag;
 
     #[test]
     fn etags_round_trip_through_their_compact_form() {
-        let (v, p) = encode_etag("d41d8cd98f00b204e9800998ecf8427e");
-        assert!(matches!(v, Value::Blob(ref b) if b.len() == 16 && b[0] == 0xd4));
-        assert_eq!(p, None);
-        let (v, p) = encode_etag("d41d8cd98f00b204e9800998ecf8427e-12");
-        assert!(matches!(v, Value::Blob(_)));
-        assert_eq!(p, Some(12));
+        let t = Etag::new("d41d8cd98f00b204e9800998ecf8427e");
+        assert_eq!(t.md5.map(|m| m[0]), Some(0xd4));
+        assert_eq!(t.parts, None);
+        let t = Etag::new("d41d8cd98f00b204e9800998ecf8427e-12");
+        assert!(t.md5.is_some());
+        assert_eq!(t.parts, Some(12));
         // Upper case would not come back identical from the view: keep as text.
-        let (v, _) = encode_etag("D41D8CD98F00B204E9800998ECF8427E");
-        assert!(matches!(v, Value::Text(_)));
-        let (v, p) = encode_etag("abc-def");
-        assert!(matches!(v, Value::Text(ref t) if t == "abc-def"));
-        assert_eq!(p, None);
+        let t = Etag::new("D41D8CD98F00B204E9800998ECF8427E");
+        assert!(t.md5.is_none());
+        let t = Etag::new("abc-def");
+        assert!(t.md5.is_none() && t.text == "abc-def" && t.parts.is_none());
     }
 }

@@ -286,7 +286,7 @@ impl S3 {
         // Read the status ourselves: some servers (moto) name the root
         // element differently, which the SDK would refuse.
         let status = match (result, body.take()) {
-            (Ok(_), Some(xml)) => crate::listing::element_text(&xml, b"Status"),
+            (Ok(_), Some(xml)) => crate::xml::element_text(&xml, "Status"),
             (Ok(out), None) => out.status().map(|s| s.as_str().to_owned()),
             (Err(e), _) => return Err(S3Error::from_sdk("GetBucketVersioning", bucket, e)),
         };

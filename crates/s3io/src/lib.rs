@@ -11,6 +11,7 @@ pub mod retry;
 mod timestamp;
 mod urlcode;
 mod writes;
+mod xml;
 
 pub use client::{ClientOptions, Counters, RawListPage, S3};
 pub use error::{ErrorKind, S3Error};

@@ -8,10 +8,10 @@
 //! one S3 listed first. (AWS interleaves the lists already; some servers, such
 //! as moto, write every version of a page before every delete marker.)
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
-use quick_xml::events::Event;
-
+use crate::xml::{unescape, Reader, Token};
 use crate::{decode_url_component, parse_s3_timestamp, S3Error};
 
 /// One version or delete marker from a listing page.
@@ -59,16 +59,17 @@ enum Field {
     StorageClass,
 }
 
+/// An entry as read, its text still borrowed from the page.
 #[derive(Default)]
-struct RawEntry {
-    key: String,
-    version_id: String,
+struct RawEntry<'a> {
+    key: Cow<'a, str>,
+    version_id: Cow<'a, str>,
     is_marker: bool,
     is_latest: bool,
     mtime: Option<i64>,
     size: Option<i64>,
-    etag: Option<String>,
-    storage_class: Option<String>,
+    etag: Option<Cow<'a, str>>,
+    storage_class: Option<Cow<'a, str>>,
 }
 
 /// Parses a ListVersionsResult document.
@@ -86,159 +87,150 @@ pub fn parse_list_header(xml: &[u8]) -> Option<ListPage> {
     }
 }
 
+/// How much of a page [`parse_list_header`] reads: room for the longest
+/// markers and prefix S3 allows, URL-encoded, and then some.
+const HEADER_BYTES: usize = 16 * 1024;
+
 /// The page, and whether IsTruncated was read (before the first entry,
 /// when `header_only`).
 fn parse_document(xml: &[u8], header_only: bool) -> Result<(ListPage, bool), S3Error> {
-    let mut saw_truncated = false;
     let bad = |what: String| S3Error::malformed("ListObjectVersions", what);
-    let mut reader = quick_xml::Reader::from_reader(xml);
+    // The paging fields come first: validate only the start of the page for them.
+    let xml = match header_only {
+        true => &xml[..xml.len().min(HEADER_BYTES)],
+        false => xml,
+    };
+    let doc = match std::str::from_utf8(xml) {
+        Ok(doc) => doc,
+        // Cut inside a character: the whole before it is enough.
+        Err(e) if header_only && e.error_len().is_none() => {
+            std::str::from_utf8(&xml[..e.valid_up_to()]).expect("valid up to here")
+        }
+        Err(e) => return Err(bad(format!("not UTF-8 at byte {}", e.valid_up_to()))),
+    };
+    let mut reader = Reader::new(doc);
+    let mut saw_truncated = false;
     let mut page = ListPage::default();
-    let mut raw: Vec<RawEntry> = Vec::new();
+    let mut raw: Vec<RawEntry> = Vec::with_capacity(1000);
     let mut current: Option<RawEntry> = None;
     let mut field = Field::None;
-    let mut text = String::new();
+    // The text of the element being read: a slice of the page unless it
+    // came in pieces or held references.
+    let mut text: Cow<str> = Cow::Borrowed("");
     let mut depth = 0usize;
-    let mut in_owner = false;
     loop {
-        let event = reader.read_event().map_err(|e| {
-            bad(format!(
-                "invalid XML at byte {}: {e}",
-                reader.error_position()
-            ))
-        })?;
-        match event {
-            Event::Start(e) => {
+        let at = reader.position();
+        let token = reader
+            .next_token()
+            .map_err(|e| bad(format!("invalid XML: {e}")))?;
+        match token {
+            Some(Token::Start(name)) => {
                 depth += 1;
-                text.clear();
-                let name = e.local_name();
-                let name = name.as_ref();
-                match (depth, current.is_some()) {
-                    (2, false) => {
-                        field = match name {
-                            b"IsTruncated" => Field::IsTruncated,
-                            b"NextKeyMarker" => Field::NextKeyMarker,
-                            b"NextVersionIdMarker" => Field::NextVersionIdMarker,
-                            b"EncodingType" => Field::EncodingType,
-                            b"Version" | b"DeleteMarker" if header_only => break,
-                            b"Version" | b"DeleteMarker" => {
-                                current = Some(RawEntry {
-                                    is_marker: name == b"DeleteMarker",
-                                    ..RawEntry::default()
-                                });
-                                Field::None
-                            }
-                            _ => Field::None,
-                        };
-                    }
-                    (3, true) => {
-                        in_owner = name == b"Owner";
-                        field = match name {
-                            b"Key" => Field::Key,
-                            b"VersionId" => Field::VersionId,
-                            b"IsLatest" => Field::IsLatest,
-                            b"LastModified" => Field::LastModified,
-                            b"ETag" => Field::ETag,
-                            b"Size" => Field::Size,
-                            b"StorageClass" => Field::StorageClass,
-                            _ => Field::None,
-                        };
-                    }
-                    _ => field = Field::None,
-                }
-            }
-            Event::Text(t) if field != Field::None && !in_owner => {
-                let s = t
-                    .decode()
-                    .map_err(|e| bad(format!("text is not UTF-8: {e}")))?;
-                text.push_str(&s);
-            }
-            Event::CData(t) if field != Field::None => {
-                let s = t
-                    .decode()
-                    .map_err(|e| bad(format!("CDATA is not UTF-8: {e}")))?;
-                text.push_str(&s);
-            }
-            Event::GeneralRef(r) if field != Field::None => {
-                if let Some(c) = r
-                    .resolve_char_ref()
-                    .map_err(|e| bad(format!("bad character reference: {e}")))?
-                {
-                    text.push(c);
-                } else {
-                    let name = r.decode().map_err(|e| bad(e.to_string()))?;
-                    text.push(match name.as_ref() {
-                        "amp" => '&',
-                        "lt" => '<',
-                        "gt" => '>',
-                        "quot" => '"',
-                        "apos" => '\'',
-                        other => return Err(bad(format!("unknown entity &{other};"))),
-                    });
-                }
-            }
-            Event::End(_) => {
-                if depth == 3 && in_owner {
-                    in_owner = false;
-                }
-                if depth == 2 {
-                    if let Some(entry) = current.take() {
-                        raw.push(entry);
-                    } else {
-                        let value = std::mem::take(&mut text);
-                        match field {
-                            Field::IsTruncated => {
-                                page.is_truncated = value.trim() == "true";
-                                saw_truncated = true;
-                            }
-                            Field::NextKeyMarker => page.next_key_marker = Some(value),
-                            Field::NextVersionIdMarker => page.next_version_id_marker = Some(value),
-                            Field::EncodingType => page.url_encoded = value.trim() == "url",
-                            _ => {}
+                text = Cow::Borrowed("");
+                field = match (depth, current.is_some()) {
+                    (2, false) => match name {
+                        "IsTruncated" => Field::IsTruncated,
+                        "NextKeyMarker" => Field::NextKeyMarker,
+                        "NextVersionIdMarker" => Field::NextVersionIdMarker,
+                        "EncodingType" => Field::EncodingType,
+                        "Version" | "DeleteMarker" if header_only => break,
+                        "Version" | "DeleteMarker" => {
+                            current = Some(RawEntry {
+                                is_marker: name == "DeleteMarker",
+                                ..RawEntry::default()
+                            });
+                            Field::None
                         }
-                    }
-                } else if depth == 3 {
-                    if let Some(entry) = current.as_mut() {
-                        // Only the key and the version id are kept as text;
-                        // the rest is read in place, without allocating.
+                        _ => Field::None,
+                    },
+                    (3, true) => match name {
+                        "Key" => Field::Key,
+                        "VersionId" => Field::VersionId,
+                        "IsLatest" => Field::IsLatest,
+                        "LastModified" => Field::LastModified,
+                        "ETag" => Field::ETag,
+                        "Size" => Field::Size,
+                        "StorageClass" => Field::StorageClass,
+                        _ => Field::None,
+                    },
+                    _ => Field::None,
+                };
+            }
+            Some(Token::Text(_) | Token::CData(_)) if field == Field::None => {}
+            // Quotes around an ETag are nearly always written `&quot;`: drop
+            // them here rather than resolve them into a new string.
+            Some(Token::Text(t)) if field == Field::ETag && text.is_empty() => {
+                let t = t.trim();
+                let inner = t
+                    .strip_prefix("&quot;")
+                    .and_then(|t| t.strip_suffix("&quot;"))
+                    .unwrap_or(t);
+                let t = unescape(inner).map_err(|e| bad(format!("at byte {at}: {e}")))?;
+                append(&mut text, t);
+            }
+            Some(Token::Text(t)) => {
+                let t = unescape(t).map_err(|e| bad(format!("at byte {at}: {e}")))?;
+                append(&mut text, t);
+            }
+            Some(Token::CData(t)) => append(&mut text, Cow::Borrowed(t)),
+            Some(Token::Empty(_)) => field = Field::None,
+            Some(Token::End) => {
+                let value = std::mem::take(&mut text);
+                match (depth, current.as_mut()) {
+                    (2, None) => match field {
+                        Field::IsTruncated => {
+                            page.is_truncated = value.trim() == "true";
+                            saw_truncated = true;
+                        }
+                        Field::NextKeyMarker => page.next_key_marker = Some(value.into_owned()),
+                        Field::NextVersionIdMarker => {
+                            page.next_version_id_marker = Some(value.into_owned())
+                        }
+                        Field::EncodingType => page.url_encoded = value.trim() == "url",
+                        _ => {}
+                    },
+                    (2, Some(_)) => raw.extend(current.take()),
+                    (3, Some(entry)) => {
                         match field {
-                            Field::Key => entry.key = std::mem::take(&mut text),
-                            Field::VersionId => entry.version_id = std::mem::take(&mut text),
-                            Field::IsLatest => entry.is_latest = text.trim() == "true",
+                            Field::Key => entry.key = value,
+                            Field::VersionId => entry.version_id = value,
+                            Field::IsLatest => entry.is_latest = value.trim() == "true",
                             Field::LastModified => {
                                 entry.mtime =
-                                    Some(parse_s3_timestamp(text.trim()).ok_or_else(|| {
-                                        bad(format!("LastModified {text:?} is not a timestamp"))
+                                    Some(parse_s3_timestamp(value.trim()).ok_or_else(|| {
+                                        bad(format!("LastModified {value:?} is not a timestamp"))
                                     })?)
                             }
-                            Field::ETag => {
-                                entry.etag = Some(text.trim().trim_matches('"').to_owned())
-                            }
+                            Field::ETag => entry.etag = Some(trim_etag(value)),
                             Field::Size => {
                                 entry.size =
-                                    Some(text.trim().parse().map_err(|_| {
-                                        bad(format!("Size {text:?} is not a number"))
+                                    Some(value.trim().parse().map_err(|_| {
+                                        bad(format!("Size {value:?} is not a number"))
                                     })?)
                             }
-                            Field::StorageClass if text.trim() != "STANDARD" => {
-                                entry.storage_class = Some(text.trim().to_owned())
+                            Field::StorageClass if value.trim() != "STANDARD" => {
+                                entry.storage_class = Some(Cow::Owned(value.trim().to_owned()))
                             }
                             _ => {}
                         }
                     }
+                    _ => {}
                 }
                 field = Field::None;
-                depth = depth.saturating_sub(1);
+                depth = depth
+                    .checked_sub(1)
+                    .ok_or_else(|| bad(format!("an end tag without a start at byte {at}")))?;
             }
-            Event::Eof => break,
-            _ => {}
+            None if depth > 0 => return Err(bad("the document ends inside an element".into())),
+            None => break,
         }
     }
-    let decode = |value: String, what: &str| -> Result<String, S3Error> {
+    let decode = |value: Cow<str>, what: &str| -> Result<String, S3Error> {
         if page.url_encoded && value.bytes().any(|b| b == b'+' || b == b'%') {
             decode_url_component(&value)
                 .ok_or_else(|| bad(format!("{what} {value:?} is not valid URL-encoded UTF-8")))
         } else {
-            Ok(value)
+            Ok(value.into_owned())
         }
     };
     let mut entries = Vec::with_capacity(raw.len());
@@ -251,7 +243,7 @@ fn parse_document(xml: &[u8], header_only: bool) -> Result<(ListPage, bool), S3E
         }
         entries.push(ListedEntry {
             key: decode(r.key, "Key")?,
-            version_id: r.version_id,
+            version_id: r.version_id.into_owned(),
             is_marker: r.is_marker,
             is_latest: r.is_latest,
             mtime,
@@ -260,17 +252,37 @@ fn parse_document(xml: &[u8], header_only: bool) -> Result<(ListPage, bool), S3E
             } else {
                 Some(r.size.unwrap_or(0))
             },
-            etag: if r.is_marker { None } else { r.etag },
-            storage_class: if r.is_marker { None } else { r.storage_class },
+            etag: r.etag.filter(|_| !r.is_marker).map(Cow::into_owned),
+            storage_class: r
+                .storage_class
+                .filter(|_| !r.is_marker)
+                .map(Cow::into_owned),
         });
     }
     page.next_key_marker = page
         .next_key_marker
         .take()
-        .map(|m| decode(m, "NextKeyMarker"))
+        .map(|m| decode(Cow::Owned(m), "NextKeyMarker"))
         .transpose()?;
     page.entries = newest_first_per_key(entries);
     Ok((page, saw_truncated))
+}
+
+/// Adds a piece of an element's text (text split by CDATA or comments).
+fn append<'a>(text: &mut Cow<'a, str>, piece: Cow<'a, str>) {
+    if text.is_empty() {
+        *text = piece;
+    } else {
+        text.to_mut().push_str(&piece);
+    }
+}
+
+/// An ETag without its surrounding whitespace and quotes.
+fn trim_etag(value: Cow<'_, str>) -> Cow<'_, str> {
+    match value {
+        Cow::Borrowed(s) => Cow::Borrowed(s.trim().trim_matches('"')),
+        Cow::Owned(s) => Cow::Owned(s.trim().trim_matches('"').to_owned()),
+    }
 }
 
 /// Groups entries by key in order of first appearance and orders each key's
@@ -321,21 +333,6 @@ fn newest_first_per_key(entries: Vec<ListedEntry>) -> Vec<ListedEntry> {
         .into_iter()
         .map(|i| slots[i].take().expect("every index once"))
         .collect()
-}
-
-/// The text of the first element named `name` in a small XML document.
-pub(crate) fn element_text(xml: &[u8], name: &[u8]) -> Option<String> {
-    let mut reader = quick_xml::Reader::from_reader(xml);
-    let mut inside = false;
-    loop {
-        match reader.read_event().ok()? {
-            Event::Start(e) if e.local_name().as_ref() == name => inside = true,
-            Event::Text(t) if inside => return t.decode().ok().map(|s| s.trim().to_owned()),
-            Event::End(_) if inside => return Some(String::new()),
-            Event::Eof => return None,
-            _ => {}
-        }
-    }
 }
 
 /// Whether `a` (listed at position `ai`) goes before `b` (at `bi`) in
@@ -425,6 +422,31 @@ mod tests {
         let page = parse_list_versions(&doc("", &body, false)).unwrap();
         let ids: Vec<_> = page.entries.iter().map(|e| e.version_id.as_str()).collect();
         assert_eq!(ids, ["v3", "m2", "v1"]);
+    }
+
+    #[test]
+    fn reads_the_paging_fields_from_the_start_of_a_long_page() {
+        let body: String = (0..400)
+            .map(|i| version(&format!("k{i:04}é"), "v", true, T1))
+            .collect();
+        let xml = doc("", &body, true);
+        assert!(xml.len() > HEADER_BYTES);
+        let header = parse_list_header(&xml).unwrap();
+        assert!(header.is_truncated && header.entries.is_empty());
+        assert_eq!(header.next_key_marker.as_deref(), Some("a%2Bb+c"));
+        // Paging fields that end past the bytes read: no header, parse it all.
+        let long_marker = format!(
+            "<NextKeyMarker>{}</NextKeyMarker>",
+            "é".repeat(HEADER_BYTES)
+        );
+        let xml = String::from_utf8(doc("", &body, true))
+            .unwrap()
+            .replace("<NextKeyMarker>a%2Bb+c</NextKeyMarker>", &long_marker);
+        assert!(parse_list_header(xml.as_bytes()).is_none());
+        assert_eq!(
+            parse_list_versions(xml.as_bytes()).unwrap().entries.len(),
+            400
+        );
     }
 
     #[test]
