@@ -99,7 +99,7 @@ pub async fn run(global: &GlobalArgs, args: ScanArgs) -> Result<u8, CliError> {
     let summary = result?;
     let versions = summary.rows - summary.delete_markers;
     println!(
-        "{} {location}: {} versions and {} delete markers in {:.1} s ({} rows/s); {} pages, {} requests, {} retried",
+        "{} {location}: {} versions and {} delete markers in {:.1} s ({} rows/s); {} pages, {} requests, {} retried{}",
         if summary.finished { "scanned" } else { "partly scanned" },
         thousands(versions),
         thousands(summary.delete_markers),
@@ -108,6 +108,10 @@ pub async fn run(global: &GlobalArgs, args: ScanArgs) -> Result<u8, CliError> {
         thousands(summary.pages),
         thousands(summary.requests),
         thousands(summary.retries),
+        summary.compaction.map_or(String::new(), |d| format!(
+            "; catalog compacted in {:.1} s",
+            d.as_secs_f64()
+        )),
     );
     if !summary.finished {
         println!("some prefixes are unfinished: run the same command to resume (`s3rewind status` lists them)");

@@ -166,16 +166,59 @@ impl Committed {
     }
 }
 
-/// Rows per multi-row INSERT. Executing a statement has a fixed cost
-/// (cursor opened, root-to-leaf seek, reset) that one row at a time paid
-/// for every row.
-const BATCH: usize = 64;
+/// Rows per execution of the multi-row INSERTs, largest first. Executing a
+/// statement has a fixed cost (cursor opened, root-to-leaf seek, reset)
+/// that one row at a time paid for every row; within one execution SQLite
+/// appends to the b-tree's last page without searching it again.
+const BATCHES: [usize; 3] = [64, 8, 1];
+
+/// One INSERT prepared for each size in [`BATCHES`].
+struct Insert<'c> {
+    columns: usize,
+    statements: Vec<(usize, rusqlite::CachedStatement<'c>)>,
+}
+
+impl<'c> Insert<'c> {
+    fn prepare(conn: &'c rusqlite::Connection, head: &str, columns: usize) -> Result<Self> {
+        let row = format!("({})", vec!["?"; columns].join(","));
+        let statements = BATCHES
+            .iter()
+            .map(|&rows| {
+                Ok((
+                    rows,
+                    conn.prepare_cached(&format!("{head}{}", vec![row.as_str(); rows].join(",")))?,
+                ))
+            })
+            .collect::<Result<_>>()?;
+        Ok(Insert {
+            columns,
+            statements,
+        })
+    }
+
+    /// Inserts `rows`, as many at a time as the prepared sizes allow.
+    fn run<T>(
+        &mut self,
+        mut rows: &[T],
+        bind: impl Fn(&mut rusqlite::Statement<'_>, usize, &T) -> rusqlite::Result<()>,
+    ) -> Result<()> {
+        for (size, statement) in &mut self.statements {
+            while rows.len() >= *size {
+                let (now, rest) = rows.split_at(*size);
+                for (i, row) in now.iter().enumerate() {
+                    bind(statement, 1 + i * self.columns, row)?;
+                }
+                statement.raw_execute()?;
+                rows = rest;
+            }
+        }
+        Ok(())
+    }
+}
 
 struct Statements<'c> {
-    keys: rusqlite::CachedStatement<'c>,
-    key: rusqlite::CachedStatement<'c>,
-    entries: rusqlite::CachedStatement<'c>,
-    entry: rusqlite::CachedStatement<'c>,
+    keys: Insert<'c>,
+    entries: Insert<'c>,
     cursor: rusqlite::CachedStatement<'c>,
 }
 
@@ -183,22 +226,11 @@ const KEY_INSERT: &str = "INSERT INTO keys (id, key) VALUES ";
 const ENTRY_INSERT: &str = "INSERT INTO entries (key_id, seq, version_id, is_marker, is_latest, \
      mtime, size, etag, etag_parts, storage_class) VALUES ";
 
-/// `rows` groups of `columns` placeholders: `(?,?),(?,?)`.
-fn placeholders(columns: usize, rows: usize) -> String {
-    let row = format!("({})", vec!["?"; columns].join(","));
-    vec![row; rows].join(",")
-}
-
 impl<'c> Statements<'c> {
     fn prepare(conn: &'c rusqlite::Connection) -> Result<Self> {
-        let insert = |head: &str, columns: usize, rows: usize| {
-            conn.prepare_cached(&format!("{head}{}", placeholders(columns, rows)))
-        };
         Ok(Statements {
-            keys: insert(KEY_INSERT, 2, BATCH)?,
-            key: insert(KEY_INSERT, 2, 1)?,
-            entries: insert(ENTRY_INSERT, 10, BATCH)?,
-            entry: insert(ENTRY_INSERT, 10, 1)?,
+            keys: Insert::prepare(conn, KEY_INSERT, 2)?,
+            entries: Insert::prepare(conn, ENTRY_INSERT, 10)?,
             cursor: conn.prepare_cached(
                 "UPDATE cursors SET next_key_marker = ?2, next_version_id_marker = ?3, \
                  last_key_id = ?4, last_seq = ?5, pages = pages + 1, rows = rows + ?6, \
@@ -238,35 +270,23 @@ impl<'c> Statements<'c> {
         }
         let last_key = last_key.map(str::to_owned);
         state.last_key = last_key;
-        insert(
-            &mut self.keys,
-            &mut self.key,
-            &keys,
-            2,
-            |s, at, &(id, key)| {
-                s.raw_bind_parameter(at, id)?;
-                s.raw_bind_parameter(at + 1, key)
-            },
-        )?;
-        insert(
-            &mut self.entries,
-            &mut self.entry,
-            &rows,
-            10,
-            |s, at, &(key_id, seq, e)| {
-                let etag = e.etag.as_deref().map(Etag::new);
-                s.raw_bind_parameter(at, key_id)?;
-                s.raw_bind_parameter(at + 1, seq)?;
-                s.raw_bind_parameter(at + 2, e.version_id.as_str())?;
-                s.raw_bind_parameter(at + 3, e.is_marker)?;
-                s.raw_bind_parameter(at + 4, e.is_latest)?;
-                s.raw_bind_parameter(at + 5, e.mtime)?;
-                s.raw_bind_parameter(at + 6, e.size)?;
-                s.raw_bind_parameter(at + 7, etag)?;
-                s.raw_bind_parameter(at + 8, etag.and_then(|t| t.parts))?;
-                s.raw_bind_parameter(at + 9, e.storage_class.as_deref())
-            },
-        )?;
+        self.keys.run(&keys, |s, at, &(id, key)| {
+            s.raw_bind_parameter(at, id)?;
+            s.raw_bind_parameter(at + 1, key)
+        })?;
+        self.entries.run(&rows, |s, at, &(key_id, seq, e)| {
+            let etag = e.etag.as_deref().map(Etag::new);
+            s.raw_bind_parameter(at, key_id)?;
+            s.raw_bind_parameter(at + 1, seq)?;
+            s.raw_bind_parameter(at + 2, e.version_id.as_str())?;
+            s.raw_bind_parameter(at + 3, e.is_marker)?;
+            s.raw_bind_parameter(at + 4, e.is_latest)?;
+            s.raw_bind_parameter(at + 5, e.mtime)?;
+            s.raw_bind_parameter(at + 6, e.size)?;
+            s.raw_bind_parameter(at + 7, etag)?;
+            s.raw_bind_parameter(at + 8, etag.and_then(|t| t.parts))?;
+            s.raw_bind_parameter(at + 9, e.storage_class.as_deref())
+        })?;
         let changed = self.cursor.execute(params![
             page.prefix,
             page.next_key_marker,
@@ -286,28 +306,6 @@ impl<'c> Statements<'c> {
         }
         Ok(done)
     }
-}
-
-/// Inserts `rows` with `many` (BATCH rows a statement), the rest with `one`.
-fn insert<T>(
-    many: &mut rusqlite::Statement<'_>,
-    one: &mut rusqlite::Statement<'_>,
-    rows: &[T],
-    columns: usize,
-    bind: impl Fn(&mut rusqlite::Statement<'_>, usize, &T) -> rusqlite::Result<()>,
-) -> Result<()> {
-    let mut chunks = rows.chunks_exact(BATCH);
-    for chunk in &mut chunks {
-        for (i, row) in chunk.iter().enumerate() {
-            bind(many, 1 + i * columns, row)?;
-        }
-        many.raw_execute()?;
-    }
-    for row in chunks.remainder() {
-        bind(one, 1, row)?;
-        one.raw_execute()?;
-    }
-    Ok(())
 }
 
 /// An ETag as stored: 16 bytes when it is an MD5 in lower-case hex

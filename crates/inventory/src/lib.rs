@@ -114,6 +114,8 @@ pub struct ScanSummary {
     pub elapsed: Duration,
     /// Every prefix of the catalog is done.
     pub finished: bool,
+    /// How long packing the finished catalog took (part of `elapsed`).
+    pub compaction: Option<Duration>,
 }
 
 /// Refuses to mix two locations in one catalog.
@@ -227,9 +229,12 @@ pub async fn scan(
         (Ok(()), Ok(())) => {}
     }
     let finished = catalog.finish_scan()?;
+    let mut compaction = None;
     if finished {
         progress.compacting.store(true, Ordering::Relaxed);
+        let started = Instant::now();
         catalog.compact()?;
+        compaction = Some(started.elapsed());
     }
     let (_, markers, _) = progress.committed();
     Ok(ScanSummary {
@@ -240,6 +245,7 @@ pub async fn scan(
         retries: s3.counters().retries() - retries_before,
         elapsed: started.elapsed(),
         finished,
+        compaction,
     })
 }
 
@@ -327,14 +333,17 @@ async fn list_prefix(
         let overlapped = match raw.header().filter(|_| overlap) {
             Some(header) if header.is_truncated => {
                 let next_at = next_markers(&header, &full_prefix)?;
-                let parse = {
-                    let raw = raw.clone();
-                    tokio::task::spawn_blocking(move || raw.parse())
+                // Parsed on this thread once the request is on its way
+                // (the yield lets the fetch be polled first): a hand-off to
+                // another thread per page costs more than it saves.
+                let parse = async {
+                    tokio::task::yield_now().await;
+                    raw.parse()
                 };
                 let (next, parsed) =
                     tokio::join!(fetch(next_at.0.clone(), next_at.1.clone()), parse);
                 match parsed {
-                    Ok(Ok(page)) => {
+                    Ok(page) => {
                         markers = next_at;
                         Some((page, Some(next)))
                     }
