@@ -487,6 +487,10 @@ def write_document(R):
     w(f"`{plan['cmd']}` over {fmt(plan['versions'])} versions: {plan['seconds']:.1f} s, peak RSS "
       f"{plan['rss_mib']:.0f} MiB, {fmt(plan['actions'])} actions.")
     w("")
+    w("Against moto, the server the test suite runs on, `scripts/moto_rates.sh` measures the same commands on "
+      "small buckets; moto serves one request at a time and copies and sorts the whole bucket for every "
+      "listing page, so those figures describe moto.")
+    w("")
     w(bounds(R, target_scan))
     (ROOT / "docs" / "benchmarks.md").write_text("\n".join(L) + "\n")
     (WORK / "results.json").write_text(json.dumps(R, indent=1, default=str))
