@@ -111,7 +111,11 @@ fn parse_document(xml: &[u8], header_only: bool) -> Result<(ListPage, bool), S3E
     let mut reader = Reader::new(doc);
     let mut saw_truncated = false;
     let mut page = ListPage::default();
-    let mut raw: Vec<RawEntry> = Vec::with_capacity(1000);
+    let mut entries: Vec<ListedEntry> = Vec::new();
+    // Keys are URL-decoded as their entries end once the page has said it
+    // encodes them (it says so before its entries on AWS and s3sim); the
+    // entries before that are decoded at the end.
+    let mut decoded_from: Option<usize> = None;
     let mut current: Option<RawEntry> = None;
     let mut field = Field::None;
     // The text of the element being read: a slice of the page unless it
@@ -155,65 +159,63 @@ fn parse_document(xml: &[u8], header_only: bool) -> Result<(ListPage, bool), S3E
                     },
                     _ => Field::None,
                 };
+                // Nearly every field is plain text up to its end tag: read
+                // it in one step.
+                if field != Field::None {
+                    if let Some(text) = reader.simple_text() {
+                        let value = match text.has_refs {
+                            true => resolve(field, text.raw)
+                                .map_err(|e| bad(format!("at byte {at}: {e}")))?,
+                            false => Cow::Borrowed(text.raw),
+                        };
+                        store(
+                            field,
+                            value,
+                            &mut page,
+                            current.as_mut(),
+                            &mut saw_truncated,
+                        )?;
+                        field = Field::None;
+                        depth -= 1;
+                    }
+                } else if depth >= 3 || (depth == 2 && current.is_none()) {
+                    // An element not read (Owner, Name, MaxKeys…): past it
+                    // in one step.
+                    reader
+                        .skip_element()
+                        .map_err(|e| bad(format!("invalid XML: {e}")))?;
+                    depth -= 1;
+                }
             }
             Some(Token::Text(_) | Token::CData(_)) if field == Field::None => {}
-            // Quotes around an ETag are nearly always written `&quot;`: drop
-            // them here rather than resolve them into a new string.
-            Some(Token::Text(t)) if field == Field::ETag && text.is_empty() => {
-                let t = t.trim();
-                let inner = t
-                    .strip_prefix("&quot;")
-                    .and_then(|t| t.strip_suffix("&quot;"))
-                    .unwrap_or(t);
-                let t = unescape(inner).map_err(|e| bad(format!("at byte {at}: {e}")))?;
-                append(&mut text, t);
-            }
             Some(Token::Text(t)) => {
-                let t = unescape(t).map_err(|e| bad(format!("at byte {at}: {e}")))?;
-                append(&mut text, t);
+                let t = match text.is_empty() {
+                    true => resolve(field, t),
+                    false => unescape(t),
+                };
+                append(&mut text, t.map_err(|e| bad(format!("at byte {at}: {e}")))?);
             }
             Some(Token::CData(t)) => append(&mut text, Cow::Borrowed(t)),
             Some(Token::Empty(_)) => field = Field::None,
             Some(Token::End) => {
                 let value = std::mem::take(&mut text);
-                match (depth, current.as_mut()) {
-                    (2, None) => match field {
-                        Field::IsTruncated => {
-                            page.is_truncated = value.trim() == "true";
-                            saw_truncated = true;
+                match (depth, current.is_some()) {
+                    (2, true) => {
+                        let raw = current.take().expect("an entry is being read");
+                        let mut entry = finish(raw).map_err(bad)?;
+                        if page.url_encoded {
+                            decoded_from.get_or_insert(entries.len());
+                            entry.key = decode_key(entry.key).map_err(bad)?;
                         }
-                        Field::NextKeyMarker => page.next_key_marker = Some(value.into_owned()),
-                        Field::NextVersionIdMarker => {
-                            page.next_version_id_marker = Some(value.into_owned())
-                        }
-                        Field::EncodingType => page.url_encoded = value.trim() == "url",
-                        _ => {}
-                    },
-                    (2, Some(_)) => raw.extend(current.take()),
-                    (3, Some(entry)) => {
-                        match field {
-                            Field::Key => entry.key = value,
-                            Field::VersionId => entry.version_id = value,
-                            Field::IsLatest => entry.is_latest = value.trim() == "true",
-                            Field::LastModified => {
-                                entry.mtime =
-                                    Some(parse_s3_timestamp(value.trim()).ok_or_else(|| {
-                                        bad(format!("LastModified {value:?} is not a timestamp"))
-                                    })?)
-                            }
-                            Field::ETag => entry.etag = Some(trim_etag(value)),
-                            Field::Size => {
-                                entry.size =
-                                    Some(value.trim().parse().map_err(|_| {
-                                        bad(format!("Size {value:?} is not a number"))
-                                    })?)
-                            }
-                            Field::StorageClass if value.trim() != "STANDARD" => {
-                                entry.storage_class = Some(Cow::Owned(value.trim().to_owned()))
-                            }
-                            _ => {}
-                        }
+                        entries.push(entry);
                     }
+                    (2, false) | (3, true) => store(
+                        field,
+                        value,
+                        &mut page,
+                        current.as_mut(),
+                        &mut saw_truncated,
+                    )?,
                     _ => {}
                 }
                 field = Field::None;
@@ -225,47 +227,47 @@ fn parse_document(xml: &[u8], header_only: bool) -> Result<(ListPage, bool), S3E
             None => break,
         }
     }
-    let decode = |value: Cow<str>, what: &str| -> Result<String, S3Error> {
-        if page.url_encoded && value.bytes().any(|b| b == b'+' || b == b'%') {
-            decode_url_component(&value)
-                .ok_or_else(|| bad(format!("{what} {value:?} is not valid URL-encoded UTF-8")))
-        } else {
-            Ok(value.into_owned())
+    if page.url_encoded {
+        let undecoded = decoded_from.unwrap_or(entries.len());
+        for entry in &mut entries[..undecoded] {
+            entry.key = decode_key(std::mem::take(&mut entry.key)).map_err(bad)?;
         }
-    };
-    let mut entries = Vec::with_capacity(raw.len());
-    for r in raw {
-        let mtime = r
-            .mtime
-            .ok_or_else(|| bad(format!("an entry of key {:?} has no LastModified", r.key)))?;
-        if r.version_id.is_empty() {
-            return Err(bad(format!("an entry of key {:?} has no VersionId", r.key)));
+        if let Some(marker) = page.next_key_marker.take() {
+            page.next_key_marker = Some(decode_key(marker).map_err(bad)?);
         }
-        entries.push(ListedEntry {
-            key: decode(r.key, "Key")?,
-            version_id: r.version_id.into_owned(),
-            is_marker: r.is_marker,
-            is_latest: r.is_latest,
-            mtime,
-            size: if r.is_marker {
-                None
-            } else {
-                Some(r.size.unwrap_or(0))
-            },
-            etag: r.etag.filter(|_| !r.is_marker).map(Cow::into_owned),
-            storage_class: r
-                .storage_class
-                .filter(|_| !r.is_marker)
-                .map(Cow::into_owned),
-        });
     }
-    page.next_key_marker = page
-        .next_key_marker
-        .take()
-        .map(|m| decode(Cow::Owned(m), "NextKeyMarker"))
-        .transpose()?;
     page.entries = newest_first_per_key(entries);
     Ok((page, saw_truncated))
+}
+
+/// A finished entry, its key as listed.
+fn finish(r: RawEntry<'_>) -> Result<ListedEntry, String> {
+    let mtime = r
+        .mtime
+        .ok_or_else(|| format!("an entry of key {:?} has no LastModified", r.key))?;
+    if r.version_id.is_empty() {
+        return Err(format!("an entry of key {:?} has no VersionId", r.key));
+    }
+    let object = !r.is_marker;
+    Ok(ListedEntry {
+        key: r.key.into_owned(),
+        version_id: r.version_id.into_owned(),
+        is_marker: r.is_marker,
+        is_latest: r.is_latest,
+        mtime,
+        size: object.then(|| r.size.unwrap_or(0)),
+        etag: r.etag.filter(|_| object).map(Cow::into_owned),
+        storage_class: r.storage_class.filter(|_| object).map(Cow::into_owned),
+    })
+}
+
+/// A key (or key marker) of a page that URL-encodes them, decoded.
+fn decode_key(key: String) -> Result<String, String> {
+    if memchr::memchr2(b'+', b'%', key.as_bytes()).is_none() {
+        return Ok(key);
+    }
+    decode_url_component(&key)
+        .ok_or_else(|| format!("the key {key:?} is not valid URL-encoded UTF-8"))
 }
 
 /// Adds a piece of an element's text (text split by CDATA or comments).
@@ -277,11 +279,78 @@ fn append<'a>(text: &mut Cow<'a, str>, piece: Cow<'a, str>) {
     }
 }
 
+/// An element's text with its references resolved. Quotes around an ETag
+/// are nearly always written `&quot;`: they are dropped first rather than
+/// resolved into a new string.
+fn resolve(field: Field, raw: &str) -> Result<Cow<'_, str>, String> {
+    match field {
+        Field::ETag => {
+            let t = raw.trim_ascii();
+            unescape(
+                t.strip_prefix("&quot;")
+                    .and_then(|t| t.strip_suffix("&quot;"))
+                    .unwrap_or(t),
+            )
+        }
+        _ => unescape(raw),
+    }
+}
+
+/// Puts a field's value where it belongs: in the page's paging fields, or
+/// in `entry` (the entry being read).
+fn store<'a>(
+    field: Field,
+    value: Cow<'a, str>,
+    page: &mut ListPage,
+    entry: Option<&mut RawEntry<'a>>,
+    saw_truncated: &mut bool,
+) -> Result<(), S3Error> {
+    let bad = |what: String| S3Error::malformed("ListObjectVersions", what);
+    let Some(entry) = entry else {
+        match field {
+            Field::IsTruncated => {
+                page.is_truncated = value.trim_ascii() == "true";
+                *saw_truncated = true;
+            }
+            Field::NextKeyMarker => page.next_key_marker = Some(value.into_owned()),
+            Field::NextVersionIdMarker => page.next_version_id_marker = Some(value.into_owned()),
+            Field::EncodingType => page.url_encoded = value.trim_ascii() == "url",
+            _ => {}
+        }
+        return Ok(());
+    };
+    match field {
+        Field::Key => entry.key = value,
+        Field::VersionId => entry.version_id = value,
+        Field::IsLatest => entry.is_latest = value.trim_ascii() == "true",
+        Field::LastModified => {
+            entry.mtime = Some(
+                parse_s3_timestamp(value.trim_ascii())
+                    .ok_or_else(|| bad(format!("LastModified {value:?} is not a timestamp")))?,
+            )
+        }
+        Field::ETag => entry.etag = Some(trim_etag(value)),
+        Field::Size => {
+            entry.size = Some(
+                value
+                    .trim_ascii()
+                    .parse()
+                    .map_err(|_| bad(format!("Size {value:?} is not a number")))?,
+            )
+        }
+        Field::StorageClass if value.trim_ascii() != "STANDARD" => {
+            entry.storage_class = Some(Cow::Owned(value.trim_ascii().to_owned()))
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
 /// An ETag without its surrounding whitespace and quotes.
 fn trim_etag(value: Cow<'_, str>) -> Cow<'_, str> {
     match value {
-        Cow::Borrowed(s) => Cow::Borrowed(s.trim().trim_matches('"')),
-        Cow::Owned(s) => Cow::Owned(s.trim().trim_matches('"').to_owned()),
+        Cow::Borrowed(s) => Cow::Borrowed(s.trim_ascii().trim_matches('"')),
+        Cow::Owned(s) => Cow::Owned(s.trim_ascii().trim_matches('"').to_owned()),
     }
 }
 

@@ -23,6 +23,14 @@ pub(crate) enum Token<'a> {
     CData(&'a str),
 }
 
+/// An element's text as written, from [`Reader::simple_text`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Text<'a> {
+    pub raw: &'a str,
+    /// Whether it holds `&…;` references, to resolve with [`unescape`].
+    pub has_refs: bool,
+}
+
 pub(crate) struct Reader<'a> {
     doc: &'a str,
     pos: usize,
@@ -94,6 +102,59 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// Right after a [`Token::Start`]: when the element holds nothing but
+    /// text, that text as written (references unresolved), the reader moved
+    /// past the element's end tag. `None` (the reader unmoved) otherwise.
+    pub(crate) fn simple_text(&mut self) -> Option<Text<'a>> {
+        let rest = &self.doc.as_bytes()[self.pos..];
+        // One pass finds both the end of the text and whether it holds a
+        // reference (most do not, and need no second look).
+        let first = memchr::memchr2(b'<', b'&', rest)?;
+        let (lt, has_refs) = match rest[first] {
+            b'<' => (first, false),
+            _ => (first + memchr::memchr(b'<', &rest[first..])?, true),
+        };
+        if rest.get(lt + 1) != Some(&b'/') {
+            return None;
+        }
+        let gt = lt + 2 + rest[lt + 2..].iter().position(|&b| b == b'>')?;
+        let raw = &self.doc[self.pos..self.pos + lt];
+        self.pos += gt + 1;
+        Some(Text { raw, has_refs })
+    }
+
+    /// Right after a [`Token::Start`]: moves past the element's end tag,
+    /// whatever it holds.
+    pub(crate) fn skip_element(&mut self) -> Result<(), String> {
+        let mut depth = 1usize;
+        loop {
+            let rest = &self.doc[self.pos..];
+            let bytes = rest.as_bytes();
+            let lt = memchr::memchr(b'<', bytes).ok_or_else(|| {
+                format!("the document ends inside an element at byte {}", self.pos)
+            })?;
+            self.pos += lt;
+            let rest = &rest[lt..];
+            match rest.as_bytes().get(1) {
+                Some(b'/') => {
+                    self.pos += self.byte(rest.as_bytes(), b'>', "end tag")? + 1;
+                    depth -= 1;
+                    if depth == 0 {
+                        return Ok(());
+                    }
+                }
+                Some(b'!' | b'?') => self.pos += self.special(rest)?.0,
+                _ => {
+                    let end = self.tag_end(rest.as_bytes())?;
+                    if rest.as_bytes()[end - 1] != b'/' {
+                        depth += 1;
+                    }
+                    self.pos += end + 1;
+                }
+            }
+        }
+    }
+
     /// CDATA, comments, processing instructions and doctypes: their length,
     /// and the token they make (CDATA only).
     fn special(&self, rest: &'a str) -> Result<(usize, Option<Token<'a>>), String> {
@@ -139,7 +200,8 @@ impl<'a> Reader<'a> {
 
 /// Resolves the entity and character references of `raw` text.
 pub(crate) fn unescape(raw: &str) -> Result<Cow<'_, str>, String> {
-    if memchr::memchr(b'&', raw.as_bytes()).is_none() {
+    // A plain loop: values are a few dozen bytes, too short for memchr's setup.
+    if !raw.bytes().any(|b| b == b'&') {
         return Ok(Cow::Borrowed(raw));
     }
     let mut out = String::with_capacity(raw.len());
@@ -223,6 +285,28 @@ mod tests {
         );
         assert!(tokens("<A><B>x</B").is_err());
         assert!(tokens("<A><![CDATA[x</A>").is_err());
+    }
+
+    #[test]
+    fn reads_simple_texts_and_skips_whole_elements() {
+        let doc = "<A><B>x &amp; y</B><C><D/><E>e<!-- </C> --></E></C><F><G>g</G></F><H/>";
+        let mut r = Reader::new(doc);
+        assert_eq!(r.next_token().unwrap(), Some(Token::Start("A")));
+        assert_eq!(r.next_token().unwrap(), Some(Token::Start("B")));
+        let text = r.simple_text().unwrap();
+        assert_eq!((text.raw, text.has_refs), ("x &amp; y", true));
+        assert_eq!(r.next_token().unwrap(), Some(Token::Start("C")));
+        r.skip_element().unwrap();
+        assert_eq!(r.next_token().unwrap(), Some(Token::Start("F")));
+        // Not text only: the reader stays where it was.
+        assert!(r.simple_text().is_none());
+        assert_eq!(r.next_token().unwrap(), Some(Token::Start("G")));
+        assert_eq!(r.simple_text().unwrap().raw, "g");
+        assert_eq!(r.next_token().unwrap(), Some(Token::End));
+        assert_eq!(r.next_token().unwrap(), Some(Token::Empty("H")));
+        let mut cut = Reader::new("<A><B><C>");
+        cut.next_token().unwrap();
+        assert!(cut.skip_element().is_err());
     }
 
     #[test]
