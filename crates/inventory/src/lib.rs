@@ -333,17 +333,16 @@ async fn list_prefix(
         let overlapped = match raw.header().filter(|_| overlap) {
             Some(header) if header.is_truncated => {
                 let next_at = next_markers(&header, &full_prefix)?;
-                // Parsed on this thread once the request is on its way
-                // (the yield lets the fetch be polled first): a hand-off to
-                // another thread per page costs more than it saves.
-                let parse = async {
-                    tokio::task::yield_now().await;
-                    raw.parse()
+                // Parsed on another thread, so that this task keeps
+                // receiving the next page meanwhile.
+                let parse = {
+                    let raw = raw.clone();
+                    tokio::task::spawn_blocking(move || raw.parse())
                 };
                 let (next, parsed) =
                     tokio::join!(fetch(next_at.0.clone(), next_at.1.clone()), parse);
                 match parsed {
-                    Ok(page) => {
+                    Ok(Ok(page)) => {
                         markers = next_at;
                         Some((page, Some(next)))
                     }
