@@ -368,8 +368,13 @@ async fn list_prefix(
             }
         };
         let done = !page.is_truncated;
-        let mut entries = std::mem::take(&mut carried);
-        entries.extend(page.entries.into_iter().map(into_row));
+        // Converted in place (the two row types have the same layout), so a
+        // page's rows are never held twice.
+        let mut entries: Vec<EntryRow> = page.entries.into_iter().map(into_row).collect();
+        if !carried.is_empty() {
+            carried.append(&mut entries);
+            entries = std::mem::take(&mut carried);
+        }
         let (mut next_key, mut next_version) = (page.next_key_marker, page.next_version_id_marker);
         if !done {
             let last = entries.last().map(|e| e.key.clone());
