@@ -48,23 +48,7 @@ impl CliError {
     }
 }
 
-/// glibc's allocator gives threads their own arenas (up to eight per core)
-/// and keeps what is freed in each. A scan allocates rows on the listing
-/// threads and frees them on the catalog writer's, which left about a tenth
-/// of its peak RSS idle in arenas; two arenas cost no measurable speed.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
-fn limit_allocator_arenas() {
-    // SAFETY: called first thing in main, before any other thread exists.
-    unsafe {
-        libc::mallopt(libc::M_ARENA_MAX, 2);
-    }
-}
-
-#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-fn limit_allocator_arenas() {}
-
 fn main() -> ExitCode {
-    limit_allocator_arenas();
     let cli = cli::Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -12,6 +12,21 @@ fn scan_ok(catalog: &std::path::Path, url: &str, extra: &[&str]) -> String {
     s3rewind_ok(catalog, &args)
 }
 
+/// A finished scan leaves a packed, intact catalog in WAL mode, and nothing
+/// of its compaction behind.
+#[track_caller]
+fn assert_catalog_sound(catalog: &std::path::Path) {
+    let mode: String = catalog_scalar(catalog, "PRAGMA journal_mode");
+    assert_eq!(mode, "wal");
+    let check: String = catalog_scalar(catalog, "PRAGMA integrity_check");
+    assert_eq!(check, "ok");
+    let free: i64 = catalog_scalar(catalog, "PRAGMA freelist_count");
+    assert_eq!(free, 0);
+    let mut packing = catalog.as_os_str().to_owned();
+    packing.push(".packing");
+    assert!(!std::path::Path::new(&packing).exists());
+}
+
 #[test]
 fn scan_records_every_version_and_delete_marker_in_listing_order() {
     // Objects written before versioning get the version id `null`.
@@ -58,6 +73,7 @@ fn scan_records_every_version_and_delete_marker_in_listing_order() {
             "SELECT count(*) FROM scans WHERE finished_at IS NOT NULL",
         );
         assert_eq!(done, 1);
+        assert_catalog_sound(&w.catalog());
     }
     // Both `null` entries survived, each once.
     let w = Workdir::new();
@@ -258,8 +274,23 @@ fn a_killed_scan_resumes_to_the_same_catalog_at_every_kill_point() {
         );
         assert_eq!(dupes, 0);
     }
+    // Someone reads the catalog while the last run finishes: the compaction
+    // must not move the file from under them (it packs in place instead).
+    let reader = rusqlite::Connection::open(&catalog).unwrap();
+    let before: i64 = reader
+        .query_row("SELECT count(*) FROM entries", [], |r| r.get(0))
+        .unwrap();
     let out = s3rewind_ok(&catalog, &args);
-    assert!(out.contains("scanned"), "{out}");
+    assert!(
+        out.contains("scanned") && out.contains("compacted"),
+        "{out}"
+    );
+    let after: i64 = reader
+        .query_row("SELECT count(*) FROM entries", [], |r| r.get(0))
+        .unwrap();
+    assert!(after > before && after as usize == expected.len());
+    drop(reader);
+    assert_catalog_sound(&catalog);
     assert_eq!(catalog_entries(&catalog), expected);
     let runs: i64 = catalog_scalar(&catalog, "SELECT runs FROM scans");
     assert_eq!(runs, 4);

@@ -8,6 +8,7 @@
 //! statements fed by a bounded channel.
 
 pub mod actions;
+mod compact;
 mod rows;
 mod scan_state;
 mod writer;
@@ -85,7 +86,7 @@ impl Catalog {
 
 /// Removes a catalog file and its WAL companions (for `scan --fresh`).
 pub fn remove(path: &Path) -> std::io::Result<()> {
-    for suffix in ["", "-wal", "-shm"] {
+    for suffix in ["", "-wal", "-shm", ".packing"] {
         let mut p = path.as_os_str().to_owned();
         p.push(suffix);
         match std::fs::remove_file(PathBuf::from(p)) {

@@ -170,15 +170,6 @@ impl Catalog {
         Ok(changed > 0)
     }
 
-    /// Rewrites the catalog file compactly (VACUUM). The scan appends rows
-    /// in key order, but a clustered table filled row by row keeps pages
-    /// about 12% empty; rebuilt in one pass it is packed. Run when a scan
-    /// finishes: seconds for millions of rows.
-    pub fn compact(&self) -> Result<()> {
-        self.conn.execute_batch("VACUUM")?;
-        Ok(())
-    }
-
     pub fn scan_totals(&self) -> Result<ScanTotals> {
         Ok(self.conn.query_row(
             "SELECT count(*), coalesce(sum(done), 0), coalesce(sum(pages), 0), \
