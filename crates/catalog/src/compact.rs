@@ -43,11 +43,19 @@ impl Catalog {
             reason: format!("while compacting: {e}"),
         };
         remove_if_there(&packed).map_err(io)?;
-        self.conn.execute(
-            "VACUUM INTO ?1",
-            [packed.to_str().expect("made from a str")],
-        )?;
-        File::open(&packed).and_then(|f| f.sync_all()).map_err(io)?;
+        let copied = self
+            .conn
+            .execute(
+                "VACUUM INTO ?1",
+                [packed.to_str().expect("made from a str")],
+            )
+            .map_err(CatalogError::from)
+            .and_then(|_| File::open(&packed).and_then(|f| f.sync_all()).map_err(io));
+        if let Err(e) = copied {
+            // A partial copy (a full disk, say) is not left behind.
+            let _ = remove_if_there(&packed);
+            return Err(e);
+        }
         // Closing the last connection checkpoints the WAL and removes it.
         let conn = std::mem::replace(&mut self.conn, rusqlite::Connection::open_in_memory()?);
         conn.close().map_err(|(_, e)| e)?;
