@@ -546,7 +546,7 @@ def bounds(R, target_scan):
           "--concurrency 32 and 128 rows, and 1 M against 10 M)."]
     L += ["- **Catalog size**: each version is one row of a clustered table (the version id's 32 characters, a "
           "16-byte ETag, small integers) plus its share of its key's row. A clustered b-tree filled row by row "
-          "keeps its pages about a tenth empty; the compaction that ends a scan rewrites it packed."]
+          "leaves its pages partly empty; the compaction that ends a scan rewrites it packed."]
     d = R["delete"]
     L += [f"- **Deletes**: {d['actions']:,} actions in {d['seconds']:.1f} s took {us(d['cpu'], d['actions']):.2f} µs "
           f"of s3rewind CPU and {us(d['sim_cpu'], d['actions']):.2f} µs of s3sim CPU per action "

@@ -12,16 +12,14 @@ fn scan_ok(catalog: &std::path::Path, url: &str, extra: &[&str]) -> String {
     s3rewind_ok(catalog, &args)
 }
 
-/// A finished scan leaves a packed, intact catalog in WAL mode, and nothing
-/// of its compaction behind.
+/// A finished scan leaves an intact catalog in WAL mode (the packed copy
+/// is written in rollback mode), and nothing of its compaction behind.
 #[track_caller]
 fn assert_catalog_sound(catalog: &std::path::Path) {
     let mode: String = catalog_scalar(catalog, "PRAGMA journal_mode");
     assert_eq!(mode, "wal");
     let check: String = catalog_scalar(catalog, "PRAGMA integrity_check");
     assert_eq!(check, "ok");
-    let free: i64 = catalog_scalar(catalog, "PRAGMA freelist_count");
-    assert_eq!(free, 0);
     let mut packing = catalog.as_os_str().to_owned();
     packing.push(".packing");
     assert!(!std::path::Path::new(&packing).exists());

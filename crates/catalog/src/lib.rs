@@ -23,9 +23,8 @@ pub use writer::{ScanWriter, WriterStats};
 pub use rusqlite;
 
 /// Page size of new catalogs. Four times SQLite's default: a scan writes and
-/// compacts a quarter as many pages (a third less CPU for the compaction),
-/// rows pack slightly tighter, and apply's commits cost fewer WAL frames —
-/// measured in docs/benchmarks.md. Catalogs made before keep their size.
+/// compacts a quarter as many pages, rows pack slightly tighter, and
+/// apply's commits cost fewer WAL frames. Catalogs made before keep theirs.
 const PAGE_SIZE: u32 = 16_384;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
@@ -87,14 +86,16 @@ impl Catalog {
 /// Removes a catalog file and its WAL companions (for `scan --fresh`).
 pub fn remove(path: &Path) -> std::io::Result<()> {
     for suffix in ["", "-wal", "-shm", ".packing"] {
-        let mut p = path.as_os_str().to_owned();
-        p.push(suffix);
-        match std::fs::remove_file(PathBuf::from(p)) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
-            _ => {}
-        }
+        compact::remove_if_there(&sibling(path, suffix))?;
     }
     Ok(())
+}
+
+/// `path` with `suffix` appended to its file name (`catalog.db-wal`).
+pub(crate) fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
 }
 
 async fn migrate(path: &Path) -> Result<()> {

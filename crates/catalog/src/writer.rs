@@ -223,9 +223,8 @@ struct Statements<'c> {
 }
 
 // OR FAIL rather than the default ABORT: a multi-row statement that may
-// abort has SQLite copy every page it touches to a statement journal first
-// (a tenth of the writer's time). Nothing is lost: any error rolls the
-// whole transaction back.
+// abort has SQLite copy every page it touches to a statement journal first.
+// Nothing is lost: any error rolls the whole transaction back.
 const KEY_INSERT: &str = "INSERT OR FAIL INTO keys (id, key) VALUES ";
 const ENTRY_INSERT: &str =
     "INSERT OR FAIL INTO entries (key_id, seq, version_id, is_marker, is_latest, \

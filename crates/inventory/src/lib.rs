@@ -330,7 +330,7 @@ async fn list_prefix(
         // thread) while it travels. With many, they overlap each other
         // already, and a second page per prefix would only cost memory.
         let overlap = progress.listing.load(Ordering::Relaxed) <= OVERLAP_BELOW;
-        let overlapped = match raw.header().filter(|_| overlap) {
+        let overlapped = match overlap.then(|| raw.header()).flatten() {
             Some(header) if header.is_truncated => {
                 let next_at = next_markers(&header, &full_prefix)?;
                 // Parsed on another thread, so that this task keeps
@@ -377,9 +377,9 @@ async fn list_prefix(
         }
         let (mut next_key, mut next_version) = (page.next_key_marker, page.next_version_id_marker);
         if !done {
-            let last = entries.last().map(|e| e.key.clone());
-            let first_of_last = last
-                .and_then(|k| entries.iter().rposition(|e| e.key != k))
+            let first_of_last = entries
+                .last()
+                .and_then(|last| entries.iter().rposition(|e| e.key != last.key))
                 .map_or(0, |i| i + 1);
             if first_of_last > 0 && entries.len() - first_of_last <= MAX_CARRIED {
                 carried = entries.split_off(first_of_last);

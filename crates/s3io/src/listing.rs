@@ -112,10 +112,6 @@ fn parse_document(xml: &[u8], header_only: bool) -> Result<(ListPage, bool), S3E
     let mut saw_truncated = false;
     let mut page = ListPage::default();
     let mut entries: Vec<ListedEntry> = Vec::new();
-    // Keys are URL-decoded as their entries end once the page has said it
-    // encodes them (it says so before its entries on AWS and s3sim); the
-    // entries before that are decoded at the end.
-    let mut decoded_from: Option<usize> = None;
     let mut current: Option<RawEntry> = None;
     let mut field = Field::None;
     // The text of the element being read: a slice of the page unless it
@@ -202,12 +198,7 @@ fn parse_document(xml: &[u8], header_only: bool) -> Result<(ListPage, bool), S3E
                 match (depth, current.is_some()) {
                     (2, true) => {
                         let raw = current.take().expect("an entry is being read");
-                        let mut entry = finish(raw).map_err(bad)?;
-                        if page.url_encoded {
-                            decoded_from.get_or_insert(entries.len());
-                            entry.key = decode_key(entry.key).map_err(bad)?;
-                        }
-                        entries.push(entry);
+                        entries.push(finish(raw).map_err(bad)?);
                     }
                     (2, false) | (3, true) => store(
                         field,
@@ -227,9 +218,10 @@ fn parse_document(xml: &[u8], header_only: bool) -> Result<(ListPage, bool), S3E
             None => break,
         }
     }
+    // Decoded once every entry is in: a page may say it encodes keys after
+    // its first entries.
     if page.url_encoded {
-        let undecoded = decoded_from.unwrap_or(entries.len());
-        for entry in &mut entries[..undecoded] {
+        for entry in &mut entries {
             entry.key = decode_key(std::mem::take(&mut entry.key)).map_err(bad)?;
         }
         if let Some(marker) = page.next_key_marker.take() {
@@ -263,11 +255,11 @@ fn finish(r: RawEntry<'_>) -> Result<ListedEntry, String> {
 
 /// A key (or key marker) of a page that URL-encodes them, decoded.
 fn decode_key(key: String) -> Result<String, String> {
-    if memchr::memchr2(b'+', b'%', key.as_bytes()).is_none() {
-        return Ok(key);
+    match decode_url_component(&key) {
+        Some(Cow::Borrowed(_)) => Ok(key),
+        Some(Cow::Owned(decoded)) => Ok(decoded),
+        None => Err(format!("the key {key:?} is not valid URL-encoded UTF-8")),
     }
-    decode_url_component(&key)
-        .ok_or_else(|| format!("the key {key:?} is not valid URL-encoded UTF-8"))
 }
 
 /// Adds a piece of an element's text (text split by CDATA or comments).

@@ -1,16 +1,17 @@
 //! S3's `EncodingType=url`: keys come back form-encoded (`+` for space, `%XX`).
 
-/// Decodes one URL-encoded value from a listing (`+` → space, then `%XX`).
-/// Returns `None` when the result is not UTF-8, which no S3 key can be.
-pub fn decode_url_component(value: &str) -> Option<String> {
-    if !value.bytes().any(|b| b == b'+' || b == b'%') {
-        return Some(value.to_owned());
+/// Decodes one URL-encoded value from a listing (`+` → space, then `%XX`),
+/// borrowing it when there is nothing to decode (most keys). Returns `None`
+/// when the result is not UTF-8, which no S3 key can be.
+pub fn decode_url_component(value: &str) -> Option<std::borrow::Cow<'_, str>> {
+    if memchr::memchr2(b'+', b'%', value.as_bytes()).is_none() {
+        return Some(std::borrow::Cow::Borrowed(value));
     }
     let plus_free = value.replace('+', " ");
     percent_encoding::percent_decode_str(&plus_free)
         .decode_utf8()
         .ok()
-        .map(|s| s.into_owned())
+        .map(|s| std::borrow::Cow::Owned(s.into_owned()))
 }
 
 #[cfg(test)]
