@@ -20,9 +20,49 @@ fn assert_catalog_sound(catalog: &std::path::Path) {
     assert_eq!(mode, "wal");
     let check: String = catalog_scalar(catalog, "PRAGMA integrity_check");
     assert_eq!(check, "ok");
-    let mut packing = catalog.as_os_str().to_owned();
-    packing.push(".packing");
-    assert!(!std::path::Path::new(&packing).exists());
+    for leftover in [".packing", ".packed"] {
+        let mut path = catalog.as_os_str().to_owned();
+        path.push(leftover);
+        assert!(!std::path::Path::new(&path).exists(), "{leftover} left");
+    }
+}
+
+/// A scan cut down inside its compaction, after the packed copy became the
+/// catalog (`<catalog>.packed` synced) but before it was renamed over the
+/// old file and its WAL: the next command finishes the swap, and never lets
+/// SQLite read the old WAL into the packed file.
+#[test]
+fn compaction_cut_after_its_commit_point_is_finished_by_the_next_command() {
+    let mut b = Bucket::new("cutpack", true);
+    for i in 0..20 {
+        b.put(&format!("k/{i:02}"), b"1");
+        b.put(&format!("k/{i:02}"), b"2");
+    }
+    let expected = b.expected();
+    let w = Workdir::new();
+    let catalog = w.catalog();
+    scan_ok(&catalog, &b.url(), &["--page-size", "7"]);
+    let mut packed = catalog.as_os_str().to_owned();
+    packed.push(".packed");
+    std::fs::copy(&catalog, &packed).unwrap();
+    // The old file and its WAL, as the compaction left them: the WAL holds
+    // changes the packed copy must win over (here, every entry deleted).
+    let old = rusqlite::Connection::open(&catalog).unwrap();
+    old.set_db_config(
+        rusqlite::config::DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE,
+        true,
+    )
+    .unwrap();
+    old.execute("DELETE FROM entries", []).unwrap();
+    drop(old);
+    let mut wal = catalog.as_os_str().to_owned();
+    wal.push("-wal");
+    assert!(std::path::Path::new(&wal).exists());
+
+    let status = s3rewind_ok(&catalog, &["status"]);
+    assert!(status.contains("complete"), "{status}");
+    assert_catalog_sound(&catalog);
+    assert_eq!(catalog_entries(&catalog), expected);
 }
 
 #[test]

@@ -4,13 +4,23 @@
 //! row keeps its pages about a tenth empty; rebuilt in one pass it is
 //! packed. `VACUUM` does that in place but writes every page three times (a
 //! temporary copy, the WAL, the file). When no other connection has the
-//! catalog open, s3rewind writes one packed copy with `VACUUM INTO` and
-//! renames it over the catalog instead: a page written once, not three
-//! times, and as safe against a crash (the copy is synced before the
-//! rename; until then the catalog is untouched).
+//! catalog open, s3rewind writes one packed copy with `VACUUM INTO` — read
+//! through the scan's WAL, which is never copied into the file it replaces —
+//! and renames it over the catalog instead.
+//!
+//! Crash safety rests on one rename. Until `<catalog>.packing` is synced and
+//! renamed to `<catalog>.packed`, the catalog and its WAL are untouched; from
+//! then on the packed copy *is* the catalog, and whoever opens it next
+//! finishes the swap ([`finish_swap`]) before SQLite sees the stale WAL.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
+#[cfg(unix)]
+use std::fs::OpenOptions;
 use std::path::Path;
+#[cfg(unix)]
+use std::time::{Duration, Instant};
+
+use rusqlite::config::DbConfig;
 
 use crate::{sibling, Catalog, CatalogError, Result};
 
@@ -30,46 +40,46 @@ impl Catalog {
         if !cfg!(unix) {
             return Ok(false);
         }
-        let packed = sibling(&self.path, ".packing");
+        let packing = sibling(&self.path, ".packing");
         // SQLite takes the file name as text.
-        let Some(packed_text) = packed.to_str().map(str::to_owned) else {
+        let Some(packing_text) = packing.to_str().map(str::to_owned) else {
             return Ok(false);
         };
         let io = |e: std::io::Error| CatalogError::Open {
             path: self.path.clone(),
             reason: format!("while compacting: {e}"),
         };
-        remove_if_there(&packed).map_err(io)?;
+        remove_if_there(&packing).map_err(io)?;
         let copied = self
             .conn
-            .execute("VACUUM INTO ?1", [packed_text])
+            .execute("VACUUM INTO ?1", [packing_text])
             .map_err(CatalogError::from)
-            .and_then(|_| File::open(&packed).and_then(|f| f.sync_all()).map_err(io));
+            .and_then(|_| File::open(&packing).and_then(|f| f.sync_all()).map_err(io));
         if let Err(e) = copied {
             // A partial copy (a full disk, say) is not left behind.
-            let _ = remove_if_there(&packed);
+            let _ = remove_if_there(&packing);
             return Err(e);
         }
-        // Closing the last connection checkpoints the WAL and removes it.
+        // Copying the WAL into the old file on close would be wasted: the
+        // packed copy replaces both. If the swap does not happen, the WAL
+        // stays valid and the next connection to close checkpoints it.
+        self.conn
+            .set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)?;
         let conn = std::mem::replace(&mut self.conn, rusqlite::Connection::open_in_memory()?);
         conn.close().map_err(|(_, e)| e)?;
-        let swapped = swap_if_alone(&self.path, &packed);
-        self.conn = crate::connect(&self.path)?;
-        match swapped {
-            Ok(true) => {
-                // VACUUM INTO writes a rollback-journal file.
-                self.conn.pragma_update(None, "journal_mode", "WAL")?;
-                Ok(true)
-            }
-            Ok(false) => {
-                remove_if_there(&packed).map_err(io)?;
-                Ok(false)
-            }
-            Err(e) => {
-                let _ = remove_if_there(&packed);
-                Err(io(e))
-            }
+        let swapped = swap_if_alone(&self.path, &packing);
+        if !matches!(swapped, Ok(true)) {
+            let _ = remove_if_there(&packing);
         }
+        // On an error past the commit point the next open finishes the swap.
+        let swapped = swapped.map_err(io)?;
+        self.conn = crate::connect(&self.path)?;
+        if swapped {
+            // VACUUM INTO writes a rollback-journal file.
+            self.conn.pragma_update(None, "journal_mode", "WAL")?;
+            return Ok(true);
+        }
+        Ok(false)
     }
 }
 
@@ -80,45 +90,99 @@ pub(crate) fn remove_if_there(path: &Path) -> std::io::Result<()> {
     }
 }
 
-/// Renames `packed` over the catalog at `path` when no connection has it
+/// Renames `packing` over the catalog at `path` when no connection has it
 /// open, keeping new ones out meanwhile. False if another is open.
 #[cfg(unix)]
-fn swap_if_alone(path: &Path, packed: &Path) -> std::io::Result<bool> {
-    use std::os::unix::io::AsRawFd;
-    let wal = sibling(path, "-wal");
-    // Another connection still open keeps the WAL the last one to close removes.
-    if wal.exists() {
+fn swap_if_alone(path: &Path, packing: &Path) -> std::io::Result<bool> {
+    let file = OpenOptions::new().read(true).write(true).open(path)?;
+    if !lock_out_connections(&file, Duration::ZERO)? {
         return Ok(false);
+    }
+    let packed = sibling(path, ".packed");
+    std::fs::rename(packing, &packed)?;
+    sync_dir(path)?;
+    replace_with_packed(path, &packed, &file)
+}
+
+#[cfg(not(unix))]
+fn swap_if_alone(_: &Path, _: &Path) -> std::io::Result<bool> {
+    Ok(false)
+}
+
+/// Completes a swap that a compaction committed to but did not finish
+/// (`<catalog>.packed` is there). Run before anything opens the catalog.
+#[cfg(unix)]
+pub(crate) fn finish_swap(path: &Path) -> std::io::Result<()> {
+    let packed = sibling(path, ".packed");
+    if !packed.exists() {
+        return Ok(());
     }
     let file = OpenOptions::new().read(true).write(true).open(path)?;
-    // SQLite's lock bytes: PENDING, RESERVED and the 510 SHARED bytes. An
-    // open connection holds a shared lock there; holding them all for
-    // writing fails if one does, and keeps new ones waiting until the
-    // rename is done (they retry for their busy timeout).
-    // SAFETY: a zeroed flock is valid; the fields that matter are set.
-    let mut lock: libc::flock = unsafe { std::mem::zeroed() };
-    lock.l_type = libc::F_WRLCK as _;
-    lock.l_whence = libc::SEEK_SET as _;
-    lock.l_start = 0x4000_0000;
-    lock.l_len = 512;
-    // SAFETY: fcntl on an open descriptor with a valid flock.
-    if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETLK, &lock) } != 0 || wal.exists() {
-        return Ok(false);
+    // The compaction that made it may still be swapping.
+    if !lock_out_connections(&file, Duration::from_secs(10))? {
+        return Err(std::io::Error::other(format!(
+            "{} holds a compacted copy of the catalog, but another program has the catalog open; \
+             close it and run the command again",
+            packed.display()
+        )));
     }
+    if packed.exists() {
+        replace_with_packed(path, &packed, &file)?;
+    }
+    Ok(())
+}
+
+#[cfg(not(unix))]
+pub(crate) fn finish_swap(_: &Path) -> std::io::Result<()> {
+    Ok(())
+}
+
+/// The WAL belongs to the old file: it goes first, so that SQLite never
+/// applies it to the packed one. `file` is the old file, locked.
+#[cfg(unix)]
+fn replace_with_packed(path: &Path, packed: &Path, file: &File) -> std::io::Result<bool> {
+    remove_if_there(&sibling(path, "-wal"))?;
     remove_if_there(&sibling(path, "-shm"))?;
     std::fs::rename(packed, path)?;
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d,
-        _ => Path::new("."),
-    };
-    File::open(dir)?.sync_all()?;
+    sync_dir(path)?;
     // Whoever opened the old file and waits for the lock finds it empty,
     // not a stale copy.
     file.set_len(0)?;
     Ok(true)
 }
 
-#[cfg(not(unix))]
-fn swap_if_alone(_: &Path, _: &Path) -> std::io::Result<bool> {
-    Ok(false)
+/// Takes SQLite's lock bytes — PENDING, RESERVED and the 510 SHARED bytes —
+/// for writing, trying for up to `wait`. A connection in WAL mode holds a
+/// shared lock there from its first read until it closes, so this fails
+/// while another is open, and keeps new ones waiting (they retry for their
+/// busy timeout) until `file` is closed.
+#[cfg(unix)]
+fn lock_out_connections(file: &File, wait: Duration) -> std::io::Result<bool> {
+    use std::os::unix::io::AsRawFd;
+    // SAFETY: a zeroed flock is valid; the fields that matter are set.
+    let mut lock: libc::flock = unsafe { std::mem::zeroed() };
+    lock.l_type = libc::F_WRLCK as _;
+    lock.l_whence = libc::SEEK_SET as _;
+    lock.l_start = 0x4000_0000;
+    lock.l_len = 512;
+    let deadline = Instant::now() + wait;
+    loop {
+        // SAFETY: fcntl on an open descriptor with a valid flock.
+        if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETLK, &lock) } == 0 {
+            return Ok(true);
+        }
+        if Instant::now() >= deadline {
+            return Ok(false);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[cfg(unix)]
+fn sync_dir(path: &Path) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    File::open(dir)?.sync_all()
 }

@@ -62,6 +62,10 @@ impl Catalog {
 
     /// Opens the catalog at `path`, creating an empty one if there is none.
     pub async fn open_or_create(path: &Path) -> Result<Catalog> {
+        compact::finish_swap(path).map_err(|e| CatalogError::Open {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        })?;
         migrate(path).await?;
         let conn = connect(path)?;
         Ok(Catalog {
@@ -85,7 +89,7 @@ impl Catalog {
 
 /// Removes a catalog file and its WAL companions (for `scan --fresh`).
 pub fn remove(path: &Path) -> std::io::Result<()> {
-    for suffix in ["", "-wal", "-shm", ".packing"] {
+    for suffix in ["", "-wal", "-shm", ".packing", ".packed"] {
         compact::remove_if_there(&sibling(path, suffix))?;
     }
     Ok(())

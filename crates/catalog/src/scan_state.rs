@@ -162,6 +162,9 @@ impl Catalog {
 
     /// Marks the scan finished if every cursor is done; returns whether it is.
     pub fn finish_scan(&self) -> Result<bool> {
+        // A finished scan is compacted next, from the WAL: copying the WAL
+        // into the file first (this commit would trigger it) is wasted work.
+        self.conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         let changed = self.conn.execute(
             "UPDATE scans SET finished_at = ?1 WHERE id = (SELECT max(id) FROM scans) \
              AND NOT EXISTS (SELECT 1 FROM cursors WHERE done = 0)",
