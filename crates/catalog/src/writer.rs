@@ -120,6 +120,7 @@ fn run(
             }
         }
         tx.commit()?;
+        release_free_memory();
         stats.rows.fetch_add(committed.rows, Ordering::Relaxed);
         stats
             .delete_markers
@@ -131,6 +132,18 @@ fn run(
         stats.transactions.fetch_add(1, Ordering::Relaxed);
     }
     Ok(())
+}
+
+/// Hands the heap's free pages back to the OS. glibc keeps what freed
+/// pages' rows leave behind in each thread's arena, scattered between live
+/// blocks, so without this a long scan's resident memory creeps up with the
+/// bucket instead of staying flat. A few times a second, like the commits.
+fn release_free_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim only walks and releases the allocator's free lists.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }
 
 fn load_states(conn: &rusqlite::Connection) -> Result<HashMap<String, PrefixState>> {
