@@ -541,9 +541,18 @@ def bounds(R, target_scan):
           f"{r_scan:.2f}) µs = {best:,.0f} versions/s, {ceiling_rate / best:.2f}× below the ceiling's "
           f"{ceiling_rate:,.0f}/s; what it loses beyond that is one request chain handed between four busy "
           f"threads (s3sim, HTTP, parsing, the writer) on {cores} cores.{split}"]
-    L += ["- **Memory while scanning** grows with `--concurrency`, not with the bucket: each page in flight "
-          "holds its body and its parsed rows, and the writer's queue holds at most 16 pages (compare the "
-          "--concurrency 32 and 128 rows, and 1 M against 10 M)."]
+    small, big = min(r["versions"] for r in R["scan"]), max(r["versions"] for r in R["scan"])
+
+    def peak(versions, prefixes):
+        rss = [r["rss_mib"] for r in R["scan"]
+               if r["versions"] == versions and r["prefixes"] == prefixes and r["concurrency"] == 32]
+        return f"{max(rss):.0f} MiB" if rss else "not run"
+    L += ["- **Memory while scanning** grows with `--concurrency`: each page in flight holds its body and its "
+          "parsed rows, and the writer's queue holds at most 16 pages (compare the --concurrency 32 and 128 "
+          f"rows). With the bucket it grows a little: at 32 prefixes, {peak(small, 32)} at {small:,} versions "
+          f"and {peak(big, 32)} at {big:,}. The writer hands the heap's free pages back to the OS after every "
+          "commit; what is left is the allocator's fragmentation between commits, which a longer run has "
+          "more chances to hit a high point of."]
     L += ["- **Catalog size**: each version is one row of a clustered table (the version id's 32 characters, a "
           "16-byte ETag, small integers) plus its share of its key's row. A clustered b-tree filled row by row "
           "leaves its pages partly empty; the compaction that ends a scan rewrites it packed."]
