@@ -206,12 +206,20 @@ async fn worker(cx: &Context<'_>, index: i64, workers: i64) -> Result<(), ApplyE
 
 /// One attempt of an S3 call: waits for a slot (the adaptive cap, then the
 /// rate ceiling), makes the call, and feeds the cap what it saw.
-async fn attempt<T>(cx: &Context<'_>, call: impl std::future::Future<Output = T>) -> T {
+///
+/// The call is built, on the heap, only once it has a slot: every worker
+/// queues a block's worth of calls for the cap, and an SDK call's future is
+/// kilobytes, so building them up front held hundreds of MiB at
+/// `--concurrency 256`.
+async fn attempt<T, Fut>(cx: &Context<'_>, call: impl FnOnce() -> Fut) -> T
+where
+    Fut: std::future::Future<Output = T>,
+{
     let _permit = cx.limit.acquire().await;
     if let Some(rate) = &cx.rate {
         rate.wait().await;
     }
-    let result = call.await;
+    let result = Box::pin(call()).await;
     cx.limit.observe(cx.s3.counters().throttled());
     cx.progress
         .limit
@@ -220,12 +228,12 @@ async fn attempt<T>(cx: &Context<'_>, call: impl std::future::Future<Output = T>
 }
 
 /// One S3 call with our retries (see `s3io::retry`).
-async fn call<T, F, Fut>(cx: &Context<'_>, mut f: F) -> Result<T, S3Error>
+async fn call<T, F, Fut>(cx: &Context<'_>, f: F) -> Result<T, S3Error>
 where
-    F: FnMut() -> Fut,
+    F: Fn() -> Fut,
     Fut: std::future::Future<Output = Result<T, S3Error>>,
 {
-    retrying(|| attempt(cx, f()), |_| {}).await
+    retrying(|| attempt(cx, &f), |_| {}).await
 }
 
 fn failed(e: &S3Error) -> Outcome {
@@ -294,8 +302,8 @@ async fn write_once(cx: &Context<'_>, row: &ActionRow) -> Result<Outcome, ApplyE
     let mut attempts = 0;
     loop {
         let result = match row.kind {
-            ActionKind::CopyVersion => attempt(cx, cx.s3.copy_version(&request)).await,
-            _ => attempt(cx, cx.s3.add_delete_marker(&cx.target.bucket, &row.key)).await,
+            ActionKind::CopyVersion => attempt(cx, || cx.s3.copy_version(&request)).await,
+            _ => attempt(cx, || cx.s3.add_delete_marker(&cx.target.bucket, &row.key)).await,
         };
         match result {
             Ok(version) => {
