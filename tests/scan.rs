@@ -441,3 +441,66 @@ fn new_prefixes_are_added_to_a_finished_scan() {
     assert!(out.contains("scanned"), "{out}");
     assert_eq!(catalog_entries(&w.catalog()), b.expected());
 }
+
+/// While a scan works on a catalog, another scan, an apply or a new plan
+/// is turned away with the name of the command in the way, and changes
+/// nothing; reading commands still work. Once it is done, they run.
+#[test]
+fn a_catalog_in_use_turns_away_other_writing_commands() {
+    let slow;
+    let srv = if server().kind == ServerKind::S3sim {
+        slow = start_server(ServerKind::S3sim, &["--latency-ms", "20"]);
+        &slow
+    } else {
+        server()
+    };
+    let mut b = Bucket::on(srv, &unique_bucket("inuse"), true);
+    for k in 0..200 {
+        b.put(&format!("k{k:03}"), b"a");
+    }
+    let expected = b.expected();
+    let w = Workdir::new();
+    let catalog = w.catalog();
+    let url = b.url();
+    let endpoint = ["--endpoint-url", srv.endpoint.as_str()];
+    let scan = [
+        &["scan", url.as_str(), "--page-size", "1"][..],
+        &endpoint[..],
+    ]
+    .concat();
+    // One page a request: 200 requests to the first scan's end.
+    let mut first = spawn_s3rewind(&catalog, &scan);
+    const PAGES: &str = "SELECT coalesce(sum(pages), 0) FROM cursors";
+    wait_until(
+        "the first scan's first page",
+        std::time::Duration::from_secs(60),
+        || catalog_count(&catalog, PAGES) >= 1,
+    );
+    let apply = [&["apply", "u", "--yes"][..], &endpoint[..]].concat();
+    for other in [
+        &scan[..],
+        &["plan", "undelete", "--name", "u"][..],
+        &apply[..],
+    ] {
+        let err = s3rewind_err(&catalog, other);
+        assert!(
+            err.contains("is in use by `s3rewind scan` (pid ") && err.contains("wait for it"),
+            "{other:?}: {err}"
+        );
+    }
+    let status = s3rewind_ok(&catalog, &["status"]);
+    assert!(status.contains("UNFINISHED"), "{status}");
+    // Still running: the commands above met the scan, not a finished catalog.
+    assert!(first.try_wait().expect("the first scan").is_none());
+    let plans: i64 = catalog_scalar(&catalog, "SELECT count(*) FROM plans");
+    assert_eq!(plans, 0);
+    let out = first.wait_with_output().expect("the first scan");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(catalog_entries(&catalog), expected);
+    let plan = s3rewind_ok(&catalog, &["plan", "undelete", "--name", "u"]);
+    assert!(plan.contains("plan u"), "{plan}");
+}

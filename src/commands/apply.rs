@@ -14,6 +14,7 @@ use crate::{exit, CliError};
 
 pub async fn run(global: &GlobalArgs, args: ApplyArgs) -> Result<u8, CliError> {
     let catalog = Catalog::open(&global.catalog).await?;
+    let _lock = catalog::WorkLock::take(&global.catalog, "apply")?;
     let report = plan::show_plan(&catalog, &args.name)?;
     let info = &report.info;
     let scan = catalog.scan_record()?.ok_or(plan::PlanError::NoScan)?;

@@ -9,6 +9,11 @@ use crate::{exit, CliError};
 
 pub async fn run(global: &GlobalArgs, command: PlanCommand) -> Result<u8, CliError> {
     let mut catalog = Catalog::open(&global.catalog).await?;
+    // Making or dropping a plan changes the catalog; reading plans does not.
+    let _lock = match &command {
+        PlanCommand::List | PlanCommand::Show { .. } => None,
+        _ => Some(catalog::WorkLock::take(&global.catalog, "plan")?),
+    };
     match command {
         PlanCommand::Restore(a) => {
             let to = plan::parse_time(&a.to)?;

@@ -27,6 +27,7 @@ pub async fn run(global: &GlobalArgs, args: ScanArgs) -> Result<u8, CliError> {
         endpoint: s3.endpoint().map(str::to_owned),
     };
     let path = &global.catalog;
+    let _lock = catalog::WorkLock::take(path, "scan")?;
     let existing = if path.exists() && !args.fresh {
         let catalog = Catalog::open(path).await?;
         inventory::check_location(&catalog, &location)?;

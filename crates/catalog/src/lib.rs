@@ -9,6 +9,7 @@
 
 pub mod actions;
 mod compact;
+mod lock;
 mod rows;
 mod scan_state;
 mod writer;
@@ -16,6 +17,7 @@ mod writer;
 use std::path::{Path, PathBuf};
 
 pub use actions::{ActionKind, ActionRow, ActionStore, Outcome};
+pub use lock::WorkLock;
 pub use rows::{EntryRow, ScanPage};
 pub use scan_state::{CursorState, Location, ScanRecord, ScanTotals};
 pub use writer::{ScanWriter, WriterStats};
@@ -39,6 +41,12 @@ pub enum CatalogError {
     Migrate { path: PathBuf, reason: String },
     #[error("catalog: {0}")]
     Sql(#[from] rusqlite::Error),
+    #[error("the catalog {path} is in use by {holder} (it holds {lock_file}); wait for it to finish, or stop it, and run this again")]
+    Busy {
+        path: PathBuf,
+        holder: String,
+        lock_file: PathBuf,
+    },
     #[error("the catalog writer stopped: {0}")]
     WriterGone(String),
 }
