@@ -21,9 +21,7 @@ fn assert_catalog_sound(catalog: &std::path::Path) {
     let check: String = catalog_scalar(catalog, "PRAGMA integrity_check");
     assert_eq!(check, "ok");
     for leftover in [".packing", ".packed"] {
-        let mut path = catalog.as_os_str().to_owned();
-        path.push(leftover);
-        assert!(!std::path::Path::new(&path).exists(), "{leftover} left");
+        assert!(!sibling(catalog, leftover).exists(), "{leftover} left");
     }
 }
 
@@ -42,9 +40,7 @@ fn compaction_cut_after_its_commit_point_is_finished_by_the_next_command() {
     let w = Workdir::new();
     let catalog = w.catalog();
     scan_ok(&catalog, &b.url(), &["--page-size", "7"]);
-    let mut packed = catalog.as_os_str().to_owned();
-    packed.push(".packed");
-    std::fs::copy(&catalog, &packed).unwrap();
+    std::fs::copy(&catalog, sibling(&catalog, ".packed")).unwrap();
     // The old file and its WAL, as the compaction left them: the WAL holds
     // changes the packed copy must win over (here, every entry deleted).
     let old = rusqlite::Connection::open(&catalog).unwrap();
@@ -55,9 +51,7 @@ fn compaction_cut_after_its_commit_point_is_finished_by_the_next_command() {
     .unwrap();
     old.execute("DELETE FROM entries", []).unwrap();
     drop(old);
-    let mut wal = catalog.as_os_str().to_owned();
-    wal.push("-wal");
-    assert!(std::path::Path::new(&wal).exists());
+    assert!(sibling(&catalog, "-wal").exists());
 
     let status = s3rewind_ok(&catalog, &["status"]);
     assert!(status.contains("complete"), "{status}");
@@ -250,15 +244,9 @@ fn parallel_prefixes_give_the_same_catalog_as_one_whole_bucket_scan() {
 
 #[test]
 fn a_killed_scan_resumes_to_the_same_catalog_at_every_kill_point() {
-    // s3sim answers in microseconds: a scan would end before it could be
-    // killed. Give this test an s3sim of its own that takes 20 ms a request.
-    let slow;
-    let srv = if server().kind == ServerKind::S3sim {
-        slow = start_server(ServerKind::S3sim, &["--latency-ms", "20"]);
-        &slow
-    } else {
-        server()
-    };
+    // Slow enough that the scan can be killed before it ends.
+    let mut own = None;
+    let srv = slow_server(&mut own);
     let mut b = Bucket::on(srv, &unique_bucket("resume"), true);
     for p in 0..4 {
         for k in 0..30 {
@@ -447,13 +435,8 @@ fn new_prefixes_are_added_to_a_finished_scan() {
 /// nothing; reading commands still work. Once it is done, they run.
 #[test]
 fn a_catalog_in_use_turns_away_other_writing_commands() {
-    let slow;
-    let srv = if server().kind == ServerKind::S3sim {
-        slow = start_server(ServerKind::S3sim, &["--latency-ms", "20"]);
-        &slow
-    } else {
-        server()
-    };
+    let mut own = None;
+    let srv = slow_server(&mut own);
     let mut b = Bucket::on(srv, &unique_bucket("inuse"), true);
     for k in 0..200 {
         b.put(&format!("k{k:03}"), b"a");

@@ -134,6 +134,17 @@ impl Drop for Server {
     }
 }
 
+/// A server slow enough (20 ms a request) to act on a command while it
+/// runs: moto is, as it is; the shared s3sim answers in microseconds, so a
+/// test gets an s3sim of its own, kept alive in `own`.
+pub fn slow_server(own: &mut Option<Server>) -> &Server {
+    if server().kind == ServerKind::S3sim {
+        own.insert(start_server(ServerKind::S3sim, &["--latency-ms", "20"]))
+    } else {
+        server()
+    }
+}
+
 pub fn runtime() -> &'static tokio::runtime::Runtime {
     static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
     RT.get_or_init(|| {
@@ -596,6 +607,13 @@ pub fn wait_until(what: &str, timeout: Duration, mut condition: impl FnMut() -> 
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         std::thread::sleep(Duration::from_millis(5));
     }
+}
+
+/// `path` with `suffix` added to its file name (`catalog.db-wal`).
+pub fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
 }
 
 /// A file's bytes, or None if it does not exist (to prove it unchanged).

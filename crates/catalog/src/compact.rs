@@ -1,8 +1,8 @@
 //! Packing a finished scan's catalog.
 //!
-//! The scan appends rows in key order, and a clustered table filled row by
-//! row keeps its pages about a tenth empty; rebuilt in one pass it is
-//! packed. `VACUUM` does that in place but writes every page three times (a
+//! The scan appends rows in key order, and a clustered (WITHOUT ROWID)
+//! table filled row by row leaves its pages partly empty; rebuilt in one
+//! pass it is packed. `VACUUM` does that in place but writes every page three times (a
 //! temporary copy, the WAL, the file). When no other connection has the
 //! catalog open, s3rewind writes one packed copy with `VACUUM INTO` — read
 //! through the scan's WAL, which is never copied into the file it replaces —
@@ -94,14 +94,14 @@ pub(crate) fn remove_if_there(path: &Path) -> std::io::Result<()> {
 /// open, keeping new ones out meanwhile. False if another is open.
 #[cfg(unix)]
 fn swap_if_alone(path: &Path, packing: &Path) -> std::io::Result<bool> {
-    let file = OpenOptions::new().read(true).write(true).open(path)?;
-    if !lock_out_connections(&file, Duration::ZERO)? {
+    let Some(old) = lock_out_connections(path, Duration::ZERO)? else {
         return Ok(false);
-    }
+    };
     let packed = sibling(path, ".packed");
     std::fs::rename(packing, &packed)?;
     sync_dir(path)?;
-    replace_with_packed(path, &packed, &file)
+    replace_with_packed(path, &packed, &old)?;
+    Ok(true)
 }
 
 #[cfg(not(unix))]
@@ -117,17 +117,16 @@ pub(crate) fn finish_swap(path: &Path) -> std::io::Result<()> {
     if !packed.exists() {
         return Ok(());
     }
-    let file = OpenOptions::new().read(true).write(true).open(path)?;
     // The compaction that made it may still be swapping.
-    if !lock_out_connections(&file, Duration::from_secs(10))? {
+    let Some(old) = lock_out_connections(path, Duration::from_secs(10))? else {
         return Err(std::io::Error::other(format!(
             "{} holds a compacted copy of the catalog, but another program has the catalog open; \
              close it and run the command again",
             packed.display()
         )));
-    }
+    };
     if packed.exists() {
-        replace_with_packed(path, &packed, &file)?;
+        replace_with_packed(path, &packed, &old)?;
     }
     Ok(())
 }
@@ -138,27 +137,28 @@ pub(crate) fn finish_swap(_: &Path) -> std::io::Result<()> {
 }
 
 /// The WAL belongs to the old file: it goes first, so that SQLite never
-/// applies it to the packed one. `file` is the old file, locked.
+/// applies it to the packed one. `old` is the old file, locked.
 #[cfg(unix)]
-fn replace_with_packed(path: &Path, packed: &Path, file: &File) -> std::io::Result<bool> {
+fn replace_with_packed(path: &Path, packed: &Path, old: &File) -> std::io::Result<()> {
     remove_if_there(&sibling(path, "-wal"))?;
     remove_if_there(&sibling(path, "-shm"))?;
     std::fs::rename(packed, path)?;
     sync_dir(path)?;
     // Whoever opened the old file and waits for the lock finds it empty,
     // not a stale copy.
-    file.set_len(0)?;
-    Ok(true)
+    old.set_len(0)
 }
 
-/// Takes SQLite's lock bytes — PENDING, RESERVED and the 510 SHARED bytes —
-/// for writing, trying for up to `wait`. A connection in WAL mode holds a
-/// shared lock there from its first read until it closes, so this fails
-/// while another is open, and keeps new ones waiting (they retry for their
-/// busy timeout) until `file` is closed.
+/// Opens the catalog file and takes SQLite's lock bytes — PENDING, RESERVED
+/// and the 510 SHARED bytes — for writing, trying for up to `wait`. A
+/// connection in WAL mode holds a shared lock there from its first read
+/// until it closes, so this fails (`None`) while another is open, and keeps
+/// new ones waiting (they retry for their busy timeout) until the returned
+/// file is closed.
 #[cfg(unix)]
-fn lock_out_connections(file: &File, wait: Duration) -> std::io::Result<bool> {
+fn lock_out_connections(path: &Path, wait: Duration) -> std::io::Result<Option<File>> {
     use std::os::unix::io::AsRawFd;
+    let file = OpenOptions::new().read(true).write(true).open(path)?;
     // SAFETY: a zeroed flock is valid; the fields that matter are set.
     let mut lock: libc::flock = unsafe { std::mem::zeroed() };
     lock.l_type = libc::F_WRLCK as _;
@@ -169,10 +169,10 @@ fn lock_out_connections(file: &File, wait: Duration) -> std::io::Result<bool> {
     loop {
         // SAFETY: fcntl on an open descriptor with a valid flock.
         if unsafe { libc::fcntl(file.as_raw_fd(), libc::F_SETLK, &lock) } == 0 {
-            return Ok(true);
+            return Ok(Some(file));
         }
         if Instant::now() >= deadline {
-            return Ok(false);
+            return Ok(None);
         }
         std::thread::sleep(Duration::from_millis(20));
     }

@@ -149,9 +149,9 @@ pub(crate) fn connect(path: &Path) -> Result<rusqlite::Connection> {
 }
 
 /// A connection for a thread that writes in bulk: WAL checkpoints every
-/// 16,384 pages (256 MiB at the default page size) instead of every 1,000,
-/// so pages changed again and again (apply rewrites each action twice) are
-/// copied back once; and a page cache of `cache_kib`.
+/// 16,384 pages (256 MiB at the 16 KiB pages of new catalogs) instead of
+/// every 1,000, so pages changed again and again (apply rewrites each
+/// action twice) are copied back once; and a page cache of `cache_kib`.
 pub(crate) fn connect_bulk(path: &Path, cache_kib: i64) -> Result<rusqlite::Connection> {
     let conn = connect(path)?;
     conn.pragma_update(None, "cache_size", -cache_kib)?;

@@ -285,8 +285,7 @@ impl<'c> Statements<'c> {
             done.rows += 1;
             done.delete_markers += entry.is_marker as u64;
         }
-        let last_key = last_key.map(str::to_owned);
-        state.last_key = last_key;
+        state.last_key = last_key.map(str::to_owned);
         self.keys.run(&keys, |s, at, &(id, key)| {
             s.raw_bind_parameter(at, id)?;
             s.raw_bind_parameter(at + 1, key)
