@@ -98,8 +98,8 @@ pub enum Command {
 pub struct ApplyArgs {
     /// The plan's name.
     pub name: String,
-    /// Workers, and the most requests in flight (cut in half on throttling,
-    /// grown back slowly).
+    /// Requests in flight at most. Where S3 answers 503 SlowDown, that
+    /// prefix gets fewer, and more again as its answers come back clean.
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..=4096))]
     pub concurrency: u16,
     /// Action ids per block (a worker's unit of work and commit).
@@ -111,8 +111,8 @@ pub struct ApplyArgs {
     /// Do not ask for confirmation.
     #[arg(long, short = 'y')]
     pub yes: bool,
-    /// Start at most this many requests per second.
-    #[arg(long, value_name = "N")]
+    /// Start at most this many requests per second (a positive number).
+    #[arg(long, value_name = "N", value_parser = positive_rate)]
     pub max_rps: Option<f64>,
     /// Before acting on a key, check that its newest entry is still what the
     /// scan saw; if someone changed it since, skip its actions (one LIST
@@ -124,12 +124,22 @@ pub struct ApplyArgs {
     pub retry_failed: bool,
     /// Copy sources larger than this many bytes through multipart upload
     /// (S3 copies at most 5 GiB at once).
-    #[arg(long, value_name = "BYTES", default_value_t = s3io::pricing::SINGLE_COPY_LIMIT)]
+    #[arg(long, value_name = "BYTES", default_value_t = model::limits::SINGLE_COPY_LIMIT)]
     pub multipart_threshold: u64,
     /// Part size of multipart copies in bytes (at least 5 MiB; default 512 MiB,
     /// more for objects that would need over 10,000 parts).
     #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(5 * 1024 * 1024..))]
     pub part_size: Option<u64>,
+}
+
+/// `--max-rps`: a rate that lets requests go (not 0, not NaN, not ∞).
+fn positive_rate(text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(r) if r.is_finite() && r > 0.0 => Ok(r),
+        _ => Err(format!(
+            "{text:?} is not a positive number of requests per second (e.g. 3000, or 0.5)"
+        )),
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -222,6 +232,10 @@ pub struct RestoreArgs {
     /// Leave keys alone that did not exist (or were deleted) at TIME but are live now.
     #[arg(long)]
     pub keep_new_keys: bool,
+    /// Plan even if TIME is before the oldest entry in the catalog, which
+    /// hides every key (refused otherwise: it is usually a wrong date).
+    #[arg(long)]
+    pub allow_before_data: bool,
     #[arg(long, value_enum, default_value_t = RestoreMode::Copy)]
     pub mode: RestoreMode,
 }
@@ -278,10 +292,10 @@ pub struct PlanSqlArgs {
 pub struct SqlArgs {
     /// One SELECT (or read-only PRAGMA).
     pub query: String,
-    /// Print CSV with a header row.
+    /// Print CSV with a header row (values exactly as stored).
     #[arg(long, conflicts_with = "json")]
     pub csv: bool,
-    /// Print a JSON array of objects.
+    /// Print a JSON array of objects (values exactly as stored).
     #[arg(long)]
     pub json: bool,
 }
@@ -300,9 +314,14 @@ pub struct ExportArgs {
     pub name: String,
     #[arg(long, value_enum)]
     pub format: ExportFormat,
-    /// Write here instead of standard output.
+    /// Write here instead of standard output (never onto the catalog or
+    /// its companion files).
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    /// CSV: keep every cell's exact bytes. By default a cell a spreadsheet
+    /// would run as a formula (starting with = + - @) gets a ' in front.
+    #[arg(long)]
+    pub raw: bool,
 }
 
 #[derive(Debug, Args)]
@@ -318,7 +337,8 @@ pub struct ScanArgs {
     /// A file of prefixes, one a line (blank lines and # comments ignored).
     #[arg(long = "prefixes", value_name = "FILE")]
     pub prefixes_file: Option<PathBuf>,
-    /// Prefixes listed at the same time.
+    /// ListObjectVersions requests in flight at most: prefixes listed at
+    /// the same time.
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=4096))]
     pub concurrency: u16,
     /// Entries requested per ListObjectVersions page (S3 returns at most 1000).

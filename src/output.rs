@@ -1,5 +1,8 @@
-//! What the CLI prints: numbers, prompts, progress.
+//! What the CLI prints: numbers, prompts, progress, and text from strangers
+//! made safe for a terminal.
 
+use std::borrow::Cow;
+use std::fmt::Write as _;
 use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -44,8 +47,65 @@ pub fn rate(count: u64, elapsed: Duration) -> String {
     thousands((count as f64 / secs).round() as u64)
 }
 
-/// Prints rows as aligned columns under a header.
+/// Text that came from outside — keys, version ids, values from the catalog —
+/// as it may be shown to a person: control characters (`\n`, `\x1b`, …),
+/// line and paragraph separators, and the invisible characters that
+/// reorder or hide text (bidirectional overrides, zero-width spaces) are
+/// written as escapes, and so is `\` itself, so that what is shown is
+/// unambiguous and whoever can name an object cannot rewrite the screen an
+/// operator approves. JSON and CSV output keep the exact bytes instead.
+pub fn shown(text: &str) -> Cow<'_, str> {
+    escaped(text, true)
+}
+
+fn escaped(text: &str, backslash: bool) -> Cow<'_, str> {
+    let needs_escape = |c: char| needs_escape(c) && (backslash || c != '\\');
+    if !text.chars().any(needs_escape) {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        match c {
+            _ if !needs_escape(c) => out.push(c),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x80 => {
+                let _ = write!(out, "\\x{:02x}", c as u32);
+            }
+            c => {
+                let _ = write!(out, "\\u{{{:x}}}", c as u32);
+            }
+        }
+    }
+    Cow::Owned(out)
+}
+
+fn needs_escape(c: char) -> bool {
+    c == '\\'
+        || c.is_control()
+        || matches!(c, '\u{61c}' | '\u{200b}'..='\u{200f}' | '\u{2028}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}')
+}
+
+/// A message of ours for the terminal (an error, say), whose line breaks
+/// are kept and whose quoted keys are escaped already (`{:?}`), with any
+/// other control character escaped as in [`shown`].
+pub fn shown_lines(text: &str) -> String {
+    text.split('\n')
+        .map(|line| escaped(line, false))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Prints rows as aligned columns under a header, every cell [`shown`].
 pub fn print_table(headers: &[String], rows: &[Vec<String>]) {
+    let headers: Vec<String> = headers.iter().map(|h| shown(h).into_owned()).collect();
+    let rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| r.iter().map(|c| shown(c).into_owned()).collect())
+        .collect();
+    let (headers, rows) = (&headers, &rows);
     let mut widths: Vec<usize> = headers.iter().map(|h| h.chars().count()).collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {
@@ -172,6 +232,21 @@ impl Progress {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn text_from_strangers_cannot_reach_the_terminal_raw() {
+        assert_eq!(shown("hotels/0001.jpg"), "hotels/0001.jpg");
+        assert_eq!(shown("é ü 日本"), "é ü 日本");
+        assert_eq!(shown("a\nb\r\t"), "a\\nb\\r\\t");
+        assert_eq!(shown("\x1b[2J\x07"), "\\x1b[2J\\x07");
+        assert_eq!(shown("\u{9b}31m"), "\\u{9b}31m");
+        assert_eq!(shown("abc\u{202e}gpj.exe"), "abc\\u{202e}gpj.exe");
+        assert_eq!(shown("a\\nb"), "a\\\\nb");
+        assert_eq!(
+            shown_lines("one \x1b \"a\\nb\"\ntwo"),
+            "one \\x1b \"a\\nb\"\ntwo"
+        );
+    }
 
     #[test]
     fn formats_numbers_for_people() {

@@ -17,7 +17,7 @@ fn mark_t() -> String {
         .unwrap()
         .as_secs();
     wait_for_second_after(now);
-    plan::format_time(now as i64)
+    model::time::format_time(now as i64)
 }
 
 /// The incident of the issue: versions before T; after T overwrites,
@@ -171,7 +171,7 @@ fn expire_deletes_the_selected_noncurrent_versions_only() {
     }
     let w = Workdir::new();
     s3rewind_ok(&w.catalog(), &["scan", &b.url()]);
-    let tomorrow = plan::format_time(
+    let tomorrow = model::time::format_time(
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()

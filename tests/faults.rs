@@ -119,7 +119,7 @@ fn apply_through_a_throttling_storm_finishes_the_plan_exactly() {
         &catalog,
         "SELECT (min(mtime) + max(mtime)) / 2 FROM entries",
     );
-    let to = plan::format_time(t);
+    let to = model::time::format_time(t);
     s3rewind_ok(
         &catalog,
         &["plan", "restore", "--to", &to, "--name", "storm"],

@@ -268,9 +268,25 @@ fn restore_options_where_keep_new_keys_and_rollback() {
 fn restore_before_the_first_version_and_in_the_future() {
     let w = Workdir::new();
     build(&w.catalog(), &incident());
+    // Before any data: refused (it hides every key), unless asked for.
+    let err = s3rewind_err(
+        &w.catalog(),
+        &["plan", "restore", "--to", "2020-01-01", "--name", "before"],
+    );
+    assert!(
+        err.contains("before the oldest entry") && err.contains("--allow-before-data"),
+        "{err}"
+    );
     plan_ok(
         &w.catalog(),
-        &["restore", "--to", "2020-01-01", "--name", "before"],
+        &[
+            "restore",
+            "--to",
+            "2020-01-01",
+            "--name",
+            "before",
+            "--allow-before-data",
+        ],
     );
     // Every key live now gets a delete marker; deleted ones are left alone.
     assert_eq!(
@@ -726,7 +742,7 @@ fn restore_plan_from_a_real_scan() {
     b.put("new.txt", b"new");
     let w = Workdir::new();
     s3rewind_ok(&w.catalog(), &["scan", &b.url()]);
-    let to = plan::format_time(t as i64);
+    let to = model::time::format_time(t as i64);
     plan_ok(
         &w.catalog(),
         &["restore", "--to", &to, "--name", "incident"],
@@ -768,7 +784,7 @@ fn review_queries_in_the_docs_run_as_written() {
         &[
             "restore",
             "--to",
-            &plan::format_time(t as i64),
+            &model::time::format_time(t as i64),
             "--name",
             "incident",
         ],

@@ -6,10 +6,11 @@ use std::time::Instant;
 
 use apply::{ApplyOptions, ApplyProgress, ApplyTarget};
 use catalog::Catalog;
-use s3io::{Versioning, S3};
+use model::{ActionKind, Versioning};
+use s3io::S3;
 
 use crate::cli::{ApplyArgs, GlobalArgs};
-use crate::output::{self, thousands, Progress, Reading};
+use crate::output::{self, shown, thousands, Progress, Reading};
 use crate::{exit, CliError};
 
 pub async fn run(global: &GlobalArgs, args: ApplyArgs) -> Result<u8, CliError> {
@@ -18,31 +19,29 @@ pub async fn run(global: &GlobalArgs, args: ApplyArgs) -> Result<u8, CliError> {
     let report = plan::show_plan(&catalog, &args.name)?;
     let info = &report.info;
     let scan = catalog.scan_record()?.ok_or(plan::PlanError::NoScan)?;
+    let name = shown(&info.name);
     if info.scan_id != scan.id {
         return Err(CliError::Usage(format!(
-            "plan {} was made from an earlier scan of this catalog; its versions may be gone\n  hint: make the plan again",
-            info.name
+            "plan {name} was made from an earlier scan of this catalog; its versions may be gone\n  hint: make the plan again",
         )));
     }
-    let s3 = S3::connect(&super::client_options(global)).await;
+    let pace = s3io::Pace {
+        concurrency: usize::from(args.concurrency),
+        max_rps: args.max_rps,
+    };
+    let s3 = S3::connect(&super::client_options(global, pace)).await;
     let location = &scan.location;
+    let place = shown_owned(&location.to_string());
     if s3.endpoint() != location.endpoint.as_deref() {
         return Err(CliError::Usage(format!(
-            "plan {} belongs to {location}, but this run points at {}\n  hint: pass the same --endpoint-url (or AWS_ENDPOINT_URL) the scan used",
-            info.name,
+            "plan {name} belongs to {place}, but this run points at {}\n  hint: pass the same --endpoint-url (or AWS_ENDPOINT_URL) the scan used",
             s3.endpoint().unwrap_or("AWS")
         )));
     }
 
-    println!("apply plan {} to {location}", info.name);
+    println!("apply plan {name} to {place}");
     super::plan::print_report(&report, false);
-    let remaining = info.status.pending
-        + info.status.in_flight
-        + if args.retry_failed {
-            info.status.failed
-        } else {
-            0
-        };
+    let remaining = info.status.remaining(args.retry_failed);
     if remaining == 0 {
         println!("nothing left to do");
         return Ok(exit_code(info.status.failed));
@@ -53,15 +52,15 @@ pub async fn run(global: &GlobalArgs, args: ApplyArgs) -> Result<u8, CliError> {
             "dry run: these {} actions would be executed (nothing is called):",
             thousands(remaining)
         );
-        catalog::actions::for_each_remaining(
-            catalog.conn(),
+        catalog.for_each_remaining(
             info.id,
             args.retry_failed,
             |id, kind, key, version, size| {
                 println!(
-                    "{id:>10}  {kind:<17}  {key}{}{}",
+                    "{id:>10}  {kind:<17}  {}{}{}",
+                    shown(key),
                     version
-                        .map(|v| format!("  version {v}"))
+                        .map(|v| format!("  version {}", shown(v)))
                         .unwrap_or_default(),
                     size.filter(|_| kind == "copy_version")
                         .map(|s| format!("  ({s} bytes)"))
@@ -75,7 +74,7 @@ pub async fn run(global: &GlobalArgs, args: ApplyArgs) -> Result<u8, CliError> {
     let writes_new_versions = report.kinds.iter().any(|k| {
         matches!(
             k.kind,
-            catalog::ActionKind::CopyVersion | catalog::ActionKind::AddDeleteMarker
+            ActionKind::CopyVersion | ActionKind::AddDeleteMarker
         )
     });
     let versioning = s3.bucket_versioning(&location.bucket).await?;
@@ -87,9 +86,8 @@ pub async fn run(global: &GlobalArgs, args: ApplyArgs) -> Result<u8, CliError> {
         )));
     }
     let question = format!(
-        "execute {} actions of plan {} on {location}?",
+        "execute {} actions of plan {name} on {place}?",
         thousands(remaining),
-        info.name
     );
     if !output::confirm(&question, args.yes)? {
         eprintln!("nothing changed");
@@ -97,9 +95,8 @@ pub async fn run(global: &GlobalArgs, args: ApplyArgs) -> Result<u8, CliError> {
     }
 
     let options = ApplyOptions {
-        concurrency: usize::from(args.concurrency),
+        workers: usize::from(args.concurrency),
         block_size: i64::from(args.block_size),
-        max_rps: args.max_rps,
         verify: args.verify,
         retry_failed: args.retry_failed,
         multipart_threshold: args.multipart_threshold,
@@ -111,9 +108,11 @@ pub async fn run(global: &GlobalArgs, args: ApplyArgs) -> Result<u8, CliError> {
         bucket: location.bucket.clone(),
     };
     let progress = Arc::new(ApplyProgress::default());
-    let shown = progress.clone();
+    let progress_of = progress.clone();
+    let paced = s3.clone();
     let started = Instant::now();
     let ticker = Progress::start("apply", move || {
+        let shown = &progress_of;
         let finished = shown.finished();
         let secs = started.elapsed().as_secs_f64().max(0.001);
         let rate = finished as f64 / secs;
@@ -122,12 +121,12 @@ pub async fn run(global: &GlobalArgs, args: ApplyArgs) -> Result<u8, CliError> {
             done: finished,
             total: remaining,
             message: format!(
-                "{}/s · {} done, {} failed, {} skipped · {} in flight max · ETA {}",
+                "{}/s · {} done, {} failed, {} skipped · {} in flight at most · ETA {}",
                 thousands(rate as u64),
                 thousands(shown.done.load(Ordering::Relaxed)),
                 thousands(shown.failed.load(Ordering::Relaxed)),
                 thousands(shown.skipped.load(Ordering::Relaxed)),
-                shown.limit.load(Ordering::Relaxed),
+                paced.pacer().narrowest_window(),
                 if rate > 0.0 {
                     format!("{:.0}s", left as f64 / rate)
                 } else {
@@ -144,8 +143,7 @@ pub async fn run(global: &GlobalArgs, args: ApplyArgs) -> Result<u8, CliError> {
     let summary = result?;
     let finished = summary.done + summary.failed + summary.skipped;
     println!(
-        "applied plan {}: {} done, {} failed, {} skipped in {:.1} s ({} actions/s); {} requests, {} retried, {} throttled",
-        info.name,
+        "applied plan {name}: {} done, {} failed, {} skipped in {:.1} s ({} actions/s); {} requests, {} retried, {} throttled",
         thousands(summary.done),
         thousands(summary.failed),
         thousands(summary.skipped),
@@ -155,26 +153,28 @@ pub async fn run(global: &GlobalArgs, args: ApplyArgs) -> Result<u8, CliError> {
         thousands(summary.retries),
         thousands(summary.throttled),
     );
-    let failures = catalog::actions::failures_by_code(catalog.conn(), info.id)?;
-    let failed: i64 = failures.iter().map(|(_, n)| n).sum();
+    let failures = catalog.failures_by_code(info.id)?;
+    let failed: u64 = failures.iter().map(|(_, n)| n).sum();
     if failed > 0 {
         println!("completed with failures; failed actions by S3 error code:");
         for (code, n) in &failures {
-            println!("  {code:<24} {}", thousands(*n as u64));
+            println!("  {:<24} {}", shown(code), thousands(*n));
         }
         println!(
-            "  see them: s3rewind sql \"SELECT key, version_id, error FROM plan_review WHERE plan = '{}' AND status = 'failed'\"\n  \
-             after fixing the cause: s3rewind apply {} --retry-failed",
-            info.name, info.name
+            "  see them: s3rewind sql \"SELECT key, version_id, error FROM plan_review WHERE plan = '{name}' AND status = 'failed'\"\n  \
+             after fixing the cause: s3rewind apply {name} --retry-failed",
         );
     }
     if summary.skipped > 0 {
         println!(
-            "skipped actions: s3rewind sql \"SELECT key, error FROM plan_review WHERE plan = '{}' AND status = 'skipped'\"",
-            info.name
+            "skipped actions: s3rewind sql \"SELECT key, error FROM plan_review WHERE plan = '{name}' AND status = 'skipped'\"",
         );
     }
-    Ok(exit_code(failed as u64))
+    Ok(exit_code(failed))
+}
+
+fn shown_owned(text: &str) -> String {
+    shown(text).into_owned()
 }
 
 fn exit_code(failed: u64) -> u8 {

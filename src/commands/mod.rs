@@ -21,10 +21,11 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
     }
 }
 
-fn client_options(global: &GlobalArgs) -> s3io::ClientOptions {
+fn client_options(global: &GlobalArgs, pace: s3io::Pace) -> s3io::ClientOptions {
     s3io::ClientOptions {
         endpoint_url: global.endpoint_url.clone(),
         region: global.region.clone(),
         profile: global.profile.clone(),
+        pace,
     }
 }

@@ -1,14 +1,15 @@
 //! `s3rewind plan …`.
 
 use catalog::Catalog;
+use model::time::{format_time, parse_duration, parse_time};
 use plan::{ActionKind, PlanRequest, Rule};
 
 use crate::cli::{GlobalArgs, PlanCommand, RestoreMode};
-use crate::output::{self, bytes, print_table, thousands};
+use crate::output::{self, bytes, print_table, shown, thousands};
 use crate::{exit, CliError};
 
 pub async fn run(global: &GlobalArgs, command: PlanCommand) -> Result<u8, CliError> {
-    let mut catalog = Catalog::open(&global.catalog).await?;
+    let catalog = Catalog::open(&global.catalog).await?;
     // Making or dropping a plan changes the catalog; reading plans does not.
     let _lock = match &command {
         PlanCommand::List | PlanCommand::Show { .. } => None,
@@ -16,8 +17,8 @@ pub async fn run(global: &GlobalArgs, command: PlanCommand) -> Result<u8, CliErr
     };
     match command {
         PlanCommand::Restore(a) => {
-            let to = plan::parse_time(&a.to)?;
-            if to > chrono::Utc::now().timestamp() {
+            let to = parse_time(&a.to)?;
+            if to > model::time::now() {
                 eprintln!(
                     "note: {} is in the future: every key is already as it will be then",
                     a.to
@@ -29,47 +30,56 @@ pub async fn run(global: &GlobalArgs, command: PlanCommand) -> Result<u8, CliErr
                 keep_new_keys: a.keep_new_keys,
             };
             create(
-                &mut catalog,
-                a.name.name.as_deref(),
-                rule,
-                a.filter.where_expr.as_deref(),
+                &catalog,
+                PlanRequest {
+                    name: a.name.name.as_deref(),
+                    rule,
+                    where_expr: a.filter.where_expr.as_deref(),
+                    allow_before_data: a.allow_before_data,
+                },
             )
         }
         PlanCommand::Undelete(a) => {
-            let since = a.since.as_deref().map(plan::parse_time).transpose()?;
-            let until = a.until.as_deref().map(plan::parse_time).transpose()?;
+            let time = |t: &String| parse_time(t);
+            let since = a.since.as_ref().map(time).transpose()?;
+            let until = a.until.as_ref().map(time).transpose()?;
             if let (Some(s), Some(u)) = (since, until) {
                 if s > u {
                     return Err(CliError::Usage(format!(
                         "--since {} is after --until {}: the window is empty",
-                        plan::format_time(s),
-                        plan::format_time(u)
+                        format_time(s),
+                        format_time(u)
                     )));
                 }
             }
-            let rule = Rule::Undelete { since, until };
             create(
-                &mut catalog,
-                a.name.name.as_deref(),
-                rule,
-                a.filter.where_expr.as_deref(),
+                &catalog,
+                PlanRequest {
+                    name: a.name.name.as_deref(),
+                    rule: Rule::Undelete { since, until },
+                    where_expr: a.filter.where_expr.as_deref(),
+                    allow_before_data: false,
+                },
             )
         }
         PlanCommand::Expire(a) => {
             let rule = Rule::Expire {
-                older_than: plan::parse_duration(&a.noncurrent_older_than)?,
+                older_than: parse_duration(&a.noncurrent_older_than)?,
                 keep_newest: i64::from(a.keep_newest),
                 expired_markers: a.expired_markers,
                 as_of: match &a.as_of {
-                    Some(t) => plan::parse_time(t)?,
-                    None => chrono::Utc::now().timestamp(),
+                    Some(t) => parse_time(t)?,
+                    None => model::time::now(),
                 },
             };
             create(
-                &mut catalog,
-                a.name.name.as_deref(),
-                rule,
-                a.filter.where_expr.as_deref(),
+                &catalog,
+                PlanRequest {
+                    name: a.name.name.as_deref(),
+                    rule,
+                    where_expr: a.filter.where_expr.as_deref(),
+                    allow_before_data: false,
+                },
             )
         }
         PlanCommand::Sql(a) => {
@@ -80,7 +90,15 @@ pub async fn run(global: &GlobalArgs, command: PlanCommand) -> Result<u8, CliErr
                 })?,
                 (None, None) => unreachable!("clap requires one"),
             };
-            create(&mut catalog, Some(&a.name), Rule::Sql { query }, None)
+            create(
+                &catalog,
+                PlanRequest {
+                    name: Some(&a.name),
+                    rule: Rule::Sql { query },
+                    where_expr: None,
+                    allow_before_data: false,
+                },
+            )
         }
         PlanCommand::List => list(&catalog),
         PlanCommand::Show { name } => show(&catalog, &name),
@@ -89,7 +107,8 @@ pub async fn run(global: &GlobalArgs, command: PlanCommand) -> Result<u8, CliErr
             let touched = info.status.total() - info.status.pending;
             if touched > 0 {
                 let question = format!(
-                    "plan {name} was partly applied ({touched} of {} actions); dropping it loses that record. Drop it?",
+                    "plan {} was partly applied ({touched} of {} actions); dropping it loses that record. Drop it?",
+                    shown(&name),
                     info.actions
                 );
                 if !output::confirm(&question, yes)? {
@@ -97,27 +116,20 @@ pub async fn run(global: &GlobalArgs, command: PlanCommand) -> Result<u8, CliErr
                     return Ok(exit::ERROR);
                 }
             }
-            plan::drop_plan(&mut catalog, &name)?;
-            println!("dropped plan {name} ({} actions)", thousands(info.actions));
+            let mut catalog = catalog;
+            catalog.drop_plan(info.id)?;
+            println!(
+                "dropped plan {} ({} actions)",
+                shown(&name),
+                thousands(info.actions)
+            );
             Ok(exit::OK)
         }
     }
 }
 
-fn create(
-    catalog: &mut Catalog,
-    name: Option<&str>,
-    rule: Rule,
-    where_expr: Option<&str>,
-) -> Result<u8, CliError> {
-    let created = plan::create_plan(
-        catalog,
-        &PlanRequest {
-            name,
-            rule,
-            where_expr,
-        },
-    )?;
+fn create(catalog: &Catalog, request: PlanRequest<'_>) -> Result<u8, CliError> {
+    let created = plan::create_plan(catalog, &request)?;
     let report = plan::show_plan(catalog, &created.name)?;
     let kinds: Vec<String> = report
         .kinds
@@ -126,7 +138,7 @@ fn create(
         .collect();
     println!(
         "plan {}: {} actions{} on {} keys, made in {:.1} s",
-        created.name,
+        shown(&created.name),
         thousands(created.actions),
         if kinds.is_empty() {
             String::new()
@@ -142,18 +154,18 @@ fn create(
             thousands(created.unrecoverable)
         );
         for key in &created.unrecoverable_sample {
-            println!("  {key}");
+            println!("  {}", shown(key));
         }
     }
     println!(
         "review it: `s3rewind plan show {0}`, or SQL on the view plan_review (WHERE plan = '{0}')",
-        created.name
+        shown(&created.name)
     );
     Ok(exit::OK)
 }
 
 fn list(catalog: &Catalog) -> Result<u8, CliError> {
-    let plans = plan::list_plans(catalog)?;
+    let plans = catalog.plans()?;
     if plans.is_empty() {
         println!("no plans yet: `s3rewind plan restore --to TIME` makes one");
         return Ok(exit::OK);
@@ -189,7 +201,7 @@ fn show(catalog: &Catalog, name: &str) -> Result<u8, CliError> {
 /// What `plan show` and `apply` print about a plan; `sample` adds its first actions.
 pub fn print_report(report: &plan::PlanReport, sample: bool) {
     let info = &report.info;
-    println!("plan        {}", info.name);
+    println!("plan        {}", shown(&info.name));
     println!("rule        {} {}", info.rule, info.parameters);
     println!("created     {}", info.created_at);
     println!(

@@ -2,12 +2,13 @@
 
 use std::sync::Arc;
 
-use catalog::{Catalog, Location};
+use catalog::Catalog;
 use inventory::{ScanOptions, ScanProgress};
-use s3io::{Versioning, S3};
+use model::{Location, Versioning};
+use s3io::S3;
 
 use crate::cli::{GlobalArgs, ScanArgs};
-use crate::output::{self, thousands, Progress, Reading};
+use crate::output::{self, shown, thousands, Progress, Reading};
 use crate::{exit, CliError};
 
 pub async fn run(global: &GlobalArgs, args: ScanArgs) -> Result<u8, CliError> {
@@ -20,7 +21,11 @@ pub async fn run(global: &GlobalArgs, args: ScanArgs) -> Result<u8, CliError> {
     }
     inventory::merge_prefixes(&[], &requested)?;
 
-    let s3 = S3::connect(&super::client_options(global)).await;
+    let pace = s3io::Pace {
+        concurrency: usize::from(args.concurrency),
+        max_rps: None,
+    };
+    let s3 = S3::connect(&super::client_options(global, pace)).await;
     let location = Location {
         bucket,
         base_prefix,
@@ -28,7 +33,7 @@ pub async fn run(global: &GlobalArgs, args: ScanArgs) -> Result<u8, CliError> {
     };
     let path = &global.catalog;
     let _lock = catalog::WorkLock::take(path, "scan")?;
-    let existing = if path.exists() && !args.fresh {
+    let mut existing = if path.exists() && !args.fresh {
         let catalog = Catalog::open(path).await?;
         inventory::check_location(&catalog, &location)?;
         Some(catalog)
@@ -36,16 +41,27 @@ pub async fn run(global: &GlobalArgs, args: ScanArgs) -> Result<u8, CliError> {
         None
     };
     let prefixes = inventory::plan_prefixes(existing.as_ref(), &requested)?;
-    if let Some(catalog) = &existing {
+    if let Some(catalog) = &mut existing {
         let totals = catalog.scan_totals()?;
         let new = prefixes.len() as i64 - totals.prefixes;
         if totals.prefixes > 0 && totals.prefixes == totals.prefixes_done && new == 0 {
+            let record = catalog.scan_record()?;
+            if record.is_some_and(|r| r.finished_at.is_some() && r.compacted_at.is_none()) {
+                // A kill cut the last run's compaction short.
+                let started = std::time::Instant::now();
+                catalog.compact()?;
+                eprintln!(
+                    "compacted the catalog in {:.1} s (the run that finished the scan was stopped while compacting it)",
+                    started.elapsed().as_secs_f64()
+                );
+            }
             println!(
-                "the scan of {location} is already complete ({} versions, {} delete markers); nothing to do\n  \
+                "the scan of {} is already complete ({} versions, {} delete markers); nothing to do\n  \
                  hint: `s3rewind scan {} --fresh` scans again from scratch",
+                shown(&location.to_string()),
                 thousands(totals.versions() as u64),
                 thousands(totals.delete_markers as u64),
-                args.url
+                shown(&args.url)
             );
             return Ok(exit::OK);
         }
@@ -62,8 +78,9 @@ pub async fn run(global: &GlobalArgs, args: ScanArgs) -> Result<u8, CliError> {
     }
     if args.fresh && path.exists() {
         let question = format!(
-            "--fresh deletes the catalog {} (its scan, plans and apply history) and scans {location} from scratch. Continue?",
-            path.display()
+            "--fresh deletes the catalog {} (its scan, plans and apply history) and scans {} from scratch. Continue?",
+            shown(&path.display().to_string()),
+            shown(&location.to_string())
         );
         if !output::confirm(&question, args.yes)? {
             eprintln!("nothing changed");
@@ -78,9 +95,10 @@ pub async fn run(global: &GlobalArgs, args: ScanArgs) -> Result<u8, CliError> {
         page_size: args.page_size,
     };
     let progress = Arc::new(ScanProgress::default());
-    let shown = progress.clone();
+    let progress_of = progress.clone();
     let started = std::time::Instant::now();
-    let ticker = Progress::start("scan", move || reading(&shown, started));
+    let counted = s3.clone();
+    let ticker = Progress::start("scan", move || reading(&progress_of, &counted, started));
     let result = inventory::scan(
         &s3,
         &mut catalog,
@@ -100,8 +118,9 @@ pub async fn run(global: &GlobalArgs, args: ScanArgs) -> Result<u8, CliError> {
     let summary = result?;
     let versions = summary.rows - summary.delete_markers;
     println!(
-        "{} {location}: {} versions and {} delete markers in {:.1} s ({} rows/s); {} pages, {} requests, {} retried{}",
+        "{} {}: {} versions and {} delete markers in {:.1} s ({} rows/s); {} pages, {} requests, {} retried{}",
         if summary.finished { "scanned" } else { "partly scanned" },
+        shown(&location.to_string()),
         thousands(versions),
         thousands(summary.delete_markers),
         summary.elapsed.as_secs_f64(),
@@ -120,11 +139,11 @@ pub async fn run(global: &GlobalArgs, args: ScanArgs) -> Result<u8, CliError> {
     Ok(exit::OK)
 }
 
-fn reading(progress: &ScanProgress, started: std::time::Instant) -> Reading {
+fn reading(progress: &ScanProgress, s3: &S3, started: std::time::Instant) -> Reading {
     use std::sync::atomic::Ordering::Relaxed;
     let (rows, markers, done) = progress.committed();
     let rate = output::rate(progress.rows_this_run(), started.elapsed());
-    let retries = progress.page_retries.load(Relaxed);
+    let retries = s3.counters().retries();
     if progress.compacting.load(Relaxed) {
         return Reading {
             done,
@@ -141,7 +160,7 @@ fn reading(progress: &ScanProgress, started: std::time::Instant) -> Reading {
             thousands(rows - markers),
             thousands(markers),
             if retries > 0 {
-                format!(", {} page retries", thousands(retries))
+                format!(", {} requests retried", thousands(retries))
             } else {
                 String::new()
             }

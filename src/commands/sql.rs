@@ -1,7 +1,7 @@
 //! `s3rewind sql`: read-only queries on the catalog.
 
 use catalog::rusqlite::types::Value;
-use catalog::Catalog;
+use catalog::{user_sql, Catalog};
 
 use crate::cli::{GlobalArgs, SqlArgs};
 use crate::output::print_table;
@@ -9,12 +9,22 @@ use crate::{exit, CliError};
 
 pub async fn run(global: &GlobalArgs, args: SqlArgs) -> Result<u8, CliError> {
     let catalog = Catalog::open(&global.catalog).await?;
+    let query = args.query.trim();
+    // Refused before anything happens: a query that writes changes nothing.
+    user_sql::prepare(catalog.conn(), query, "the query")?;
+    // Review queries join on key names. Not while another command writes
+    // the catalog (the query then runs without the index).
+    if let Ok(_lock) = catalog::WorkLock::take(&global.catalog, "sql") {
+        if let Ok(true) = catalog.index_keys() {
+            eprintln!("(indexed the catalog's key names for joins; done once)");
+        }
+    }
     let conn = catalog.conn();
     // Belt and braces: the authorizer refuses writes at compile time, and
     // query_only refuses them at run time.
     conn.pragma_update(None, "query_only", true)
         .map_err(catalog::CatalogError::from)?;
-    let mut stmt = plan::readonly::prepare(conn, args.query.trim(), "the query")?;
+    let mut stmt = user_sql::prepare(conn, query, "the query")?;
     let names: Vec<String> = stmt.column_names().iter().map(|s| s.to_string()).collect();
     let mut rows = stmt.raw_query();
     let mut next = || -> Result<Option<Vec<Value>>, CliError> {
@@ -26,17 +36,14 @@ pub async fn run(global: &GlobalArgs, args: SqlArgs) -> Result<u8, CliError> {
                     .map_err(catalog::CatalogError::from)?,
             )),
             Ok(None) => Ok(None),
-            Err(e) => Err(CliError::Plan(plan::PlanError::BadSql {
-                what: "the query".into(),
-                reason: plan::readonly::sqlite_message(&e),
-            })),
+            Err(e) => Err(user_sql::run_error("the query", &e).into()),
         }
     };
     if args.csv {
         let mut w = csv::Writer::from_writer(std::io::stdout().lock());
         w.write_record(&names).map_err(std::io::Error::other)?;
         while let Some(row) = next()? {
-            w.write_record(row.into_iter().map(plan::display))
+            w.write_record(row.into_iter().map(user_sql::display))
                 .map_err(std::io::Error::other)?;
         }
         w.flush()?;
@@ -63,7 +70,7 @@ pub async fn run(global: &GlobalArgs, args: SqlArgs) -> Result<u8, CliError> {
     } else {
         let mut table = Vec::new();
         while let Some(row) = next()? {
-            table.push(row.into_iter().map(plan::display).collect());
+            table.push(row.into_iter().map(user_sql::display).collect());
         }
         print_table(&names, &table);
         eprintln!(

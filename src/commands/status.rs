@@ -3,7 +3,7 @@
 use catalog::Catalog;
 
 use crate::cli::GlobalArgs;
-use crate::output::{bytes, thousands};
+use crate::output::{bytes, shown, thousands};
 use crate::{exit, CliError};
 
 /// Unfinished prefixes listed by name before the rest are only counted.
@@ -11,29 +11,40 @@ const SHOWN_PREFIXES: usize = 20;
 
 pub async fn run(global: &GlobalArgs) -> Result<u8, CliError> {
     let catalog = Catalog::open(&global.catalog).await?;
-    let size = ["", "-wal"]
+    let size = catalog::companions(&global.catalog)
         .iter()
-        .filter_map(|s| {
-            let mut p = global.catalog.as_os_str().to_owned();
-            p.push(s);
-            std::fs::metadata(p).ok()
-        })
+        .filter_map(|p| std::fs::metadata(p).ok())
         .map(|m| m.len())
         .sum::<u64>();
-    println!("catalog     {} ({})", global.catalog.display(), bytes(size));
+    println!(
+        "catalog     {} ({})",
+        shown(&global.catalog.display().to_string()),
+        bytes(size)
+    );
+    if catalog::readable_by_others(&global.catalog) {
+        println!(
+            "            note: other users may read this catalog, which lists every key of the bucket; \
+             `chmod 600 {}*` makes it private (s3rewind creates catalogs private)",
+            shown(&global.catalog.display().to_string())
+        );
+    }
     let Some(scan) = catalog.scan_record()? else {
         println!("scan        none yet: run `s3rewind scan s3://BUCKET`");
         return Ok(exit::OK);
     };
     let totals = catalog.scan_totals()?;
-    println!("location    {}", scan.location);
+    println!("location    {}", shown(&scan.location.to_string()));
     println!("versioning  {}", scan.versioning);
     match &scan.finished_at {
         Some(at) => println!(
-            "scan        complete: started {}, finished {at} ({} run{})",
+            "scan        complete: started {}, finished {at} ({} run{}){}",
             scan.started_at,
             scan.runs,
-            if scan.runs == 1 { "" } else { "s" }
+            if scan.runs == 1 { "" } else { "s" },
+            match scan.compacted_at {
+                Some(_) => "",
+                None => "; not compacted yet: the next `scan` packs it",
+            }
         ),
         None => println!(
             "scan        UNFINISHED: started {}, {} of {} prefixes done; run `s3rewind scan s3://{}/{}` to resume",
@@ -41,7 +52,7 @@ pub async fn run(global: &GlobalArgs) -> Result<u8, CliError> {
             thousands(totals.prefixes_done as u64),
             thousands(totals.prefixes as u64),
             scan.location.bucket,
-            scan.location.base_prefix
+            shown(&scan.location.base_prefix)
         ),
     }
     println!(
@@ -56,13 +67,13 @@ pub async fn run(global: &GlobalArgs) -> Result<u8, CliError> {
         println!("unfinished prefixes:");
         for c in unfinished.iter().take(SHOWN_PREFIXES) {
             println!(
-                "  {:?}: {} pages, {} rows so far{}",
-                c.prefix,
+                "  \"{}\": {} pages, {} rows so far{}",
+                shown(&c.prefix),
                 c.pages,
                 c.rows,
                 c.next_key_marker
                     .as_deref()
-                    .map(|k| format!(", next after key {k:?}"))
+                    .map(|k| format!(", next after key \"{}\"", shown(k)))
                     .unwrap_or_default()
             );
         }
@@ -70,7 +81,7 @@ pub async fn run(global: &GlobalArgs) -> Result<u8, CliError> {
             println!("  … and {} more", unfinished.len() - SHOWN_PREFIXES);
         }
     }
-    let plans = plan::list_plans(&catalog)?;
+    let plans = catalog.plans()?;
     if plans.is_empty() {
         println!("plans       none yet: `s3rewind plan restore --to TIME` makes one");
     } else {
@@ -90,7 +101,7 @@ pub async fn run(global: &GlobalArgs) -> Result<u8, CliError> {
             };
             println!(
                 "  {:<20} {:<9} {:>10} actions: {} done, {} failed, {} skipped, {} pending ({state})",
-                p.name,
+                shown(&p.name),
                 p.rule,
                 thousands(p.actions),
                 thousands(s.done),

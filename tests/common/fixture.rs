@@ -3,7 +3,8 @@
 
 use std::path::Path;
 
-use catalog::{Catalog, EntryRow, Location, ScanPage, ScanWriter};
+use catalog::{Catalog, ScanPage, ScanWriter};
+use model::{Entry, Location};
 
 /// One entry of a key's history.
 #[derive(Debug, Clone)]
@@ -46,12 +47,12 @@ pub fn build(path: &Path, keys: &[(&str, Vec<E>)]) {
     let mut entries = Vec::new();
     for (key, history) in keys {
         for (i, e) in history.iter().enumerate() {
-            entries.push(EntryRow {
+            entries.push(Entry {
                 key: key.to_string(),
                 version_id: e.version_id.clone(),
                 is_marker: e.is_marker,
                 is_latest: i == 0,
-                mtime: s3io::parse_s3_timestamp(&e.time)
+                mtime: model::time::parse_s3_timestamp(&e.time)
                     .unwrap_or_else(|| panic!("bad time {}", e.time)),
                 size: (!e.is_marker).then_some(e.size),
                 etag: (!e.is_marker).then(|| "d41d8cd98f00b204e9800998ecf8427e".to_owned()),

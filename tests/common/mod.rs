@@ -1,8 +1,9 @@
 //! Test harness: a real S3 server on a loopback port, buckets seeded through
 //! the AWS SDK, the real `s3rewind` binary, and the real catalog file.
 //!
-//! The server is moto (`S3REWIND_TEST_SERVER=moto`, the default) or our own
-//! s3sim (`S3REWIND_TEST_SERVER=s3sim`). One server serves a whole test
+//! The server is our own s3sim, started in this process (the default, or
+//! `S3REWIND_TEST_SERVER=s3sim`), or moto (`S3REWIND_TEST_SERVER=moto`,
+//! from `.venv/`, which `just setup` makes). One server serves a whole test
 //! binary; every test uses buckets of its own.
 #![allow(dead_code)]
 
@@ -32,7 +33,12 @@ pub enum ServerKind {
 pub struct Server {
     pub kind: ServerKind,
     pub endpoint: String,
-    _child: Mutex<Child>,
+    running: Running,
+}
+
+enum Running {
+    InProcess(Mutex<Option<s3sim::Server>>),
+    Child(Mutex<Child>),
 }
 
 fn workspace() -> PathBuf {
@@ -47,55 +53,65 @@ fn free_port() -> u16 {
         .port()
 }
 
+static SERVER: OnceLock<Server> = OnceLock::new();
+
 /// The test binary's S3 server, started on first use.
 pub fn server() -> &'static Server {
-    static SERVER: OnceLock<Server> = OnceLock::new();
     SERVER.get_or_init(|| {
         let kind = match std::env::var("S3REWIND_TEST_SERVER").as_deref() {
-            Ok("s3sim") => ServerKind::S3sim,
-            Ok("moto") | Err(_) => ServerKind::Moto,
+            Ok("s3sim") | Ok("") | Err(_) => ServerKind::S3sim,
+            Ok("moto") => ServerKind::Moto,
             Ok(other) => panic!("S3REWIND_TEST_SERVER={other}: expected moto or s3sim"),
         };
         start_server(kind, &[])
     })
 }
 
-fn s3sim_binary() -> PathBuf {
-    let s3sim = std::env::var("S3REWIND_S3SIM")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| workspace().join("target/debug/s3sim"));
-    assert!(
-        s3sim.exists(),
-        "s3sim not found at {}: run `cargo build -p s3sim` (or set S3REWIND_S3SIM)",
-        s3sim.display()
-    );
-    s3sim
+/// Starts a server of its own. s3sim runs in this process, on the
+/// harness's runtime, and takes `extra` flags (faults, seeding: see
+/// `s3sim --help`). moto runs under a shell that kills it when our stdin
+/// pipe closes, i.e. when this test process exits, however it exits.
+/// Dropping the returned server stops it sooner.
+pub fn start_server(kind: ServerKind, extra: &[&str]) -> Server {
+    match kind {
+        ServerKind::S3sim => {
+            use clap::Parser;
+            let mut args = vec![
+                "s3sim",
+                "--listen",
+                "127.0.0.1:0",
+                "--access-key",
+                ACCESS_KEY,
+                "--secret-key",
+                SECRET_KEY,
+            ];
+            args.extend_from_slice(extra);
+            let options = s3sim::Options::parse_from(args);
+            let server = runtime().block_on(options.serve()).expect("start s3sim");
+            Server {
+                kind,
+                endpoint: format!("http://{}", server.addr),
+                running: Running::InProcess(Mutex::new(Some(server))),
+            }
+        }
+        ServerKind::Moto => {
+            assert!(extra.is_empty(), "moto takes no flags");
+            start_moto()
+        }
+    }
 }
 
-/// Starts a server of its own (s3sim only takes `extra` flags: faults,
-/// seeding). It is started under a shell that kills it when our stdin pipe
-/// closes, i.e. when this test process exits, however it exits; dropping
-/// the returned server stops it sooner.
-pub fn start_server(kind: ServerKind, extra: &[&str]) -> Server {
+fn start_moto() -> Server {
     let port = free_port();
-    let command = match kind {
-        ServerKind::Moto => {
-            let moto = std::env::var("S3REWIND_MOTO_SERVER")
-                .map(PathBuf::from)
-                .unwrap_or_else(|_| workspace().join(".venv/bin/moto_server"));
-            assert!(
-                moto.exists(),
-                "moto_server not found at {}: run `just setup` (or set S3REWIND_MOTO_SERVER)",
-                moto.display()
-            );
-            format!("{} -H 127.0.0.1 -p {port}", moto.display())
-        }
-        ServerKind::S3sim => format!(
-            "{} --listen 127.0.0.1:{port} --access-key {ACCESS_KEY} --secret-key {SECRET_KEY} {}",
-            s3sim_binary().display(),
-            extra.join(" ")
-        ),
-    };
+    let moto = std::env::var("S3REWIND_MOTO_SERVER")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| workspace().join(".venv/bin/moto_server"));
+    assert!(
+        moto.exists(),
+        "moto_server not found at {}: run `just setup` (or set S3REWIND_MOTO_SERVER)",
+        moto.display()
+    );
+    let command = format!("{} -H 127.0.0.1 -p {port}", moto.display());
     let mut child = Command::new("sh")
         .arg("-c")
         .arg(format!(
@@ -103,33 +119,38 @@ pub fn start_server(kind: ServerKind, extra: &[&str]) -> Server {
         ))
         .stdin(Stdio::piped())
         .spawn()
-        .expect("start the S3 server");
-    let endpoint = format!("http://127.0.0.1:{port}");
+        .expect("start moto");
     let deadline = Instant::now() + Duration::from_secs(60);
     // Wait for the port to accept connections (the server is starting up).
     while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
         if let Ok(Some(status)) = child.try_wait() {
-            panic!("the S3 server exited during start-up: {status}");
+            panic!("moto exited during start-up: {status}");
         }
-        assert!(
-            Instant::now() < deadline,
-            "the S3 server did not start within 60 s"
-        );
+        assert!(Instant::now() < deadline, "moto did not start within 60 s");
         std::thread::sleep(Duration::from_millis(50));
     }
     Server {
-        kind,
-        endpoint,
-        _child: Mutex::new(child),
+        kind: ServerKind::Moto,
+        endpoint: format!("http://127.0.0.1:{port}"),
+        running: Running::Child(Mutex::new(child)),
     }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        // Closing the shell's stdin makes it kill the server.
-        if let Ok(mut child) = self._child.lock() {
-            drop(child.stdin.take());
-            let _ = child.wait();
+        match &self.running {
+            Running::InProcess(server) => {
+                if let Some(server) = server.lock().ok().and_then(|mut s| s.take()) {
+                    runtime().block_on(server.stop());
+                }
+            }
+            // Closing the shell's stdin makes it kill the server.
+            Running::Child(child) => {
+                if let Ok(mut child) = child.lock() {
+                    drop(child.stdin.take());
+                    let _ = child.wait();
+                }
+            }
         }
     }
 }
@@ -149,7 +170,7 @@ pub fn runtime() -> &'static tokio::runtime::Runtime {
     static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
     RT.get_or_init(|| {
         tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
+            .worker_threads(4)
             .enable_all()
             .build()
             .expect("tokio runtime")
@@ -456,7 +477,8 @@ impl Workdir {
     }
 }
 
-/// The real binary, pointed at the test server and a catalog.
+/// The real binary, pointed at a catalog and, once a test has started it,
+/// at the test server (offline commands start none).
 pub fn s3rewind_command(catalog: &Path) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_s3rewind"));
     cmd.env_clear()
@@ -465,9 +487,11 @@ pub fn s3rewind_command(catalog: &Path) -> Command {
         .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
         .env("AWS_REGION", "us-east-1")
         .env("AWS_EC2_METADATA_DISABLED", "true")
-        .env("AWS_ENDPOINT_URL", &server().endpoint)
         .env("S3REWIND_CATALOG", catalog)
         .stdin(Stdio::null());
+    if let Some(server) = SERVER.get() {
+        cmd.env("AWS_ENDPOINT_URL", &server.endpoint);
+    }
     cmd
 }
 
@@ -616,7 +640,12 @@ pub fn sibling(path: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(name)
 }
 
-/// A file's bytes, or None if it does not exist (to prove it unchanged).
-pub fn snapshot(path: &Path) -> Option<Vec<u8>> {
-    std::fs::read(path).ok()
+/// A file's length and a hash of its bytes, or None if it does not exist
+/// (to prove it unchanged without printing it when it is not).
+pub fn snapshot(path: &Path) -> Option<(usize, u64)> {
+    use std::hash::{Hash, Hasher};
+    let bytes = std::fs::read(path).ok()?;
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    bytes.hash(&mut hasher);
+    Some((bytes.len(), hasher.finish()))
 }

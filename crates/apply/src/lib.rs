@@ -5,26 +5,27 @@
 //!
 //! Worker i of N takes blocks i, i+N, i+2N, … of `block_size` ids (ids are
 //! dense, so no COUNT or OFFSET is needed). A block is claimed (its actions
-//! marked in flight, committed) before any call goes out, and completed
-//! with each action's outcome afterwards. On a rerun, an action still in
-//! flight was perhaps executed: a delete is simply sent again (deleting what
-//! is gone counts as done), while a copy or a new delete marker is first
-//! checked against the key's newest entry.
-
-mod limits;
+//! marked in flight, committed) before any call goes out; outcomes are
+//! recorded as they come. On a rerun, an action still in flight was perhaps
+//! executed: a delete is simply sent again (deleting what is gone counts as
+//! done), while copies and new delete markers are first checked against
+//! their keys' newest entries — one listing for many adjacent keys, and one
+//! catalog query per block for what the plan knows of them — so a resumed
+//! run goes about as fast as a fresh one however much was in flight.
+//!
+//! How hard it pushes (concurrency, throttling, retries) is s3io's call
+//! policy; nothing here repeats a call.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use catalog::actions::ActionStoreThread;
-use catalog::{ActionKind, ActionRow, ActionStore, CatalogError, Outcome};
+use catalog::actions::{ActionStoreThread, KnownVersions};
+use catalog::{ActionRow, ActionStore, CatalogError, Outcome};
 use futures::stream::{self, StreamExt, TryStreamExt};
-use s3io::pricing::DELETE_BATCH;
-use s3io::retry::{backoff, retrying, should_retry};
-use s3io::{CopyRequest, DeleteTarget, ListedEntry, S3Error, S3};
-
-pub use limits::{AdaptiveLimit, RateLimit};
+use model::limits::DELETE_BATCH;
+use model::{ActionKind, Entry};
+use s3io::{CopyRequest, DeleteTarget, S3Error, Seen, Write, Written, S3};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
@@ -39,12 +40,11 @@ pub enum ApplyError {
 /// How to apply.
 #[derive(Debug, Clone)]
 pub struct ApplyOptions {
-    /// Workers, and the most requests in flight.
-    pub concurrency: usize,
+    /// Workers (each with a block of actions); requests in flight are the
+    /// S3 client's concurrency.
+    pub workers: usize,
     /// Action ids per block.
     pub block_size: i64,
-    /// Most requests started per second.
-    pub max_rps: Option<f64>,
     /// Check each key's newest entry before acting; skip keys changed since the scan.
     pub verify: bool,
     /// Try failed actions again.
@@ -58,12 +58,11 @@ pub struct ApplyOptions {
 impl Default for ApplyOptions {
     fn default() -> Self {
         ApplyOptions {
-            concurrency: 64,
+            workers: 64,
             block_size: 1000,
-            max_rps: None,
             verify: false,
             retry_failed: false,
-            multipart_threshold: s3io::pricing::SINGLE_COPY_LIMIT,
+            multipart_threshold: model::limits::SINGLE_COPY_LIMIT,
             part_size: None,
         }
     }
@@ -84,7 +83,6 @@ pub struct ApplyProgress {
     pub done: AtomicU64,
     pub failed: AtomicU64,
     pub skipped: AtomicU64,
-    pub limit: AtomicU64,
 }
 
 impl ApplyProgress {
@@ -112,8 +110,6 @@ struct Context<'a> {
     store: ActionStore,
     target: &'a ApplyTarget,
     options: &'a ApplyOptions,
-    limit: AdaptiveLimit,
-    rate: Option<RateLimit>,
     progress: &'a ApplyProgress,
 }
 
@@ -128,20 +124,19 @@ pub async fn apply(
     shutdown: impl std::future::Future<Output = ()>,
 ) -> Result<ApplySummary, ApplyError> {
     let started = Instant::now();
+    let counters = s3.counters();
     let (requests, retries, throttled) = (
-        s3.counters().requests(),
-        s3.counters().retries(),
-        s3.counters().throttled(),
+        counters.requests(),
+        counters.retries(),
+        counters.throttled(),
     );
     let (store, thread) = ActionStore::spawn(catalog_path)?;
-    let workers = options.concurrency.max(1);
+    let workers = options.workers.max(1);
     let cx = Context {
         s3,
         store,
         target,
         options,
-        limit: AdaptiveLimit::new(workers),
-        rate: options.max_rps.map(RateLimit::new),
         progress,
     };
     let run =
@@ -157,9 +152,9 @@ pub async fn apply(
         done: progress.done.load(Ordering::Relaxed),
         failed: progress.failed.load(Ordering::Relaxed),
         skipped: progress.skipped.load(Ordering::Relaxed),
-        requests: s3.counters().requests() - requests,
-        retries: s3.counters().retries() - retries,
-        throttled: s3.counters().throttled() - throttled,
+        requests: counters.requests() - requests,
+        retries: counters.retries() - retries,
+        throttled: counters.throttled() - throttled,
         elapsed: started.elapsed(),
     })
 }
@@ -189,51 +184,26 @@ async fn worker(cx: &Context<'_>, index: i64, workers: i64) -> Result<(), ApplyE
             )
             .await?;
         if !rows.is_empty() {
-            let outcomes = execute_block(cx, rows).await?;
-            for (_, o) in &outcomes {
-                let counter = match o {
-                    Outcome::Done { .. } => &cx.progress.done,
-                    Outcome::Failed { .. } => &cx.progress.failed,
-                    Outcome::Skipped { .. } => &cx.progress.skipped,
-                };
-                counter.fetch_add(1, Ordering::Relaxed);
-            }
-            cx.store.complete(cx.target.plan_id, outcomes).await?;
+            execute_block(cx, rows).await?;
         }
         block += workers;
     }
 }
 
-/// One attempt of an S3 call: waits for a slot (the adaptive cap, then the
-/// rate ceiling), makes the call, and feeds the cap what it saw.
-///
-/// The call is built, on the heap, only once it has a slot: every worker
-/// queues a block's worth of calls for the cap, and an SDK call's future is
-/// kilobytes, so building them up front held hundreds of MiB at
-/// `--concurrency 256`.
-async fn attempt<T, Fut>(cx: &Context<'_>, call: impl FnOnce() -> Fut) -> T
-where
-    Fut: std::future::Future<Output = T>,
-{
-    let _permit = cx.limit.acquire().await;
-    if let Some(rate) = &cx.rate {
-        rate.wait().await;
+impl Context<'_> {
+    /// Counts and records outcomes (their commit is not waited for).
+    async fn record(&self, outcomes: Vec<(i64, Outcome)>) -> Result<(), ApplyError> {
+        for (_, o) in &outcomes {
+            let counter = match o {
+                Outcome::Done { .. } => &self.progress.done,
+                Outcome::Failed { .. } => &self.progress.failed,
+                Outcome::Skipped { .. } => &self.progress.skipped,
+            };
+            counter.fetch_add(1, Ordering::Relaxed);
+        }
+        self.store.record(self.target.plan_id, outcomes).await?;
+        Ok(())
     }
-    let result = Box::pin(call()).await;
-    cx.limit.observe(cx.s3.counters().throttled());
-    cx.progress
-        .limit
-        .store(cx.limit.limit() as u64, Ordering::Relaxed);
-    result
-}
-
-/// One S3 call with our retries (see `s3io::retry`).
-async fn call<T, F, Fut>(cx: &Context<'_>, f: F) -> Result<T, S3Error>
-where
-    F: Fn() -> Fut,
-    Fut: std::future::Future<Output = Result<T, S3Error>>,
-{
-    retrying(|| attempt(cx, &f), |_| {}).await
 }
 
 fn failed(e: &S3Error) -> Outcome {
@@ -251,193 +221,217 @@ fn outcome_of(e: S3Error) -> Result<Outcome, ApplyError> {
     }
 }
 
-async fn execute_block(
-    cx: &Context<'_>,
-    rows: Vec<ActionRow>,
-) -> Result<Vec<(i64, Outcome)>, ApplyError> {
-    let mut outcomes: Vec<(i64, Outcome)> = Vec::with_capacity(rows.len());
-    let decided = check_keys(cx, &rows).await?;
+async fn execute_block(cx: &Context<'_>, rows: Vec<ActionRow>) -> Result<(), ApplyError> {
+    let checked = check_keys(cx, &rows).await?;
+    let mut decided = Vec::new();
     let mut deletes = Vec::new();
-    let mut singles = Vec::new();
+    let mut writes = Vec::new();
     for row in rows {
-        if let Some(o) = decided.get(&row.id) {
-            outcomes.push((row.id, o.clone()));
-            continue;
-        }
-        match row.kind {
-            ActionKind::DeleteVersion | ActionKind::DeleteMarker => deletes.push(row),
-            ActionKind::CopyVersion | ActionKind::AddDeleteMarker => singles.push(row),
+        if let Some(o) = checked.decisions.get(&row.id) {
+            decided.push((row.id, o.clone()));
+        } else if row.kind.is_removal() {
+            deletes.push(row);
+        } else {
+            writes.push(row);
         }
     }
+    cx.record(decided).await?;
     for chunk in deletes.chunks(DELETE_BATCH as usize) {
-        outcomes.extend(delete_batch(cx, chunk).await?);
+        let outcomes = delete_batch(cx, chunk).await?;
+        cx.record(outcomes).await?;
     }
-    let done: Vec<(i64, Outcome)> = stream::iter(singles)
-        .map(|row| async move { Ok::<_, ApplyError>((row.id, write_once(cx, &row).await?)) })
-        .buffer_unordered(cx.options.concurrency.max(1))
-        .try_collect()
-        .await?;
-    outcomes.extend(done);
-    Ok(outcomes)
+    let known = &checked.known;
+    stream::iter(writes)
+        .map(|row| async move {
+            let outcome = write_once(cx, &row, known.get(&row.key_id)).await?;
+            cx.record(vec![(row.id, outcome)]).await
+        })
+        .buffer_unordered(cx.s3.pacer().concurrency())
+        .try_collect::<()>()
+        .await
 }
 
-/// A copy or a new delete marker, executed at most once: when a call fails
-/// in a way that may hide a success (a 500, a lost connection), the key is
-/// looked at before the call is tried again.
-async fn write_once(cx: &Context<'_>, row: &ActionRow) -> Result<Outcome, ApplyError> {
+/// A copy or a new delete marker, made at most once (see `s3io::S3::write_once`).
+async fn write_once(
+    cx: &Context<'_>,
+    row: &ActionRow,
+    known: Option<&Vec<String>>,
+) -> Result<Outcome, ApplyError> {
     let size = row.size.unwrap_or(0).max(0) as u64;
-    let request = CopyRequest {
-        bucket: &cx.target.bucket,
-        key: &row.key,
-        version_id: row.version_id.as_deref().unwrap_or("null"),
-        size,
-        storage_class: row.storage_class.as_deref().filter(|c| *c != "STANDARD"),
-        multipart_threshold: cx.options.multipart_threshold,
-        part_size: cx
-            .options
-            .part_size
-            .unwrap_or_else(|| s3io::pricing::part_size(size)),
-        part_concurrency: 8,
+    let bucket = cx.target.bucket.as_str();
+    let write = match row.kind {
+        ActionKind::CopyVersion => Write::Copy(CopyRequest {
+            bucket,
+            key: &row.key,
+            version_id: row.version_id.as_deref().unwrap_or("null"),
+            size,
+            storage_class: row.storage_class.as_deref().filter(|c| *c != "STANDARD"),
+            multipart_threshold: cx.options.multipart_threshold,
+            part_size: cx
+                .options
+                .part_size
+                .unwrap_or_else(|| model::limits::part_size(size)),
+            part_concurrency: 8,
+        }),
+        _ => Write::AddMarker {
+            bucket,
+            key: &row.key,
+        },
     };
-    let mut attempts = 0;
-    loop {
-        let result = match row.kind {
-            ActionKind::CopyVersion => attempt(cx, || cx.s3.copy_version(&request)).await,
-            _ => attempt(cx, || cx.s3.add_delete_marker(&cx.target.bucket, &row.key)).await,
-        };
-        match result {
-            Ok(version) => {
-                return Ok(Outcome::Done {
-                    result_version_id: version,
-                })
-            }
-            Err(e) if e.may_have_succeeded() => {
-                let assume_sent = ActionRow {
-                    was_in_flight: true,
-                    ..row.clone()
-                };
-                if let Some(outcome) = look_at_key(cx, &[&assume_sent]).await?.pop() {
-                    return Ok(outcome.1);
-                }
-                if !should_retry(&e, attempts) {
-                    return outcome_of(e);
-                }
-            }
-            Err(e) if should_retry(&e, attempts) => {}
-            Err(e) => return outcome_of(e),
+    let no_versions = Vec::new();
+    let known = known.unwrap_or(&no_versions);
+    let sent = ActionRow {
+        was_in_flight: true,
+        ..row.clone()
+    };
+    let check = |newest: Option<&Entry>| match decide(cx, &sent, newest, known) {
+        None => Seen::NotWritten,
+        Some(Outcome::Done { result_version_id }) => Seen::Written(result_version_id),
+        Some(Outcome::Skipped { reason } | Outcome::Failed { error: reason }) => {
+            Seen::Changed(reason)
         }
-        attempts += 1;
-        tokio::time::sleep(backoff(attempts)).await;
+    };
+    match cx.s3.write_once(&write, check).await {
+        Ok(Written::Done(version)) => Ok(Outcome::Done {
+            result_version_id: version,
+        }),
+        Ok(Written::Abandoned(reason)) => Ok(Outcome::Skipped { reason }),
+        Err(e) => outcome_of(e),
     }
 }
 
-/// One DeleteObjects request (and retries of the keys S3 asked to retry).
+/// One DeleteObjects request for up to 1,000 actions.
 async fn delete_batch(
     cx: &Context<'_>,
     rows: &[ActionRow],
 ) -> Result<Vec<(i64, Outcome)>, ApplyError> {
-    let mut outcomes = Vec::with_capacity(rows.len());
-    let mut pending: Vec<&ActionRow> = rows.iter().collect();
-    let mut attempts = 0;
-    while !pending.is_empty() {
-        let targets: Vec<DeleteTarget> = pending
+    let targets: Vec<DeleteTarget> = rows
+        .iter()
+        .map(|r| DeleteTarget {
+            key: r.key.clone(),
+            version_id: r.version_id.clone().unwrap_or_else(|| "null".into()),
+        })
+        .collect();
+    match cx.s3.delete_versions(&cx.target.bucket, &targets).await {
+        Ok(per_key) => rows
             .iter()
-            .map(|r| DeleteTarget {
-                key: r.key.clone(),
-                version_id: r.version_id.clone().unwrap_or_else(|| "null".into()),
-            })
-            .collect();
-        let per_key = match call(cx, || cx.s3.delete_versions(&cx.target.bucket, &targets)).await {
-            Ok(per_key) => per_key,
-            Err(e) => {
-                let outcome = outcome_of(e)?;
-                outcomes.extend(pending.iter().map(|r| (r.id, outcome.clone())));
-                return Ok(outcomes);
-            }
-        };
-        let mut retry = Vec::new();
-        for (row, error) in pending.into_iter().zip(per_key) {
-            match error {
-                None => outcomes.push((
-                    row.id,
-                    Outcome::Done {
+            .zip(per_key)
+            .map(|(row, error)| {
+                let outcome = match error {
+                    None => Outcome::Done {
                         result_version_id: None,
                     },
-                )),
-                // SlowDown or InternalError for single keys inside a 200 body.
-                Some(e) if should_retry(&e, attempts) => retry.push((row, e)),
-                Some(e) => outcomes.push((row.id, outcome_of(e)?)),
-            }
-        }
-        if retry
-            .iter()
-            .any(|(_, e)| e.kind == s3io::ErrorKind::Throttled)
-        {
-            cx.limit.cut();
-        }
-        pending = retry.into_iter().map(|(row, _)| row).collect();
-        if !pending.is_empty() {
-            attempts += 1;
-            tokio::time::sleep(backoff(attempts)).await;
+                    Some(e) => outcome_of(e)?,
+                };
+                Ok((row.id, outcome))
+            })
+            .collect(),
+        Err(e) => {
+            let outcome = outcome_of(e)?;
+            Ok(rows.iter().map(|r| (r.id, outcome.clone())).collect())
         }
     }
-    Ok(outcomes)
+}
+
+/// What the keys of a block say before anything is sent.
+struct Checked {
+    /// Actions decided without a call.
+    decisions: HashMap<i64, Outcome>,
+    /// What the plan knows of the block's keys (see [`KnownVersions`]).
+    known: KnownVersions,
 }
 
 /// Decides the actions that must not simply be executed: with `--verify`,
 /// those of keys someone else changed since the scan; after an interrupted
 /// run, copies and new delete markers that may already have happened.
-async fn check_keys(
-    cx: &Context<'_>,
-    rows: &[ActionRow],
-) -> Result<HashMap<i64, Outcome>, ApplyError> {
+async fn check_keys(cx: &Context<'_>, rows: &[ActionRow]) -> Result<Checked, ApplyError> {
     let mut by_key: HashMap<i64, Vec<&ActionRow>> = HashMap::new();
     for row in rows {
-        let resumed_write = row.was_in_flight
-            && matches!(
-                row.kind,
-                ActionKind::CopyVersion | ActionKind::AddDeleteMarker
-            );
+        let resumed_write = row.was_in_flight && !row.kind.is_removal();
         if cx.options.verify || resumed_write {
             by_key.entry(row.key_id).or_default().push(row);
         }
     }
-    let decisions: Vec<Vec<(i64, Outcome)>> = stream::iter(by_key.into_values())
-        .map(|key_rows| async move { look_at_key(cx, &key_rows).await })
-        .buffer_unordered(cx.options.concurrency.max(1))
-        .try_collect()
-        .await?;
-    Ok(decisions.into_iter().flatten().collect())
+    // Writes need it too, to judge a failed attempt.
+    let mut key_ids: Vec<i64> = rows
+        .iter()
+        .filter(|r| !r.kind.is_removal())
+        .map(|r| r.key_id)
+        .chain(by_key.keys().copied())
+        .collect();
+    key_ids.sort_unstable();
+    key_ids.dedup();
+    let known = match key_ids.is_empty() {
+        true => KnownVersions::new(),
+        false => cx.store.known_versions(cx.target.plan_id, key_ids).await?,
+    };
+    let mut decisions = HashMap::new();
+    let mut keys: Vec<(&str, i64, i64)> = by_key
+        .values()
+        .map(|rows| {
+            (
+                rows[0].key.as_str(),
+                rows[0].key_id,
+                rows[0].key_entries.unwrap_or(1),
+            )
+        })
+        .collect();
+    keys.sort_unstable();
+    for (run, newest) in newest_of_runs(cx, &keys).await? {
+        for ((_, key_id, _), newest) in run.iter().zip(newest) {
+            let key_known = known.get(key_id).map_or(&[][..], Vec::as_slice);
+            for row in &by_key[key_id] {
+                let outcome = match &newest {
+                    Ok(n) => decide(cx, row, n.as_ref(), key_known),
+                    Err(e) => Some(outcome_of(e.clone())?),
+                };
+                if let Some(o) = outcome {
+                    decisions.insert(row.id, o);
+                }
+            }
+        }
+    }
+    Ok(Checked { decisions, known })
 }
 
-/// Reads one key's newest entry and decides its rows (see [`decide`]).
-async fn look_at_key(
+type Probed<'k> = (
+    &'k [(&'k str, i64, i64)],
+    Vec<Result<Option<Entry>, S3Error>>,
+);
+
+/// The newest entries of `keys` (sorted by key), read in runs of keys that
+/// were next to each other when scanned (consecutive key ids), one listing
+/// for a run.
+async fn newest_of_runs<'k>(
     cx: &Context<'_>,
-    key_rows: &[&ActionRow],
-) -> Result<Vec<(i64, Outcome)>, ApplyError> {
-    let key = &key_rows[0].key;
-    let newest = match call(cx, || cx.s3.newest_entry(&cx.target.bucket, key)).await {
-        Ok(n) => n,
-        Err(e) => {
-            let o = outcome_of(e)?;
-            return Ok(key_rows.iter().map(|r| (r.id, o.clone())).collect());
-        }
-    };
-    let known = cx
-        .store
-        .known_versions(cx.target.plan_id, key_rows[0].key_id)
-        .await?;
-    Ok(key_rows
-        .iter()
-        .filter_map(|row| decide(cx, row, newest.as_ref(), &known).map(|o| (row.id, o)))
-        .collect())
+    keys: &'k [(&'k str, i64, i64)],
+) -> Result<Vec<Probed<'k>>, ApplyError> {
+    let runs: Vec<&[(&str, i64, i64)]> = keys
+        .chunk_by(|a, b| b.1 == a.1 + 1)
+        .flat_map(|run| run.chunks(1000))
+        .collect();
+    let bucket = &cx.target.bucket;
+    stream::iter(runs)
+        .map(|run| async move {
+            let names: Vec<&str> = run.iter().map(|k| k.0).collect();
+            let entries: u64 = run.iter().map(|k| k.2.max(1) as u64).sum();
+            let newest = match cx.s3.newest_entries(bucket, &names, entries).await {
+                Ok(n) => n.into_iter().map(Ok).collect(),
+                Err(e) if e.stops_the_run() => return Err(ApplyError::S3(e)),
+                Err(e) => vec![Err(e); run.len()],
+            };
+            Ok((run, newest))
+        })
+        .buffer_unordered(16)
+        .try_collect()
+        .await
 }
 
 /// `None`: go ahead. Otherwise the action's outcome without a call.
 fn decide(
     cx: &Context<'_>,
     row: &ActionRow,
-    newest: Option<&ListedEntry>,
+    newest: Option<&Entry>,
     known: &[String],
 ) -> Option<Outcome> {
     let untouched = newest.is_none_or(|n| known.contains(&n.version_id));
@@ -461,11 +455,7 @@ fn decide(
         }
     }
     if untouched {
-        let gone = newest.is_none()
-            && matches!(
-                row.kind,
-                ActionKind::CopyVersion | ActionKind::AddDeleteMarker
-            );
+        let gone = newest.is_none() && !row.kind.is_removal();
         return gone.then(|| Outcome::Skipped {
             reason: "the key has no versions any more".into(),
         });

@@ -1,54 +1,21 @@
-//! Plans' actions as apply sees them: claimed a block at a time, completed
-//! with an outcome, through one writer thread that groups the commits of
+//! Plans' actions as apply sees them: claimed a block at a time, finished
+//! with an outcome, through one thread that groups the commits of
 //! concurrent workers.
+//!
+//! A claim is committed before its reply goes out, so an action is marked
+//! in flight before any call for it is made; outcomes are recorded as they
+//! come (a worker does not wait for their commit), so progress in the
+//! catalog moves with the work.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::thread::JoinHandle;
 
+use model::ActionKind;
 use rusqlite::params;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::{CatalogError, Result};
-
-/// The four things a plan can ask of S3.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ActionKind {
-    /// Permanently delete an object version.
-    DeleteVersion,
-    /// Remove a delete marker (undeletes when it is the newest).
-    DeleteMarker,
-    /// Copy an old version over the key (it becomes the newest).
-    CopyVersion,
-    /// Plain DeleteObject: hides the key behind a new delete marker.
-    AddDeleteMarker,
-}
-
-impl ActionKind {
-    pub const ALL: [ActionKind; 4] = [
-        ActionKind::DeleteVersion,
-        ActionKind::DeleteMarker,
-        ActionKind::CopyVersion,
-        ActionKind::AddDeleteMarker,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ActionKind::DeleteVersion => "delete_version",
-            ActionKind::DeleteMarker => "delete_marker",
-            ActionKind::CopyVersion => "copy_version",
-            ActionKind::AddDeleteMarker => "add_delete_marker",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<ActionKind> {
-        ActionKind::ALL.into_iter().find(|k| k.as_str() == s)
-    }
-
-    /// Whether the action names an existing version or marker.
-    pub fn needs_version(self) -> bool {
-        self != ActionKind::AddDeleteMarker
-    }
-}
 
 /// One action, claimed for execution.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,6 +31,9 @@ pub struct ActionRow {
     pub expected_latest: Option<String>,
     /// The acted-on version's ETag (copies: to recognise our own copy on resume).
     pub source_etag: Option<String>,
+    /// How many entries the key had when scanned (copies and new markers:
+    /// to size the listing that checks them).
+    pub key_entries: Option<i64>,
     /// It was claimed by an earlier run that did not record an outcome: the
     /// call may or may not have reached S3.
     pub was_in_flight: bool,
@@ -93,17 +63,20 @@ enum Request {
         retry_failed: bool,
         reply: oneshot::Sender<Result<Vec<ActionRow>>>,
     },
-    Complete {
+    Record {
         plan_id: i64,
         outcomes: Vec<(i64, Outcome)>,
-        reply: oneshot::Sender<Result<()>>,
     },
     Known {
         plan_id: i64,
-        key_id: i64,
-        reply: oneshot::Sender<Result<Vec<String>>>,
+        key_ids: Vec<i64>,
+        reply: oneshot::Sender<Result<KnownVersions>>,
     },
 }
+
+/// Per key id, every version id a plan names or produced on the key: a key
+/// whose newest entry is one of these was changed by nobody but the plan.
+pub type KnownVersions = HashMap<i64, Vec<String>>;
 
 /// Handle to the actions thread; cheap to clone.
 #[derive(Clone)]
@@ -171,22 +144,25 @@ impl ActionStore {
         .await
     }
 
-    /// Records outcomes; returns once they are committed.
-    pub async fn complete(&self, plan_id: i64, outcomes: Vec<(i64, Outcome)>) -> Result<()> {
-        self.ask(|reply| Request::Complete {
-            plan_id,
-            outcomes,
-            reply,
-        })
-        .await
+    /// Records outcomes. Returns at once: they are committed with whatever
+    /// else is queued, and all of them before [`ActionStoreThread::finish`]
+    /// returns.
+    pub async fn record(&self, plan_id: i64, outcomes: Vec<(i64, Outcome)>) -> Result<()> {
+        if outcomes.is_empty() {
+            return Ok(());
+        }
+        self.tx
+            .send(Request::Record { plan_id, outcomes })
+            .await
+            .map_err(gone)
     }
 
-    /// Every version id this plan names or produced on a key: a key whose
-    /// newest entry is one of these was changed by nobody but this plan.
-    pub async fn known_versions(&self, plan_id: i64, key_id: i64) -> Result<Vec<String>> {
+    /// The versions the plan knows on each of `key_ids` (see
+    /// [`KnownVersions`]), in one pass over the plan's key index.
+    pub async fn known_versions(&self, plan_id: i64, key_ids: Vec<i64>) -> Result<KnownVersions> {
         self.ask(|reply| Request::Known {
             plan_id,
-            key_id,
+            key_ids,
             reply,
         })
         .await
@@ -209,10 +185,11 @@ fn run(conn: &mut rusqlite::Connection, mut rx: mpsc::Receiver<Request>) -> Resu
         for request in batch {
             let reply = match failure {
                 Some(_) => Reply::empty(request),
-                None => serve(&tx, request).unwrap_or_else(|(e, reply)| {
-                    failure = Some(e);
+                None => {
+                    let (reply, served) = serve(&tx, request);
+                    failure = served.err();
                     reply
-                }),
+                }
             };
             replies.push(reply);
         }
@@ -233,8 +210,8 @@ fn run(conn: &mut rusqlite::Connection, mut rx: mpsc::Receiver<Request>) -> Resu
 /// A request's answer, held until its transaction commits.
 enum Reply {
     Rows(oneshot::Sender<Result<Vec<ActionRow>>>, Vec<ActionRow>),
-    Done(oneshot::Sender<Result<()>>),
-    Versions(oneshot::Sender<Result<Vec<String>>>, Vec<String>),
+    Recorded,
+    Versions(oneshot::Sender<Result<KnownVersions>>, KnownVersions),
 }
 
 impl Reply {
@@ -242,8 +219,8 @@ impl Reply {
     fn empty(request: Request) -> Reply {
         match request {
             Request::Claim { reply, .. } => Reply::Rows(reply, Vec::new()),
-            Request::Complete { reply, .. } => Reply::Done(reply),
-            Request::Known { reply, .. } => Reply::Versions(reply, Vec::new()),
+            Request::Record { .. } => Reply::Recorded,
+            Request::Known { reply, .. } => Reply::Versions(reply, KnownVersions::new()),
         }
     }
 
@@ -252,17 +229,15 @@ impl Reply {
         // A receiver that gave up (its worker stopped) needs no answer.
         let _ = match self {
             Reply::Rows(tx, rows) => tx.send(error.map_or(Ok(rows), |e| Err(err(e)))).is_ok(),
-            Reply::Done(tx) => tx.send(error.map_or(Ok(()), |e| Err(err(e)))).is_ok(),
+            Reply::Recorded => true,
             Reply::Versions(tx, v) => tx.send(error.map_or(Ok(v), |e| Err(err(e)))).is_ok(),
         };
     }
 }
 
-/// Runs one request inside the open transaction.
-fn serve(
-    conn: &rusqlite::Connection,
-    request: Request,
-) -> std::result::Result<Reply, (CatalogError, Reply)> {
+/// Runs one request inside the open transaction: its reply (empty if it
+/// failed), and whether it failed.
+fn serve(conn: &rusqlite::Connection, request: Request) -> (Reply, Result<()>) {
     match request {
         Request::Claim {
             plan_id,
@@ -271,24 +246,19 @@ fn serve(
             retry_failed,
             reply,
         } => match claim(conn, plan_id, first, last, retry_failed) {
-            Ok(rows) => Ok(Reply::Rows(reply, rows)),
-            Err(e) => Err((e, Reply::Rows(reply, Vec::new()))),
+            Ok(rows) => (Reply::Rows(reply, rows), Ok(())),
+            Err(e) => (Reply::Rows(reply, Vec::new()), Err(e)),
         },
-        Request::Complete {
-            plan_id,
-            outcomes,
-            reply,
-        } => match complete(conn, plan_id, &outcomes) {
-            Ok(()) => Ok(Reply::Done(reply)),
-            Err(e) => Err((e, Reply::Done(reply))),
-        },
+        Request::Record { plan_id, outcomes } => {
+            (Reply::Recorded, complete(conn, plan_id, &outcomes))
+        }
         Request::Known {
             plan_id,
-            key_id,
+            key_ids,
             reply,
-        } => match known(conn, plan_id, key_id) {
-            Ok(v) => Ok(Reply::Versions(reply, v)),
-            Err(e) => Err((e, Reply::Versions(reply, Vec::new()))),
+        } => match known(conn, plan_id, &key_ids) {
+            Ok(v) => (Reply::Versions(reply, v), Ok(())),
+            Err(e) => (Reply::Versions(reply, KnownVersions::new()), Err(e)),
         },
     }
 }
@@ -307,7 +277,10 @@ fn claim(
                 CASE WHEN a.kind = 'copy_version' THEN
                     (SELECT h.etag FROM key_history h WHERE h.key_id = a.key_id AND h.seq = a.seq)
                 END,
-                a.status = 'in_flight'
+                a.status = 'in_flight',
+                CASE WHEN a.kind IN ('copy_version', 'add_delete_marker') THEN
+                    (SELECT max(e.seq) + 1 FROM entries e WHERE e.key_id = a.key_id)
+                END
          FROM actions a
          WHERE a.plan_id = ?1 AND a.id BETWEEN ?2 AND ?3
            AND (a.status IN ('pending', 'in_flight') OR (?4 AND a.status = 'failed'))
@@ -333,6 +306,7 @@ fn claim(
                 expected_latest: r.get(7)?,
                 source_etag: r.get(8)?,
                 was_in_flight: r.get(9)?,
+                key_entries: r.get(10)?,
             })
         })?
         .collect::<Result<_, _>>()?;
@@ -359,7 +333,7 @@ fn complete(conn: &rusqlite::Connection, plan_id: i64, outcomes: &[(i64, Outcome
         "UPDATE actions SET status = 'done', error = NULL, applied_at = ?4
          WHERE plan_id = ?1 AND id BETWEEN ?2 AND ?3",
     )?;
-    let now = crate::now_rfc3339();
+    let now = model::time::now_text();
     let mut plain: Vec<i64> = Vec::new();
     for (id, outcome) in outcomes {
         let (status, error, result) = match outcome {
@@ -382,49 +356,152 @@ fn complete(conn: &rusqlite::Connection, plan_id: i64, outcomes: &[(i64, Outcome
     Ok(())
 }
 
-fn known(conn: &rusqlite::Connection, plan_id: i64, key_id: i64) -> Result<Vec<String>> {
+fn known(conn: &rusqlite::Connection, plan_id: i64, key_ids: &[i64]) -> Result<KnownVersions> {
+    // Named index: without statistics SQLite takes the primary key's
+    // plan_id prefix for as selective, and reads the whole plan per key.
     let mut stmt = conn.prepare_cached(
-        "SELECT version_id FROM actions WHERE plan_id = ?1 AND key_id = ?2 AND version_id IS NOT NULL
-         UNION SELECT result_version_id FROM actions WHERE plan_id = ?1 AND key_id = ?2 AND result_version_id IS NOT NULL
-         UNION SELECT expected_latest FROM actions WHERE plan_id = ?1 AND key_id = ?2 AND expected_latest IS NOT NULL",
+        "SELECT key_id, version_id, result_version_id, expected_latest
+         FROM actions INDEXED BY actions_by_key
+         WHERE plan_id = ?1 AND key_id IN (SELECT value FROM json_each(?2))",
     )?;
-    let rows = stmt.query_map(params![plan_id, key_id], |r| r.get(0))?;
-    Ok(rows.collect::<Result<_, _>>()?)
-}
-
-/// Failed actions of a plan counted by S3 error code (the text before the
-/// first ':' of `error`).
-pub fn failures_by_code(conn: &rusqlite::Connection, plan_id: i64) -> Result<Vec<(String, i64)>> {
-    let mut stmt = conn.prepare(
-        "SELECT CASE WHEN instr(error, ':') > 0 THEN substr(error, 1, instr(error, ':') - 1) ELSE coalesce(error, '?') END AS code,
-                count(*)
-         FROM actions WHERE plan_id = ?1 AND status = 'failed' GROUP BY code ORDER BY 2 DESC",
-    )?;
-    let rows = stmt.query_map([plan_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    Ok(rows.collect::<Result<_, _>>()?)
-}
-
-/// Calls `f` with each action apply would still execute, in id order:
-/// (id, kind, key, version id, size).
-pub fn for_each_remaining(
-    conn: &rusqlite::Connection,
-    plan_id: i64,
-    retry_failed: bool,
-    mut f: impl FnMut(i64, &str, &str, Option<&str>, Option<i64>),
-) -> Result<u64> {
-    let mut stmt = conn.prepare(
-        "SELECT id, kind, key, version_id, size FROM actions
-         WHERE plan_id = ?1 AND (status IN ('pending', 'in_flight') OR (?2 AND status = 'failed'))
-         ORDER BY id",
-    )?;
-    let mut rows = stmt.query(params![plan_id, retry_failed])?;
-    let mut n = 0;
+    let ids = format!(
+        "[{}]",
+        key_ids
+            .iter()
+            .map(i64::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    );
+    let mut rows = stmt.query(params![plan_id, ids])?;
+    let mut known = KnownVersions::new();
     while let Some(r) = rows.next()? {
-        let kind: String = r.get(1)?;
-        let key: String = r.get(2)?;
-        let version: Option<String> = r.get(3)?;
-        f(r.get(0)?, &kind, &key, version.as_deref(), r.get(4)?);
-        n += 1;
+        let versions = known.entry(r.get(0)?).or_default();
+        for i in 1..=3 {
+            if let Some(v) = r.get::<_, Option<String>>(i)? {
+                if !versions.contains(&v) {
+                    versions.push(v);
+                }
+            }
+        }
     }
-    Ok(n)
+    Ok(known)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plans::{NewAction, NewPlan};
+    use crate::testing::{catalog_with, entry};
+
+    fn runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
+    #[test]
+    fn every_action_is_claimed_until_it_has_an_outcome_and_then_never_again() {
+        let (_dir, catalog) = catalog_with(vec![
+            entry("a", "a3", false, 30),
+            entry("a", "a2", true, 20),
+            entry("a", "a1", false, 10),
+            entry("b", "b1", false, 10),
+        ]);
+        let plan = NewPlan {
+            name: "p",
+            rule: "sql",
+            parameters: "{}",
+            scan_id: 1,
+        };
+        catalog
+            .insert_plan::<CatalogError>(&plan, |w| {
+                for (kind, key, key_id, version) in [
+                    (ActionKind::CopyVersion, "a", 1, Some("a1")),
+                    (ActionKind::DeleteMarker, "a", 1, Some("a2")),
+                    (ActionKind::AddDeleteMarker, "b", 2, None),
+                ] {
+                    w.push(&NewAction {
+                        kind,
+                        key,
+                        key_id,
+                        version_id: version,
+                        seq: None,
+                        size: None,
+                        storage_class: None,
+                        why: String::new(),
+                        expected_latest: Some(if key == "a" { "a3" } else { "b1" }),
+                    })?;
+                }
+                Ok(())
+            })
+            .unwrap();
+        let path = catalog.path().to_owned();
+        runtime().block_on(async {
+            let (store, thread) = ActionStore::spawn(&path).unwrap();
+            let first = store.claim(1, 1, 3, false).await.unwrap();
+            assert_eq!(first.len(), 3);
+            assert!(first.iter().all(|r| !r.was_in_flight));
+            assert_eq!(first[0].key_entries, Some(3));
+            assert_eq!(first[1].key_entries, None);
+            // Claimed again (a run killed before any outcome): in flight.
+            let again = store.claim(1, 1, 3, false).await.unwrap();
+            assert!(again.iter().all(|r| r.was_in_flight));
+            store
+                .record(
+                    1,
+                    vec![
+                        (
+                            1,
+                            Outcome::Done {
+                                result_version_id: Some("a4".into()),
+                            },
+                        ),
+                        (
+                            2,
+                            Outcome::Done {
+                                result_version_id: None,
+                            },
+                        ),
+                        (
+                            3,
+                            Outcome::Failed {
+                                error: "AccessDenied: no".into(),
+                            },
+                        ),
+                    ],
+                )
+                .await
+                .unwrap();
+            let known = store.known_versions(1, vec![1, 2]).await.unwrap();
+            let mut a = known[&1].clone();
+            a.sort();
+            assert_eq!(a, ["a1", "a2", "a3", "a4"]);
+            assert_eq!(known[&2], ["b1"]);
+            assert!(store.claim(1, 1, 3, false).await.unwrap().is_empty());
+            // Failed ones come back only when asked for.
+            assert_eq!(store.claim(1, 1, 3, true).await.unwrap().len(), 1);
+            drop(store);
+            tokio::task::spawn_blocking(move || thread.finish())
+                .await
+                .unwrap()
+                .unwrap();
+        });
+        let attempts: Vec<(String, i64)> = catalog
+            .conn()
+            .prepare("SELECT status, attempts FROM actions ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<std::result::Result<_, _>>()
+            .unwrap();
+        assert_eq!(
+            attempts,
+            [
+                ("done".into(), 2),
+                ("done".into(), 2),
+                ("in_flight".into(), 3)
+            ]
+        );
+    }
 }

@@ -22,15 +22,19 @@ use std::time::{Duration, Instant};
 
 use rusqlite::config::DbConfig;
 
-use crate::{sibling, Catalog, CatalogError, Result};
+use crate::files::{open_private, remove_if_there, sibling};
+use crate::{Catalog, CatalogError, Result};
 
 impl Catalog {
-    /// Rewrites the catalog file packed. Run when a scan finishes.
+    /// Rewrites the catalog file packed, and records that it was (see
+    /// [`ScanRecord::compacted_at`](crate::ScanRecord)). Run when a scan
+    /// finishes, and by the next scan if a kill cut it short.
     pub fn compact(&mut self) -> Result<()> {
         if self.compact_by_copy()? {
             return Ok(());
         }
         self.conn.execute_batch("VACUUM")?;
+        mark_compacted(&self.conn)?;
         Ok(())
     }
 
@@ -50,10 +54,16 @@ impl Catalog {
             reason: format!("while compacting: {e}"),
         };
         remove_if_there(&packing).map_err(io)?;
-        let copied = self
-            .conn
-            .execute("VACUUM INTO ?1", [packing_text])
-            .map_err(CatalogError::from)
+        remove_if_there(&sibling(&self.path, ".packing-journal")).map_err(io)?;
+        // VACUUM INTO fills an empty file as it finds it: made private first.
+        let copied = open_private(&packing, true)
+            .map_err(io)
+            .and_then(|_| Ok(self.conn.execute("VACUUM INTO ?1", [&packing_text])?))
+            .and_then(|_| {
+                let packed = rusqlite::Connection::open(&packing)?;
+                mark_compacted(&packed)?;
+                packed.close().map_err(|(_, e)| CatalogError::from(e))
+            })
             .and_then(|_| File::open(&packing).and_then(|f| f.sync_all()).map_err(io));
         if let Err(e) = copied {
             // A partial copy (a full disk, say) is not left behind.
@@ -83,11 +93,12 @@ impl Catalog {
     }
 }
 
-pub(crate) fn remove_if_there(path: &Path) -> std::io::Result<()> {
-    match std::fs::remove_file(path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
-        _ => Ok(()),
-    }
+fn mark_compacted(conn: &rusqlite::Connection) -> Result<()> {
+    conn.execute(
+        "UPDATE scans SET compacted_at = ?1 WHERE id = (SELECT max(id) FROM scans)",
+        [model::time::now_text()],
+    )?;
+    Ok(())
 }
 
 /// Renames `packing` over the catalog at `path` when no connection has it
@@ -110,12 +121,13 @@ fn swap_if_alone(_: &Path, _: &Path) -> std::io::Result<bool> {
 }
 
 /// Completes a swap that a compaction committed to but did not finish
-/// (`<catalog>.packed` is there). Run before anything opens the catalog.
+/// (`<catalog>.packed` is there), or clears away the copy of one cut short
+/// before its commit point. Run before anything opens the catalog.
 #[cfg(unix)]
 pub(crate) fn finish_swap(path: &Path) -> std::io::Result<()> {
     let packed = sibling(path, ".packed");
     if !packed.exists() {
-        return Ok(());
+        return clear_unfinished_copy(path);
     }
     // The compaction that made it may still be swapping.
     let Some(old) = lock_out_connections(path, Duration::from_secs(10))? else {
@@ -133,6 +145,24 @@ pub(crate) fn finish_swap(path: &Path) -> std::io::Result<()> {
 
 #[cfg(not(unix))]
 pub(crate) fn finish_swap(_: &Path) -> std::io::Result<()> {
+    Ok(())
+}
+
+/// A `.packing` copy (and its journal) left by a compaction killed before
+/// its commit point is only a partial copy: removed, unless a compaction
+/// is writing it right now (it holds the catalog open, so its lock bytes
+/// cannot be taken).
+#[cfg(unix)]
+fn clear_unfinished_copy(path: &Path) -> std::io::Result<()> {
+    let packing = sibling(path, ".packing");
+    let journal = sibling(path, ".packing-journal");
+    if !(packing.exists() || journal.exists()) || !path.exists() {
+        return Ok(());
+    }
+    if lock_out_connections(path, Duration::ZERO)?.is_some() {
+        remove_if_there(&packing)?;
+        remove_if_there(&journal)?;
+    }
     Ok(())
 }
 

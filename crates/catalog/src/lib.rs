@@ -1,26 +1,46 @@
-//! The s3rewind catalog: one SQLite file that holds a scanned bucket's versions
-//! and delete markers, the per-prefix scan cursors, and the plans made from them.
+//! The s3rewind catalog: one SQLite file that holds a scanned bucket's
+//! versions and delete markers, the per-prefix scan cursors, the plans made
+//! from them, and what apply did. This crate owns every table: nothing
+//! outside it writes SQL against them, a person's read-only SQL aside
+//! ([`user_sql`]).
 //!
 //! The schema lives in the numbered files of `migrations/` and is applied by
 //! `sqlx::migrate!` whenever a catalog is opened; no code here creates tables.
-//! Reads and small writes use one rusqlite connection ([`Catalog`]); the scan's
-//! bulk inserts go through [`ScanWriter`], a dedicated thread with prepared
+//! Reads and small writes use one rusqlite connection ([`Catalog`]); the two
+//! hot paths — the scan's bulk inserts ([`ScanWriter`]) and apply's claims
+//! and outcomes ([`ActionStore`]) — each own a thread with prepared
 //! statements fed by a bounded channel.
+//!
+//! # Layout
+//!
+//! - `files`: the catalog file and its companions (`-wal`, `.lock`, …), created private.
+//! - `scan_state`: the `scans` row and the per-prefix `cursors`.
+//! - `writer`: [`ScanWriter`], a scan's pages appended to `keys` and `entries`.
+//! - `compact`: packing a finished scan's file.
+//! - `lock`: [`WorkLock`], one writing command at a time.
+//! - `history`: every key's entries in listing order, for the plan rules.
+//! - [`plans`]: plans and their actions: made, listed, reported, exported, dropped.
+//! - [`actions`]: [`ActionStore`], claiming and finishing actions for apply.
+//! - [`user_sql`]: a person's SQL, compiled read-only.
 
 pub mod actions;
 mod compact;
+mod files;
+mod history;
 mod lock;
-mod rows;
+pub mod plans;
 mod scan_state;
+pub mod user_sql;
 mod writer;
 
 use std::path::{Path, PathBuf};
 
-pub use actions::{ActionKind, ActionRow, ActionStore, Outcome};
+pub use actions::{ActionRow, ActionStore, Outcome};
+pub use files::{companions, readable_by_others, remove};
+pub use history::{HistoryRow, KeyHistory};
 pub use lock::WorkLock;
-pub use rows::{EntryRow, ScanPage};
-pub use scan_state::{CursorState, Location, ScanRecord, ScanTotals};
-pub use writer::{ScanWriter, WriterStats};
+pub use scan_state::{CursorState, ScanRecord, ScanTotals};
+pub use writer::{ScanPage, ScanWriter, WriterStats};
 
 pub use rusqlite;
 
@@ -31,16 +51,31 @@ const PAGE_SIZE: u32 = 16_384;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
 
+/// What can go wrong with a catalog. Each message names the file and what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum CatalogError {
     #[error("no catalog at {0} (run `s3rewind scan s3://BUCKET` first, or pass --catalog PATH)")]
     NotFound(PathBuf),
-    #[error("cannot open the catalog at {path}: {reason} (pass --catalog with a path in a writable directory)")]
+    #[error("cannot open the catalog at {path}: {reason}\n  hint: pass --catalog with a path in a directory you can write to")]
     Open { path: PathBuf, reason: String },
+    #[error("{path} is not an s3rewind catalog ({reason})\n  hint: pass --catalog with the catalog's path; to start a new catalog, choose a path where no file is")]
+    NotACatalog { path: PathBuf, reason: String },
+    #[error("the catalog {path} was written by a newer s3rewind (its schema is version {found}, this s3rewind knows up to {known})\n  hint: use that newer s3rewind, or scan into a new catalog")]
+    NewerSchema {
+        path: PathBuf,
+        found: i64,
+        known: i64,
+    },
     #[error("cannot bring the catalog at {path} up to date: {reason}")]
     Migrate { path: PathBuf, reason: String },
     #[error("catalog: {0}")]
     Sql(#[from] rusqlite::Error),
+    /// A person's SQL that does not compile; `what` names it (`--where`, `the query`).
+    #[error("{what} is not valid SQL: {reason}")]
+    BadSql { what: String, reason: String },
+    /// A person's SQL that asks to change something.
+    #[error("{what} may only read the catalog, but it asks for {denied}; nothing was changed")]
+    Denied { what: String, denied: String },
     #[error("the catalog {path} is in use by {holder} (it holds {lock_file}); wait for it to finish, or stop it, and run this again")]
     Busy {
         path: PathBuf,
@@ -68,12 +103,16 @@ impl Catalog {
         Self::open_or_create(path).await
     }
 
-    /// Opens the catalog at `path`, creating an empty one if there is none.
+    /// Opens the catalog at `path`, creating an empty one (readable by its
+    /// owner only) if there is none.
     pub async fn open_or_create(path: &Path) -> Result<Catalog> {
-        compact::finish_swap(path).map_err(|e| CatalogError::Open {
+        let open_err = |e: std::io::Error| CatalogError::Open {
             path: path.to_owned(),
             reason: e.to_string(),
-        })?;
+        };
+        compact::finish_swap(path).map_err(open_err)?;
+        files::create_private(path).map_err(open_err)?;
+        check_schema(path)?;
         migrate(path).await?;
         let conn = connect(path)?;
         Ok(Catalog {
@@ -90,24 +129,70 @@ impl Catalog {
         &self.conn
     }
 
-    pub fn conn_mut(&mut self) -> &mut rusqlite::Connection {
-        &mut self.conn
+    /// An index of keys by name, which joins on `key` need (a person's SQL,
+    /// `plan sql`). Not part of the schema: it would add a third to the
+    /// size of a catalog that nobody joins that way. Built on first use;
+    /// returns whether it was built now.
+    pub fn index_keys(&self) -> Result<bool> {
+        let exists: bool = self.conn.query_row(
+            "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'index' AND name = 'keys_by_key'",
+            [],
+            |r| r.get(0),
+        )?;
+        if !exists {
+            self.conn.execute_batch(include_str!("sql/key_index.sql"))?;
+        }
+        Ok(!exists)
     }
 }
 
-/// Removes a catalog file and its WAL companions (for `scan --fresh`).
-pub fn remove(path: &Path) -> std::io::Result<()> {
-    for suffix in ["", "-wal", "-shm", ".packing", ".packed"] {
-        compact::remove_if_there(&sibling(path, suffix))?;
+/// Refuses, before anything is written, a file that is not a catalog or
+/// whose schema is newer than this s3rewind's.
+fn check_schema(path: &Path) -> Result<()> {
+    use rusqlite::OpenFlags;
+    let not_catalog = |reason: String| CatalogError::NotACatalog {
+        path: path.to_owned(),
+        reason,
+    };
+    let conn = rusqlite::Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .map_err(|e| not_catalog(e.to_string()))?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    let tables: Vec<String> = match conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
+        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+    {
+        Ok(t) => t,
+        Err(rusqlite::Error::SqliteFailure(e, _))
+            if e.code == rusqlite::ErrorCode::NotADatabase =>
+        {
+            return Err(not_catalog(
+                "it is not a SQLite database, or it is damaged".into(),
+            ))
+        }
+        Err(e) => return Err(e.into()),
+    };
+    if tables.is_empty() {
+        return Ok(());
+    }
+    if !tables.iter().any(|t| t == "_sqlx_migrations") || !tables.iter().any(|t| t == "scans") {
+        return Err(not_catalog(
+            "it is a SQLite database of another program".into(),
+        ));
+    }
+    let found: i64 = conn.query_row(
+        "SELECT coalesce(max(version), 0) FROM _sqlx_migrations",
+        [],
+        |r| r.get(0),
+    )?;
+    let known = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
+    if found > known {
+        return Err(CatalogError::NewerSchema {
+            path: path.to_owned(),
+            found,
+            known,
+        });
     }
     Ok(())
-}
-
-/// `path` with `suffix` appended to its file name (`catalog.db-wal`).
-pub(crate) fn sibling(path: &Path, suffix: &str) -> PathBuf {
-    let mut name = path.as_os_str().to_owned();
-    name.push(suffix);
-    PathBuf::from(name)
 }
 
 async fn migrate(path: &Path) -> Result<()> {
@@ -119,7 +204,6 @@ async fn migrate(path: &Path) -> Result<()> {
     };
     let options = SqliteConnectOptions::new()
         .filename(path)
-        .create_if_missing(true)
         .page_size(PAGE_SIZE)
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Normal)
@@ -159,7 +243,66 @@ pub(crate) fn connect_bulk(path: &Path, cache_kib: i64) -> Result<rusqlite::Conn
     Ok(conn)
 }
 
-/// Now, as the RFC 3339 text the catalog stores.
-pub fn now_rfc3339() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+#[cfg(test)]
+pub(crate) mod testing {
+    //! Catalogs for the tests beside the queries.
+
+    use model::Entry;
+
+    use super::*;
+
+    /// A new catalog in a temporary directory holding a finished scan of
+    /// `entries` (keys ascending, each key newest first).
+    pub fn catalog_with(entries: Vec<Entry>) -> (tempfile::TempDir, Catalog) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("catalog.db");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let catalog = rt.block_on(async {
+            let mut catalog = Catalog::open_or_create(&path).await.unwrap();
+            let location = model::Location {
+                bucket: "b".into(),
+                base_prefix: String::new(),
+                endpoint: None,
+            };
+            catalog
+                .begin_scan(&location, None, "Enabled", &[String::new()])
+                .unwrap();
+            let writer = ScanWriter::spawn(&path, 2).unwrap();
+            writer
+                .sender()
+                .send(ScanPage {
+                    prefix: String::new(),
+                    entries,
+                    next_key_marker: None,
+                    next_version_id_marker: None,
+                    done: true,
+                })
+                .await
+                .unwrap();
+            tokio::task::spawn_blocking(move || writer.finish())
+                .await
+                .unwrap()
+                .unwrap();
+            assert!(catalog.finish_scan().unwrap());
+            catalog
+        });
+        (dir, catalog)
+    }
+
+    /// An entry of `key` at `mtime`; `marker` for a delete marker.
+    pub fn entry(key: &str, version: &str, marker: bool, mtime: i64) -> Entry {
+        Entry {
+            key: key.into(),
+            version_id: version.into(),
+            is_marker: marker,
+            is_latest: false,
+            mtime,
+            size: (!marker).then_some(10),
+            etag: (!marker).then(|| "d41d8cd98f00b204e9800998ecf8427e".into()),
+            storage_class: None,
+        }
+    }
 }

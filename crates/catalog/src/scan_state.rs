@@ -1,31 +1,11 @@
 //! The `scans` row and the per-prefix `cursors`: what was scanned, and where
 //! each prefix's listing stands.
 
-use std::fmt;
-
 use rusqlite::{params, OptionalExtension};
 
+use model::Location;
+
 use crate::{Catalog, Result};
-
-/// The S3 location a catalog describes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Location {
-    pub bucket: String,
-    /// Key prefix every listed key starts with; empty for the whole bucket.
-    pub base_prefix: String,
-    /// The S3 endpoint, `None` for AWS's own.
-    pub endpoint: Option<String>,
-}
-
-impl fmt::Display for Location {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "s3://{}/{}", self.bucket, self.base_prefix)?;
-        if let Some(endpoint) = &self.endpoint {
-            write!(f, " at {endpoint}")?;
-        }
-        Ok(())
-    }
-}
 
 /// The catalog's `scans` row.
 #[derive(Debug, Clone)]
@@ -36,6 +16,9 @@ pub struct ScanRecord {
     pub versioning: String,
     pub started_at: String,
     pub finished_at: Option<String>,
+    /// When the finished scan's file was packed; `None` while it is not
+    /// (a scan killed while compacting leaves it so, and the next compacts).
+    pub compacted_at: Option<String>,
     pub runs: i64,
 }
 
@@ -76,7 +59,7 @@ impl Catalog {
             .conn
             .query_row(
                 "SELECT id, bucket, base_prefix, endpoint, region, versioning, started_at, \
-                 finished_at, runs FROM scans ORDER BY id DESC LIMIT 1",
+                 finished_at, compacted_at, runs FROM scans ORDER BY id DESC LIMIT 1",
                 [],
                 |r| {
                     Ok(ScanRecord {
@@ -90,7 +73,8 @@ impl Catalog {
                         versioning: r.get(5)?,
                         started_at: r.get(6)?,
                         finished_at: r.get(7)?,
-                        runs: r.get(8)?,
+                        compacted_at: r.get(8)?,
+                        runs: r.get(9)?,
                     })
                 },
             )
@@ -122,7 +106,7 @@ impl Catalog {
                     location.endpoint,
                     region,
                     versioning,
-                    crate::now_rfc3339()
+                    model::time::now_text()
                 ],
             )?;
         }
@@ -133,7 +117,7 @@ impl Catalog {
             }
         }
         tx.execute(
-            "UPDATE scans SET finished_at = NULL WHERE EXISTS (SELECT 1 FROM cursors WHERE done = 0)",
+            "UPDATE scans SET finished_at = NULL, compacted_at = NULL WHERE EXISTS (SELECT 1 FROM cursors WHERE done = 0)",
             [],
         )?;
         tx.commit()?;
@@ -168,7 +152,7 @@ impl Catalog {
         let changed = self.conn.execute(
             "UPDATE scans SET finished_at = ?1 WHERE id = (SELECT max(id) FROM scans) \
              AND NOT EXISTS (SELECT 1 FROM cursors WHERE done = 0)",
-            [crate::now_rfc3339()],
+            [model::time::now_text()],
         )?;
         Ok(changed > 0)
     }

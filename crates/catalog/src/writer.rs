@@ -14,7 +14,24 @@ use std::thread::JoinHandle;
 use rusqlite::params;
 use tokio::sync::mpsc;
 
-use crate::{CatalogError, EntryRow, Result, ScanPage};
+use model::Entry;
+
+use crate::{CatalogError, Result};
+
+/// One ListObjectVersions page of one prefix, and the cursor that follows it.
+///
+/// `entries` are in listing order: keys ascending, each key's entries newest
+/// first. The writer commits the entries and the cursor in one transaction.
+#[derive(Debug, Clone, Default)]
+pub struct ScanPage {
+    /// The cursor's prefix, relative to the scan's base.
+    pub prefix: String,
+    pub entries: Vec<Entry>,
+    pub next_key_marker: Option<String>,
+    pub next_version_id_marker: Option<String>,
+    /// True when S3 said this was the last page of the prefix.
+    pub done: bool,
+}
 
 /// A transaction gathers pages until it holds this many rows…
 const ROWS_PER_TRANSACTION: usize = 200_000;
@@ -269,7 +286,7 @@ impl<'c> Statements<'c> {
             ..Committed::default()
         };
         let mut keys: Vec<(i64, &str)> = Vec::with_capacity(page.entries.len());
-        let mut rows: Vec<(i64, i64, &EntryRow)> = Vec::with_capacity(page.entries.len());
+        let mut rows: Vec<(i64, i64, &Entry)> = Vec::with_capacity(page.entries.len());
         let mut last_key = state.last_key.as_deref();
         for entry in &page.entries {
             if last_key == Some(entry.key.as_str()) {
@@ -312,7 +329,7 @@ impl<'c> Statements<'c> {
             done.rows as i64,
             done.delete_markers as i64,
             page.done,
-            crate::now_rfc3339(),
+            model::time::now_text(),
         ])?;
         if changed != 1 {
             return Err(CatalogError::WriterGone(format!(

@@ -1,6 +1,11 @@
 //! `scan`: lists every object version and delete marker under an S3 location
-//! into the catalog, one ListObjectVersions stream per prefix, many prefixes at
+//! into the catalog, one ListObjectVersions chain per prefix, many prefixes at
 //! a time, resuming from each prefix's committed cursor after any interruption.
+//!
+//! # Layout
+//!
+//! - `prefixes`: the prefixes a scan lists, read from a file, merged, checked for overlap.
+//! - this file: [`scan`], one task per prefix feeding the catalog's writer.
 
 mod prefixes;
 
@@ -8,10 +13,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use catalog::{Catalog, CatalogError, CursorState, EntryRow, Location, ScanPage, WriterStats};
-use futures::stream::{self, StreamExt, TryStreamExt};
+use catalog::{Catalog, CatalogError, CursorState, ScanPage, WriterStats};
+use futures::stream::{self, StreamExt};
+use model::{Entry, Location};
 use rand::seq::SliceRandom;
-use s3io::{ListedEntry, S3Error, S3};
+use s3io::{ListPage, ListRequest, S3Error, S3};
 use tokio::sync::mpsc;
 
 pub use prefixes::{merge_prefixes, read_prefixes_file, PrefixError};
@@ -31,10 +37,24 @@ pub enum ScanError {
     S3(#[from] S3Error),
     #[error(transparent)]
     Catalog(#[from] CatalogError),
-    #[error("the server sent a truncated page of prefix {prefix:?} without a NextKeyMarker; cannot continue")]
-    NoMarker { prefix: String },
+    /// Prefixes whose listing failed while the others went on.
+    #[error("{}", prefix_failures(.0))]
+    Prefixes(Vec<(String, S3Error)>),
     #[error("interrupted; what was listed is saved: run the same scan again to resume")]
     Interrupted,
+}
+
+fn prefix_failures(failed: &[(String, S3Error)]) -> String {
+    let mut text = format!(
+        "the listing of {} prefix{} stopped; every other prefix was listed and saved:",
+        failed.len(),
+        if failed.len() == 1 { "" } else { "es" }
+    );
+    for (prefix, e) in failed {
+        text.push_str(&format!("\n  prefix {prefix:?}: {e}"));
+    }
+    text.push_str("\n  hint: once the cause is fixed, run the same scan again: it resumes these prefixes where they stopped");
+    text
 }
 
 /// How to scan.
@@ -65,8 +85,6 @@ pub struct ScanProgress {
     pub rows_before: AtomicU64,
     pub delete_markers_before: AtomicU64,
     pub prefixes_done_before: AtomicU64,
-    /// Page requests retried by our own loop (after the SDK's retries).
-    pub page_retries: AtomicU64,
     /// Every page is in; the catalog is being compacted.
     pub compacting: std::sync::atomic::AtomicBool,
     writer: std::sync::OnceLock<Arc<WriterStats>>,
@@ -201,18 +219,7 @@ pub async fn scan(
     let writer = catalog::ScanWriter::spawn(catalog.path(), concurrency.clamp(2, 16))?;
     let _ = progress.writer.set(writer.stats());
     let sender = writer.sender();
-    let listing = stream::iter(pending.into_iter().map(|cursor| {
-        list_prefix(
-            s3,
-            location,
-            cursor,
-            options.page_size,
-            sender.clone(),
-            progress,
-        )
-    }))
-    .buffer_unordered(concurrency)
-    .try_collect::<()>();
+    let listing = list_all(s3, location, pending, options, &sender, progress);
     let outcome = tokio::select! {
         r = listing => r,
         _ = shutdown => Err(ScanError::Interrupted),
@@ -249,9 +256,44 @@ pub async fn scan(
     })
 }
 
-/// Prefixes in flight at or under which a prefix fetches its next page
-/// while parsing the current one.
-const OVERLAP_BELOW: u64 = 8;
+/// Lists every pending prefix, `concurrency` at a time. A prefix whose
+/// listing fails stops alone; an error no other call could escape (the
+/// bucket, the credentials, the catalog) stops them all.
+async fn list_all(
+    s3: &S3,
+    location: &Location,
+    pending: Vec<CursorState>,
+    options: &ScanOptions,
+    sender: &mpsc::Sender<ScanPage>,
+    progress: &ScanProgress,
+) -> Result<(), ScanError> {
+    let mut listings = stream::iter(pending.into_iter().map(|cursor| async move {
+        let prefix = cursor.prefix.clone();
+        let result = list_prefix(
+            s3,
+            location,
+            cursor,
+            options.page_size,
+            sender.clone(),
+            progress,
+        )
+        .await;
+        (prefix, result)
+    }))
+    .buffer_unordered(options.concurrency.max(1));
+    let mut failed = Vec::new();
+    while let Some((prefix, result)) = listings.next().await {
+        match result {
+            Ok(()) => {}
+            Err(ScanError::S3(e)) if !e.stops_the_run() => failed.push((prefix, e)),
+            Err(e) => return Err(e),
+        }
+    }
+    match failed.is_empty() {
+        true => Ok(()),
+        false => Err(ScanError::Prefixes(failed)),
+    }
+}
 
 /// A key's entries held back from one page to be written with the next
 /// page's, at most this many (a key with more versions is written in parts).
@@ -283,97 +325,39 @@ async fn list_prefix(
     progress: &ScanProgress,
 ) -> Result<(), ScanError> {
     let _listing = Listing::enter(&progress.listing);
-    let full_prefix = format!("{}{}", location.base_prefix, cursor.prefix);
-    let fetch = |key: Option<String>, version: Option<String>| {
-        let (bucket, prefix) = (&location.bucket, &full_prefix);
-        async move {
-            fetch_page(
-                s3,
-                bucket,
-                prefix,
-                key.as_deref(),
-                version.as_deref(),
-                page_size,
-                progress,
-            )
+    let start = ListRequest {
+        prefix: format!("{}{}", location.base_prefix, cursor.prefix),
+        key_marker: cursor.next_key_marker,
+        version_id_marker: cursor.next_version_id_marker,
+    };
+    let mut pager = s3.pager(&location.bucket, start, page_size);
+    let mut held = HeldBack::default();
+    while let Some(page) = pager.next_page().await? {
+        sender
+            .send(held.scan_page(&cursor.prefix, page))
             .await
-        }
-    };
-    // The last key of a page may continue on the next one. Its entries wait
-    // for the rest, so that every key's entries are appended to the catalog
-    // together (an entry added to a key written earlier would land in the
-    // middle of the b-tree and leave half-empty pages behind). The cursor
-    // committed meanwhile points before the waiting key, so a resumed scan
-    // lists it again.
-    let mut carried: Vec<EntryRow> = Vec::new();
-    let mut markers = (cursor.next_key_marker, cursor.next_version_id_marker);
-    let mut raw = fetch(markers.0.clone(), markers.1.clone()).await?;
-    // A page that fails to parse (cut short on the way) is fetched again.
-    let parse_or_refetch = |raw: s3io::RawListPage, markers: (Option<String>, Option<String>)| async move {
-        let mut raw = raw;
-        let mut attempts = 0;
-        loop {
-            match raw.parse() {
-                Ok(page) => return Ok::<_, ScanError>(page),
-                Err(e) if s3io::retry::should_retry(&e, attempts) => {
-                    attempts += 1;
-                    progress.page_retries.fetch_add(1, Ordering::Relaxed);
-                    raw = fetch(markers.0.clone(), markers.1.clone()).await?;
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-    };
-    loop {
-        // With few prefixes left in flight, ask for the next page as soon as
-        // this one's markers are known, and parse this one (on a blocking
-        // thread) while it travels. With many, they overlap each other
-        // already, and a second page per prefix would only cost memory.
-        let overlap = progress.listing.load(Ordering::Relaxed) <= OVERLAP_BELOW;
-        let overlapped = match overlap.then(|| raw.header()).flatten() {
-            Some(header) if header.is_truncated => {
-                let next_at = next_markers(&header, &full_prefix)?;
-                // Parsed on another thread, so that this task keeps
-                // receiving the next page meanwhile.
-                let parse = {
-                    let raw = raw.clone();
-                    tokio::task::spawn_blocking(move || raw.parse())
-                };
-                let (next, parsed) =
-                    tokio::join!(fetch(next_at.0.clone(), next_at.1.clone()), parse);
-                match parsed {
-                    Ok(Ok(page)) => {
-                        markers = next_at;
-                        Some((page, Some(next)))
-                    }
-                    _ => None,
-                }
-            }
-            _ => None,
-        };
-        let (page, next) = match overlapped {
-            Some(both) => both,
-            None => {
-                // Parsed here (fetched again if it arrived cut short): its
-                // end decides where the next page starts.
-                let page = parse_or_refetch(raw, markers.clone()).await?;
-                let next = match page.is_truncated {
-                    true => {
-                        markers = next_markers(&page, &full_prefix)?;
-                        Some(fetch(markers.0.clone(), markers.1.clone()).await)
-                    }
-                    false => None,
-                };
-                (page, next)
-            }
-        };
+            .map_err(|_| CatalogError::WriterGone("it stopped accepting pages".into()))?;
+    }
+    Ok(())
+}
+
+/// The last key of a page may continue on the next one. Its entries wait
+/// for the rest, so that every key's entries are appended to the catalog
+/// together (an entry added to a key written earlier would land in the
+/// middle of the b-tree and leave half-empty pages behind). The cursor
+/// committed meanwhile points before the waiting key, so a resumed scan
+/// lists it again.
+#[derive(Default)]
+struct HeldBack(Vec<Entry>);
+
+impl HeldBack {
+    /// The catalog's page for a listing page of `prefix`.
+    fn scan_page(&mut self, prefix: &str, page: ListPage) -> ScanPage {
         let done = !page.is_truncated;
-        // Converted in place (the two row types have the same layout), so a
-        // page's rows are never held twice.
-        let mut entries: Vec<EntryRow> = page.entries.into_iter().map(into_row).collect();
-        if !carried.is_empty() {
-            carried.append(&mut entries);
-            entries = std::mem::take(&mut carried);
+        let mut entries = page.entries;
+        if !self.0.is_empty() {
+            self.0.append(&mut entries);
+            entries = std::mem::take(&mut self.0);
         }
         let (mut next_key, mut next_version) = (page.next_key_marker, page.next_version_id_marker);
         if !done {
@@ -382,70 +366,78 @@ async fn list_prefix(
                 .and_then(|last| entries.iter().rposition(|e| e.key != last.key))
                 .map_or(0, |i| i + 1);
             if first_of_last > 0 && entries.len() - first_of_last <= MAX_CARRIED {
-                carried = entries.split_off(first_of_last);
+                self.0 = entries.split_off(first_of_last);
                 let written = entries.last().expect("first_of_last > 0");
                 next_key = Some(written.key.clone());
                 next_version = Some(written.version_id.clone());
             }
         }
-        let scan_page = ScanPage {
-            prefix: cursor.prefix.clone(),
+        ScanPage {
+            prefix: prefix.to_owned(),
             entries,
             next_key_marker: next_key,
             next_version_id_marker: next_version,
             done,
-        };
-        sender
-            .send(scan_page)
-            .await
-            .map_err(|_| CatalogError::WriterGone("it stopped accepting pages".into()))?;
-        match next {
-            None => return Ok(()),
-            Some(next) => raw = next?,
         }
     }
 }
 
-/// Where the page after `page` starts.
-fn next_markers(
-    page: &s3io::ListPage,
-    prefix: &str,
-) -> Result<(Option<String>, Option<String>), ScanError> {
-    match &page.next_key_marker {
-        Some(key) => Ok((Some(key.clone()), page.next_version_id_marker.clone())),
-        None => Err(ScanError::NoMarker {
-            prefix: prefix.to_owned(),
-        }),
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(key: &str, version: &str) -> Entry {
+        Entry {
+            key: key.into(),
+            version_id: version.into(),
+            is_marker: false,
+            is_latest: false,
+            mtime: 0,
+            size: Some(1),
+            etag: None,
+            storage_class: None,
+        }
     }
-}
 
-async fn fetch_page(
-    s3: &S3,
-    bucket: &str,
-    prefix: &str,
-    key_marker: Option<&str>,
-    version_id_marker: Option<&str>,
-    page_size: i32,
-    progress: &ScanProgress,
-) -> Result<s3io::RawListPage, S3Error> {
-    s3io::retry::retrying(
-        || s3.list_versions_raw(bucket, prefix, key_marker, version_id_marker, page_size),
-        |_| {
-            progress.page_retries.fetch_add(1, Ordering::Relaxed);
-        },
-    )
-    .await
-}
+    fn page(entries: &[(&str, &str)], truncated: bool) -> ListPage {
+        ListPage {
+            entries: entries.iter().map(|(k, v)| entry(k, v)).collect(),
+            is_truncated: truncated,
+            next_key_marker: truncated.then(|| entries.last().unwrap().0.to_owned()),
+            next_version_id_marker: truncated.then(|| entries.last().unwrap().1.to_owned()),
+            url_encoded: true,
+        }
+    }
 
-fn into_row(e: ListedEntry) -> EntryRow {
-    EntryRow {
-        key: e.key,
-        version_id: e.version_id,
-        is_marker: e.is_marker,
-        is_latest: e.is_latest,
-        mtime: e.mtime,
-        size: e.size,
-        etag: e.etag,
-        storage_class: e.storage_class,
+    #[test]
+    fn a_key_that_may_continue_waits_for_the_next_page() {
+        let mut held = HeldBack::default();
+        let first = held.scan_page("p/", page(&[("a", "1"), ("b", "2"), ("b", "1")], true));
+        let keys: Vec<_> = first.entries.iter().map(|e| e.key.as_str()).collect();
+        assert_eq!(keys, ["a"]);
+        // The cursor points after what was written, so a resume lists b again.
+        assert_eq!(
+            (
+                first.next_key_marker.as_deref(),
+                first.next_version_id_marker.as_deref()
+            ),
+            (Some("a"), Some("1"))
+        );
+        let second = held.scan_page("p/", page(&[("b", "0"), ("c", "1")], false));
+        let rows: Vec<_> = second
+            .entries
+            .iter()
+            .map(|e| (e.key.as_str(), e.version_id.as_str()))
+            .collect();
+        assert_eq!(rows, [("b", "2"), ("b", "1"), ("b", "0"), ("c", "1")]);
+        assert!(second.done);
+        // A page of one key only cannot wait: written in parts.
+        let mut held = HeldBack::default();
+        assert_eq!(
+            held.scan_page("", page(&[("a", "2"), ("a", "1")], true))
+                .entries
+                .len(),
+            2
+        );
     }
 }

@@ -15,6 +15,8 @@ pub enum PrefixError {
     },
     #[error("cannot read the prefixes file {path}: {reason}")]
     File { path: PathBuf, reason: String },
+    #[error("the prefixes file {0} lists no prefix (only blank lines and # comments)\n  hint: to scan the whole location, leave out --prefixes")]
+    EmptyFile(PathBuf),
 }
 
 /// Reads a prefixes file: one prefix a line; blank lines and lines starting
@@ -24,12 +26,16 @@ pub fn read_prefixes_file(path: &Path) -> Result<Vec<String>, PrefixError> {
         path: path.to_owned(),
         reason: e.to_string(),
     })?;
-    Ok(text
+    let prefixes: Vec<String> = text
         .lines()
         .map(str::trim)
         .filter(|l| !l.is_empty() && !l.starts_with('#'))
         .map(str::to_owned)
-        .collect())
+        .collect();
+    if prefixes.is_empty() {
+        return Err(PrefixError::EmptyFile(path.to_owned()));
+    }
+    Ok(prefixes)
 }
 
 /// The union of the catalog's prefixes and the requested ones, sorted and

@@ -4,32 +4,45 @@
 use std::io::Write;
 
 use catalog::Catalog;
-use rusqlite::types::Value;
 
 use crate::{find_plan, PlanError};
 
 /// Every column of `actions` except the internal ids, one row per action.
-pub fn write_csv(catalog: &Catalog, name: &str, out: impl Write) -> Result<u64, PlanError> {
+///
+/// Unless `raw`, a cell a spreadsheet would take for a formula (it starts
+/// with `=`, `+`, `-`, `@`, a tab or a carriage return: a key named
+/// `=HYPERLINK(…)`, say) is written with a `'` in front, which spreadsheets
+/// show as text. `raw` keeps every cell's exact bytes.
+pub fn write_csv(
+    catalog: &Catalog,
+    name: &str,
+    raw: bool,
+    out: impl Write,
+) -> Result<u64, PlanError> {
     let plan = find_plan(catalog, name)?;
-    let mut stmt = catalog.conn().prepare(
-        "SELECT id, kind, key, version_id, size, storage_class, why, expected_latest, status, attempts, \
-         error, result_version_id, applied_at FROM actions WHERE plan_id = ?1 ORDER BY id",
-    )?;
-    let names: Vec<String> = stmt.column_names().iter().map(|s| s.to_string()).collect();
     let mut w = csv::Writer::from_writer(out);
-    w.write_record(&names).map_err(csv_error)?;
-    let mut rows = stmt.query([plan.id])?;
-    let mut n = 0;
-    while let Some(r) = rows.next()? {
-        let mut record = Vec::with_capacity(names.len());
-        for i in 0..names.len() {
-            record.push(crate::store::display(r.get::<_, Value>(i)?));
-        }
-        w.write_record(&record).map_err(csv_error)?;
-        n += 1;
-    }
+    w.write_record(catalog::plans::EXPORT_COLUMNS)
+        .map_err(csv_error)?;
+    let n = catalog.for_each_action_row(plan.id, |values| {
+        let cells = values.into_iter().map(|v| {
+            let text = catalog::user_sql::display(v);
+            match raw {
+                true => text,
+                false => defuse_formula(text),
+            }
+        });
+        w.write_record(cells).map_err(csv_error)
+    })?;
     w.flush()?;
     Ok(n)
+}
+
+/// `text`, with a `'` in front if a spreadsheet would read it as a formula.
+pub fn defuse_formula(text: String) -> String {
+    match text.as_bytes().first() {
+        Some(b'=' | b'+' | b'-' | b'@' | b'\t' | b'\r') => format!("'{text}"),
+        _ => text,
+    }
 }
 
 /// `Bucket,Key,VersionId` (the key URL-encoded) for each copy_version action: an S3 Batch
@@ -40,26 +53,33 @@ pub fn write_s3_batch(
     mut out: impl Write,
 ) -> Result<u64, PlanError> {
     let plan = find_plan(catalog, name)?;
-    let bucket: String = catalog.conn().query_row(
-        "SELECT bucket FROM scans WHERE id = ?1",
-        [plan.scan_id],
-        |r| r.get(0),
-    )?;
-    let mut stmt = catalog.conn().prepare(
-        "SELECT key, version_id FROM actions WHERE plan_id = ?1 AND kind = 'copy_version' ORDER BY id",
-    )?;
-    let mut rows = stmt.query([plan.id])?;
-    let mut n = 0;
-    while let Some(r) = rows.next()? {
-        let key: String = r.get(0)?;
-        let version: String = r.get(1)?;
-        writeln!(out, "{bucket},{},{version}", s3io::encode_key(&key))?;
-        n += 1;
-    }
+    let bucket = catalog
+        .scan_record()?
+        .ok_or(PlanError::NoScan)?
+        .location
+        .bucket;
+    let n = catalog.for_each_copy(plan.id, |key, version| {
+        writeln!(out, "{bucket},{},{version}", model::encode_key(key)).map_err(PlanError::from)
+    })?;
     out.flush()?;
     Ok(n)
 }
 
 fn csv_error(e: csv::Error) -> PlanError {
     PlanError::Io(std::io::Error::other(e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::defuse_formula as d;
+
+    #[test]
+    fn cells_a_spreadsheet_would_run_are_defused() {
+        for live in ["=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx"] {
+            assert_eq!(d(live.into()), format!("'{live}"));
+        }
+        for plain in ["a=b", "img/=x", "", "1"] {
+            assert_eq!(d(plain.into()), plain);
+        }
+    }
 }

@@ -1,36 +1,37 @@
-//! `plan`: turns a rule or a person's SQL into a named, reviewable `actions`
-//! table in the catalog. Offline: nothing here touches the network.
+//! `plan`: turns a rule or a person's SQL into a named, reviewable set of
+//! actions in the catalog. Offline: nothing here touches the network.
 //!
-//! Rules are computed inside SQLite (window functions over each key's
-//! entries in listing order), so a catalog of any size plans in bounded
-//! memory. User-supplied SQL is compiled read-only (see [`readonly`]).
+//! Every built-in rule decides per key, from that key's history alone
+//! ([`rules`]): the catalog streams the histories in its stored order, so a
+//! catalog of any size plans in bounded memory, and each rule is a plain
+//! function tested without a catalog. A person's SQL is run read-only by
+//! the catalog and every row it returns is checked ([`user`]).
+//!
+//! # Layout
+//!
+//! - [`rules`]: restore, undelete and expire, one module each.
+//! - `user`: the checks on each row of `plan sql`.
+//! - `make`: [`create_plan`], the steps from request to stored plan.
+//! - `report`: [`show_plan`], what a plan will do and cost.
+//! - [`export`]: a plan's actions as CSV, or as an S3 Batch Operations manifest.
 
 pub mod export;
-pub mod readonly;
-mod rules;
-mod sqlrule;
-mod store;
-mod timeparse;
+mod make;
+mod report;
+pub mod rules;
+mod user;
 
+pub use catalog::plans::{KindCount, PlanInfo, StatusCounts};
+pub use make::{create_plan, Created, PlanRequest};
+pub use model::ActionKind;
+pub use report::{find_plan, show_plan, PlanReport};
 pub use rules::Rule;
-pub use store::{
-    create_plan, display, drop_plan, find_plan, list_plans, show_plan, ActionKind, Created,
-    KindCount, PlanInfo, PlanReport, PlanRequest, StatusCounts,
-};
-pub use timeparse::{format_time, parse_duration, parse_time};
 
+/// Why a plan could not be made, shown, or written out.
 #[derive(Debug, thiserror::Error)]
 pub enum PlanError {
-    #[error(
-        "{0:?} is not a time\n  hint: write RFC 3339 (2024-05-01T14:00:00Z, 2024-05-01T16:00:00+02:00) or YYYY-MM-DD[THH:MM:SS] in UTC"
-    )]
-    BadTime(String),
-    #[error("{0:?} is not a duration\n  hint: write a number and a unit: 30d, 12h, 90m, 45s, 2w, or a sum such as 1d12h")]
-    BadDuration(String),
-    #[error("{what} is not valid SQL: {reason}")]
-    BadSql { what: String, reason: String },
-    #[error("{what} may only read the catalog, but it asks for {denied}; nothing was changed")]
-    Denied { what: String, denied: String },
+    #[error(transparent)]
+    Time(#[from] model::time::TimeError),
     #[error("row {row} of the query: {reason}; no plan was created")]
     BadRow { row: u64, reason: String },
     #[error("a plan named {0:?} exists already\n  hint: choose another --name, or `s3rewind plan drop {0}` first")]
@@ -45,10 +46,12 @@ pub enum PlanError {
         "the scan is unfinished ({done} of {total} prefixes done), so a plan would miss keys\n  hint: run `s3rewind scan` again to finish it (`s3rewind status` shows what is left)"
     )]
     ScanUnfinished { done: i64, total: i64 },
+    #[error(
+        "{to} is before the oldest entry in the catalog ({oldest}): at that time no key existed, so the plan would hide every key\n  hint: check --to (its time zone, its year); if hiding every key is what you want, add --allow-before-data"
+    )]
+    BeforeAnyData { to: String, oldest: String },
     #[error(transparent)]
     Catalog(#[from] catalog::CatalogError),
-    #[error("catalog: {0}")]
-    Sql(#[from] rusqlite::Error),
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }

@@ -1,91 +1,32 @@
-//! The S3 client: configuration, counters, and the calls s3rewind makes.
+//! The S3 client: configuration, and the requests behind the calls of the
+//! other modules (one attempt each: the pacer repeats them).
 
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aws_sdk_s3::config::interceptors::{
-    BeforeDeserializationInterceptorContextMut, BeforeTransmitInterceptorContextRef,
-    FinalizerInterceptorContextRef,
-};
-use aws_sdk_s3::config::retry::{RetryConfig, RetryPartition, TokenBucket};
+use aws_sdk_s3::config::interceptors::BeforeDeserializationInterceptorContextMut;
+use aws_sdk_s3::config::retry::RetryConfig;
 use aws_sdk_s3::config::timeout::TimeoutConfig;
 use aws_sdk_s3::config::{ConfigBag, Intercept, Region, RuntimeComponents};
 use aws_sdk_s3::primitives::SdkBody;
 use aws_sdk_s3::types::EncodingType;
 use aws_smithy_runtime_api::box_error::BoxError;
 use bytes::Bytes;
+use model::Versioning;
 
 use crate::error::ErrorKind;
-use crate::{parse_list_versions, ListPage, S3Error, Versioning};
+use crate::listing::{parse_list_header, parse_list_versions, ListPage, ListRequest};
+use crate::pacer::{Counters, Pace, Pacer, Retry};
+use crate::S3Error;
 
-/// How to reach S3; `None` means "whatever the AWS environment says".
+/// How to reach S3 (`None` means "whatever the AWS environment says"), and
+/// how hard to push it.
 #[derive(Debug, Clone, Default)]
 pub struct ClientOptions {
     pub endpoint_url: Option<String>,
     pub region: Option<String>,
     pub profile: Option<String>,
-}
-
-/// Requests sent (every attempt, retries included) and calls made.
-#[derive(Debug, Default)]
-pub struct Counters {
-    attempts: AtomicU64,
-    calls: AtomicU64,
-    throttled: AtomicU64,
-}
-
-impl Counters {
-    /// HTTP requests sent, retries included.
-    pub fn requests(&self) -> u64 {
-        self.attempts.load(Ordering::Relaxed)
-    }
-
-    /// Requests that were retries of an earlier attempt.
-    pub fn retries(&self) -> u64 {
-        self.requests()
-            .saturating_sub(self.calls.load(Ordering::Relaxed))
-    }
-
-    /// Responses that said "slow down" (HTTP 503), retried or not.
-    pub fn throttled(&self) -> u64 {
-        self.throttled.load(Ordering::Relaxed)
-    }
-}
-
-/// Counts every attempt the SDK makes, so retries show in summaries.
-#[derive(Debug)]
-struct CountAttempts(Arc<Counters>);
-
-impl Intercept for CountAttempts {
-    fn name(&self) -> &'static str {
-        "s3rewind.CountAttempts"
-    }
-
-    fn read_before_attempt(
-        &self,
-        _: &BeforeTransmitInterceptorContextRef<'_>,
-        _: &RuntimeComponents,
-        _: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        self.0.attempts.fetch_add(1, Ordering::Relaxed);
-        Ok(())
-    }
-
-    fn read_after_attempt(
-        &self,
-        context: &FinalizerInterceptorContextRef<'_>,
-        _: &RuntimeComponents,
-        _: &mut ConfigBag,
-    ) -> Result<(), BoxError> {
-        if context
-            .response()
-            .is_some_and(|r| r.status().as_u16() == 503)
-        {
-            self.0.throttled.fetch_add(1, Ordering::Relaxed);
-        }
-        Ok(())
-    }
+    pub pace: Pace,
 }
 
 /// Takes the body of a successful response for our own parser and hands
@@ -182,18 +123,14 @@ impl http_body::Body for Tee {
     }
 }
 
-/// An S3 client as s3rewind uses it.
+/// An S3 client as s3rewind uses it: every call goes through its [`Pacer`].
 #[derive(Clone)]
 pub struct S3 {
     client: aws_sdk_s3::Client,
     endpoint: Option<String>,
     region: String,
-    counters: Arc<Counters>,
+    pub(crate) pacer: Arc<Pacer>,
 }
-
-/// Attempts the SDK makes per call (its own retry, with backoff and jitter).
-/// Callers add their own retry loop on top for throttling storms.
-const SDK_ATTEMPTS: u32 = 10;
 
 impl S3 {
     /// Builds a client from the options and the standard AWS environment
@@ -218,25 +155,17 @@ impl S3 {
             .region()
             .map(|r| r.to_string())
             .unwrap_or_else(|| "us-east-1".to_owned());
-        let counters = Arc::new(Counters::default());
         let mut builder = aws_sdk_s3::config::Builder::from(&sdk_config)
             .region(Region::new(region.clone()))
-            .retry_config(RetryConfig::adaptive().with_max_attempts(SDK_ATTEMPTS))
-            // The default retry quota stops retrying after a burst of errors;
-            // a throttling storm must slow us down, not stop us.
-            .retry_partition(
-                RetryPartition::custom("s3rewind")
-                    .token_bucket(TokenBucket::unlimited())
-                    .build(),
-            )
+            // One attempt per request: the pacer owns every retry.
+            .retry_config(RetryConfig::disabled())
             .timeout_config(
                 TimeoutConfig::builder()
                     .connect_timeout(Duration::from_secs(10))
                     .read_timeout(Duration::from_secs(60))
                     .operation_attempt_timeout(Duration::from_secs(120))
                     .build(),
-            )
-            .interceptor(CountAttempts(counters.clone()));
+            );
         if let Some(endpoint) = &endpoint {
             builder = builder.endpoint_url(endpoint).force_path_style(true);
         }
@@ -244,7 +173,7 @@ impl S3 {
             client: aws_sdk_s3::Client::from_conf(builder.build()),
             endpoint,
             region,
-            counters,
+            pacer: Arc::new(Pacer::new(options.pace)),
         }
     }
 
@@ -258,38 +187,42 @@ impl S3 {
     }
 
     pub fn counters(&self) -> &Counters {
-        &self.counters
+        self.pacer.counters()
     }
 
-    /// The SDK client, for the other crates' calls that live in this crate.
+    pub fn pacer(&self) -> &Pacer {
+        &self.pacer
+    }
+
+    /// The SDK client, for the requests of this crate's other modules.
     pub(crate) fn sdk(&self) -> &aws_sdk_s3::Client {
-        self.counters.calls.fetch_add(1, Ordering::Relaxed);
         &self.client
     }
 
     /// Checks that the bucket is reachable and says whether it is versioned.
     /// Fails fast (few retries): it is the first call of every command.
     pub async fn bucket_versioning(&self, bucket: &str) -> Result<Versioning, S3Error> {
-        let body = TakeBody::new(b"<VersioningConfiguration/>");
-        let result = self
-            .sdk()
-            .get_bucket_versioning()
-            .bucket(bucket)
-            .customize()
-            .config_override(
-                aws_sdk_s3::config::Builder::default()
-                    .retry_config(RetryConfig::standard().with_max_attempts(3)),
-            )
-            .interceptor(body.clone())
-            .send()
-            .await;
-        // Read the status ourselves: some servers (moto) name the root
-        // element differently, which the SDK would refuse.
-        let status = match (result, body.take()) {
-            (Ok(_), Some(xml)) => crate::xml::element_text(&xml, "Status"),
-            (Ok(out), None) => out.status().map(|s| s.as_str().to_owned()),
-            (Err(e), _) => return Err(S3Error::from_sdk("GetBucketVersioning", bucket, e)),
-        };
+        let status = self
+            .pacer
+            .call("", Retry::Few, || async {
+                let body = TakeBody::new(b"<VersioningConfiguration/>");
+                let result = self
+                    .sdk()
+                    .get_bucket_versioning()
+                    .bucket(bucket)
+                    .customize()
+                    .interceptor(body.clone())
+                    .send()
+                    .await;
+                // Read the status ourselves: some servers (moto) name the root
+                // element differently, which the SDK would refuse.
+                match (result, body.take()) {
+                    (Ok(_), Some(xml)) => Ok(crate::xml::element_text(&xml, "Status")),
+                    (Ok(out), None) => Ok(out.status().map(|s| s.as_str().to_owned())),
+                    (Err(e), _) => Err(S3Error::from_sdk("GetBucketVersioning", bucket, e)),
+                }
+            })
+            .await?;
         Ok(match status.as_deref() {
             Some("Enabled") => Versioning::Enabled,
             Some("Suspended") => Versioning::Suspended,
@@ -297,36 +230,32 @@ impl S3 {
         })
     }
 
-    /// One ListObjectVersions page (`EncodingType=url`), not yet parsed: a
-    /// scan reads its paging fields first, asks for the next page, and
-    /// parses this one meanwhile. `parse()` gives it decoded, in listing
-    /// order. No key marker starts at the prefix's beginning.
-    pub async fn list_versions_raw(
+    /// One ListObjectVersions request (`EncodingType=url`), one attempt, its
+    /// page not yet parsed: a scan reads its paging fields first, asks for
+    /// the next page, and parses this one meanwhile.
+    pub(crate) async fn list_once(
         &self,
         bucket: &str,
-        prefix: &str,
-        key_marker: Option<&str>,
-        version_id_marker: Option<&str>,
+        request: &ListRequest,
         max_keys: i32,
     ) -> Result<RawListPage, S3Error> {
         let body = TakeBody::new(b"<ListVersionsResult/>");
-        let mut request = self
+        let mut call = self
             .sdk()
             .list_object_versions()
             .bucket(bucket)
             .encoding_type(EncodingType::Url)
             .max_keys(max_keys);
-        if !prefix.is_empty() {
-            request = request.prefix(prefix);
+        if !request.prefix.is_empty() {
+            call = call.prefix(&request.prefix);
         }
-        if let Some(marker) = key_marker {
-            request = request.key_marker(marker);
-            if let Some(version) = version_id_marker {
-                request = request.version_id_marker(version);
+        if let Some(marker) = &request.key_marker {
+            call = call.key_marker(marker);
+            if let Some(version) = &request.version_id_marker {
+                call = call.version_id_marker(version);
             }
         }
-        request
-            .customize()
+        call.customize()
             .interceptor(body.clone())
             .send()
             .await
@@ -338,23 +267,44 @@ impl S3 {
             detail: "the response body was not available".into(),
             advice: None,
         })?;
-        Ok(RawListPage(bytes))
+        Ok(RawListPage {
+            bytes,
+            bucket: bucket.to_owned(),
+        })
+    }
+
+    /// One ListObjectVersions page, parsed and checked against its request,
+    /// with the call policy's retries (a page cut short is fetched again).
+    pub(crate) async fn list_page(
+        &self,
+        bucket: &str,
+        request: &ListRequest,
+        max_keys: i32,
+    ) -> Result<ListPage, S3Error> {
+        self.pacer
+            .call(&request.prefix, Retry::Idempotent, || async {
+                self.list_once(bucket, request, max_keys).await?.parse()
+            })
+            .await
     }
 }
 
 /// A ListVersionsResult document as received.
 #[derive(Debug, Clone)]
-pub struct RawListPage(Bytes);
+pub(crate) struct RawListPage {
+    bytes: Bytes,
+    bucket: String,
+}
 
 impl RawListPage {
     /// The paging fields (IsTruncated, the next markers) without the entries,
     /// if the document gives them before its first entry.
-    pub fn header(&self) -> Option<ListPage> {
-        crate::listing::parse_list_header(&self.0)
+    pub(crate) fn header(&self) -> Option<ListPage> {
+        parse_list_header(&self.bytes)
     }
 
-    pub fn parse(&self) -> Result<ListPage, S3Error> {
-        parse_list_versions(&self.0)
+    pub(crate) fn parse(&self) -> Result<ListPage, S3Error> {
+        parse_list_versions(&self.bytes, &self.bucket)
     }
 }
 

@@ -13,6 +13,10 @@ pub enum ErrorKind {
     NotFound,
     /// Retrying cannot help (permissions, missing bucket, bad credentials, bad request).
     Fatal,
+    /// A reply that is not what S3 sends (a listing whose markers do not
+    /// advance, an entry without a key, …): the work it was for stops, and
+    /// nothing of that reply is used.
+    Invalid,
 }
 
 /// An S3 call that failed, with a message a person can act on.
@@ -66,17 +70,43 @@ impl S3Error {
         match &self.code {
             Some(code) if self.detail.starts_with(code.as_str()) => self.detail.clone(),
             Some(code) => format!("{code}: {}", self.detail),
+            None if self.kind == ErrorKind::Invalid => format!("InvalidReply: {}", self.detail),
             None => format!("ClientError: {}", self.detail),
         }
     }
 
-    /// A response we could not understand: worth retrying (it may be truncated).
+    /// A response we could not read: worth retrying (it may be cut short).
     pub(crate) fn malformed(operation: &'static str, detail: String) -> S3Error {
         S3Error {
             kind: ErrorKind::Transient,
             operation,
             code: None,
             detail: format!("unreadable response: {detail}"),
+            advice: None,
+        }
+    }
+
+    /// A response we could read, but which is not what S3 sends.
+    pub(crate) fn invalid(operation: &'static str, detail: String) -> S3Error {
+        S3Error {
+            kind: ErrorKind::Invalid,
+            operation,
+            code: None,
+            detail: format!("the server's reply is not a valid answer: {detail}"),
+            advice: Some(
+                "the endpoint may not be S3 (check --endpoint-url), or something between altered the reply; nothing of it was stored"
+                    .into(),
+            ),
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn for_test(kind: ErrorKind) -> S3Error {
+        S3Error {
+            kind,
+            operation: "Test",
+            code: None,
+            detail: format!("{kind:?}"),
             advice: None,
         }
     }
@@ -156,13 +186,15 @@ impl S3Error {
             SdkError::DispatchFailure(d) => {
                 let detail = chain(&err);
                 if detail.contains("credentials") {
+                    // The SDK's own text lists every provider it tried, over
+                    // several lines: the gist is enough.
                     S3Error {
                         kind: ErrorKind::Fatal,
                         operation,
                         code: None,
-                        detail,
+                        detail: "no AWS credentials were found".into(),
                         advice: Some(
-                            "no usable AWS credentials: set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE or --profile"
+                            "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_PROFILE / --profile with a profile that has credentials"
                                 .into(),
                         ),
                     }

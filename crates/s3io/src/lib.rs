@@ -1,40 +1,35 @@
-//! Everything s3rewind knows about talking to S3, in one place: building the
-//! client (endpoints, path-style, retries, timeouts), listing versions with URL
-//! encoding and listing order handled, and turning SDK errors into ones a
-//! person can act on. The commands above never see an SDK type.
+//! Everything s3rewind knows about talking to S3, in one place: building
+//! the client, the one call policy every request goes through (rate,
+//! adaptive concurrency, classification, the retry budget), listing
+//! versions with URL encoding and S3's order handled and every page
+//! checked, and the writes that must happen exactly once. The crates above
+//! never see an SDK type, and none of them loops on an S3 error.
+//!
+//! # Layout
+//!
+//! - `client`: [`S3`], the client and its configuration.
+//! - [`pacer`]: the call policy; its doc comment is the retry budget.
+//! - `error`: [`S3Error`] and [`ErrorKind`], errors classified by what to do about them.
+//! - `listing`: ListObjectVersions pages parsed, and checked against their request.
+//! - `pager`: [`VersionPager`], one prefix's chain of pages.
+//! - `probe`: the newest entry of given keys, adjacent keys sharing pages.
+//! - `writes`: DeleteObjects batches, and copies and new markers made once.
+//! - `urlcode`, `xml`: the encodings S3 answers in.
 
 mod client;
 mod error;
 mod listing;
-pub mod pricing;
-pub mod retry;
-mod timestamp;
+pub mod pacer;
+mod pager;
+mod probe;
 mod urlcode;
 mod writes;
 mod xml;
 
-pub use client::{ClientOptions, Counters, RawListPage, S3};
+pub use client::{ClientOptions, S3};
 pub use error::{ErrorKind, S3Error};
-pub use listing::{parse_list_versions, ListPage, ListedEntry};
-pub use timestamp::parse_s3_timestamp;
-pub use urlcode::{decode_url_component, encode_key};
-pub use writes::{CopyRequest, DeleteTarget};
-
-/// What GetBucketVersioning said.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Versioning {
-    Enabled,
-    Suspended,
-    /// Versioning was never turned on: every object has the version id `null`.
-    Never,
-}
-
-impl Versioning {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Versioning::Enabled => "Enabled",
-            Versioning::Suspended => "Suspended",
-            Versioning::Never => "Never enabled",
-        }
-    }
-}
+pub use listing::{check_page, parse_list_versions, ListPage, ListRequest};
+pub use pacer::{partition_of, Pace};
+pub use pager::VersionPager;
+pub use urlcode::decode_url_component;
+pub use writes::{CopyRequest, DeleteTarget, Seen, Write, Written};

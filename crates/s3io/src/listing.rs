@@ -1,4 +1,4 @@
-//! ListObjectVersions responses, parsed from the raw XML.
+//! ListObjectVersions responses: parsed from the raw XML, and checked.
 //!
 //! The SDK splits a page into a list of versions and a list of delete markers,
 //! which loses the order in which S3 interleaved them. We read the XML
@@ -7,41 +7,164 @@
 //! by LastModified, ties going to the entry S3 marked IsLatest and then to the
 //! one S3 listed first. (AWS interleaves the lists already; some servers, such
 //! as moto, write every version of a page before every delete marker.)
+//!
+//! A reply is a ListVersionsResult or an error, never "nothing": an `<Error>`
+//! document (some proxies send one with HTTP 200) is that error, and any
+//! other document, a page whose markers do not move forward, or an entry
+//! that is not one (no key, a negative size, listed twice, outside the
+//! request's prefix or before its marker) is refused ([`check_page`]).
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
-use crate::xml::{unescape, Reader, Token};
-use crate::{decode_url_component, parse_s3_timestamp, S3Error};
+use model::time::parse_s3_timestamp;
+use model::Entry;
 
-/// One version or delete marker from a listing page.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ListedEntry {
-    pub key: String,
-    pub version_id: String,
-    pub is_marker: bool,
-    pub is_latest: bool,
-    /// LastModified, Unix seconds.
-    pub mtime: i64,
-    /// `None` for delete markers.
-    pub size: Option<i64>,
-    /// Without quotes.
-    pub etag: Option<String>,
-    /// `None` for STANDARD and for delete markers.
-    pub storage_class: Option<String>,
-}
+use crate::urlcode::decode_url_component;
+use crate::xml::{element_text, unescape, Reader, Token};
+use crate::S3Error;
+
+const OPERATION: &str = "ListObjectVersions";
 
 /// One page of ListObjectVersions, keys and markers decoded.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ListPage {
     /// Keys in S3's order; each key's entries newest first.
-    pub entries: Vec<ListedEntry>,
+    pub entries: Vec<Entry>,
     pub is_truncated: bool,
     pub next_key_marker: Option<String>,
     pub next_version_id_marker: Option<String>,
     /// Whether the server honoured `EncodingType=url`.
     pub url_encoded: bool,
 }
+
+/// Where a listing request starts: what its page is checked against.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListRequest {
+    pub prefix: String,
+    pub key_marker: Option<String>,
+    pub version_id_marker: Option<String>,
+}
+
+impl ListRequest {
+    /// The request for the page after `page`, which answered this one.
+    /// Refuses a page whose markers do not move forward: following them
+    /// would list the same entries again, for ever.
+    pub fn after(&self, page: &ListPage) -> Result<ListRequest, S3Error> {
+        let invalid = |what: String| S3Error::invalid(OPERATION, what);
+        let key = match page.next_key_marker.as_deref() {
+            Some(k) if !k.is_empty() => k,
+            _ => {
+                return Err(invalid(format!(
+                    "a truncated page of prefix {:?} without a NextKeyMarker",
+                    self.prefix
+                )))
+            }
+        };
+        let version = page
+            .next_version_id_marker
+            .as_deref()
+            .filter(|v| !v.is_empty());
+        let here = (
+            self.key_marker.as_deref(),
+            self.version_id_marker.as_deref(),
+        );
+        let forward = match here.0 {
+            None => true,
+            Some(k) => key > k || (key == k && version.is_some() && version != here.1),
+        };
+        if !forward {
+            return Err(invalid(format!(
+                "the page after key marker {:?} says to continue at {key:?}, which is not further on",
+                here.0.unwrap_or_default()
+            )));
+        }
+        if let Some(last) = page.entries.last() {
+            if key < last.key.as_str() {
+                return Err(invalid(format!(
+                    "NextKeyMarker {key:?} is before the page's last key {:?}",
+                    last.key
+                )));
+            }
+        }
+        Ok(ListRequest {
+            prefix: self.prefix.clone(),
+            key_marker: Some(key.to_owned()),
+            version_id_marker: version.map(str::to_owned),
+        })
+    }
+}
+
+/// Refuses entries a listing of `request` cannot hold: with a NUL in the
+/// key, outside the prefix, before the marker, or listed twice (also
+/// `previous`, the last entry of the page before). Entries without a key
+/// or of negative size never get this far (see [`parse_list_versions`]).
+pub fn check_page(
+    page: &ListPage,
+    request: &ListRequest,
+    previous: Option<(&str, &str)>,
+) -> Result<(), S3Error> {
+    let invalid = |what: String| S3Error::invalid(OPERATION, what);
+    let mut seen: HashSet<(&str, &str)> = HashSet::with_capacity(page.entries.len());
+    if let Some(p) = previous {
+        seen.insert(p);
+    }
+    for e in &page.entries {
+        if e.key.is_empty() {
+            return Err(invalid("an entry without a key".into()));
+        }
+        if e.key.contains('\0') {
+            return Err(invalid(format!(
+                "the key {:?} holds a NUL character",
+                e.key
+            )));
+        }
+        if !e.key.starts_with(&request.prefix) {
+            return Err(invalid(format!(
+                "the key {:?} is outside the requested prefix {:?}",
+                e.key, request.prefix
+            )));
+        }
+        if let Some(marker) = &request.key_marker {
+            let continues = request.version_id_marker.is_some() && e.key == *marker;
+            if e.key.as_str() < marker.as_str() || (e.key == *marker && !continues) {
+                return Err(invalid(format!(
+                    "the key {:?} comes before the key marker {marker:?}",
+                    e.key
+                )));
+            }
+        }
+        if !seen.insert((&e.key, &e.version_id)) {
+            return Err(invalid(format!(
+                "version {} of {:?} is listed twice",
+                e.version_id, e.key
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Parses a ListVersionsResult document; `bucket` names the bucket in
+/// the error an `<Error>` document stands for.
+pub fn parse_list_versions(xml: &[u8], bucket: &str) -> Result<ListPage, S3Error> {
+    PageParser::new(xml, false)?
+        .run(bucket)
+        .map(|(page, _)| page)
+}
+
+/// A page's paging fields, read without parsing its entries — when the
+/// document gives them before its first entry, as AWS and s3sim do. `None`
+/// otherwise: parse the whole page to find them.
+pub fn parse_list_header(xml: &[u8]) -> Option<ListPage> {
+    match PageParser::new(xml, true).ok()?.run("") {
+        Ok((page, true)) => Some(page),
+        _ => None,
+    }
+}
+
+/// How much of a page [`parse_list_header`] reads: room for the longest
+/// markers and prefix S3 allows, URL-encoded, and then some.
+const HEADER_BYTES: usize = 16 * 1024;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Field {
@@ -72,176 +195,301 @@ struct RawEntry<'a> {
     storage_class: Option<Cow<'a, str>>,
 }
 
-/// Parses a ListVersionsResult document.
-pub fn parse_list_versions(xml: &[u8]) -> Result<ListPage, S3Error> {
-    parse_document(xml, false).map(|(page, _)| page)
+/// One pass over a page's document.
+struct PageParser<'a> {
+    doc: &'a str,
+    reader: Reader<'a>,
+    /// Stop at the first entry: only the paging fields are wanted.
+    header_only: bool,
+    page: ListPage,
+    entries: Vec<Entry>,
+    /// The entry being read.
+    entry: Option<RawEntry<'a>>,
+    /// The field whose text is being read, when it comes in pieces.
+    field: Field,
+    text: Cow<'a, str>,
+    depth: usize,
+    saw_truncated: bool,
 }
 
-/// A page's paging fields, read without parsing its entries — when the
-/// document gives them before its first entry, as AWS and s3sim do. `None`
-/// otherwise: parse the whole page to find them.
-pub fn parse_list_header(xml: &[u8]) -> Option<ListPage> {
-    match parse_document(xml, true) {
-        Ok((page, true)) => Some(page),
-        _ => None,
-    }
+fn unreadable(what: String) -> S3Error {
+    S3Error::malformed(OPERATION, what)
 }
 
-/// How much of a page [`parse_list_header`] reads: room for the longest
-/// markers and prefix S3 allows, URL-encoded, and then some.
-const HEADER_BYTES: usize = 16 * 1024;
+impl<'a> PageParser<'a> {
+    fn new(xml: &'a [u8], header_only: bool) -> Result<Self, S3Error> {
+        // The paging fields come first: only the start of the page is read for them.
+        let xml = match header_only {
+            true => &xml[..xml.len().min(HEADER_BYTES)],
+            false => xml,
+        };
+        let doc = match std::str::from_utf8(xml) {
+            Ok(doc) => doc,
+            // Cut inside a character: the whole before it is enough.
+            Err(e) if header_only && e.error_len().is_none() => {
+                std::str::from_utf8(&xml[..e.valid_up_to()]).expect("valid up to here")
+            }
+            Err(e) => return Err(unreadable(format!("not UTF-8 at byte {}", e.valid_up_to()))),
+        };
+        Ok(PageParser {
+            doc,
+            reader: Reader::new(doc),
+            header_only,
+            page: ListPage::default(),
+            entries: Vec::new(),
+            entry: None,
+            field: Field::None,
+            text: Cow::Borrowed(""),
+            depth: 0,
+            saw_truncated: false,
+        })
+    }
 
-/// The page, and whether IsTruncated was read (before the first entry,
-/// when `header_only`).
-fn parse_document(xml: &[u8], header_only: bool) -> Result<(ListPage, bool), S3Error> {
-    let bad = |what: String| S3Error::malformed("ListObjectVersions", what);
-    // The paging fields come first: validate only the start of the page for them.
-    let xml = match header_only {
-        true => &xml[..xml.len().min(HEADER_BYTES)],
-        false => xml,
-    };
-    let doc = match std::str::from_utf8(xml) {
-        Ok(doc) => doc,
-        // Cut inside a character: the whole before it is enough.
-        Err(e) if header_only && e.error_len().is_none() => {
-            std::str::from_utf8(&xml[..e.valid_up_to()]).expect("valid up to here")
+    /// The page, and whether IsTruncated was read (before the first entry,
+    /// when `header_only`).
+    fn run(mut self, bucket: &str) -> Result<(ListPage, bool), S3Error> {
+        self.root(bucket)?;
+        loop {
+            let at = self.reader.position();
+            let token = self
+                .reader
+                .next_token()
+                .map_err(|e| unreadable(format!("invalid XML: {e}")))?;
+            match token {
+                Some(Token::Start(name)) => {
+                    if !self.start(name, at)? {
+                        break;
+                    }
+                }
+                Some(Token::Text(_) | Token::CData(_)) if self.field == Field::None => {}
+                Some(Token::Text(t)) => {
+                    let t = match self.text.is_empty() {
+                        true => resolve(self.field, t),
+                        false => unescape(t),
+                    };
+                    let t = t.map_err(|e| unreadable(format!("at byte {at}: {e}")))?;
+                    append(&mut self.text, t);
+                }
+                Some(Token::CData(t)) => append(&mut self.text, Cow::Borrowed(t)),
+                Some(Token::Empty(_)) => self.field = Field::None,
+                Some(Token::End) => self.end(at)?,
+                None if self.depth > 0 => {
+                    return Err(unreadable("the document ends inside an element".into()))
+                }
+                None => break,
+            }
         }
-        Err(e) => return Err(bad(format!("not UTF-8 at byte {}", e.valid_up_to()))),
-    };
-    let mut reader = Reader::new(doc);
-    let mut saw_truncated = false;
-    let mut page = ListPage::default();
-    let mut entries: Vec<ListedEntry> = Vec::new();
-    let mut current: Option<RawEntry> = None;
-    let mut field = Field::None;
-    // The text of the element being read: a slice of the page unless it
-    // came in pieces or held references.
-    let mut text: Cow<str> = Cow::Borrowed("");
-    let mut depth = 0usize;
-    loop {
-        let at = reader.position();
-        let token = reader
-            .next_token()
-            .map_err(|e| bad(format!("invalid XML: {e}")))?;
-        match token {
-            Some(Token::Start(name)) => {
-                depth += 1;
-                text = Cow::Borrowed("");
-                field = match (depth, current.is_some()) {
-                    (2, false) => match name {
-                        "IsTruncated" => Field::IsTruncated,
-                        "NextKeyMarker" => Field::NextKeyMarker,
-                        "NextVersionIdMarker" => Field::NextVersionIdMarker,
-                        "EncodingType" => Field::EncodingType,
-                        "Version" | "DeleteMarker" if header_only => break,
-                        "Version" | "DeleteMarker" => {
-                            current = Some(RawEntry {
-                                is_marker: name == "DeleteMarker",
-                                ..RawEntry::default()
-                            });
-                            Field::None
-                        }
-                        _ => Field::None,
-                    },
-                    (3, true) => match name {
-                        "Key" => Field::Key,
-                        "VersionId" => Field::VersionId,
-                        "IsLatest" => Field::IsLatest,
-                        "LastModified" => Field::LastModified,
-                        "ETag" => Field::ETag,
-                        "Size" => Field::Size,
-                        "StorageClass" => Field::StorageClass,
-                        _ => Field::None,
-                    },
-                    _ => Field::None,
-                };
-                // Nearly every field is plain text up to its end tag: read
-                // it in one step.
-                if field != Field::None {
-                    if let Some(text) = reader.simple_text() {
-                        let value = match text.has_refs {
-                            true => resolve(field, text.raw)
-                                .map_err(|e| bad(format!("at byte {at}: {e}")))?,
-                            false => Cow::Borrowed(text.raw),
-                        };
-                        store(
-                            field,
-                            value,
-                            &mut page,
-                            current.as_mut(),
-                            &mut saw_truncated,
-                        )?;
-                        field = Field::None;
-                        depth -= 1;
-                    }
-                } else if depth >= 3 || (depth == 2 && current.is_none()) {
-                    // An element not read (Owner, Name, MaxKeys…): past it
-                    // in one step.
-                    reader
-                        .skip_element()
-                        .map_err(|e| bad(format!("invalid XML: {e}")))?;
-                    depth -= 1;
+        self.finish()
+    }
+
+    /// The document element: a ListVersionsResult, or an S3 error.
+    fn root(&mut self, bucket: &str) -> Result<(), S3Error> {
+        loop {
+            let token = self
+                .reader
+                .next_token()
+                .map_err(|e| unreadable(format!("invalid XML: {e}")))?;
+            match token {
+                Some(Token::Start("ListVersionsResult")) => {
+                    self.depth = 1;
+                    return Ok(());
                 }
-            }
-            Some(Token::Text(_) | Token::CData(_)) if field == Field::None => {}
-            Some(Token::Text(t)) => {
-                let t = match text.is_empty() {
-                    true => resolve(field, t),
-                    false => unescape(t),
-                };
-                append(&mut text, t.map_err(|e| bad(format!("at byte {at}: {e}")))?);
-            }
-            Some(Token::CData(t)) => append(&mut text, Cow::Borrowed(t)),
-            Some(Token::Empty(_)) => field = Field::None,
-            Some(Token::End) => {
-                let value = std::mem::take(&mut text);
-                match (depth, current.is_some()) {
-                    (2, true) => {
-                        let raw = current.take().expect("an entry is being read");
-                        entries.push(finish(raw).map_err(bad)?);
+                Some(Token::Start("Error")) if !self.header_only => {
+                    let field = |name| element_text(self.doc.as_bytes(), name).unwrap_or_default();
+                    let (code, message) = (field("Code"), field("Message"));
+                    if code.is_empty() {
+                        return Err(S3Error::invalid(
+                            OPERATION,
+                            "an <Error> document without a Code".into(),
+                        ));
                     }
-                    (2, false) | (3, true) => store(
-                        field,
-                        value,
-                        &mut page,
-                        current.as_mut(),
-                        &mut saw_truncated,
-                    )?,
-                    _ => {}
+                    return Err(S3Error::from_code(
+                        OPERATION,
+                        &code,
+                        Some(200),
+                        &message,
+                        bucket,
+                    ));
                 }
-                field = Field::None;
-                depth = depth
-                    .checked_sub(1)
-                    .ok_or_else(|| bad(format!("an end tag without a start at byte {at}")))?;
+                Some(Token::Start(other) | Token::Empty(other)) => {
+                    return Err(S3Error::invalid(
+                        OPERATION,
+                        format!("a <{other}> document, not a ListVersionsResult"),
+                    ))
+                }
+                Some(Token::Text(t)) if t.trim().is_empty() => {}
+                Some(_) => {
+                    return Err(S3Error::invalid(
+                        OPERATION,
+                        "text outside any element, not a ListVersionsResult".into(),
+                    ))
+                }
+                None => return Err(unreadable("an empty document".into())),
             }
-            None if depth > 0 => return Err(bad("the document ends inside an element".into())),
-            None => break,
         }
     }
-    // Decoded once every entry is in: a page may say it encodes keys after
-    // its first entries.
-    if page.url_encoded {
-        for entry in &mut entries {
-            entry.key = decode_key(std::mem::take(&mut entry.key)).map_err(bad)?;
+
+    /// A start tag at byte `at`; false: stop reading (the header is read).
+    fn start(&mut self, name: &'a str, at: usize) -> Result<bool, S3Error> {
+        self.depth += 1;
+        self.text = Cow::Borrowed("");
+        self.field = match (self.depth, self.entry.is_some()) {
+            (2, false) => match name {
+                "IsTruncated" => Field::IsTruncated,
+                "NextKeyMarker" => Field::NextKeyMarker,
+                "NextVersionIdMarker" => Field::NextVersionIdMarker,
+                "EncodingType" => Field::EncodingType,
+                "Version" | "DeleteMarker" if self.header_only => return Ok(false),
+                "Version" | "DeleteMarker" => {
+                    self.entry = Some(RawEntry {
+                        is_marker: name == "DeleteMarker",
+                        ..RawEntry::default()
+                    });
+                    return Ok(true);
+                }
+                _ => Field::None,
+            },
+            (3, true) => match name {
+                "Key" => Field::Key,
+                "VersionId" => Field::VersionId,
+                "IsLatest" => Field::IsLatest,
+                "LastModified" => Field::LastModified,
+                "ETag" => Field::ETag,
+                "Size" => Field::Size,
+                "StorageClass" => Field::StorageClass,
+                _ => Field::None,
+            },
+            _ => Field::None,
+        };
+        if self.field != Field::None {
+            // Nearly every field is plain text up to its end tag: read it in one step.
+            if let Some(text) = self.reader.simple_text() {
+                let value = match text.has_refs {
+                    true => resolve(self.field, text.raw)
+                        .map_err(|e| unreadable(format!("at byte {at}: {e}")))?,
+                    false => Cow::Borrowed(text.raw),
+                };
+                self.store(value)?;
+                self.field = Field::None;
+                self.depth -= 1;
+            }
+        } else {
+            // An element not read (Owner, Name, MaxKeys…): past it in one step.
+            self.reader
+                .skip_element()
+                .map_err(|e| unreadable(format!("invalid XML: {e}")))?;
+            self.depth -= 1;
         }
-        if let Some(marker) = page.next_key_marker.take() {
-            page.next_key_marker = Some(decode_key(marker).map_err(bad)?);
-        }
+        Ok(true)
     }
-    page.entries = newest_first_per_key(entries);
-    Ok((page, saw_truncated))
+
+    /// An end tag at byte `at`.
+    fn end(&mut self, at: usize) -> Result<(), S3Error> {
+        let value = std::mem::take(&mut self.text);
+        match (self.depth, self.entry.is_some()) {
+            (2, true) => {
+                let raw = self.entry.take().expect("an entry is being read");
+                let entry = finish_entry(raw).map_err(|e| S3Error::invalid(OPERATION, e))?;
+                self.entries.push(entry);
+            }
+            (2, false) | (3, true) => self.store(value)?,
+            _ => {}
+        }
+        self.field = Field::None;
+        self.depth = self
+            .depth
+            .checked_sub(1)
+            .ok_or_else(|| unreadable(format!("an end tag without a start at byte {at}")))?;
+        Ok(())
+    }
+
+    /// Puts a field's value where it belongs: in the page's paging fields,
+    /// or in the entry being read.
+    fn store(&mut self, value: Cow<'a, str>) -> Result<(), S3Error> {
+        let invalid = |what: String| S3Error::invalid(OPERATION, what);
+        let Some(entry) = self.entry.as_mut() else {
+            match self.field {
+                Field::IsTruncated => {
+                    self.page.is_truncated = value.trim_ascii() == "true";
+                    self.saw_truncated = true;
+                }
+                Field::NextKeyMarker => self.page.next_key_marker = Some(value.into_owned()),
+                Field::NextVersionIdMarker => {
+                    self.page.next_version_id_marker = Some(value.into_owned())
+                }
+                Field::EncodingType => self.page.url_encoded = value.trim_ascii() == "url",
+                _ => {}
+            }
+            return Ok(());
+        };
+        match self.field {
+            Field::Key => entry.key = value,
+            Field::VersionId => entry.version_id = value,
+            Field::IsLatest => entry.is_latest = value.trim_ascii() == "true",
+            Field::LastModified => {
+                entry.mtime =
+                    Some(parse_s3_timestamp(value.trim_ascii()).ok_or_else(|| {
+                        invalid(format!("LastModified {value:?} is not a timestamp"))
+                    })?)
+            }
+            Field::ETag => entry.etag = Some(trim_etag(value)),
+            Field::Size => {
+                entry.size = Some(
+                    value
+                        .trim_ascii()
+                        .parse()
+                        .map_err(|_| invalid(format!("Size {value:?} is not a number")))?,
+                )
+            }
+            Field::StorageClass if value.trim_ascii() != "STANDARD" => {
+                entry.storage_class = Some(Cow::Owned(value.trim_ascii().to_owned()))
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<(ListPage, bool), S3Error> {
+        if !self.saw_truncated && !self.header_only {
+            return Err(S3Error::invalid(
+                OPERATION,
+                "a ListVersionsResult without IsTruncated".into(),
+            ));
+        }
+        // Decoded once every entry is in: a page may say it encodes keys
+        // after its first entries.
+        if self.page.url_encoded {
+            for entry in &mut self.entries {
+                entry.key = decode_key(std::mem::take(&mut entry.key)).map_err(unreadable)?;
+            }
+            if let Some(marker) = self.page.next_key_marker.take() {
+                self.page.next_key_marker = Some(decode_key(marker).map_err(unreadable)?);
+            }
+        }
+        self.page.entries = newest_first_per_key(self.entries);
+        Ok((self.page, self.saw_truncated))
+    }
 }
 
 /// A finished entry, its key as listed.
-fn finish(r: RawEntry<'_>) -> Result<ListedEntry, String> {
+fn finish_entry(r: RawEntry<'_>) -> Result<Entry, String> {
+    if r.key.is_empty() {
+        return Err("an entry without a key".into());
+    }
     let mtime = r
         .mtime
         .ok_or_else(|| format!("an entry of key {:?} has no LastModified", r.key))?;
     if r.version_id.is_empty() {
         return Err(format!("an entry of key {:?} has no VersionId", r.key));
     }
+    if r.size.is_some_and(|s| s < 0) {
+        return Err(format!(
+            "version {} of {:?} has a negative size",
+            r.version_id, r.key
+        ));
+    }
     let object = !r.is_marker;
-    Ok(ListedEntry {
+    Ok(Entry {
         key: r.key.into_owned(),
         version_id: r.version_id.into_owned(),
         is_marker: r.is_marker,
@@ -288,56 +536,6 @@ fn resolve(field: Field, raw: &str) -> Result<Cow<'_, str>, String> {
     }
 }
 
-/// Puts a field's value where it belongs: in the page's paging fields, or
-/// in `entry` (the entry being read).
-fn store<'a>(
-    field: Field,
-    value: Cow<'a, str>,
-    page: &mut ListPage,
-    entry: Option<&mut RawEntry<'a>>,
-    saw_truncated: &mut bool,
-) -> Result<(), S3Error> {
-    let bad = |what: String| S3Error::malformed("ListObjectVersions", what);
-    let Some(entry) = entry else {
-        match field {
-            Field::IsTruncated => {
-                page.is_truncated = value.trim_ascii() == "true";
-                *saw_truncated = true;
-            }
-            Field::NextKeyMarker => page.next_key_marker = Some(value.into_owned()),
-            Field::NextVersionIdMarker => page.next_version_id_marker = Some(value.into_owned()),
-            Field::EncodingType => page.url_encoded = value.trim_ascii() == "url",
-            _ => {}
-        }
-        return Ok(());
-    };
-    match field {
-        Field::Key => entry.key = value,
-        Field::VersionId => entry.version_id = value,
-        Field::IsLatest => entry.is_latest = value.trim_ascii() == "true",
-        Field::LastModified => {
-            entry.mtime = Some(
-                parse_s3_timestamp(value.trim_ascii())
-                    .ok_or_else(|| bad(format!("LastModified {value:?} is not a timestamp")))?,
-            )
-        }
-        Field::ETag => entry.etag = Some(trim_etag(value)),
-        Field::Size => {
-            entry.size = Some(
-                value
-                    .trim_ascii()
-                    .parse()
-                    .map_err(|_| bad(format!("Size {value:?} is not a number")))?,
-            )
-        }
-        Field::StorageClass if value.trim_ascii() != "STANDARD" => {
-            entry.storage_class = Some(Cow::Owned(value.trim_ascii().to_owned()))
-        }
-        _ => {}
-    }
-    Ok(())
-}
-
 /// An ETag without its surrounding whitespace and quotes.
 fn trim_etag(value: Cow<'_, str>) -> Cow<'_, str> {
     match value {
@@ -348,7 +546,7 @@ fn trim_etag(value: Cow<'_, str>) -> Cow<'_, str> {
 
 /// Groups entries by key in order of first appearance and orders each key's
 /// entries newest first (see the module comment).
-fn newest_first_per_key(entries: Vec<ListedEntry>) -> Vec<ListedEntry> {
+fn newest_first_per_key(entries: Vec<Entry>) -> Vec<Entry> {
     // Keys ascending and each key newest first already (AWS, s3sim): then
     // merging would give the same order back.
     let in_order = entries.windows(2).all(|w| match w[0].key.cmp(&w[1].key) {
@@ -389,7 +587,7 @@ fn newest_first_per_key(entries: Vec<ListedEntry>) -> Vec<ListedEntry> {
     if order.iter().enumerate().all(|(pos, &i)| pos == i) {
         return entries;
     }
-    let mut slots: Vec<Option<ListedEntry>> = entries.into_iter().map(Some).collect();
+    let mut slots: Vec<Option<Entry>> = entries.into_iter().map(Some).collect();
     order
         .into_iter()
         .map(|i| slots[i].take().expect("every index once"))
@@ -398,13 +596,14 @@ fn newest_first_per_key(entries: Vec<ListedEntry>) -> Vec<ListedEntry> {
 
 /// Whether `a` (listed at position `ai`) goes before `b` (at `bi`) in
 /// newest-first order.
-fn newer(a: &ListedEntry, ai: usize, b: &ListedEntry, bi: usize) -> bool {
+fn newer(a: &Entry, ai: usize, b: &Entry, bi: usize) -> bool {
     (a.mtime, a.is_latest, std::cmp::Reverse(ai)) > (b.mtime, b.is_latest, std::cmp::Reverse(bi))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ErrorKind;
 
     fn version(key: &str, id: &str, latest: bool, t: &str) -> String {
         format!(
@@ -437,7 +636,7 @@ mod tests {
     fn decodes_keys_and_markers_only_when_the_server_encoded_them() {
         let body = version("a%2Bb+c%0A", "v1", true, T1);
         let page =
-            parse_list_versions(&doc("<EncodingType>url</EncodingType>", &body, true)).unwrap();
+            parse_list_versions_b(&doc("<EncodingType>url</EncodingType>", &body, true)).unwrap();
         assert!(page.url_encoded && page.is_truncated);
         assert_eq!(page.entries[0].key, "a+b c\n");
         assert_eq!(page.next_key_marker.as_deref(), Some("a+b c"));
@@ -448,8 +647,9 @@ mod tests {
         );
         assert_eq!(page.entries[0].storage_class, None);
 
-        let page = parse_list_versions(&doc("", &version("a%2Bb &amp; c", "v1", true, T1), false))
-            .unwrap();
+        let page =
+            parse_list_versions_b(&doc("", &version("a%2Bb &amp; c", "v1", true, T1), false))
+                .unwrap();
         assert!(!page.url_encoded && !page.is_truncated);
         assert_eq!(page.entries[0].key, "a%2Bb & c");
         assert_eq!(page.next_key_marker.as_deref(), Some("a%2Bb+c"));
@@ -466,7 +666,7 @@ mod tests {
             marker("b", "mb", true, T1),
         ]
         .concat();
-        let page = parse_list_versions(&doc("", &body, false)).unwrap();
+        let page = parse_list_versions_b(&doc("", &body, false)).unwrap();
         let ids: Vec<_> = page.entries.iter().map(|e| e.version_id.as_str()).collect();
         assert_eq!(ids, ["ma", "va2", "va1", "mb", "vb1"]);
         assert!(page.entries[3].is_marker && page.entries[3].size.is_none());
@@ -480,7 +680,7 @@ mod tests {
             version("a", "v1", false, T1),
         ]
         .concat();
-        let page = parse_list_versions(&doc("", &body, false)).unwrap();
+        let page = parse_list_versions_b(&doc("", &body, false)).unwrap();
         let ids: Vec<_> = page.entries.iter().map(|e| e.version_id.as_str()).collect();
         assert_eq!(ids, ["v3", "m2", "v1"]);
     }
@@ -505,14 +705,132 @@ mod tests {
             .replace("<NextKeyMarker>a%2Bb+c</NextKeyMarker>", &long_marker);
         assert!(parse_list_header(xml.as_bytes()).is_none());
         assert_eq!(
-            parse_list_versions(xml.as_bytes()).unwrap().entries.len(),
+            parse_list_versions_b(xml.as_bytes()).unwrap().entries.len(),
             400
         );
     }
 
+    fn parse_list_versions_b(xml: &[u8]) -> Result<ListPage, S3Error> {
+        parse_list_versions(xml, "b")
+    }
+
+    fn kind(xml: &[u8]) -> ErrorKind {
+        parse_list_versions_b(xml).unwrap_err().kind
+    }
+
     #[test]
-    fn rejects_what_is_not_a_listing() {
-        assert!(parse_list_versions(b"<ListVersionsResult><Version><Key>a</Key><VersionId>v</VersionId><LastModified>soon</LastModified></Version></ListVersionsResult>").is_err());
-        assert!(parse_list_versions(b"<ListVersionsResult><Version><Key>a</Key></Vers").is_err());
+    fn refuses_what_is_not_a_listing() {
+        use ErrorKind::*;
+        assert_eq!(kind(b"<ListVersionsResult><IsTruncated>false</IsTruncated><Version><Key>a</Key><VersionId>v</VersionId><LastModified>soon</LastModified></Version></ListVersionsResult>"), Invalid);
+        assert_eq!(
+            kind(b"<ListVersionsResult><Version><Key>a</Key></Vers"),
+            Transient
+        );
+        // An error document, even with HTTP 200, is that error.
+        let e = parse_list_versions_b(
+            b"<?xml version=\"1.0\"?><Error><Code>SlowDown</Code><Message>Reduce</Message></Error>",
+        )
+        .unwrap_err();
+        assert_eq!((e.kind, e.code.as_deref()), (Throttled, Some("SlowDown")));
+        assert_eq!(kind(b"<Error><Code>AccessDenied</Code></Error>"), Fatal);
+        // Anything else is not an empty listing.
+        assert_eq!(kind(b"<html><body>Welcome</body></html>"), Invalid);
+        assert_eq!(kind(b""), Transient);
+        assert_eq!(
+            kind(b"<ListBucketResult><IsTruncated>false</IsTruncated></ListBucketResult>"),
+            Invalid
+        );
+        assert_eq!(kind(b"<ListVersionsResult></ListVersionsResult>"), Invalid);
+        // Entries without a key, or of negative size.
+        assert_eq!(kind(&doc("", &version("", "v1", true, T1), false)), Invalid);
+        assert_eq!(
+            kind(&doc(
+                "",
+                &version("a", "v1", true, T1).replace("<Size>3</Size>", "<Size>-3</Size>"),
+                false
+            )),
+            Invalid
+        );
+    }
+
+    fn page(keys: &[(&str, &str)], next: Option<(&str, &str)>) -> ListPage {
+        ListPage {
+            entries: keys
+                .iter()
+                .map(|(k, v)| Entry {
+                    key: k.to_string(),
+                    version_id: v.to_string(),
+                    is_marker: false,
+                    is_latest: true,
+                    mtime: 0,
+                    size: Some(1),
+                    etag: None,
+                    storage_class: None,
+                })
+                .collect(),
+            is_truncated: next.is_some(),
+            next_key_marker: next.map(|n| n.0.to_owned()),
+            next_version_id_marker: next.map(|n| n.1.to_owned()),
+            url_encoded: true,
+        }
+    }
+
+    #[test]
+    fn markers_must_move_forward() {
+        let start = ListRequest {
+            prefix: "p/".into(),
+            key_marker: Some("p/b".into()),
+            version_id_marker: Some("v2".into()),
+        };
+        let next = start
+            .after(&page(&[("p/b", "v1"), ("p/c", "v9")], Some(("p/c", "v9"))))
+            .unwrap();
+        assert_eq!(
+            (
+                next.key_marker.as_deref(),
+                next.version_id_marker.as_deref()
+            ),
+            (Some("p/c"), Some("v9"))
+        );
+        // The same markers again, an empty one, one going back: refused.
+        for (last, marker) in [
+            (("p/b", "v1"), ("p/b", "v2")),
+            (("p/b", "v1"), ("", "")),
+            (("p/c", "v1"), ("p/a", "x")),
+            (("p/c", "v1"), ("p/b", "v3")),
+        ] {
+            let e = start.after(&page(&[last], Some(marker))).unwrap_err();
+            assert_eq!(e.kind, ErrorKind::Invalid, "{marker:?}: {e}");
+        }
+    }
+
+    #[test]
+    fn entries_must_belong_to_the_request() {
+        let req = ListRequest {
+            prefix: "p/".into(),
+            key_marker: Some("p/b".into()),
+            version_id_marker: None,
+        };
+        assert!(check_page(&page(&[("p/c", "1"), ("p/c", "2")], None), &req, None).is_ok());
+        for bad in [
+            page(&[("p/c", "1"), ("p/c", "1")], None),
+            page(&[("q/c", "1")], None),
+            page(&[("p/a", "1")], None),
+            page(&[("p/b", "1")], None),
+            page(&[("p/c\0", "1")], None),
+        ] {
+            assert_eq!(
+                check_page(&bad, &req, None).unwrap_err().kind,
+                ErrorKind::Invalid
+            );
+        }
+        // The page before's last entry, listed again.
+        assert!(check_page(&page(&[("p/c", "1")], None), &req, Some(("p/c", "1"))).is_err());
+        // A key continued from the page before.
+        let cont = ListRequest {
+            version_id_marker: Some("3".into()),
+            ..req
+        };
+        assert!(check_page(&page(&[("p/b", "1")], None), &cont, None).is_ok());
     }
 }

@@ -1,6 +1,6 @@
-//! The calls that change a bucket: batched deletes, copies (single and
-//! multipart), new delete markers; and the one read apply needs, the newest
-//! entry of a key.
+//! The calls that change a bucket: batched deletes, and the writes that
+//! make a new version — copies (single and multipart) and new delete
+//! markers — each made at most once.
 
 use std::collections::HashMap;
 
@@ -8,9 +8,11 @@ use aws_sdk_s3::types::{
     CompletedMultipartUpload, CompletedPart, Delete, ObjectIdentifier, StorageClass,
 };
 use futures::stream::{self, StreamExt, TryStreamExt};
+use model::{encode_key, Entry};
 
 use crate::error::ErrorKind;
-use crate::{encode_key, ListedEntry, S3Error, S3};
+use crate::pacer::{partition_of, Retry};
+use crate::{S3Error, S3};
 
 /// One version or delete marker to remove.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,22 +37,109 @@ pub struct CopyRequest<'a> {
     pub part_concurrency: usize,
 }
 
-/// One attempt only: for calls that must not be repeated blindly (a second
-/// CopyObject is a second version). The caller checks and retries.
-fn single_attempt() -> aws_sdk_s3::config::Builder {
-    aws_sdk_s3::config::Builder::default()
-        .retry_config(aws_sdk_s3::config::retry::RetryConfig::disabled())
+/// A write that makes a new version of a key.
+#[derive(Debug, Clone)]
+pub enum Write<'a> {
+    Copy(CopyRequest<'a>),
+    /// A plain DeleteObject: a new delete marker on top of the key.
+    AddMarker {
+        bucket: &'a str,
+        key: &'a str,
+    },
+}
+
+impl Write<'_> {
+    fn bucket(&self) -> &str {
+        match self {
+            Write::Copy(c) => c.bucket,
+            Write::AddMarker { bucket, .. } => bucket,
+        }
+    }
+
+    fn key(&self) -> &str {
+        match self {
+            Write::Copy(c) => c.key,
+            Write::AddMarker { key, .. } => key,
+        }
+    }
+}
+
+/// What the key's newest entry says about a write that failed in a way
+/// that may hide a success.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Seen {
+    /// The write happened: this is its version.
+    Written(Option<String>),
+    /// It did not: try again.
+    NotWritten,
+    /// Someone else changed the key meanwhile: stop, and why.
+    Changed(String),
+}
+
+/// What became of a write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Written {
+    /// Done; the new version's id.
+    Done(Option<String>),
+    /// Not done, because the key changed under it (see [`Seen::Changed`]).
+    Abandoned(String),
 }
 
 impl S3 {
-    /// DeleteObjects (Quiet) for up to 1,000 targets. Returns, per target in
-    /// order, `None` if it is gone (deleted now, or already absent) or the
-    /// error S3 reported for that key — including `SlowDown` inside an HTTP
-    /// 200 body, which the caller retries.
+    /// Removes up to 1,000 versions or markers in one DeleteObjects (Quiet)
+    /// request. Returns, per target in order, `None` if it is gone (deleted
+    /// now, or already absent) or the error S3 reported for that key. Keys
+    /// S3 asked to retry (SlowDown or InternalError inside the 200 answer)
+    /// are sent again, with the call policy's budget.
     pub async fn delete_versions(
         &self,
         bucket: &str,
         targets: &[DeleteTarget],
+    ) -> Result<Vec<Option<S3Error>>, S3Error> {
+        let mut outcome: Vec<Option<S3Error>> = vec![None; targets.len()];
+        let mut pending: Vec<usize> = (0..targets.len()).collect();
+        let partition = targets.first().map_or("", |t| partition_of(&t.key));
+        let mut retries = 0;
+        while !pending.is_empty() {
+            let batch: Vec<&DeleteTarget> = pending.iter().map(|&i| &targets[i]).collect();
+            let errors = self
+                .pacer
+                .call(partition, Retry::Idempotent, || {
+                    self.delete_objects_once(bucket, &batch)
+                })
+                .await?;
+            let mut again = Vec::new();
+            let mut delay = None;
+            for (i, error) in pending.into_iter().zip(errors) {
+                match error {
+                    Some(e) if e.is_retryable() => {
+                        if e.kind == ErrorKind::Throttled {
+                            self.pacer.throttled_inside(partition);
+                        }
+                        match self.pacer.retry_delay(&e, retries) {
+                            Some(d) => {
+                                delay = delay.max(Some(d));
+                                again.push(i);
+                            }
+                            None => outcome[i] = Some(e),
+                        }
+                    }
+                    other => outcome[i] = other,
+                }
+            }
+            if let Some(d) = delay {
+                retries += 1;
+                tokio::time::sleep(d).await;
+            }
+            pending = again;
+        }
+        Ok(outcome)
+    }
+
+    async fn delete_objects_once(
+        &self,
+        bucket: &str,
+        targets: &[&DeleteTarget],
     ) -> Result<Vec<Option<S3Error>>, S3Error> {
         let objects = targets
             .iter()
@@ -103,101 +192,141 @@ impl S3 {
             .collect())
     }
 
-    /// A plain DeleteObject: puts a delete marker on top of the key. Returns
-    /// the marker's version id.
-    pub async fn add_delete_marker(
+    /// Makes `write` happen at most once. When an attempt fails in a way
+    /// that may hide a success (a 500, a lost connection), the key's newest
+    /// entry is read and `check` says what it means before anything is
+    /// sent again.
+    pub async fn write_once(
         &self,
-        bucket: &str,
-        key: &str,
-    ) -> Result<Option<String>, S3Error> {
-        let out = self
-            .sdk()
-            .delete_object()
-            .bucket(bucket)
-            .key(key)
-            .customize()
-            .config_override(single_attempt())
-            .send()
-            .await
-            .map_err(|e| S3Error::from_sdk("DeleteObject", bucket, e))?;
-        Ok(out.version_id().map(str::to_owned))
-    }
-
-    /// Copies `version_id` of `key` onto `key`, keeping metadata, tags and
-    /// storage class; returns the new version's id. Multipart above the
-    /// threshold, aborted if any part fails. The call that creates the
-    /// version is not retried here (see [`S3Error::may_have_succeeded`]).
-    pub async fn copy_version(&self, req: &CopyRequest<'_>) -> Result<Option<String>, S3Error> {
-        let source = copy_source(req.bucket, req.key, req.version_id);
-        if req.size > req.multipart_threshold {
-            return self.copy_multipart(req, &source).await;
+        write: &Write<'_>,
+        check: impl Fn(Option<&Entry>) -> Seen,
+    ) -> Result<Written, S3Error> {
+        let mut retries = 0;
+        loop {
+            let error = match self.write_attempt(write).await {
+                Ok(version) => return Ok(Written::Done(version)),
+                Err(e) if e.may_have_succeeded() => e,
+                Err(e) => return Err(e),
+            };
+            let newest = self.newest_entry(write.bucket(), write.key()).await?;
+            match check(newest.as_ref()) {
+                Seen::Written(version) => return Ok(Written::Done(version)),
+                Seen::Changed(why) => return Ok(Written::Abandoned(why)),
+                Seen::NotWritten => match self.pacer.retry_delay(&error, retries) {
+                    Some(delay) => {
+                        retries += 1;
+                        tokio::time::sleep(delay).await;
+                    }
+                    None => return Err(error),
+                },
+            }
         }
-        let out = self
-            .sdk()
-            .copy_object()
-            .bucket(req.bucket)
-            .key(req.key)
-            .copy_source(&source)
-            .set_storage_class(req.storage_class.map(StorageClass::from))
-            .customize()
-            .config_override(single_attempt())
-            .send()
-            .await
-            .map_err(|e| S3Error::from_sdk("CopyObject", req.bucket, e))?;
-        Ok(out.version_id().map(str::to_owned))
     }
 
-    async fn copy_multipart(
-        &self,
-        req: &CopyRequest<'_>,
-        source: &str,
-    ) -> Result<Option<String>, S3Error> {
-        let bucket = req.bucket;
-        // CreateMultipartUpload does not copy metadata or tags: read them.
+    async fn write_attempt(&self, write: &Write<'_>) -> Result<Option<String>, S3Error> {
+        let partition = partition_of(write.key());
+        match write {
+            Write::AddMarker { bucket, key } => {
+                self.pacer
+                    .call(partition, Retry::Once, || async {
+                        let out = self
+                            .sdk()
+                            .delete_object()
+                            .bucket(*bucket)
+                            .key(*key)
+                            .send()
+                            .await
+                            .map_err(|e| S3Error::from_sdk("DeleteObject", bucket, e))?;
+                        Ok(out.version_id().map(str::to_owned))
+                    })
+                    .await
+            }
+            Write::Copy(req) if req.size > req.multipart_threshold => {
+                self.copy_multipart(req).await
+            }
+            Write::Copy(req) => {
+                let source = copy_source(req.bucket, req.key, req.version_id);
+                self.pacer
+                    .call(partition, Retry::Once, || async {
+                        let out = self
+                            .sdk()
+                            .copy_object()
+                            .bucket(req.bucket)
+                            .key(req.key)
+                            .copy_source(&source)
+                            .set_storage_class(req.storage_class.map(StorageClass::from))
+                            .send()
+                            .await
+                            .map_err(|e| S3Error::from_sdk("CopyObject", req.bucket, e))?;
+                        Ok(out.version_id().map(str::to_owned))
+                    })
+                    .await
+            }
+        }
+    }
+
+    /// A copy above the single-copy limit: the source's metadata and tags
+    /// read, an upload created, the parts copied, the upload completed (the
+    /// one step that makes the version, sent once); aborted if any fails.
+    async fn copy_multipart(&self, req: &CopyRequest<'_>) -> Result<Option<String>, S3Error> {
+        let (bucket, partition) = (req.bucket, partition_of(req.key));
         let head = self
-            .sdk()
-            .head_object()
-            .bucket(bucket)
-            .key(req.key)
-            .version_id(req.version_id)
-            .send()
-            .await
-            .map_err(|e| S3Error::from_sdk("HeadObject", bucket, e))?;
+            .pacer
+            .call(partition, Retry::Idempotent, || async {
+                self.sdk()
+                    .head_object()
+                    .bucket(bucket)
+                    .key(req.key)
+                    .version_id(req.version_id)
+                    .send()
+                    .await
+                    .map_err(|e| S3Error::from_sdk("HeadObject", bucket, e))
+            })
+            .await?;
         let tags = self
-            .sdk()
-            .get_object_tagging()
-            .bucket(bucket)
-            .key(req.key)
-            .version_id(req.version_id)
-            .send()
-            .await
-            .map_err(|e| S3Error::from_sdk("GetObjectTagging", bucket, e))?;
+            .pacer
+            .call(partition, Retry::Idempotent, || async {
+                self.sdk()
+                    .get_object_tagging()
+                    .bucket(bucket)
+                    .key(req.key)
+                    .version_id(req.version_id)
+                    .send()
+                    .await
+                    .map_err(|e| S3Error::from_sdk("GetObjectTagging", bucket, e))
+            })
+            .await?;
         let tagging: Vec<String> = tags
             .tag_set()
             .iter()
             .map(|t| format!("{}={}", encode_key(t.key()), encode_key(t.value())))
             .collect();
+        // A repeated create only leaves an empty upload behind, which the
+        // bucket's AbortIncompleteMultipartUpload rule (or nobody) minds.
         let created = self
-            .sdk()
-            .create_multipart_upload()
-            .bucket(bucket)
-            .key(req.key)
-            .set_storage_class(req.storage_class.map(StorageClass::from))
-            .set_metadata(head.metadata().cloned())
-            .set_content_type(head.content_type().map(str::to_owned))
-            .set_cache_control(head.cache_control().map(str::to_owned))
-            .set_content_disposition(head.content_disposition().map(str::to_owned))
-            .set_content_encoding(head.content_encoding().map(str::to_owned))
-            .set_content_language(head.content_language().map(str::to_owned))
-            .set_tagging((!tagging.is_empty()).then(|| tagging.join("&")))
-            .send()
-            .await
-            .map_err(|e| S3Error::from_sdk("CreateMultipartUpload", bucket, e))?;
+            .pacer
+            .call(partition, Retry::Idempotent, || async {
+                self.sdk()
+                    .create_multipart_upload()
+                    .bucket(bucket)
+                    .key(req.key)
+                    .set_storage_class(req.storage_class.map(StorageClass::from))
+                    .set_metadata(head.metadata().cloned())
+                    .set_content_type(head.content_type().map(str::to_owned))
+                    .set_cache_control(head.cache_control().map(str::to_owned))
+                    .set_content_disposition(head.content_disposition().map(str::to_owned))
+                    .set_content_encoding(head.content_encoding().map(str::to_owned))
+                    .set_content_language(head.content_language().map(str::to_owned))
+                    .set_tagging((!tagging.is_empty()).then(|| tagging.join("&")))
+                    .send()
+                    .await
+                    .map_err(|e| S3Error::from_sdk("CreateMultipartUpload", bucket, e))
+            })
+            .await?;
         let upload_id = created.upload_id().unwrap_or_default().to_owned();
-        let result = self.copy_parts(req, source, &upload_id).await;
+        let result = self.copy_parts(req, &upload_id).await;
         if result.is_err() {
-            // Best effort: an abandoned upload only costs storage until a
-            // lifecycle rule (AbortIncompleteMultipartUpload) removes it.
+            // Best effort, once: an abandoned upload only costs storage.
             let _ = self
                 .sdk()
                 .abort_multipart_upload()
@@ -213,10 +342,10 @@ impl S3 {
     async fn copy_parts(
         &self,
         req: &CopyRequest<'_>,
-        source: &str,
         upload_id: &str,
     ) -> Result<Option<String>, S3Error> {
-        let bucket = req.bucket;
+        let (bucket, partition) = (req.bucket, partition_of(req.key));
+        let source = copy_source(req.bucket, req.key, req.version_id);
         let part_size = req.part_size.max(1);
         let ranges: Vec<(i32, u64, u64)> = (0..req.size.div_ceil(part_size))
             .map(|i| {
@@ -224,20 +353,25 @@ impl S3 {
                 ((i + 1) as i32, start, (start + part_size).min(req.size) - 1)
             })
             .collect();
+        let source = &source;
         let mut parts: Vec<CompletedPart> = stream::iter(ranges)
             .map(|(number, first, last)| async move {
                 let out = self
-                    .sdk()
-                    .upload_part_copy()
-                    .bucket(bucket)
-                    .key(req.key)
-                    .upload_id(upload_id)
-                    .part_number(number)
-                    .copy_source(source)
-                    .copy_source_range(format!("bytes={first}-{last}"))
-                    .send()
-                    .await
-                    .map_err(|e| S3Error::from_sdk("UploadPartCopy", bucket, e))?;
+                    .pacer
+                    .call(partition, Retry::Idempotent, || async {
+                        self.sdk()
+                            .upload_part_copy()
+                            .bucket(bucket)
+                            .key(req.key)
+                            .upload_id(upload_id)
+                            .part_number(number)
+                            .copy_source(source)
+                            .copy_source_range(format!("bytes={first}-{last}"))
+                            .send()
+                            .await
+                            .map_err(|e| S3Error::from_sdk("UploadPartCopy", bucket, e))
+                    })
+                    .await?;
                 let etag = out
                     .copy_part_result()
                     .and_then(|r| r.e_tag())
@@ -253,38 +387,26 @@ impl S3 {
             .try_collect()
             .await?;
         parts.sort_by_key(|p| p.part_number());
-        let done = self
-            .sdk()
-            .complete_multipart_upload()
-            .bucket(bucket)
-            .key(req.key)
-            .upload_id(upload_id)
-            .multipart_upload(
-                CompletedMultipartUpload::builder()
-                    .set_parts(Some(parts))
-                    .build(),
-            )
-            .customize()
-            .config_override(single_attempt())
-            .send()
+        let parts = &parts;
+        self.pacer
+            .call(partition, Retry::Once, || async {
+                let done = self
+                    .sdk()
+                    .complete_multipart_upload()
+                    .bucket(bucket)
+                    .key(req.key)
+                    .upload_id(upload_id)
+                    .multipart_upload(
+                        CompletedMultipartUpload::builder()
+                            .set_parts(Some(parts.clone()))
+                            .build(),
+                    )
+                    .send()
+                    .await
+                    .map_err(|e| S3Error::from_sdk("CompleteMultipartUpload", bucket, e))?;
+                Ok(done.version_id().map(str::to_owned))
+            })
             .await
-            .map_err(|e| S3Error::from_sdk("CompleteMultipartUpload", bucket, e))?;
-        Ok(done.version_id().map(str::to_owned))
-    }
-
-    /// The newest version or delete marker of exactly `key`, or `None` if the
-    /// key has no entries. (A listing of prefix `key` starts with the key
-    /// itself: every other key under that prefix sorts after it.)
-    pub async fn newest_entry(
-        &self,
-        bucket: &str,
-        key: &str,
-    ) -> Result<Option<ListedEntry>, S3Error> {
-        let page = self
-            .list_versions_raw(bucket, key, None, None, 1)
-            .await?
-            .parse()?;
-        Ok(page.entries.into_iter().next().filter(|e| e.key == key))
     }
 }
 

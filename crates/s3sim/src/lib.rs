@@ -7,6 +7,7 @@
 //! interleaves versions and delete markers as AWS does. [`Config`] sets
 //! latency and faults; [`seed`] builds big buckets directly in memory.
 
+mod options;
 mod route;
 mod s3impl;
 pub mod seed;
@@ -18,6 +19,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use options::Options;
 pub use server::{serve, Server};
 pub use store::Store;
 

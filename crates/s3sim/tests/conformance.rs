@@ -92,7 +92,7 @@ async fn listing_interleaves_markers_encodes_keys_and_honours_markers() {
     let v = xml.find("<Version>").unwrap();
     let d = xml.find("<DeleteMarker>").unwrap();
     assert!(v < d && xml[d..].contains("<Version>"), "{xml}");
-    let parsed = s3io::parse_list_versions(xml.as_bytes()).unwrap();
+    let parsed = s3io::parse_list_versions(xml.as_bytes(), "b").unwrap();
     let order: Vec<(&str, &str)> = parsed
         .entries
         .iter()

@@ -1,4 +1,4 @@
-//! What S3 calls cost, and how many a copy takes: plans show the bill before
+//! S3's request limits, and what calls cost: plans show the bill before
 //! apply runs it. Prices are us-east-1 list prices.
 
 /// LIST, PUT, COPY, POST: dollars per 1,000 requests.

@@ -1,4 +1,4 @@
-//! User-supplied SQL, compiled read-only.
+//! A person's SQL, compiled read-only.
 //!
 //! `--where` expressions, `plan sql` queries and `s3rewind sql` are the only
 //! places where text a person typed becomes SQL. Each is compiled as exactly
@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
 use rusqlite::Connection;
 
-use crate::PlanError;
+use crate::CatalogError;
 
 /// PRAGMAs that only read, and may name a table or index.
 const READ_PRAGMAS: &[&str] = &[
@@ -76,7 +76,7 @@ fn authorize(ctx: &AuthContext<'_>) -> Result<(), String> {
     }
 }
 
-fn install(conn: &Connection) -> Result<Refusal, PlanError> {
+fn install(conn: &Connection) -> Result<Refusal, CatalogError> {
     let refused: Refusal = Arc::default();
     let seen = refused.clone();
     conn.authorizer(Some(move |ctx: AuthContext<'_>| match authorize(&ctx) {
@@ -100,30 +100,30 @@ pub fn prepare<'c>(
     conn: &'c Connection,
     sql: &str,
     what: &str,
-) -> Result<rusqlite::Statement<'c>, PlanError> {
+) -> Result<rusqlite::Statement<'c>, CatalogError> {
     let refused = install(conn)?;
     let result = conn.prepare(sql);
     uninstall(conn);
     let refusal = refused.lock().expect("not poisoned").take();
     match (result, refusal) {
-        (Err(rusqlite::Error::MultipleStatement), _) => Err(PlanError::BadSql {
+        (Err(rusqlite::Error::MultipleStatement), _) => Err(CatalogError::BadSql {
             what: what.to_owned(),
             reason: "it holds more than one statement".into(),
         }),
-        (_, Some(denied)) => Err(PlanError::Denied {
+        (_, Some(denied)) => Err(CatalogError::Denied {
             what: what.to_owned(),
             denied,
         }),
         (Ok(stmt), None) => {
             if !stmt.readonly() {
-                return Err(PlanError::Denied {
+                return Err(CatalogError::Denied {
                     what: what.to_owned(),
                     denied: "a statement that writes".into(),
                 });
             }
             Ok(stmt)
         }
-        (Err(e), None) => Err(PlanError::BadSql {
+        (Err(e), None) => Err(CatalogError::BadSql {
             what: what.to_owned(),
             reason: sqlite_message(&e),
         }),
@@ -131,30 +131,30 @@ pub fn prepare<'c>(
 }
 
 /// Checks a `--where` expression on its own (against `key_history`'s
-/// columns) before it is placed into a rule's query: one expression, no
+/// columns) before it is placed into a query: one expression, no
 /// statement separators, nothing that writes.
-pub fn check_where(conn: &Connection, expr: &str) -> Result<(), PlanError> {
+pub fn check_where(conn: &Connection, expr: &str) -> Result<(), CatalogError> {
     let what = "--where";
     if expr.trim().is_empty() {
-        return Err(PlanError::BadSql {
+        return Err(CatalogError::BadSql {
             what: what.into(),
             reason: "it is empty".into(),
         });
     }
     if expr.contains(';') && !is_quoted_only(expr) {
-        return Err(PlanError::BadSql {
+        return Err(CatalogError::BadSql {
             what: what.into(),
             reason: "an expression cannot contain ';' outside quotes".into(),
         });
     }
-    let sql = where_sql("SELECT 1 FROM key_history h WHERE", expr);
+    let sql = format!("SELECT 1 FROM key_history h WHERE {}", parenthesised(expr));
     prepare(conn, &sql, what).map(drop)
 }
 
-/// `head (\nEXPR\n)`: the newlines keep a `--` comment in EXPR from hiding
+/// `(\nEXPR\n)`: the newlines keep a `--` comment in EXPR from hiding
 /// what follows it.
-pub fn where_sql(head: &str, expr: &str) -> String {
-    format!("{head} (\n{expr}\n)")
+pub(crate) fn parenthesised(expr: &str) -> String {
+    format!("(\n{expr}\n)")
 }
 
 /// Whether every `;` in `s` is inside a '…' or "…" literal.
@@ -169,6 +169,26 @@ fn is_quoted_only(s: &str) -> bool {
         }
     }
     true
+}
+
+/// A SQL value as text for people (blobs in hex).
+pub fn display(v: rusqlite::types::Value) -> String {
+    use rusqlite::types::Value;
+    match v {
+        Value::Null => String::new(),
+        Value::Integer(i) => i.to_string(),
+        Value::Real(f) => f.to_string(),
+        Value::Text(t) => t,
+        Value::Blob(b) => b.iter().map(|x| format!("{x:02x}")).collect(),
+    }
+}
+
+/// An error while a person's SQL runs (a bad function argument, say).
+pub fn run_error(what: &str, e: &rusqlite::Error) -> CatalogError {
+    CatalogError::BadSql {
+        what: what.to_owned(),
+        reason: sqlite_message(e),
+    }
 }
 
 /// SQLite's own message, without rusqlite's wrapping.
@@ -217,7 +237,7 @@ mod tests {
             let err = prepare(&c, sql, "q")
                 .err()
                 .unwrap_or_else(|| panic!("{sql} was allowed"));
-            assert!(matches!(err, PlanError::Denied { .. }), "{sql}: {err}");
+            assert!(matches!(err, CatalogError::Denied { .. }), "{sql}: {err}");
         }
         let n: i64 = c
             .query_row("SELECT count(*) FROM t", [], |r| r.get(0))

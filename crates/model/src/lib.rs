@@ -1,0 +1,31 @@
+//! The vocabulary every s3rewind stage shares, and nothing else: what a
+//! listing yields and the catalog stores ([`Entry`]), what a plan asks of S3
+//! ([`ActionKind`]), where a catalog points ([`Location`], [`Versioning`]),
+//! S3's limits and prices ([`limits`]), how keys are written into copy
+//! sources and manifests ([`encode_key`]), and the one way s3rewind writes
+//! and reads time as text ([`time`]).
+//!
+//! No I/O and no heavy dependencies: the offline crates (`plan`, `catalog`)
+//! and the online ones (`s3io`, `inventory`, `apply`) all build on it
+//! without knowing each other.
+//!
+//! # Layout
+//!
+//! - `entry`: [`Entry`], one object version or delete marker.
+//! - `action`: [`ActionKind`], the four things a plan can ask of S3.
+//! - `location`: [`Location`] and [`Versioning`].
+//! - `keys`: [`encode_key`] for `x-amz-copy-source` and Batch Operations manifests.
+//! - [`limits`]: S3's request limits and list prices, and what a plan's apply costs.
+//! - [`time`]: timestamps and durations as people and S3 write them.
+
+mod action;
+mod entry;
+mod keys;
+pub mod limits;
+mod location;
+pub mod time;
+
+pub use action::ActionKind;
+pub use entry::Entry;
+pub use keys::encode_key;
+pub use location::{Location, Versioning};

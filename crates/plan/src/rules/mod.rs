@@ -1,0 +1,203 @@
+//! The built-in rules. Each decides one key at a time, from that key's
+//! entries alone, newest first (a [`KeyHistory`]), and says which actions
+//! the key needs; none looks at another key.
+//!
+//! The point-in-time semantics they implement are in docs/design.md.
+
+mod expire;
+mod restore;
+mod undelete;
+
+use catalog::plans::NewAction;
+use catalog::KeyHistory;
+
+/// A rule a plan is made from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Rule {
+    /// Rewind to a point in time (docs/design.md, "Point-in-time semantics").
+    Restore {
+        to: i64,
+        /// Delete everything newer than `to` instead of copying/adding markers.
+        rollback: bool,
+        keep_new_keys: bool,
+    },
+    /// Remove the delete markers stacked above the newest version of keys
+    /// whose latest entry is a delete marker written in the window.
+    Undelete {
+        since: Option<i64>,
+        until: Option<i64>,
+    },
+    /// Delete noncurrent versions noncurrent for longer than `older_than`
+    /// seconds at `as_of`, keeping the `keep_newest` newest noncurrent ones.
+    Expire {
+        older_than: i64,
+        keep_newest: i64,
+        expired_markers: bool,
+        as_of: i64,
+    },
+    /// A person's SELECT returning (action, key, version_id[, why]).
+    Sql { query: String },
+}
+
+/// What a rule decided for one key.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct KeyPlan<'h> {
+    pub actions: Vec<NewAction<'h>>,
+    /// Undelete: the key is deleted in the window, but no version is left
+    /// to bring back.
+    pub unrecoverable: bool,
+}
+
+impl Rule {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Rule::Restore { .. } => "restore",
+            Rule::Undelete { .. } => "undelete",
+            Rule::Expire { .. } => "expire",
+            Rule::Sql { .. } => "sql",
+        }
+    }
+
+    /// The parameters, for the `plans.parameters` JSON.
+    pub fn parameters(&self, where_expr: Option<&str>) -> serde_json::Value {
+        use model::time::format_time;
+        use serde_json::json;
+        let mut v = match self {
+            Rule::Restore {
+                to,
+                rollback,
+                keep_new_keys,
+            } => json!({
+                "to": format_time(*to),
+                "mode": if *rollback { "rollback" } else { "copy" },
+                "keep_new_keys": keep_new_keys,
+            }),
+            Rule::Undelete { since, until } => json!({
+                "since": since.map(format_time),
+                "until": until.map(format_time),
+            }),
+            Rule::Expire {
+                older_than,
+                keep_newest,
+                expired_markers,
+                as_of,
+            } => json!({
+                "noncurrent_older_than_seconds": older_than,
+                "keep_newest": keep_newest,
+                "expired_markers": expired_markers,
+                "as_of": format_time(*as_of),
+            }),
+            Rule::Sql { query } => json!({ "query": query }),
+        };
+        if let Some(w) = where_expr {
+            v["where"] = json!(w);
+        }
+        v
+    }
+
+    /// The actions one key needs. `Sql` plans are not made per key (see `user`).
+    pub fn decide<'h>(&self, key: &'h KeyHistory) -> KeyPlan<'h> {
+        if key.entries.is_empty() {
+            return KeyPlan::default();
+        }
+        match self {
+            Rule::Restore {
+                to,
+                rollback: false,
+                keep_new_keys,
+            } => restore::copy_back(key, *to, *keep_new_keys),
+            Rule::Restore {
+                to,
+                rollback: true,
+                keep_new_keys,
+            } => restore::roll_back(key, *to, *keep_new_keys),
+            Rule::Undelete { since, until } => {
+                undelete::decide(key, since.unwrap_or(i64::MIN), until.unwrap_or(i64::MAX))
+            }
+            Rule::Expire {
+                older_than,
+                keep_newest,
+                expired_markers,
+                as_of,
+            } => expire::decide(key, *older_than, *keep_newest, *expired_markers, *as_of),
+            Rule::Sql { .. } => KeyPlan::default(),
+        }
+    }
+}
+
+/// An action on one of the key's entries.
+fn on_entry<'h>(
+    key: &'h KeyHistory,
+    kind: model::ActionKind,
+    at: usize,
+    why: String,
+) -> NewAction<'h> {
+    let e = &key.entries[at];
+    NewAction {
+        kind,
+        key: &key.key,
+        key_id: key.key_id,
+        version_id: Some(&e.version_id),
+        seq: Some(e.seq),
+        size: e.size,
+        storage_class: e.storage_class.as_deref(),
+        why,
+        expected_latest: Some(&key.entries[0].version_id),
+    }
+}
+
+/// A new delete marker on top of the key.
+fn add_marker(key: &KeyHistory, why: String) -> NewAction<'_> {
+    NewAction {
+        kind: model::ActionKind::AddDeleteMarker,
+        key: &key.key,
+        key_id: key.key_id,
+        version_id: None,
+        seq: None,
+        size: None,
+        storage_class: None,
+        why,
+        expected_latest: Some(&key.entries[0].version_id),
+    }
+}
+
+/// Position of the key's newest object version.
+fn newest_version(key: &KeyHistory) -> Option<usize> {
+    key.entries.iter().position(|e| !e.is_marker)
+}
+
+#[cfg(test)]
+pub(crate) mod testing {
+    //! Key histories written out by hand.
+
+    use catalog::{HistoryRow, KeyHistory};
+
+    /// `entries` newest first: (version id, is marker, mtime).
+    pub fn history(key: &str, entries: &[(&str, bool, i64)]) -> KeyHistory {
+        KeyHistory {
+            key_id: 7,
+            key: key.into(),
+            entries: entries
+                .iter()
+                .enumerate()
+                .map(|(seq, &(v, marker, mtime))| HistoryRow {
+                    seq: seq as i64,
+                    version_id: v.into(),
+                    is_marker: marker,
+                    mtime,
+                    size: (!marker).then_some(100),
+                    storage_class: (!marker).then(|| "STANDARD".into()),
+                    selected: true,
+                })
+                .collect(),
+        }
+    }
+
+    /// (kind, version id or "") of a key's plan.
+    pub fn kinds(plan: &super::KeyPlan<'_>) -> Vec<(&'static str, String)> {
+        plan.actions
+            .iter()
+            .map(|a| (a.kind.as_str(), a.version_id.unwrap_or_default().to_owned()))
+            .collect()
+    }
+}

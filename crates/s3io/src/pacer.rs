@@ -1,0 +1,524 @@
+//! The one call policy: every S3 request s3rewind sends goes through
+//! [`Pacer::call`], which decides when it may go, what its answer means,
+//! and whether and when to try again. Nothing above this crate loops on an
+//! S3 error.
+//!
+//! # When a request may go
+//!
+//! - At most `concurrency` requests are in flight (`--concurrency`).
+//! - Each *partition* — the top-level prefix of the key a request is about
+//!   (`hotels/`), or a listing's prefix — has a window of requests in
+//!   flight that adapts to throttling, so that a burst of 503 SlowDown on
+//!   one prefix, which S3 sends while it scales that prefix, slows that
+//!   prefix only. Once per round trip (when a window's worth of answers
+//!   has come back) the window shrinks by half the smoothed fraction of
+//!   throttled answers (DCTCP's rule: 100 % throttled halves it, a stray
+//!   503 costs a few percent), and each success grows it by 2/window (two
+//!   requests per round trip). So a steady few percent of 503s, which real
+//!   S3 sends at its limits and which retries absorb, keeps the window
+//!   open, while a storm closes it within a few round trips.
+//! - With `--max-rps`, requests start at most that many times a second.
+//!
+//! # Retry budget
+//!
+//! | answer | retried | backoff (before each retry, with jitter) |
+//! | --- | --- | --- |
+//! | throttled: 503, SlowDown and kin (also inside a 200 body) | for as long as it lasts | 50 ms, doubling to 5 s |
+//! | transient: 500s, timeouts, resets, bodies cut short or unreadable | 8 times (9 attempts, ≤ 30 s of waiting) | 50 ms, doubling to 10 s |
+//! | not found, refused, a reply that is not what S3 sends | never | — |
+//!
+//! Each attempt may take 10 s to connect, 60 s between bytes and 120 s in
+//! all. The SDK itself makes one attempt per request: its retries, retry
+//! quota and client-side rate limiter are off, so this table is the whole
+//! budget.
+//!
+//! A request that creates a version (CopyObject, a DeleteObject that adds a
+//! marker, CompleteMultipartUpload) is sent with [`Retry::Once`]: a
+//! transient error may hide a success, and a blind second attempt would
+//! make a second version. It comes back to its caller in this crate
+//! (`writes`), which looks at the key before trying again.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{Notify, Semaphore};
+
+use crate::error::{ErrorKind, S3Error};
+
+/// How a request may be repeated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retry {
+    /// Sending it twice does what sending it once does.
+    Idempotent,
+    /// It may create a version: transient errors go back to the caller.
+    Once,
+    /// The first call of a command: three attempts, so that a wrong
+    /// endpoint or bucket is reported at once.
+    Few,
+}
+
+/// Retries of a transient error (attempts minus one).
+pub const TRANSIENT_RETRIES: u32 = 8;
+const FEW_RETRIES: u32 = 2;
+const FIRST_BACKOFF: Duration = Duration::from_millis(50);
+const THROTTLED_BACKOFF_CAP: Duration = Duration::from_secs(5);
+const TRANSIENT_BACKOFF_CAP: Duration = Duration::from_secs(10);
+
+/// Window growth per round trip without throttling (requests).
+const GROWTH: f64 = 2.0;
+/// Weight of the last round trip in the smoothed throttled fraction.
+const GAIN: f64 = 0.5;
+/// Partitions tracked one by one; past this many, new ones share a window.
+const MAX_PARTITIONS: usize = 4096;
+
+/// Requests and answers, for summaries and progress.
+#[derive(Debug, Default)]
+pub struct Counters {
+    requests: AtomicU64,
+    retries: AtomicU64,
+    throttled: AtomicU64,
+}
+
+impl Counters {
+    /// HTTP requests sent, retries included.
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    /// Requests that repeated an earlier attempt.
+    pub fn retries(&self) -> u64 {
+        self.retries.load(Ordering::Relaxed)
+    }
+
+    /// Answers that said "slow down", whether retried or not.
+    pub fn throttled(&self) -> u64 {
+        self.throttled.load(Ordering::Relaxed)
+    }
+}
+
+/// How hard to push: set per command.
+#[derive(Debug, Clone, Copy)]
+pub struct Pace {
+    /// Requests in flight at most.
+    pub concurrency: usize,
+    /// Requests started per second at most.
+    pub max_rps: Option<f64>,
+}
+
+impl Default for Pace {
+    fn default() -> Self {
+        Pace {
+            concurrency: 64,
+            max_rps: None,
+        }
+    }
+}
+
+/// The call policy of one client (see the module documentation).
+pub struct Pacer {
+    cap: Semaphore,
+    max: usize,
+    windows: Mutex<HashMap<String, Arc<Window>>>,
+    rate: Option<RateCap>,
+    in_flight: AtomicUsize,
+    counters: Counters,
+}
+
+impl Pacer {
+    pub fn new(pace: Pace) -> Pacer {
+        let max = pace.concurrency.max(1);
+        Pacer {
+            cap: Semaphore::new(max),
+            max,
+            windows: Mutex::new(HashMap::new()),
+            rate: pace.max_rps.map(RateCap::new),
+            in_flight: AtomicUsize::new(0),
+            counters: Counters::default(),
+        }
+    }
+
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// Requests in flight at most.
+    pub fn concurrency(&self) -> usize {
+        self.max
+    }
+
+    /// Requests in flight right now.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.load(Ordering::Relaxed)
+    }
+
+    /// The window of `partition` (requests it may have in flight), for progress.
+    pub fn window(&self, partition: &str) -> usize {
+        self.partition(partition).limit()
+    }
+
+    /// The smallest window of any partition, for progress.
+    pub fn narrowest_window(&self) -> usize {
+        let windows = self.windows.lock().expect("not poisoned");
+        windows
+            .values()
+            .map(|w| w.limit())
+            .min()
+            .unwrap_or(self.max)
+    }
+
+    fn partition(&self, partition: &str) -> Arc<Window> {
+        let mut windows = self.windows.lock().expect("not poisoned");
+        if let Some(w) = windows.get(partition) {
+            return w.clone();
+        }
+        let name = match windows.len() < MAX_PARTITIONS {
+            true => partition,
+            false => "",
+        };
+        windows
+            .entry(name.to_owned())
+            .or_insert_with(|| Arc::new(Window::new(self.max)))
+            .clone()
+    }
+
+    /// Makes one request with the policy: `attempt` is called for each
+    /// attempt, once it has a slot (so a request waiting for its turn
+    /// holds no memory but this closure).
+    pub async fn call<T, F, Fut>(
+        &self,
+        partition: &str,
+        retry: Retry,
+        mut attempt: F,
+    ) -> Result<T, S3Error>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, S3Error>>,
+    {
+        let window = self.partition(partition);
+        let mut retries = 0;
+        loop {
+            let result = {
+                let _slot = window.acquire().await;
+                let _cap = self.cap.acquire().await.expect("never closed");
+                if let Some(rate) = &self.rate {
+                    rate.wait().await;
+                }
+                self.counters.requests.fetch_add(1, Ordering::Relaxed);
+                if retries > 0 {
+                    self.counters.retries.fetch_add(1, Ordering::Relaxed);
+                }
+                self.in_flight.fetch_add(1, Ordering::Relaxed);
+                let result = Box::pin(attempt()).await;
+                self.in_flight.fetch_sub(1, Ordering::Relaxed);
+                let signal = match &result {
+                    Ok(_) => Signal::Success,
+                    Err(e) if e.kind == ErrorKind::Throttled => Signal::Throttled,
+                    Err(_) => Signal::Other,
+                };
+                self.count(signal);
+                window.answered(signal);
+                result
+            };
+            let error = match result {
+                Ok(v) => return Ok(v),
+                Err(e) => e,
+            };
+            let retry_allowed = match (retry, error.kind) {
+                (Retry::Once, ErrorKind::Transient) => false,
+                (Retry::Few, _) => retries < FEW_RETRIES,
+                _ => true,
+            };
+            match self.retry_delay(&error, retries).filter(|_| retry_allowed) {
+                Some(delay) => {
+                    retries += 1;
+                    tokio::time::sleep(delay).await;
+                }
+                None => return Err(error),
+            }
+        }
+    }
+
+    /// A "slow down" for one part of an answer that succeeded as a whole
+    /// (a key of a DeleteObjects request): the partition's window hears it.
+    pub fn throttled_inside(&self, partition: &str) {
+        self.count(Signal::Throttled);
+        self.partition(partition).answered(Signal::Throttled);
+    }
+
+    fn count(&self, signal: Signal) {
+        if signal == Signal::Throttled {
+            self.counters.throttled.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// How long to wait before retry number `retries + 1` of something that
+    /// failed with `error`; `None`: do not retry.
+    pub fn retry_delay(&self, error: &S3Error, retries: u32) -> Option<Duration> {
+        let cap = match error.kind {
+            ErrorKind::Throttled => THROTTLED_BACKOFF_CAP,
+            ErrorKind::Transient if retries < TRANSIENT_RETRIES => TRANSIENT_BACKOFF_CAP,
+            _ => return None,
+        };
+        let backoff = cap.min(FIRST_BACKOFF * 2u32.saturating_pow(retries.min(16)));
+        Some(backoff.mul_f64(rand::random_range(0.5..=1.0)))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Signal {
+    Success,
+    Throttled,
+    /// An error that says nothing about the request rate.
+    Other,
+}
+
+/// One partition's adaptive window (see the module documentation).
+struct Window {
+    state: Mutex<WindowState>,
+    freed: Notify,
+}
+
+struct WindowState {
+    size: f64,
+    max: f64,
+    in_flight: usize,
+    /// Answers and throttled answers since the window was last judged.
+    answers: u32,
+    throttled: u32,
+    /// Smoothed fraction of throttled answers.
+    alpha: f64,
+}
+
+impl WindowState {
+    fn limit(&self) -> usize {
+        self.size as usize
+    }
+
+    fn answered(&mut self, signal: Signal) {
+        self.answers += 1;
+        match signal {
+            Signal::Success => self.size = (self.size + GROWTH / self.size).min(self.max),
+            Signal::Throttled => self.throttled += 1,
+            Signal::Other => {}
+        }
+        if f64::from(self.answers) >= self.size {
+            let fraction = f64::from(self.throttled) / f64::from(self.answers);
+            self.alpha += GAIN * (fraction - self.alpha);
+            if self.throttled > 0 {
+                self.size = (self.size * (1.0 - self.alpha / 2.0)).max(1.0);
+            }
+            self.answers = 0;
+            self.throttled = 0;
+        }
+    }
+}
+
+/// A request's place in a window, given back when dropped.
+struct Slot<'w>(&'w Window);
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        let free = {
+            let mut s = self.0.state.lock().expect("not poisoned");
+            s.in_flight -= 1;
+            s.limit().saturating_sub(s.in_flight)
+        };
+        // A window grows by at most one per answer: two wake-ups cover it.
+        for _ in 0..free.min(2) {
+            self.0.freed.notify_one();
+        }
+    }
+}
+
+impl Window {
+    fn new(max: usize) -> Window {
+        Window {
+            state: Mutex::new(WindowState {
+                size: max as f64,
+                max: max as f64,
+                in_flight: 0,
+                answers: 0,
+                throttled: 0,
+                alpha: 0.0,
+            }),
+            freed: Notify::new(),
+        }
+    }
+
+    fn limit(&self) -> usize {
+        self.state.lock().expect("not poisoned").limit()
+    }
+
+    async fn acquire(&self) -> Slot<'_> {
+        loop {
+            let freed = self.freed.notified();
+            tokio::pin!(freed);
+            freed.as_mut().enable();
+            {
+                let mut s = self.state.lock().expect("not poisoned");
+                if s.in_flight < s.limit().max(1) {
+                    s.in_flight += 1;
+                    return Slot(self);
+                }
+            }
+            freed.await;
+        }
+    }
+
+    fn answered(&self, signal: Signal) {
+        self.state.lock().expect("not poisoned").answered(signal);
+    }
+}
+
+/// A ceiling on requests started per second (`--max-rps`).
+struct RateCap {
+    interval: Duration,
+    next: Mutex<Instant>,
+}
+
+impl RateCap {
+    fn new(per_second: f64) -> RateCap {
+        RateCap {
+            interval: Duration::from_secs_f64(1.0 / per_second),
+            next: Mutex::new(Instant::now()),
+        }
+    }
+
+    async fn wait(&self) {
+        let at = {
+            let mut next = self.next.lock().expect("not poisoned");
+            let at = (*next).max(Instant::now());
+            *next = at + self.interval;
+            at
+        };
+        tokio::time::sleep_until(at.into()).await;
+    }
+}
+
+/// The partition a key belongs to: its top-level prefix (`hotels/` of
+/// `hotels/0001.jpg`), or the whole bucket for a key without one.
+pub fn partition_of(key: &str) -> &str {
+    key.find('/').map_or("", |i| &key[..=i])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn window(max: usize) -> WindowState {
+        WindowState {
+            size: max as f64,
+            max: max as f64,
+            in_flight: 0,
+            answers: 0,
+            throttled: 0,
+            alpha: 0.0,
+        }
+    }
+
+    /// Answers `rounds` round trips in which each answer is throttled
+    /// with probability `p` (a fixed sequence).
+    fn run(w: &mut WindowState, rounds: usize, p: f64) {
+        let mut dice = 0x2545_f491_4f6c_dd1du64;
+        for _ in 0..rounds {
+            for _ in 0..w.limit() {
+                dice ^= dice << 13;
+                dice ^= dice >> 7;
+                dice ^= dice << 17;
+                let throttled = (dice % 10_000) as f64 / 10_000.0 < p;
+                w.answered(if throttled {
+                    Signal::Throttled
+                } else {
+                    Signal::Success
+                });
+            }
+        }
+    }
+
+    #[test]
+    fn a_few_percent_of_throttling_keeps_the_window_open() {
+        let mut w = window(64);
+        run(&mut w, 200, 0.05);
+        assert!(w.limit() >= 48, "{}", w.limit());
+    }
+
+    #[test]
+    fn a_storm_closes_the_window_within_a_few_round_trips_and_success_opens_it() {
+        let mut w = window(64);
+        run(&mut w, 6, 1.0);
+        assert!(w.limit() <= 8, "{}", w.limit());
+        run(&mut w, 40, 1.0);
+        assert_eq!(w.limit(), 1);
+        // Two more requests per round trip once it is calm again.
+        let mut rounds = 0;
+        while w.limit() < 64 {
+            run(&mut w, 1, 0.0);
+            rounds += 1;
+        }
+        assert!((25..=40).contains(&rounds), "{rounds}");
+    }
+
+    #[test]
+    fn at_most_one_cut_per_round_trip() {
+        let mut w = window(64);
+        // Ten 503s in a row within one round trip: one cut.
+        for _ in 0..10 {
+            w.answered(Signal::Throttled);
+        }
+        assert_eq!(w.limit(), 64);
+        for _ in 0..54 {
+            w.answered(Signal::Success);
+        }
+        assert!((56..64).contains(&w.limit()), "{}", w.limit());
+    }
+
+    #[tokio::test]
+    async fn calls_wait_for_a_slot_and_throttling_is_retried_until_it_passes() {
+        let pacer = Pacer::new(Pace {
+            concurrency: 2,
+            max_rps: None,
+        });
+        let calls = AtomicU64::new(0);
+        let result = pacer
+            .call("p/", Retry::Idempotent, || async {
+                match calls.fetch_add(1, Ordering::Relaxed) {
+                    0..=3 => Err(S3Error::for_test(ErrorKind::Throttled)),
+                    _ => Ok(7),
+                }
+            })
+            .await;
+        assert_eq!(result.unwrap(), 7);
+        assert_eq!(pacer.counters().requests(), 5);
+        assert_eq!(pacer.counters().retries(), 4);
+        assert_eq!(pacer.counters().throttled(), 4);
+        // Transient errors: a bounded number of retries; Once: none.
+        let calls = AtomicU64::new(0);
+        let failed: Result<(), _> = pacer
+            .call("p/", Retry::Once, || async {
+                calls.fetch_add(1, Ordering::Relaxed);
+                Err(S3Error::for_test(ErrorKind::Transient))
+            })
+            .await;
+        assert!(failed.is_err());
+        assert_eq!(calls.load(Ordering::Relaxed), 1);
+        let fatal: Result<(), _> = pacer
+            .call("p/", Retry::Idempotent, || async {
+                Err(S3Error::for_test(ErrorKind::Fatal))
+            })
+            .await;
+        assert!(fatal.is_err());
+        assert!(pacer
+            .retry_delay(&S3Error::for_test(ErrorKind::Transient), TRANSIENT_RETRIES)
+            .is_none());
+    }
+
+    #[test]
+    fn partitions_are_top_level_prefixes() {
+        assert_eq!(partition_of("hotels/0001.jpg"), "hotels/");
+        assert_eq!(partition_of("a/b/c"), "a/");
+        assert_eq!(partition_of("flat-key"), "");
+    }
+}

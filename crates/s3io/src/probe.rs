@@ -1,0 +1,121 @@
+//! The newest entry of given keys, read with as few listings as the keys'
+//! places in the bucket allow: adjacent keys share ListObjectVersions pages.
+
+use model::Entry;
+
+use crate::listing::ListRequest;
+use crate::{S3Error, S3};
+
+impl S3 {
+    /// The newest version or delete marker of exactly `key`, or `None` if
+    /// the key has no entries. (A listing of prefix `key` starts with the
+    /// key itself: every other key under that prefix sorts after it.)
+    pub async fn newest_entry(&self, bucket: &str, key: &str) -> Result<Option<Entry>, S3Error> {
+        let request = ListRequest {
+            prefix: key.to_owned(),
+            ..ListRequest::default()
+        };
+        let page = self.list_page(bucket, &request, 1).await?;
+        Ok(page.entries.into_iter().next().filter(|e| e.key == key))
+    }
+
+    /// The newest entry of each of `keys`, which are sorted, distinct, and
+    /// next to each other in the bucket (or nearly: keys in between are
+    /// listed and passed over). `entries` is about how many entries they
+    /// have together, to size the pages. One page covers many keys; when a
+    /// page ends before the next key, the next request starts at that key
+    /// rather than wading through what lies between.
+    pub async fn newest_entries(
+        &self,
+        bucket: &str,
+        keys: &[&str],
+        entries: u64,
+    ) -> Result<Vec<Option<Entry>>, S3Error> {
+        let mut newest: Vec<Option<Entry>> = vec![None; keys.len()];
+        let mut next = 0;
+        while next < keys.len() {
+            if keys.len() - next == 1 {
+                newest[next] = self.newest_entry(bucket, keys[next]).await?;
+                break;
+            }
+            let rest = &keys[next..];
+            let request = ListRequest {
+                prefix: common_prefix(rest[0], rest[rest.len() - 1]).to_owned(),
+                key_marker: just_before(rest[0]),
+                version_id_marker: None,
+            };
+            // Room for each key's entries, and for a new version on each.
+            let share = entries.saturating_mul(rest.len() as u64) / keys.len() as u64;
+            let max_keys = (share + rest.len() as u64).clamp(1, 1000) as i32;
+            let mut page = self.list_page(bucket, &request, max_keys).await?;
+            // In key order (some servers list a page's delete markers after
+            // its versions), each key still newest first.
+            page.entries.sort_by(|a, b| a.key.cmp(&b.key));
+            let mut i = next;
+            for e in page.entries {
+                while i < keys.len() && keys[i] < e.key.as_str() {
+                    i += 1;
+                }
+                if i == keys.len() {
+                    break;
+                }
+                if keys[i] == e.key && newest[i].is_none() {
+                    newest[i] = Some(e);
+                }
+            }
+            if !page.is_truncated {
+                break;
+            }
+            // Every key up to the page's end is settled (its first entry,
+            // the newest, came first); a key listed last is settled too.
+            let settled = match i < keys.len() && newest[i].is_some() {
+                true => i + 1,
+                false => i,
+            };
+            if settled == next {
+                // A page full of keys between: this one key on its own.
+                newest[next] = self.newest_entry(bucket, keys[next]).await?;
+                next += 1;
+            } else {
+                next = settled;
+            }
+        }
+        Ok(newest)
+    }
+}
+
+/// The longest common prefix of two keys, on a character boundary.
+fn common_prefix<'a>(a: &'a str, b: &str) -> &'a str {
+    let mut end = 0;
+    for ((i, x), y) in a.char_indices().zip(b.chars()) {
+        if x != y {
+            break;
+        }
+        end = i + x.len_utf8();
+    }
+    &a[..end]
+}
+
+/// A key marker that a listing starts right before `key` with: `key`
+/// without its last character (keys sorting between the two are passed over).
+fn just_before(key: &str) -> Option<String> {
+    let mut chars = key.chars();
+    chars.next_back();
+    let before = chars.as_str();
+    (!before.is_empty()).then(|| before.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn markers_and_prefixes_of_a_run_of_keys() {
+        assert_eq!(common_prefix("img/a1", "img/b2"), "img/");
+        assert_eq!(common_prefix("é1", "é2"), "é");
+        assert_eq!(common_prefix("a", "b"), "");
+        assert_eq!(just_before("img/a1").as_deref(), Some("img/a"));
+        assert_eq!(just_before("aé").as_deref(), Some("a"));
+        assert_eq!(just_before("a"), None);
+    }
+}

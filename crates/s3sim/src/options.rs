@@ -1,0 +1,147 @@
+//! The server's command line, also how tests and examples start one in
+//! their own process (`Options::parse_from(["s3sim", "--seed-bucket", …])`).
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+
+use crate::seed::{KeyShape, SeedSpec};
+use crate::{Config, Faults, Sim};
+
+/// An in-memory, versioned S3 server for tests and benchmarks: fast,
+/// faithful to AWS's versioning semantics, and able to misbehave on purpose.
+///
+/// Requests must be SigV4-signed with the configured key pair; use
+/// path-style addressing (http://ADDR/BUCKET/KEY). GET /_s3sim/stats shows
+/// the request counters, which are also printed on exit.
+#[derive(Debug, Parser)]
+#[command(name = "s3sim", version, max_term_width = 100)]
+#[command(
+    after_help = "Example: a bucket of 1 M versions over 32 prefixes, 20 ms per request\n  \
+    s3sim --listen 127.0.0.1:9000 --latency-ms 20 \\\n    \
+    --seed-bucket big --seed-keys 500000 --seed-versions 2 --seed-prefixes 32"
+)]
+pub struct Options {
+    /// Address to listen on (port 0: any free port; see --addr-file).
+    #[arg(long, default_value = "127.0.0.1:9000")]
+    pub listen: String,
+    /// Write the bound address (host:port) to this file once listening.
+    #[arg(long, value_name = "FILE")]
+    pub addr_file: Option<PathBuf>,
+    #[arg(long, default_value = "s3sim")]
+    pub access_key: String,
+    #[arg(long, default_value = "s3sim-secret", hide_default_value = true)]
+    pub secret_key: String,
+    /// Latency added to every request.
+    #[arg(long, value_name = "MS", default_value_t = 0.0)]
+    pub latency_ms: f64,
+    /// Up to this much more latency, uniformly distributed.
+    #[arg(long, value_name = "MS", default_value_t = 0.0)]
+    pub jitter_ms: f64,
+
+    /// Create this versioned bucket, filled in memory, at start.
+    #[arg(long, value_name = "NAME")]
+    pub seed_bucket: Option<String>,
+    /// Keys in the seeded bucket.
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    pub seed_keys: u64,
+    /// Entries (versions and delete markers) per key.
+    #[arg(long, value_name = "M", default_value_t = 2)]
+    pub seed_versions: u32,
+    /// Keys are spread over prefixes p000/, p001/, …
+    #[arg(long, value_name = "P", default_value_t = 8)]
+    pub seed_prefixes: u32,
+    /// Chance that an entry after a key's first is a delete marker.
+    #[arg(long, value_name = "RATIO", default_value_t = 0.1)]
+    pub seed_markers: f64,
+    /// Timestamps spread over this many past days.
+    #[arg(long, value_name = "DAYS", default_value_t = 30)]
+    pub seed_days: u32,
+    /// Key shape: flat, deep, unicode, control.
+    #[arg(long, value_name = "SHAPE", default_value = "flat")]
+    pub seed_shape: KeyShape,
+    /// Minimum key length in bytes.
+    #[arg(long, value_name = "BYTES", default_value_t = 40)]
+    pub seed_key_len: usize,
+    /// Size of each seeded object.
+    #[arg(long, value_name = "BYTES", default_value_t = 1024)]
+    pub seed_object_size: u64,
+    /// Seed for the bucket's contents, version ids and fault dice.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+
+    /// Chance of answering 503 SlowDown.
+    #[arg(long, value_name = "P", default_value_t = 0.0)]
+    pub fault_slowdown: f64,
+    /// Chance of answering 500 InternalError.
+    #[arg(long, value_name = "P", default_value_t = 0.0)]
+    pub fault_500: f64,
+    /// Chance, per key of a DeleteObjects request, of a SlowDown error for
+    /// that key inside an HTTP 200 body.
+    #[arg(long, value_name = "P", default_value_t = 0.0)]
+    pub fault_delete_slowdown: f64,
+    /// Chance of resetting the connection halfway through a response.
+    #[arg(long, value_name = "P", default_value_t = 0.0)]
+    pub fault_reset: f64,
+    /// Chance of sending a response body slowly.
+    #[arg(long, value_name = "P", default_value_t = 0.0)]
+    pub fault_slow_body: f64,
+    /// Pause between the pieces of a slow body.
+    #[arg(long, value_name = "MS", default_value_t = 200.0)]
+    pub slow_body_ms: f64,
+}
+
+impl Options {
+    /// The simulated S3 these options describe, seeded.
+    pub fn sim(&self) -> Result<Sim, crate::store::StoreError> {
+        let sim = Sim::new(Config {
+            access_key: self.access_key.clone(),
+            secret_key: self.secret_key.clone(),
+            latency: ms(self.latency_ms),
+            jitter: ms(self.jitter_ms),
+            faults: Faults {
+                slow_down: self.fault_slowdown,
+                internal_error: self.fault_500,
+                delete_slow_down: self.fault_delete_slowdown,
+                reset: self.fault_reset,
+                slow_body: self.fault_slow_body,
+                slow_body_delay: ms(self.slow_body_ms),
+            },
+            seed: self.seed,
+        });
+        if let Some(spec) = self.seed_spec() {
+            crate::seed::seed(&sim.store, &spec)?;
+        }
+        Ok(sim)
+    }
+
+    /// The bucket to seed, if any.
+    pub fn seed_spec(&self) -> Option<SeedSpec> {
+        Some(SeedSpec {
+            bucket: self.seed_bucket.clone()?,
+            keys: self.seed_keys,
+            versions: self.seed_versions,
+            prefixes: self.seed_prefixes,
+            marker_ratio: self.seed_markers,
+            days: self.seed_days,
+            shape: self.seed_shape,
+            key_len: self.seed_key_len,
+            object_size: self.seed_object_size,
+            seed: self.seed,
+        })
+    }
+
+    /// Starts the server on `listen`, on the current tokio runtime.
+    pub async fn serve(&self) -> std::io::Result<crate::Server> {
+        let sim = self
+            .sim()
+            .map_err(|e| std::io::Error::other(format!("{e:?}")))?;
+        let listener = tokio::net::TcpListener::bind(&self.listen).await?;
+        crate::serve(sim, listener)
+    }
+}
+
+fn ms(v: f64) -> Duration {
+    Duration::from_secs_f64(v.max(0.0) / 1000.0)
+}

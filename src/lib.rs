@@ -1,0 +1,94 @@
+//! The `s3rewind` command line: parses arguments and wires the crates
+//! together; every decision about S3, the catalog or a plan is made in the
+//! crate that owns it. A library as well as a binary, so that the incident
+//! example can run the very commands a person types, in one process.
+//!
+//! # Layout
+//!
+//! - `cli`: the arguments (clap), with the help text that teaches them.
+//! - `commands`: one module per subcommand.
+//! - `output`: numbers, tables, prompts and progress for people, and text
+//!   from strangers made safe for a terminal.
+
+mod cli;
+mod commands;
+mod output;
+
+use std::ffi::OsString;
+
+use clap::Parser;
+
+/// Exit codes scripts can rely on.
+pub mod exit {
+    pub const OK: u8 = 0;
+    pub const ERROR: u8 = 1;
+    /// Work completed, but some actions failed (see `status`).
+    pub const COMPLETED_WITH_FAILURES: u8 = 3;
+    pub const INTERRUPTED: u8 = 130;
+}
+
+/// An error for the person at the terminal: what went wrong and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("{0}")]
+    Usage(String),
+    #[error(transparent)]
+    Catalog(#[from] catalog::CatalogError),
+    #[error(transparent)]
+    Scan(#[from] inventory::ScanError),
+    #[error(transparent)]
+    S3(#[from] s3io::S3Error),
+    #[error(transparent)]
+    Prefix(#[from] inventory::PrefixError),
+    #[error(transparent)]
+    Time(#[from] model::time::TimeError),
+    #[error(transparent)]
+    Plan(#[from] plan::PlanError),
+    #[error(transparent)]
+    Apply(#[from] apply::ApplyError),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl CliError {
+    fn exit_code(&self) -> u8 {
+        match self {
+            CliError::Scan(inventory::ScanError::Interrupted) => exit::INTERRUPTED,
+            CliError::Apply(apply::ApplyError::Interrupted) => exit::INTERRUPTED,
+            _ => exit::ERROR,
+        }
+    }
+}
+
+/// Runs one s3rewind command line (`args` starts with the program name)
+/// to its end, printing what it prints; returns its exit code.
+pub fn execute<I, T>(args: I) -> u8
+where
+    I: IntoIterator<Item = T>,
+    T: Into<OsString> + Clone,
+{
+    let cli = match cli::Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() { 2 } else { exit::OK };
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return exit::ERROR;
+        }
+    };
+    match runtime.block_on(commands::run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {}", output::shown_lines(&e.to_string()));
+            e.exit_code()
+        }
+    }
+}
