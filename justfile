@@ -1,31 +1,24 @@
-# s3rewind tasks. `just --list` shows them all.
+# s3rewind developer tasks. `just --list` shows them all. The README's two
+# commands need none of this: `cargo run --release --example incident` and
+# `cargo test`.
 
 set shell := ["bash", "-euo", "pipefail", "-c"]
 
-venv := ".venv"
-moto_version := "5.2.5"
+# The whole story on an in-memory S3: a seeded incident, scan, plan, review, apply.
+demo:
+    cargo run --release --example incident
 
-# Run the whole story on a local S3 server: seed an incident, scan, plan, apply.
-demo: setup
-    cargo build -j2 --bins
-    bash scripts/demo.sh
-
-# Run every test: unit tests, then the end-to-end suite against moto and against s3sim.
-test: setup
-    cargo build -j2 --workspace --bins
-    cargo test -j2 --workspace -- --test-threads 4
-    S3REWIND_TEST_SERVER=s3sim cargo test -j2 --workspace --test scan --test plan --test apply -- --test-threads 4
-
-# Python virtualenv with the local S3 server the tests use (moto).
-setup:
-    @test -x {{venv}}/bin/moto_server || (python3 -m venv {{venv}} && {{venv}}/bin/pip install --quiet --disable-pip-version-check 'moto[server]=={{moto_version}}')
+# Every test (s3sim, started in-process), then the end-to-end suites against moto.
+test:
+    cargo test -j2
+    bash scripts/test_moto.sh
 
 # Formatting and lints, as CI checks them.
 lint:
     cargo fmt --all -- --check
     cargo clippy -j2 --workspace --all-targets -- -D warnings
 
-# Benchmarks on s3sim (and peers from PyPI); rewrites docs/benchmarks.md. About 10 minutes.
+# Benchmarks on s3sim (and peers from PyPI); rewrites docs/benchmarks.md. About 15 minutes.
 bench: setup-bench
     cargo build --release -j2 --workspace --bins
     .venv-bench/bin/python scripts/bench.py

@@ -8,7 +8,7 @@ use common::*;
 
 const T: &str = "2024-05-01T12:00:00Z";
 
-/// Every row of DESIGN.md's point-in-time table, and the corner cases.
+/// Every row of docs/design.md's point-in-time table, and the corner cases.
 fn incident() -> Vec<(&'static str, Vec<E>)> {
     vec![
         // version V at T, latest is V: nothing.

@@ -8,8 +8,9 @@
 #![allow(dead_code)]
 
 pub mod fixture;
+pub mod hostile;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -133,6 +134,20 @@ fn start_moto() -> Server {
         kind: ServerKind::Moto,
         endpoint: format!("http://127.0.0.1:{port}"),
         running: Running::Child(Mutex::new(child)),
+    }
+}
+
+impl Server {
+    /// Requests of one kind an in-process s3sim has served.
+    pub fn served(&self, op: s3sim::Op) -> u64 {
+        match &self.running {
+            Running::InProcess(server) => server
+                .lock()
+                .unwrap()
+                .as_ref()
+                .map_or(0, |s| s.sim.counters.get(op)),
+            Running::Child(_) => panic!("only an in-process s3sim counts requests"),
+        }
     }
 }
 
@@ -544,6 +559,84 @@ pub fn catalog_entries(catalog: &Path) -> Vec<Entry> {
         .expect("rows")
         .collect::<Result<_, _>>()
         .expect("rows")
+}
+
+/// Each key's newest entry at `t` in the catalog: Some((version id, etag)) if
+/// it is a version, None if it is a delete marker or the key did not exist.
+pub fn state_at(catalog: &std::path::Path, t: i64) -> BTreeMap<String, Option<(String, String)>> {
+    let conn = rusqlite::Connection::open(catalog).unwrap();
+    let mut stmt = conn
+        .prepare(
+            "SELECT k.key,
+                    (SELECT CASE h.is_marker WHEN 0 THEN h.version_id END FROM key_history h
+                     WHERE h.key_id = k.id AND h.last_modified_unix <= ?1 ORDER BY h.seq LIMIT 1),
+                    (SELECT CASE h.is_marker WHEN 0 THEN h.etag END FROM key_history h
+                     WHERE h.key_id = k.id AND h.last_modified_unix <= ?1 ORDER BY h.seq LIMIT 1)
+             FROM keys k",
+        )
+        .unwrap();
+    stmt.query_map([t], |r| {
+        let v: Option<String> = r.get(1)?;
+        let e: Option<String> = r.get(2)?;
+        Ok((r.get(0)?, v.zip(e)))
+    })
+    .unwrap()
+    .map(Result::unwrap)
+    .collect()
+}
+
+/// The bucket after a restore plan of `catalog` (a scan of the bucket) to
+/// `t` was applied, read back by a fresh scan into `now`: every key's
+/// newest entry has the content of its entry at `t` (or is a delete marker
+/// where the key was absent or deleted then), the entries removed are
+/// exactly the planned marker removals, and each copy and each new marker
+/// happened exactly once.
+#[track_caller]
+pub fn assert_restored_exactly(catalog: &Path, t: i64, now: &Path) {
+    let (before, after) = (catalog_entries(catalog), catalog_entries(now));
+    let now = state_at(now, i64::MAX);
+    for (key, want) in state_at(catalog, t) {
+        let got = now.get(&key).unwrap_or_else(|| panic!("{key} vanished"));
+        assert_eq!(
+            got.as_ref().map(|(_, etag)| etag),
+            want.as_ref().map(|(_, etag)| etag),
+            "{key}"
+        );
+    }
+    let ids = |l: &[Entry]| -> std::collections::HashSet<(String, String)> {
+        l.iter().map(|e| (e.0.clone(), e.1.clone())).collect()
+    };
+    let (was, is) = (ids(&before), ids(&after));
+    let removed: std::collections::HashSet<_> = was.difference(&is).cloned().collect();
+    assert_eq!(removed, planned_marker_removals(catalog), "removed entries");
+    let markers: std::collections::HashSet<(&str, &str)> = after
+        .iter()
+        .filter(|e| e.2)
+        .map(|e| (e.0.as_str(), e.1.as_str()))
+        .collect();
+    let (mut new_versions, mut new_markers) = (0i64, 0i64);
+    for (k, v) in is.difference(&was) {
+        match markers.contains(&(k.as_str(), v.as_str())) {
+            true => new_markers += 1,
+            false => new_versions += 1,
+        }
+    }
+    let planned = |kind: &str| -> i64 {
+        catalog_scalar(
+            catalog,
+            &format!("SELECT count(*) FROM actions WHERE kind = '{kind}'"),
+        )
+    };
+    assert_eq!(
+        new_versions,
+        planned("copy_version"),
+        "one new version per copy"
+    );
+    assert_eq!(
+        new_markers,
+        planned("add_delete_marker"),
+        "one new marker per add_delete_marker"
+    );
 }
 
 /// (key, version id) of every delete marker the catalog's plans remove.

@@ -399,22 +399,30 @@ type Probed<'k> = (
     Vec<Result<Option<Entry>, S3Error>>,
 );
 
-/// The newest entries of `keys` (sorted by key), read in runs of keys that
-/// were next to each other when scanned (consecutive key ids), one listing
-/// for a run.
+/// Keys of a run may be this far apart in the scan's order (key ids): the
+/// keys between are listed and passed over, which costs less than a
+/// listing of their own for the keys on either side.
+const RUN_GAP: i64 = 16;
+
+/// The newest entries of `keys` ((key, key id, entries when scanned),
+/// sorted by key), read in runs of keys that were near each other when
+/// scanned (key ids are handed out in listing order), one listing for a run.
 async fn newest_of_runs<'k>(
     cx: &Context<'_>,
     keys: &'k [(&'k str, i64, i64)],
 ) -> Result<Vec<Probed<'k>>, ApplyError> {
     let runs: Vec<&[(&str, i64, i64)]> = keys
-        .chunk_by(|a, b| b.1 == a.1 + 1)
+        .chunk_by(|a, b| (1..=RUN_GAP).contains(&(b.1 - a.1)))
         .flat_map(|run| run.chunks(1000))
         .collect();
     let bucket = &cx.target.bucket;
     stream::iter(runs)
         .map(|run| async move {
             let names: Vec<&str> = run.iter().map(|k| k.0).collect();
-            let entries: u64 = run.iter().map(|k| k.2.max(1) as u64).sum();
+            // The keys passed over are guessed to be like the run's own.
+            let own: i64 = run.iter().map(|k| k.2.max(1)).sum();
+            let span = run[run.len() - 1].1 - run[0].1 + 1;
+            let entries = (own * span / run.len() as i64) as u64;
             let newest = match cx.s3.newest_entries(bucket, &names, entries).await {
                 Ok(n) => n.into_iter().map(Ok).collect(),
                 Err(e) if e.stops_the_run() => return Err(ApplyError::S3(e)),

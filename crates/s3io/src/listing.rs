@@ -324,7 +324,7 @@ impl<'a> PageParser<'a> {
                         "text outside any element, not a ListVersionsResult".into(),
                     ))
                 }
-                None => return Err(unreadable("an empty document".into())),
+                None => return Err(S3Error::invalid(OPERATION, "an empty document".into())),
             }
         }
     }
@@ -735,7 +735,7 @@ mod tests {
         assert_eq!(kind(b"<Error><Code>AccessDenied</Code></Error>"), Fatal);
         // Anything else is not an empty listing.
         assert_eq!(kind(b"<html><body>Welcome</body></html>"), Invalid);
-        assert_eq!(kind(b""), Transient);
+        assert_eq!(kind(b""), Invalid);
         assert_eq!(
             kind(b"<ListBucketResult><IsTruncated>false</IsTruncated></ListBucketResult>"),
             Invalid

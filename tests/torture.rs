@@ -1,0 +1,250 @@
+//! Kill it anywhere, run it again: nothing lost, nothing twice — at a size
+//! where a path that is quadratic in the plan would show, with s3sim
+//! throttling, failing and dropping connections all the while.
+//! (s3sim only: moto cannot misbehave on purpose.)
+
+mod common;
+
+use common::*;
+use rand::{Rng, SeedableRng};
+
+/// s3sim with a bucket `seeded` of `keys` keys × 3 entries over 4 prefixes,
+/// the same for the same flags (the seed fixes contents and version ids).
+fn seeded(keys: &str, extra: &[&str]) -> Server {
+    let mut args = vec![
+        "--seed-bucket",
+        "seeded",
+        "--seed-keys",
+        keys,
+        "--seed-versions",
+        "3",
+        "--seed-prefixes",
+        "4",
+        "--seed-markers",
+        "0.25",
+        "--seed",
+        "11",
+    ];
+    args.extend_from_slice(extra);
+    start_server(ServerKind::S3sim, &args)
+}
+
+const STORM: [&str; 8] = [
+    "--fault-slowdown",
+    "0.05",
+    "--fault-500",
+    "0.05",
+    "--fault-reset",
+    "0.02",
+    "--latency-ms",
+    "1",
+];
+
+/// A scan of the seeded bucket by prefix, `page_size` entries a page.
+fn scan_args(server: &Server, page_size: &str) -> Vec<String> {
+    [
+        "scan",
+        "s3://seeded",
+        "--endpoint-url",
+        &server.endpoint,
+        "--page-size",
+        page_size,
+        "--prefix",
+        "p000/",
+        "--prefix",
+        "p001/",
+        "--prefix",
+        "p002/",
+        "--prefix",
+        "p003/",
+    ]
+    .map(str::to_owned)
+    .to_vec()
+}
+
+/// Kill points, ascending, in `range`, from a seed printed for reruns.
+fn kill_points(rng: &mut rand::rngs::StdRng, n: usize, range: std::ops::Range<i64>) -> Vec<i64> {
+    let mut points: Vec<i64> = (0..n).map(|_| rng.random_range(range.clone())).collect();
+    points.sort_unstable();
+    points.dedup();
+    points
+}
+
+#[test]
+fn scan_and_apply_killed_at_random_points_in_a_storm_end_exactly_right() {
+    let seed: u64 = std::env::var("S3REWIND_TORTURE_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(rand::random);
+    eprintln!("torture seed {seed} (S3REWIND_TORTURE_SEED={seed} repeats these kill points)");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let started = std::time::Instant::now();
+    let phase = |what: &str| eprintln!("{:>6.1} s  {what}", started.elapsed().as_secs_f64());
+    let storm = seeded("24000", &STORM);
+    let calm = seeded("24000", &[]);
+
+    // Scan, killed three times.
+    let w = Workdir::new();
+    let catalog = w.catalog();
+    // Small pages: many commits to be killed between.
+    let args = scan_args(&storm, "100");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    const ROWS: &str = "SELECT count(*) FROM entries";
+    for point in kill_points(&mut rng, 3, 2_000..64_000) {
+        kill_at(&catalog, &args, ROWS, point);
+        let check: String = catalog_scalar(&catalog, "PRAGMA integrity_check");
+        assert_eq!(check, "ok");
+    }
+    s3rewind_ok(&catalog, &args);
+    phase("scanned, killed three times");
+    let reference = Workdir::new();
+    let calm_args = scan_args(&calm, "1000");
+    let calm_args: Vec<&str> = calm_args.iter().map(String::as_str).collect();
+    s3rewind_ok(&reference.catalog(), &calm_args);
+    let expected = catalog_entries(&reference.catalog());
+    assert_eq!(expected.len(), 72_000);
+    assert!(
+        catalog_entries(&catalog) == expected,
+        "the killed scan's catalog differs from a calm one"
+    );
+
+    // A plan big enough for a quadratic path to show.
+    let t: i64 = catalog_scalar(
+        &catalog,
+        "SELECT mtime FROM entries ORDER BY mtime LIMIT 1 OFFSET (SELECT count(*) * 2 / 5 FROM entries)",
+    );
+    s3rewind_ok(
+        &catalog,
+        &[
+            "plan",
+            "restore",
+            "--to",
+            &model::time::format_time(t),
+            "--name",
+            "r",
+        ],
+    );
+    let total: i64 = catalog_scalar(&catalog, "SELECT count(*) FROM actions");
+    assert!(total >= 20_000, "only {total} actions");
+    phase(&format!("planned {total} actions"));
+
+    // Apply, killed three times: the default claim has the whole plan in
+    // flight after the first kill.
+    let apply = ["apply", "r", "--yes", "--endpoint-url", &storm.endpoint];
+    const DONE: &str = "SELECT count(*) FROM actions WHERE status = 'done'";
+    for point in kill_points(&mut rng, 3, total / 20..total * 4 / 5) {
+        kill_at(&catalog, &apply, DONE, point);
+    }
+    let out = s3rewind_ok(&catalog, &apply);
+    phase("applied, killed three times");
+    assert!(out.contains(" 0 failed, 0 skipped"), "{out}");
+    let not_done: i64 = catalog_scalar(
+        &catalog,
+        "SELECT count(*) FROM actions WHERE status != 'done'",
+    );
+    assert_eq!(not_done, 0);
+
+    let now = Workdir::new();
+    let check = scan_args(&storm, "1000");
+    let check: Vec<&str> = check.iter().map(String::as_str).collect();
+    s3rewind_ok(&now.catalog(), &check);
+    assert_restored_exactly(&catalog, t, &now.catalog());
+    phase("checked");
+}
+
+#[test]
+fn a_resumed_apply_with_the_whole_plan_in_flight_reads_keys_in_shared_pages() {
+    let server = seeded("3000", &[]);
+    let w = Workdir::new();
+    let catalog = w.catalog();
+    let args = scan_args(&server, "1000");
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    s3rewind_ok(&catalog, &args);
+    let t: i64 = catalog_scalar(
+        &catalog,
+        "SELECT mtime FROM entries ORDER BY mtime LIMIT 1 OFFSET (SELECT count(*) / 2 FROM entries)",
+    );
+    s3rewind_ok(
+        &catalog,
+        &[
+            "plan",
+            "restore",
+            "--to",
+            &model::time::format_time(t),
+            "--name",
+            "r",
+        ],
+    );
+    // What a kill right after the claims leaves: every action in flight.
+    rusqlite::Connection::open(&catalog)
+        .unwrap()
+        .execute("UPDATE actions SET status = 'in_flight', attempts = 1", [])
+        .unwrap();
+    let writes: i64 = catalog_scalar(
+        &catalog,
+        "SELECT count(*) FROM actions WHERE kind IN ('copy_version', 'add_delete_marker')",
+    );
+    assert!(writes > 1000, "{writes}");
+    let lists = server.served(s3sim::Op::ListObjectVersions);
+    let out = s3rewind_ok(
+        &catalog,
+        &["apply", "r", "--yes", "--endpoint-url", &server.endpoint],
+    );
+    assert!(out.contains(" 0 failed, 0 skipped"), "{out}");
+    let checks = server.served(s3sim::Op::ListObjectVersions) - lists;
+    // One listing per key would be `writes`; adjacent keys share pages.
+    assert!(
+        checks * 20 < writes as u64,
+        "{checks} listings for {writes} keys"
+    );
+    let now = Workdir::new();
+    s3rewind_ok(&now.catalog(), &args);
+    assert_restored_exactly(&catalog, t, &now.catalog());
+}
+
+#[test]
+fn progress_is_recorded_as_actions_finish_not_a_block_at_a_time() {
+    let mut own = None;
+    let server = slow_server(&mut own);
+    let mut b = Bucket::on(server, &unique_bucket("progress"), true);
+    for i in 0..150 {
+        b.put(&format!("k{i:03}"), b"old");
+    }
+    let t = model::time::format_time(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs() as i64,
+    );
+    wait_for_second_after(t_secs(&t));
+    for i in 0..150 {
+        b.put(&format!("k{i:03}"), b"new");
+    }
+    let w = Workdir::new();
+    let c = w.catalog();
+    s3rewind_ok(&c, &["scan", &b.url(), "--endpoint-url", &server.endpoint]);
+    s3rewind_ok(&c, &["plan", "restore", "--to", &t, "--name", "r"]);
+    // One block of 150 copies, two at a time at 20 ms each: seconds of work.
+    let apply = [
+        "apply",
+        "r",
+        "--yes",
+        "--endpoint-url",
+        &server.endpoint,
+        "--concurrency",
+        "2",
+    ];
+    kill_at(
+        &c,
+        &apply,
+        "SELECT count(*) FROM actions WHERE status = 'done'",
+        10,
+    );
+    s3rewind_ok(&c, &apply);
+    let done: i64 = catalog_scalar(&c, "SELECT count(*) FROM actions WHERE status = 'done'");
+    assert_eq!(done, 150);
+}
+
+fn t_secs(t: &str) -> u64 {
+    model::time::parse_time(t).unwrap() as u64
+}
