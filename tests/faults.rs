@@ -7,42 +7,13 @@ mod common;
 
 use common::*;
 
-/// s3sim with a seeded bucket `seeded`: 400 keys × 3 entries over 4
-/// prefixes, identical for identical flags (the seed fixes version ids).
+/// 400 keys × 3 entries over 4 prefixes, identical for identical flags.
 fn seeded(faults: &[&str]) -> Server {
-    let mut args = vec![
-        "--seed-bucket",
-        "seeded",
-        "--seed-keys",
-        "400",
-        "--seed-versions",
-        "3",
-        "--seed-prefixes",
-        "4",
-        "--seed-markers",
-        "0.3",
-        "--seed",
-        "7",
-    ];
-    args.extend_from_slice(faults);
-    start_server(ServerKind::S3sim, &args)
+    seeded_server(400, 3, 0.3, 7, faults)
 }
 
-const PREFIXES: [&str; 8] = [
-    "--prefix", "p000/", "--prefix", "p001/", "--prefix", "p002/", "--prefix", "p003/",
-];
-
 fn scan(server: &Server, catalog: &std::path::Path) -> String {
-    let mut args = vec![
-        "scan",
-        "s3://seeded",
-        "--endpoint-url",
-        &server.endpoint,
-        "--page-size",
-        "50",
-    ];
-    args.extend_from_slice(&PREFIXES);
-    s3rewind_ok(catalog, &args)
+    s3rewind_ok(catalog, &strs(&seeded_scan_args(server, "50")))
 }
 
 #[test]
@@ -89,15 +60,7 @@ fn apply_through_a_throttling_storm_finishes_the_plan_exactly() {
     let catalog = w.catalog();
     scan(&storm, &catalog);
     // The middle of the seeded histories: every kind of action.
-    let t: i64 = catalog_scalar(
-        &catalog,
-        "SELECT (min(mtime) + max(mtime)) / 2 FROM entries",
-    );
-    let to = model::time::format_time(t);
-    s3rewind_ok(
-        &catalog,
-        &["plan", "restore", "--to", &to, "--name", "storm"],
-    );
+    let t = plan_restore_within(&catalog, 0.5);
     let kinds: String = catalog_scalar(&catalog, "SELECT group_concat(DISTINCT kind) FROM actions");
     for kind in ["copy_version", "delete_marker", "add_delete_marker"] {
         assert!(kinds.contains(kind), "the plan has no {kind}: {kinds}");
@@ -106,7 +69,7 @@ fn apply_through_a_throttling_storm_finishes_the_plan_exactly() {
         &catalog,
         &[
             "apply",
-            "storm",
+            "r",
             "--yes",
             "--endpoint-url",
             &storm.endpoint,

@@ -127,13 +127,21 @@ fn a_prefix_that_fails_stops_alone_and_the_others_are_listed() {
         None => (500, String::new()),
     });
     let w = Workdir::new();
-    let out = s3rewind_command(&w.catalog())
-        .args(["scan", "s3://bkt", "--endpoint-url", &server.endpoint])
-        .args(["--prefix", "good/", "--prefix", "bad/", "--prefix", "fine/"])
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
+    let err = s3rewind_err(
+        &w.catalog(),
+        &[
+            "scan",
+            "s3://bkt",
+            "--endpoint-url",
+            &server.endpoint,
+            "--prefix",
+            "good/",
+            "--prefix",
+            "bad/",
+            "--prefix",
+            "fine/",
+        ],
+    );
     assert!(
         err.contains("prefix \"bad/\"") && err.contains("1 prefix stopped"),
         "{err}"

@@ -8,25 +8,9 @@ mod common;
 use common::*;
 use rand::{Rng, SeedableRng};
 
-/// s3sim with a bucket `seeded` of `keys` keys × 3 entries over 4 prefixes,
-/// the same for the same flags (the seed fixes contents and version ids).
-fn seeded(keys: &str, extra: &[&str]) -> Server {
-    let mut args = vec![
-        "--seed-bucket",
-        "seeded",
-        "--seed-keys",
-        keys,
-        "--seed-versions",
-        "3",
-        "--seed-prefixes",
-        "4",
-        "--seed-markers",
-        "0.25",
-        "--seed",
-        "11",
-    ];
-    args.extend_from_slice(extra);
-    start_server(ServerKind::S3sim, &args)
+/// `keys` keys × 3 entries over 4 prefixes, a quarter of them delete markers.
+fn seeded(keys: u32, extra: &[&str]) -> Server {
+    seeded_server(keys, 3, 0.25, 11, extra)
 }
 
 const STORM: [&str; 8] = [
@@ -39,28 +23,6 @@ const STORM: [&str; 8] = [
     "--latency-ms",
     "1",
 ];
-
-/// A scan of the seeded bucket by prefix, `page_size` entries a page.
-fn scan_args(server: &Server, page_size: &str) -> Vec<String> {
-    [
-        "scan",
-        "s3://seeded",
-        "--endpoint-url",
-        &server.endpoint,
-        "--page-size",
-        page_size,
-        "--prefix",
-        "p000/",
-        "--prefix",
-        "p001/",
-        "--prefix",
-        "p002/",
-        "--prefix",
-        "p003/",
-    ]
-    .map(str::to_owned)
-    .to_vec()
-}
 
 /// Kill points, ascending, in `range`, from a seed printed for reruns.
 fn kill_points(rng: &mut rand::rngs::StdRng, n: usize, range: std::ops::Range<i64>) -> Vec<i64> {
@@ -80,15 +42,15 @@ fn scan_and_apply_killed_at_random_points_in_a_storm_end_exactly_right() {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let started = std::time::Instant::now();
     let phase = |what: &str| eprintln!("{:>6.1} s  {what}", started.elapsed().as_secs_f64());
-    let storm = seeded("24000", &STORM);
-    let calm = seeded("24000", &[]);
+    let storm = seeded(24_000, &STORM);
+    let calm = seeded(24_000, &[]);
 
     // Scan, killed three times.
     let w = Workdir::new();
     let catalog = w.catalog();
     // Small pages: many commits to be killed between.
-    let args = scan_args(&storm, "100");
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let args = seeded_scan_args(&storm, "100");
+    let args = strs(&args);
     const ROWS: &str = "SELECT count(*) FROM entries";
     for point in kill_points(&mut rng, 3, 2_000..64_000) {
         kill_at(&catalog, &args, ROWS, point);
@@ -98,9 +60,10 @@ fn scan_and_apply_killed_at_random_points_in_a_storm_end_exactly_right() {
     s3rewind_ok(&catalog, &args);
     phase("scanned, killed three times");
     let reference = Workdir::new();
-    let calm_args = scan_args(&calm, "1000");
-    let calm_args: Vec<&str> = calm_args.iter().map(String::as_str).collect();
-    s3rewind_ok(&reference.catalog(), &calm_args);
+    s3rewind_ok(
+        &reference.catalog(),
+        &strs(&seeded_scan_args(&calm, "1000")),
+    );
     let expected = catalog_entries(&reference.catalog());
     assert_eq!(expected.len(), 72_000);
     assert!(
@@ -109,21 +72,7 @@ fn scan_and_apply_killed_at_random_points_in_a_storm_end_exactly_right() {
     );
 
     // A plan big enough for a quadratic path to show.
-    let t: i64 = catalog_scalar(
-        &catalog,
-        "SELECT mtime FROM entries ORDER BY mtime LIMIT 1 OFFSET (SELECT count(*) * 2 / 5 FROM entries)",
-    );
-    s3rewind_ok(
-        &catalog,
-        &[
-            "plan",
-            "restore",
-            "--to",
-            &model::time::format_time(t),
-            "--name",
-            "r",
-        ],
-    );
+    let t = plan_restore_within(&catalog, 0.4);
     let total: i64 = catalog_scalar(&catalog, "SELECT count(*) FROM actions");
     assert!(total >= 20_000, "only {total} actions");
     phase(&format!("planned {total} actions"));
@@ -145,36 +94,20 @@ fn scan_and_apply_killed_at_random_points_in_a_storm_end_exactly_right() {
     assert_eq!(not_done, 0);
 
     let now = Workdir::new();
-    let check = scan_args(&storm, "1000");
-    let check: Vec<&str> = check.iter().map(String::as_str).collect();
-    s3rewind_ok(&now.catalog(), &check);
+    s3rewind_ok(&now.catalog(), &strs(&seeded_scan_args(&storm, "1000")));
     assert_restored_exactly(&catalog, t, &now.catalog());
     phase("checked");
 }
 
 #[test]
 fn a_resumed_apply_with_the_whole_plan_in_flight_reads_keys_in_shared_pages() {
-    let server = seeded("3000", &[]);
+    let server = seeded(3000, &[]);
     let w = Workdir::new();
     let catalog = w.catalog();
-    let args = scan_args(&server, "1000");
-    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let args = seeded_scan_args(&server, "1000");
+    let args = strs(&args);
     s3rewind_ok(&catalog, &args);
-    let t: i64 = catalog_scalar(
-        &catalog,
-        "SELECT mtime FROM entries ORDER BY mtime LIMIT 1 OFFSET (SELECT count(*) / 2 FROM entries)",
-    );
-    s3rewind_ok(
-        &catalog,
-        &[
-            "plan",
-            "restore",
-            "--to",
-            &model::time::format_time(t),
-            "--name",
-            "r",
-        ],
-    );
+    let t = plan_restore_within(&catalog, 0.5);
     // What a kill right after the claims leaves: every action in flight.
     rusqlite::Connection::open(&catalog)
         .unwrap()

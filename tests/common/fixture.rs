@@ -3,7 +3,6 @@
 
 use std::path::Path;
 
-use catalog::{Catalog, ScanPage, ScanWriter};
 use model::{Entry, Location};
 
 /// One entry of a key's history.
@@ -64,34 +63,12 @@ pub fn build(path: &Path, keys: &[(&str, Vec<E>)]) {
             });
         }
     }
-    super::runtime().block_on(async {
-        let mut catalog = Catalog::open_or_create(path).await.expect("create catalog");
-        let location = Location {
-            bucket: "fixture".into(),
-            base_prefix: String::new(),
-            endpoint: Some("http://fixture.invalid".into()),
-        };
-        catalog
-            .begin_scan(&location, Some("us-east-1"), "Enabled", &[String::new()])
-            .expect("begin scan");
-        let writer = ScanWriter::spawn(path, 4).expect("writer");
-        writer
-            .sender()
-            .send(ScanPage {
-                prefix: String::new(),
-                entries,
-                next_key_marker: None,
-                next_version_id_marker: None,
-                done: true,
-            })
-            .await
-            .expect("send page");
-        tokio::task::spawn_blocking(move || writer.finish())
-            .await
-            .unwrap()
-            .expect("writer finished");
-        assert!(catalog.finish_scan().expect("finish"));
-    });
+    let location = Location {
+        bucket: "fixture".into(),
+        base_prefix: String::new(),
+        endpoint: Some("http://fixture.invalid".into()),
+    };
+    catalog::fixture::write_finished_scan(path, &location, entries).expect("a fixture catalog");
 }
 
 /// (kind, key, version id) of a plan's actions, sorted.

@@ -170,6 +170,76 @@ impl Drop for Server {
     }
 }
 
+/// s3sim with a bucket `seeded` of `keys` keys × `versions` entries over
+/// the prefixes `p000/`…`p003/` (a share `markers` of them delete markers),
+/// the same for the same arguments: its seed fixes contents and version
+/// ids. `extra` adds s3sim flags (faults, latency).
+pub fn seeded_server(keys: u32, versions: u32, markers: f64, seed: u32, extra: &[&str]) -> Server {
+    let (keys, versions, markers, seed) = (
+        keys.to_string(),
+        versions.to_string(),
+        markers.to_string(),
+        seed.to_string(),
+    );
+    let mut args = vec![
+        "--seed-bucket",
+        "seeded",
+        "--seed-keys",
+        &keys,
+        "--seed-versions",
+        &versions,
+        "--seed-prefixes",
+        "4",
+        "--seed-markers",
+        &markers,
+        "--seed",
+        &seed,
+    ];
+    args.extend_from_slice(extra);
+    start_server(ServerKind::S3sim, &args)
+}
+
+/// `scan s3://seeded` on `server`, prefix by prefix (`p000/`…`p003/`),
+/// `page_size` entries a page.
+pub fn seeded_scan_args(server: &Server, page_size: &str) -> Vec<String> {
+    let mut args: Vec<String> = ["scan", "s3://seeded", "--endpoint-url", &server.endpoint]
+        .map(str::to_owned)
+        .to_vec();
+    args.extend(["--page-size".to_owned(), page_size.to_owned()]);
+    for p in 0..4 {
+        args.extend(["--prefix".to_owned(), format!("p{p:03}/")]);
+    }
+    args
+}
+
+/// `args` as the `&str`s the run functions take.
+pub fn strs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
+}
+
+/// A restore plan named `r` to the time `share` of the way through the
+/// catalog's entries (oldest first); returns that time.
+pub fn plan_restore_within(catalog: &Path, share: f64) -> i64 {
+    let t: i64 = catalog_scalar(
+        catalog,
+        &format!(
+            "SELECT mtime FROM entries ORDER BY mtime LIMIT 1 OFFSET (SELECT CAST(count(*) * {share} AS INTEGER) FROM entries)"
+        ),
+    );
+    s3rewind_ok(
+        catalog,
+        &[
+            "plan",
+            "restore",
+            "--to",
+            &model::time::format_time(t),
+            "--name",
+            "r",
+        ],
+    );
+    t
+}
+
 /// A server slow enough (20 ms a request) to act on a command while it
 /// runs: moto is, as it is; the shared s3sim answers in microseconds, so a
 /// test gets an s3sim of its own, kept alive in `own`.

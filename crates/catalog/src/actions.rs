@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use model::ActionKind;
 use rusqlite::params;
@@ -72,6 +73,12 @@ enum Request {
         key_ids: Vec<i64>,
         reply: oneshot::Sender<Result<KnownVersions>>,
     },
+}
+
+impl Request {
+    fn is_record(&self) -> bool {
+        matches!(self, Request::Record { .. })
+    }
 }
 
 /// Per key id, every version id a plan names or produced on the key: a key
@@ -169,7 +176,19 @@ impl ActionStore {
     }
 }
 
+/// Outcomes alone are committed at most this often: a commit writes the
+/// changed pages to the WAL, and thousands of copies a second each in a
+/// commit of its own would cost more than the copies. Progress still moves
+/// ten times a second; a claim or a question is answered at once.
+const RECORD_EVERY: Duration = Duration::from_millis(100);
+
 fn run(conn: &mut rusqlite::Connection, mut rx: mpsc::Receiver<Request>) -> Result<()> {
+    // Only to wait for a request with a deadline on this plain thread.
+    let clock = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .map_err(|e| CatalogError::WriterGone(e.to_string()))?;
+    let mut last_commit = Instant::now();
     while let Some(first) = rx.blocking_recv() {
         // Group whatever else is queued into the same transaction.
         let mut batch = vec![first];
@@ -177,6 +196,16 @@ fn run(conn: &mut rusqlite::Connection, mut rx: mpsc::Receiver<Request>) -> Resu
             match rx.try_recv() {
                 Ok(r) => batch.push(r),
                 Err(_) => break,
+            }
+        }
+        while batch.iter().all(Request::is_record) {
+            let left = RECORD_EVERY.saturating_sub(last_commit.elapsed());
+            if left.is_zero() {
+                break;
+            }
+            match clock.block_on(async { tokio::time::timeout(left, rx.recv()).await }) {
+                Ok(Some(r)) => batch.push(r),
+                _ => break,
             }
         }
         let tx = conn.transaction()?;
@@ -203,6 +232,7 @@ fn run(conn: &mut rusqlite::Connection, mut rx: mpsc::Receiver<Request>) -> Resu
             reply.send(outcome.as_ref().err());
         }
         outcome?;
+        last_commit = Instant::now();
     }
     Ok(())
 }

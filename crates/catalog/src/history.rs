@@ -6,7 +6,7 @@
 use crate::{user_sql, Catalog, CatalogError, Result};
 
 /// One entry of a key, as a rule sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct HistoryRow {
     /// Position among the key's entries, newest first (0 = the newest).
     pub seq: i64,
@@ -23,11 +23,11 @@ pub struct HistoryRow {
 }
 
 /// One key and its entries, newest first.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct KeyHistory {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct KeyHistory<'a> {
     pub key_id: i64,
-    pub key: String,
-    pub entries: Vec<HistoryRow>,
+    pub key: &'a str,
+    pub entries: &'a [HistoryRow],
 }
 
 impl Catalog {
@@ -37,7 +37,7 @@ impl Catalog {
     pub fn for_each_key_history<E: From<CatalogError>>(
         &self,
         where_expr: Option<&str>,
-        mut f: impl FnMut(&KeyHistory) -> std::result::Result<(), E>,
+        mut f: impl FnMut(KeyHistory<'_>) -> std::result::Result<(), E>,
     ) -> std::result::Result<(), E> {
         let selected = match where_expr {
             Some(expr) => {
@@ -52,28 +52,44 @@ impl Catalog {
         let sql = format!("{HISTORY_HEAD}{selected}{HISTORY_TAIL}");
         let mut stmt = user_sql::prepare(&self.conn, &sql, "--where")?;
         let at = Columns::of(&stmt)?;
-        let mut rows = stmt.raw_query();
-        let mut key = KeyHistory::default();
-        while let Some(r) = rows
-            .next()
-            .map_err(|e| user_sql::run_error("--where", &e))?
-        {
-            let key_id: i64 = r.get(at.key_id).map_err(CatalogError::from)?;
-            if key_id != key.key_id || key.entries.is_empty() {
-                if !key.entries.is_empty() {
-                    f(&key)?;
-                }
-                key.key_id = key_id;
-                key.key = r.get(at.key).map_err(CatalogError::from)?;
-                key.entries.clear();
+        let mut raw = stmt.raw_query();
+        // One key's rows at a time, in buffers reused from key to key: a
+        // catalog of billions of versions is read without an allocation a row.
+        let (mut key_id, mut key, mut rows, mut used) = (0, String::new(), Vec::new(), 0);
+        let mut rows_of_key = |key_id: i64, key: &str, rows: &[HistoryRow]| match rows.is_empty() {
+            true => Ok(()),
+            false => f(KeyHistory {
+                key_id,
+                key,
+                entries: rows,
+            }),
+        };
+        while let Some(r) = rows_of(&mut raw)? {
+            let id: i64 = r.get(at.key_id).map_err(CatalogError::from)?;
+            if id != key_id || used == 0 {
+                rows_of_key(key_id, &key, &rows[..used])?;
+                key_id = id;
+                key.clear();
+                key.push_str(
+                    r.get_ref(at.key)
+                        .and_then(|v| Ok(v.as_str()?))
+                        .map_err(CatalogError::from)?,
+                );
+                used = 0;
             }
-            key.entries.push(at.read(r).map_err(CatalogError::from)?);
+            if used == rows.len() {
+                rows.push(HistoryRow::default());
+            }
+            at.read_into(r, &mut rows[used])
+                .map_err(CatalogError::from)?;
+            used += 1;
         }
-        if !key.entries.is_empty() {
-            f(&key)?;
-        }
-        Ok(())
+        rows_of_key(key_id, &key, &rows[..used])
     }
+}
+
+fn rows_of<'s>(rows: &'s mut rusqlite::Rows<'_>) -> Result<Option<&'s rusqlite::Row<'s>>> {
+    rows.next().map_err(|e| user_sql::run_error("--where", &e))
 }
 
 /// Every entry in stored order; `selected` is spliced in between: the
@@ -97,16 +113,25 @@ struct Columns {
 }
 
 impl Columns {
-    fn read(&self, r: &rusqlite::Row<'_>) -> rusqlite::Result<HistoryRow> {
-        Ok(HistoryRow {
-            seq: r.get(self.seq)?,
-            version_id: r.get(self.version_id)?,
-            is_marker: r.get(self.is_marker)?,
-            mtime: r.get(self.mtime)?,
-            size: r.get(self.size)?,
-            storage_class: r.get(self.storage_class)?,
-            selected: r.get(self.selected)?,
-        })
+    /// Reads a row into `into`, reusing its strings.
+    fn read_into(&self, r: &rusqlite::Row<'_>, into: &mut HistoryRow) -> rusqlite::Result<()> {
+        into.seq = r.get(self.seq)?;
+        into.version_id.clear();
+        into.version_id
+            .push_str(r.get_ref(self.version_id)?.as_str()?);
+        into.is_marker = r.get(self.is_marker)?;
+        into.mtime = r.get(self.mtime)?;
+        into.size = r.get(self.size)?;
+        match r.get_ref(self.storage_class)?.as_str_or_null()? {
+            Some(class) => {
+                let slot = into.storage_class.get_or_insert_with(String::new);
+                slot.clear();
+                slot.push_str(class);
+            }
+            None => into.storage_class = None,
+        }
+        into.selected = r.get(self.selected)?;
+        Ok(())
     }
 
     fn of(stmt: &rusqlite::Statement<'_>) -> Result<Columns> {
@@ -140,7 +165,7 @@ mod tests {
         catalog
             .for_each_key_history::<crate::CatalogError>(Some("last_modified_unix >= 20"), |k| {
                 seen.push((
-                    k.key.clone(),
+                    k.key.to_owned(),
                     k.entries
                         .iter()
                         .map(|e| (e.version_id.clone(), e.is_marker, e.selected))

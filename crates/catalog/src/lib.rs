@@ -243,6 +243,49 @@ pub(crate) fn connect_bulk(path: &Path, cache_kib: i64) -> Result<rusqlite::Conn
     Ok(conn)
 }
 
+/// Catalogs made without a network, for tests and examples: the rows a
+/// scan would write, through the catalog's own writer.
+pub mod fixture {
+    use std::path::Path;
+
+    use model::{Entry, Location};
+
+    use super::*;
+
+    /// Writes a finished scan of `location` holding `entries` (keys
+    /// ascending, each key newest first) into a new catalog at `path`.
+    /// Call it outside an async runtime.
+    pub fn write_finished_scan(
+        path: &Path,
+        location: &Location,
+        entries: Vec<Entry>,
+    ) -> Result<()> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| CatalogError::WriterGone(e.to_string()))?;
+        runtime.block_on(async {
+            let mut catalog = Catalog::open_or_create(path).await?;
+            catalog.begin_scan(location, Some("us-east-1"), "Enabled", &[String::new()])?;
+            let writer = ScanWriter::spawn(path, 2)?;
+            let page = ScanPage {
+                prefix: String::new(),
+                entries,
+                next_key_marker: None,
+                next_version_id_marker: None,
+                done: true,
+            };
+            let sent = writer.sender().send(page).await;
+            tokio::task::spawn_blocking(move || writer.finish())
+                .await
+                .map_err(|e| CatalogError::WriterGone(e.to_string()))??;
+            sent.map_err(|_| CatalogError::WriterGone("it stopped".into()))?;
+            catalog.finish_scan()?;
+            Ok(())
+        })
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod testing {
     //! Catalogs for the tests beside the queries.
@@ -256,39 +299,17 @@ pub(crate) mod testing {
     pub fn catalog_with(entries: Vec<Entry>) -> (tempfile::TempDir, Catalog) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("catalog.db");
+        let location = model::Location {
+            bucket: "b".into(),
+            base_prefix: String::new(),
+            endpoint: None,
+        };
+        fixture::write_finished_scan(&path, &location, entries).unwrap();
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
-        let catalog = rt.block_on(async {
-            let mut catalog = Catalog::open_or_create(&path).await.unwrap();
-            let location = model::Location {
-                bucket: "b".into(),
-                base_prefix: String::new(),
-                endpoint: None,
-            };
-            catalog
-                .begin_scan(&location, None, "Enabled", &[String::new()])
-                .unwrap();
-            let writer = ScanWriter::spawn(&path, 2).unwrap();
-            writer
-                .sender()
-                .send(ScanPage {
-                    prefix: String::new(),
-                    entries,
-                    next_key_marker: None,
-                    next_version_id_marker: None,
-                    done: true,
-                })
-                .await
-                .unwrap();
-            tokio::task::spawn_blocking(move || writer.finish())
-                .await
-                .unwrap()
-                .unwrap();
-            assert!(catalog.finish_scan().unwrap());
-            catalog
-        });
+        let catalog = rt.block_on(Catalog::open(&path)).unwrap();
         (dir, catalog)
     }
 

@@ -17,10 +17,22 @@ pub enum TimeError {
 }
 
 /// Unix seconds as the catalog writes times: `2024-05-01T14:00:00Z`.
+/// (By hand rather than through chrono's format strings: a plan writes one
+/// into the reason of every action, millions of them.)
 pub fn format_time(t: i64) -> String {
-    DateTime::from_timestamp(t, 0)
-        .map(|d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string())
-        .unwrap_or_else(|| t.to_string())
+    let (days, secs) = (t.div_euclid(86_400), t.rem_euclid(86_400));
+    let (y, m, d) = civil_from_days(days);
+    if !(0..=9999).contains(&y) {
+        return DateTime::from_timestamp(t, 0)
+            .map(|d| d.format("%Y-%m-%dT%H:%M:%SZ").to_string())
+            .unwrap_or_else(|| t.to_string());
+    }
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
 }
 
 /// Now, in the catalog's form.
@@ -138,6 +150,20 @@ pub fn parse_s3_timestamp(s: &str) -> Option<i64> {
     Some(days_from_civil(year, month, day) * 86_400 + hour * 3600 + minute * 60 + second - offset)
 }
 
+/// The proleptic Gregorian date of a day count since 1970-01-01 (Howard
+/// Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, i64, i64) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
 fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
@@ -177,6 +203,25 @@ mod tests {
             assert!(parse_time(bad).is_err(), "{bad}");
         }
         assert_eq!(format_time(1_714_521_600), "2024-05-01T00:00:00Z");
+    }
+
+    #[test]
+    fn formats_every_second_as_chrono_would() {
+        let chrono_way = |t: i64| {
+            DateTime::from_timestamp(t, 0)
+                .unwrap()
+                .format("%Y-%m-%dT%H:%M:%SZ")
+                .to_string()
+        };
+        let mut t: i64 = -62_135_596_800; // 0001-01-01
+        while t < 253_402_300_799 {
+            assert_eq!(format_time(t), chrono_way(t), "{t}");
+            t += 86_399 * 97 + 12_345;
+        }
+        for t in [0, 951_782_400, 1_709_251_199, 4_107_542_399] {
+            assert_eq!(format_time(t), chrono_way(t));
+            assert_eq!(parse_s3_timestamp(&format_time(t)), Some(t));
+        }
     }
 
     #[test]

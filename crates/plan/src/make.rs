@@ -139,7 +139,7 @@ fn fill_from_rule(
         if decided.unrecoverable {
             created.unrecoverable += 1;
             if created.unrecoverable_sample.len() < SAMPLE {
-                created.unrecoverable_sample.push(key.key.clone());
+                created.unrecoverable_sample.push(key.key.to_owned());
             }
         }
         for action in &decided.actions {

@@ -13,15 +13,15 @@ use super::{on_entry, KeyPlan};
 /// noncurrent ones, among the selected entries (expire judges each entry,
 /// not the key). With `expired_markers`, a key left with no version has
 /// its delete markers removed as well.
-pub fn decide(
-    key: &KeyHistory,
+pub fn decide<'h>(
+    key: KeyHistory<'h>,
     older_than: i64,
     keep_newest: i64,
     expired_markers: bool,
     as_of: i64,
-) -> KeyPlan<'_> {
+) -> KeyPlan<'h> {
     let mut plan = KeyPlan::default();
-    let entries = &key.entries;
+    let entries = key.entries;
     let mut noncurrent = 0;
     let mut expired = 0;
     for at in 1..entries.len() {
@@ -73,13 +73,13 @@ mod tests {
                 ("v1", false, DAY),
             ],
         );
-        let plan = decide(&key, 3 * DAY, 0, false, 10 * DAY);
+        let plan = decide(key.view(), 3 * DAY, 0, false, 10 * DAY);
         assert_eq!(kinds(&plan), [("delete_version", "v1".into())]);
         assert_eq!(
             plan.actions[0].why,
             "noncurrent since 1970-01-06T00:00:00Z, version 2 back"
         );
-        let plan = decide(&key, 0, 0, false, 10 * DAY);
+        let plan = decide(key.view(), 0, 0, false, 10 * DAY);
         assert_eq!(kinds(&plan).len(), 2);
     }
 
@@ -95,27 +95,30 @@ mod tests {
             ],
         );
         assert_eq!(
-            kinds(&decide(&key, 0, 2, false, 100)),
+            kinds(&decide(key.view(), 0, 2, false, 100)),
             [("delete_version", "v1".into())]
         );
         // The current version is never expired.
-        assert_eq!(kinds(&decide(&key, 0, 0, false, 100)).len(), 3);
+        assert_eq!(kinds(&decide(key.view(), 0, 0, false, 100)).len(), 3);
     }
 
     #[test]
     fn markers_go_only_when_no_version_is_left_and_only_if_asked() {
         let key = history("k", &[("m", true, 50), ("v1", false, 10)]);
         assert_eq!(
-            kinds(&decide(&key, 0, 0, true, 100)),
+            kinds(&decide(key.view(), 0, 0, true, 100)),
             [
                 ("delete_version", "v1".into()),
                 ("delete_marker", "m".into())
             ]
         );
-        assert_eq!(kinds(&decide(&key, 0, 0, false, 100)).len(), 1);
-        assert_eq!(kinds(&decide(&key, 0, 1, true, 100)), []);
+        assert_eq!(kinds(&decide(key.view(), 0, 0, false, 100)).len(), 1);
+        assert_eq!(kinds(&decide(key.view(), 0, 1, true, 100)), []);
         let only_markers = history("k", &[("m2", true, 50), ("m1", true, 10)]);
-        assert_eq!(kinds(&decide(&only_markers, 0, 0, true, 100)).len(), 2);
+        assert_eq!(
+            kinds(&decide(only_markers.view(), 0, 0, true, 100)).len(),
+            2
+        );
     }
 
     #[test]
@@ -126,7 +129,7 @@ mod tests {
         );
         key.entries[2].selected = false;
         assert_eq!(
-            kinds(&decide(&key, 0, 0, false, 100)),
+            kinds(&decide(key.view(), 0, 0, false, 100)),
             [("delete_version", "v2".into())]
         );
     }

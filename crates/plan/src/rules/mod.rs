@@ -96,7 +96,7 @@ impl Rule {
     }
 
     /// The actions one key needs. `Sql` plans are not made per key (see `user`).
-    pub fn decide<'h>(&self, key: &'h KeyHistory) -> KeyPlan<'h> {
+    pub fn decide<'h>(&self, key: KeyHistory<'h>) -> KeyPlan<'h> {
         if key.entries.is_empty() {
             return KeyPlan::default();
         }
@@ -127,7 +127,7 @@ impl Rule {
 
 /// An action on one of the key's entries.
 fn on_entry<'h>(
-    key: &'h KeyHistory,
+    key: KeyHistory<'h>,
     kind: model::ActionKind,
     at: usize,
     why: String,
@@ -135,7 +135,7 @@ fn on_entry<'h>(
     let e = &key.entries[at];
     NewAction {
         kind,
-        key: &key.key,
+        key: key.key,
         key_id: key.key_id,
         version_id: Some(&e.version_id),
         seq: Some(e.seq),
@@ -147,10 +147,10 @@ fn on_entry<'h>(
 }
 
 /// A new delete marker on top of the key.
-fn add_marker(key: &KeyHistory, why: String) -> NewAction<'_> {
+fn add_marker(key: KeyHistory<'_>, why: String) -> NewAction<'_> {
     NewAction {
         kind: model::ActionKind::AddDeleteMarker,
-        key: &key.key,
+        key: key.key,
         key_id: key.key_id,
         version_id: None,
         seq: None,
@@ -162,7 +162,7 @@ fn add_marker(key: &KeyHistory, why: String) -> NewAction<'_> {
 }
 
 /// Position of the key's newest object version.
-fn newest_version(key: &KeyHistory) -> Option<usize> {
+fn newest_version(key: KeyHistory<'_>) -> Option<usize> {
     key.entries.iter().position(|e| !e.is_marker)
 }
 
@@ -172,10 +172,25 @@ pub(crate) mod testing {
 
     use catalog::{HistoryRow, KeyHistory};
 
+    /// A key's history written out by hand; `view()` is what a rule sees.
+    pub struct Owned {
+        pub key: String,
+        pub entries: Vec<HistoryRow>,
+    }
+
+    impl Owned {
+        pub fn view(&self) -> KeyHistory<'_> {
+            KeyHistory {
+                key_id: 7,
+                key: &self.key,
+                entries: &self.entries,
+            }
+        }
+    }
+
     /// `entries` newest first: (version id, is marker, mtime).
-    pub fn history(key: &str, entries: &[(&str, bool, i64)]) -> KeyHistory {
-        KeyHistory {
-            key_id: 7,
+    pub fn history(key: &str, entries: &[(&str, bool, i64)]) -> Owned {
+        Owned {
             key: key.into(),
             entries: entries
                 .iter()

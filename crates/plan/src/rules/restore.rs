@@ -11,7 +11,7 @@ use model::ActionKind;
 use super::{add_marker, newest_version, on_entry, KeyPlan};
 
 /// The entry current at `to`, by position.
-fn at_time(key: &KeyHistory, to: i64) -> Option<usize> {
+fn at_time(key: KeyHistory<'_>, to: i64) -> Option<usize> {
     key.entries.iter().position(|e| e.mtime <= to)
 }
 
@@ -20,12 +20,12 @@ fn at_time(key: &KeyHistory, to: i64) -> Option<usize> {
 /// those were, and hide keys that were absent or deleted at T behind a new
 /// delete marker (unless `keep_new_keys`). Restore and undelete judge a key
 /// by whether its newest entry is selected.
-pub fn copy_back(key: &KeyHistory, to: i64, keep_new_keys: bool) -> KeyPlan<'_> {
+pub fn copy_back<'h>(key: KeyHistory<'h>, to: i64, keep_new_keys: bool) -> KeyPlan<'h> {
     let mut plan = KeyPlan::default();
     if !key.entries[0].selected {
         return plan;
     }
-    let t = format_time(to);
+    let t = || format_time(to);
     match at_time(key, to) {
         // Unchanged since T.
         Some(0) if !key.entries[0].is_marker => {}
@@ -33,7 +33,8 @@ pub fn copy_back(key: &KeyHistory, to: i64, keep_new_keys: bool) -> KeyPlan<'_> 
             let then = &key.entries[at];
             if newest_version(key).is_some_and(|v| v < at) {
                 let why = format!(
-                    "overwritten after {t}; copy back the version of {}",
+                    "overwritten after {}; copy back the version of {}",
+                    t(),
                     format_time(then.mtime)
                 );
                 plan.actions
@@ -42,7 +43,8 @@ pub fn copy_back(key: &KeyHistory, to: i64, keep_new_keys: bool) -> KeyPlan<'_> 
                 // Only delete markers above it: remove them all.
                 for marker in 0..at {
                     let why = format!(
-                        "deleted after {t}; remove this delete marker of {}",
+                        "deleted after {}; remove this delete marker of {}",
+                        t(),
                         format_time(key.entries[marker].mtime)
                     );
                     plan.actions
@@ -52,8 +54,8 @@ pub fn copy_back(key: &KeyHistory, to: i64, keep_new_keys: bool) -> KeyPlan<'_> 
         }
         then if !key.entries[0].is_marker && !keep_new_keys => {
             let why = match then {
-                None => format!("did not exist at {t}; hide it again"),
-                Some(_) => format!("was deleted at {t}; hide it again"),
+                None => format!("did not exist at {}; hide it again", t()),
+                Some(_) => format!("was deleted at {}; hide it again", t()),
             };
             plan.actions.push(add_marker(key, why));
         }
@@ -65,7 +67,7 @@ pub fn copy_back(key: &KeyHistory, to: i64, keep_new_keys: bool) -> KeyPlan<'_> 
 /// Destructive: permanently delete every version and delete marker written
 /// after T. With `keep_new_keys`, keys absent or deleted at T but live now
 /// are left alone.
-pub fn roll_back(key: &KeyHistory, to: i64, keep_new_keys: bool) -> KeyPlan<'_> {
+pub fn roll_back<'h>(key: KeyHistory<'h>, to: i64, keep_new_keys: bool) -> KeyPlan<'h> {
     let mut plan = KeyPlan::default();
     if !key.entries[0].selected {
         return plan;
@@ -102,7 +104,7 @@ mod tests {
 
     fn restore(entries: &[(&str, bool, i64)]) -> Vec<(&'static str, String)> {
         let key = history("k", entries);
-        kinds(&copy_back(&key, T, false))
+        kinds(&copy_back(key.view(), T, false))
     }
 
     #[test]
@@ -157,17 +159,17 @@ mod tests {
     #[test]
     fn new_keys_can_be_kept_and_unselected_keys_are_left_alone() {
         let key = history("k", &[("v1", false, 1100)]);
-        assert!(copy_back(&key, T, true).actions.is_empty());
+        assert!(copy_back(key.view(), T, true).actions.is_empty());
         let mut key = history("k", &[("v2", false, 1100), ("v1", false, 900)]);
         key.entries[0].selected = false;
-        assert!(copy_back(&key, T, false).actions.is_empty());
-        assert!(roll_back(&key, T, false).actions.is_empty());
+        assert!(copy_back(key.view(), T, false).actions.is_empty());
+        assert!(roll_back(key.view(), T, false).actions.is_empty());
     }
 
     #[test]
     fn copies_carry_what_apply_needs() {
         let key = history("k", &[("v2", false, 1100), ("v1", false, 900)]);
-        let plan = copy_back(&key, T, false);
+        let plan = copy_back(key.view(), T, false);
         let a = &plan.actions[0];
         assert_eq!(
             (a.seq, a.size, a.storage_class, a.expected_latest, a.key_id),
@@ -186,7 +188,7 @@ mod tests {
             &[("m", true, 1200), ("v2", false, 1100), ("v1", false, 900)],
         );
         assert_eq!(
-            kinds(&roll_back(&key, T, false)),
+            kinds(&roll_back(key.view(), T, false)),
             [
                 ("delete_marker", "m".into()),
                 ("delete_version", "v2".into())
@@ -194,15 +196,15 @@ mod tests {
         );
         // A key created after T goes entirely, unless new keys are kept.
         let key = history("k", &[("v2", false, 1100), ("v1", false, 1050)]);
-        assert_eq!(kinds(&roll_back(&key, T, false)).len(), 2);
-        assert!(roll_back(&key, T, true).actions.is_empty());
+        assert_eq!(kinds(&roll_back(key.view(), T, false)).len(), 2);
+        assert!(roll_back(key.view(), T, true).actions.is_empty());
         // Deleted at T: what came after goes, the marker of T stays.
         let key = history(
             "k",
             &[("v2", false, 1100), ("m", true, 950), ("v1", false, 900)],
         );
         assert_eq!(
-            kinds(&roll_back(&key, T, false)),
+            kinds(&roll_back(key.view(), T, false)),
             [("delete_version", "v2".into())]
         );
     }

@@ -9,7 +9,7 @@ use super::{newest_version, on_entry, KeyPlan};
 /// A key whose newest entry is a delete marker written in `since..=until`
 /// gets every marker above its newest version removed; a key with no
 /// version left is reported unrecoverable.
-pub fn decide(key: &KeyHistory, since: i64, until: i64) -> KeyPlan<'_> {
+pub fn decide<'h>(key: KeyHistory<'h>, since: i64, until: i64) -> KeyPlan<'h> {
     let mut plan = KeyPlan::default();
     let newest = &key.entries[0];
     if !newest.selected || !newest.is_marker || !(since..=until).contains(&newest.mtime) {
@@ -47,7 +47,7 @@ mod tests {
                 ("m0", true, 5),
             ],
         );
-        let plan = decide(&key, i64::MIN, i64::MAX);
+        let plan = decide(key.view(), i64::MIN, i64::MAX);
         assert_eq!(
             kinds(&plan),
             [
@@ -64,17 +64,17 @@ mod tests {
     #[test]
     fn only_keys_deleted_in_the_window_and_live_keys_are_left_alone() {
         let key = history("k", &[("m", true, 30), ("v", false, 10)]);
-        assert!(decide(&key, 31, i64::MAX).actions.is_empty());
-        assert!(decide(&key, i64::MIN, 29).actions.is_empty());
-        assert_eq!(decide(&key, 30, 30).actions.len(), 1);
+        assert!(decide(key.view(), 31, i64::MAX).actions.is_empty());
+        assert!(decide(key.view(), i64::MIN, 29).actions.is_empty());
+        assert_eq!(decide(key.view(), 30, 30).actions.len(), 1);
         let live = history("k", &[("v2", false, 30), ("m", true, 20), ("v", false, 10)]);
-        assert_eq!(decide(&live, i64::MIN, i64::MAX), KeyPlan::default());
+        assert_eq!(decide(live.view(), i64::MIN, i64::MAX), KeyPlan::default());
     }
 
     #[test]
     fn keys_with_nothing_to_bring_back_are_unrecoverable() {
         let key = history("k", &[("m2", true, 30), ("m1", true, 20)]);
-        let plan = decide(&key, i64::MIN, i64::MAX);
+        let plan = decide(key.view(), i64::MIN, i64::MAX);
         assert!(plan.unrecoverable && plan.actions.is_empty());
     }
 }
