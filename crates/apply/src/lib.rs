@@ -419,11 +419,21 @@ async fn newest_of_runs<'k>(
     stream::iter(runs)
         .map(|run| async move {
             let names: Vec<&str> = run.iter().map(|k| k.0).collect();
-            // The keys passed over are guessed to be like the run's own.
-            let own: i64 = run.iter().map(|k| k.2.max(1)).sum();
-            let span = run[run.len() - 1].1 - run[0].1 + 1;
-            let entries = (own * span / run.len() as i64) as u64;
-            let newest = match cx.s3.newest_entries(bucket, &names, entries).await {
+            // What each key had when scanned, one more if the interrupted
+            // run's write landed, and the keys passed over between it and
+            // the key before (guessed to be like it).
+            let entries: Vec<u64> = run
+                .iter()
+                .enumerate()
+                .map(|(i, k)| {
+                    let between = match i {
+                        0 => 0,
+                        i => (k.1 - run[i - 1].1 - 1).max(0),
+                    };
+                    k.2.max(1) as u64 * (1 + between as u64) + 1
+                })
+                .collect();
+            let newest = match cx.s3.newest_entries(bucket, &names, &entries).await {
                 Ok(n) => n.into_iter().map(Ok).collect(),
                 Err(e) if e.stops_the_run() => return Err(ApplyError::S3(e)),
                 Err(e) => vec![Err(e); run.len()],

@@ -21,15 +21,16 @@ impl S3 {
 
     /// The newest entry of each of `keys`, which are sorted, distinct, and
     /// next to each other in the bucket (or nearly: keys in between are
-    /// listed and passed over). `entries` is about how many entries they
-    /// have together, to size the pages. One page covers many keys; when a
-    /// page ends before the next key, the next request starts at that key
-    /// rather than wading through what lies between.
+    /// listed and passed over). `entries[i]` is about how many entries key
+    /// `i` has, to size the pages so that they end where the keys do. One
+    /// page covers many keys; when a page ends before the next key, the next
+    /// request starts at that key rather than wading through what lies
+    /// between.
     pub async fn newest_entries(
         &self,
         bucket: &str,
         keys: &[&str],
-        entries: u64,
+        entries: &[u64],
     ) -> Result<Vec<Option<Entry>>, S3Error> {
         let mut newest: Vec<Option<Entry>> = vec![None; keys.len()];
         let mut next = 0;
@@ -44,9 +45,7 @@ impl S3 {
                 key_marker: just_before(rest[0]),
                 version_id_marker: None,
             };
-            // Room for each key's entries, and for a new version on each.
-            let share = entries.saturating_mul(rest.len() as u64) / keys.len() as u64;
-            let max_keys = (share + rest.len() as u64).clamp(1, 1000) as i32;
+            let max_keys = entries[next..].iter().sum::<u64>().clamp(1, 1000) as i32;
             let mut page = self.list_page(bucket, &request, max_keys).await?;
             // In key order (some servers list a page's delete markers after
             // its versions), each key still newest first.
