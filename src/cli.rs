@@ -56,14 +56,31 @@ pub struct GlobalArgs {
 pub enum Command {
     /// List every object version and delete marker into the catalog.
     ///
-    /// Pages ListObjectVersions for each prefix, --concurrency prefixes at a
-    /// time, and commits each page together with its cursor. Run the same
+    /// Lists the location as key ranges, --concurrency of them at a time:
+    /// without a prefix list, s3rewind cuts the bucket into ranges itself (at
+    /// the first level of its hierarchy, then wherever a request slot would
+    /// otherwise stay idle, so that all of them stay busy to the end). Each
+    /// page is committed together with its range's cursor: run the same
     /// command again after an interruption and it resumes where it stopped.
     #[command(after_help = "Examples:\n  \
         s3rewind scan s3://my-bucket\n  \
         s3rewind scan s3://my-bucket/images/ --prefix hotels/ --prefix cities/\n  \
-        s3rewind scan s3://my-bucket --prefixes prefixes.txt --concurrency 128")]
+        s3rewind scan s3://my-bucket --prefixes prefixes.txt --concurrency 128\n  \
+        s3rewind split s3://my-bucket --parts 8 > bounds.txt   # then, on machine I of 8:\n  \
+        s3rewind --catalog part-I.db scan s3://my-bucket --shard I/8 --bounds bounds.txt")]
     Scan(ScanArgs),
+    /// Cut a location into parts to scan on many machines (see scan --shard).
+    ///
+    /// Prints the N - 1 keys between the parts, URL-encoded, one a line:
+    /// at the first level of the bucket's hierarchy where it has enough
+    /// common prefixes, else spread between its first key and a bound above
+    /// its last (a few one-entry listings). Each machine then runs
+    /// `scan --shard I/N --bounds FILE` into a catalog of its own, and plans
+    /// and applies on its own: every rule decides key by key. docs/scale.md
+    /// shows it as a Kubernetes indexed Job and an AWS Batch array job.
+    #[command(after_help = "Example:\n  \
+        s3rewind split s3://my-bucket --parts 8 --out bounds.txt")]
+    Split(SplitArgs),
     /// Show what the catalog holds: the scan's state and totals, and each plan's progress.
     Status,
     /// Make, list, show and drop plans: reviewable actions computed offline.
@@ -337,7 +354,7 @@ pub struct ScanArgs {
     /// A file of prefixes, one a line (blank lines and # comments ignored).
     #[arg(long = "prefixes", value_name = "FILE")]
     pub prefixes_file: Option<PathBuf>,
-    /// ListObjectVersions requests in flight at most: prefixes listed at
+    /// ListObjectVersions requests in flight at most: key ranges listed at
     /// the same time.
     #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=4096))]
     pub concurrency: u16,
@@ -350,4 +367,24 @@ pub struct ScanArgs {
     /// Do not ask for confirmation.
     #[arg(long, short = 'y')]
     pub yes: bool,
+    /// Scan only part I (0-based) of N of the location, as cut by
+    /// `s3rewind split … --parts N` (--bounds names its output).
+    #[arg(long, value_name = "I/N", requires = "bounds", conflicts_with_all = ["prefixes", "prefixes_file"])]
+    pub shard: Option<String>,
+    /// The file `s3rewind split` wrote: N - 1 URL-encoded keys, one a line.
+    #[arg(long, value_name = "FILE", requires = "shard")]
+    pub bounds: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct SplitArgs {
+    /// What to cut: s3://BUCKET or s3://BUCKET/BASE.
+    #[arg(value_name = "S3_URL")]
+    pub url: String,
+    /// How many parts.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(2..=100_000))]
+    pub parts: u32,
+    /// Write the keys here instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
 }

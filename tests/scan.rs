@@ -487,3 +487,278 @@ fn a_catalog_in_use_turns_away_other_writing_commands() {
     let plan = s3rewind_ok(&catalog, &["plan", "undelete", "--name", "u"]);
     assert!(plan.contains("plan u"), "{plan}");
 }
+
+/// A scan cut into key ranges by itself (no prefix list) against a serial
+/// one (`--concurrency 1` never cuts): the same catalog, entry for entry.
+#[track_caller]
+fn assert_cut_scan_is_serial(server: &Server, bucket: &str, page_size: &str) -> String {
+    let (cut, serial) = (Workdir::new(), Workdir::new());
+    let url = format!("s3://{bucket}");
+    let args = |extra: &[&str]| -> Vec<String> {
+        [
+            "scan",
+            &url,
+            "--endpoint-url",
+            &server.endpoint,
+            "--page-size",
+            page_size,
+        ]
+        .iter()
+        .chain(extra)
+        .map(|s| s.to_string())
+        .collect()
+    };
+    let out = s3rewind_ok(&cut.catalog(), &strs(&args(&["--concurrency", "16"])));
+    s3rewind_ok(&serial.catalog(), &strs(&args(&["--concurrency", "1"])));
+    assert_eq!(
+        catalog_entries(&cut.catalog()),
+        catalog_entries(&serial.catalog()),
+        "{bucket}: {out}"
+    );
+    let check: String = catalog_scalar(&cut.catalog(), "PRAGMA integrity_check");
+    assert_eq!(check, "ok");
+    out
+}
+
+/// The number in `... N key ranges listed` of a scan's summary.
+fn ranges_listed(out: &str) -> u64 {
+    out.split(" key ranges listed")
+        .next()
+        .and_then(|s| s.rsplit('\n').next())
+        .and_then(|n| n.replace(',', "").trim().parse().ok())
+        .unwrap_or_else(|| panic!("no range count in {out}"))
+}
+
+#[test]
+fn keys_of_any_shape_are_cut_into_ranges_without_loss_or_repeat() {
+    // Keys that are prefixes of others, unicode, control characters, a key
+    // with many versions, a key with delete markers only, and an empty
+    // bucket, written through the S3 API (moto too).
+    let mut b = Bucket::new("shapes", true);
+    let mut keys: Vec<String> = Vec::new();
+    for i in 0..40 {
+        keys.push(format!("a{i:03}"));
+        keys.push(format!("a{i:03}/x"));
+    }
+    for k in [
+        "ab",
+        "ab/c",
+        "ab/c/d",
+        "café/ü ber",
+        "日本/語",
+        "tab\there",
+        "~z",
+        "z+plus %20",
+    ] {
+        keys.push(k.to_owned());
+    }
+    // moto's web server answers 404 to a path holding a newline.
+    if server().kind != ServerKind::Moto {
+        keys.push("new\nline".to_owned());
+    }
+    for k in &keys {
+        b.put(k, b"1");
+    }
+    for _ in 0..300 {
+        b.put("many", b"v");
+    }
+    b.delete("a001");
+    b.markers_only("ab/markers", 2);
+    let out = assert_cut_scan_is_serial(server(), &b.name, "7");
+    assert!(ranges_listed(&out) > 1, "{out}");
+    let w = Workdir::new();
+    scan_ok(&w.catalog(), &b.url(), &["--page-size", "7"]);
+    assert_eq!(catalog_entries(&w.catalog()), b.expected());
+
+    let empty = Bucket::new("shapes-empty", true);
+    let out = assert_cut_scan_is_serial(server(), &empty.name, "7");
+    assert!(out.contains(" 0 versions and 0 delete markers"), "{out}");
+}
+
+#[test]
+fn seeded_shapes_hot_prefixes_and_empty_buckets_scan_as_serial_scans() {
+    for (shape, prefixes, keys, versions) in [
+        ("flat", "1", "3000", "2"),
+        ("deep", "4", "2000", "2"),
+        ("unicode", "2", "2000", "2"),
+        ("control", "2", "2000", "2"),
+    ] {
+        let server = start_server(
+            ServerKind::S3sim,
+            &[
+                "--seed-bucket",
+                "seeded",
+                "--seed-keys",
+                keys,
+                "--seed-versions",
+                versions,
+                "--seed-prefixes",
+                prefixes,
+                "--seed-shape",
+                shape,
+                "--seed-markers",
+                "0.3",
+            ],
+        );
+        let out = assert_cut_scan_is_serial(&server, "seeded", "37");
+        assert!(ranges_listed(&out) >= 4, "{shape}: {out}");
+    }
+    // One key with 5,000 versions, seven entries a page.
+    let server = start_server(
+        ServerKind::S3sim,
+        &[
+            "--seed-bucket",
+            "seeded",
+            "--seed-keys",
+            "1",
+            "--seed-versions",
+            "5000",
+            "--seed-prefixes",
+            "1",
+        ],
+    );
+    assert_cut_scan_is_serial(&server, "seeded", "7");
+    // 99 % of the keys under one prefix, a few under others.
+    let server = start_server(
+        ServerKind::S3sim,
+        &[
+            "--seed-bucket",
+            "seeded",
+            "--seed-keys",
+            "3000",
+            "--seed-prefixes",
+            "1",
+        ],
+    );
+    let mut b = Bucket::on(&server, "seeded", true);
+    for k in ["a/1", "b/2", "q/3", "z/4", "zz"] {
+        b.put(k, b"x");
+    }
+    assert_cut_scan_is_serial(&server, "seeded", "50");
+    // An empty bucket.
+    let empty = Bucket::on(&server, "empty", true);
+    let out = assert_cut_scan_is_serial(&server, &empty.name, "50");
+    assert!(out.contains(" 0 versions and 0 delete markers"), "{out}");
+}
+
+#[test]
+fn a_location_split_in_four_parts_ends_as_one_catalog_would_have_it() {
+    // Two servers holding the very same bucket.
+    let until = "1780000000";
+    let flags = [
+        "--seed-bucket",
+        "seeded",
+        "--seed-keys",
+        "1500",
+        "--seed-versions",
+        "3",
+        "--seed-prefixes",
+        "3",
+        "--seed-markers",
+        "0.3",
+        "--seed-until",
+        until,
+    ];
+    let (one, four) = (
+        start_server(ServerKind::S3sim, &flags),
+        start_server(ServerKind::S3sim, &flags),
+    );
+    let t = model::time::format_time(1_780_000_000 - 20 * 86_400);
+    let restore = |catalog: &std::path::Path, server: &Server, extra: &[&str]| {
+        let mut scan = vec!["scan", "s3://seeded", "--endpoint-url", &server.endpoint];
+        scan.extend_from_slice(extra);
+        s3rewind_ok(catalog, &scan);
+        s3rewind_ok(catalog, &["plan", "restore", "--to", &t, "--name", "r"]);
+        s3rewind_ok(
+            catalog,
+            &["apply", "r", "--yes", "--endpoint-url", &server.endpoint],
+        );
+    };
+    let whole = Workdir::new();
+    restore(&whole.catalog(), &one, &[]);
+
+    let w = Workdir::new();
+    let bounds = w.path("bounds.txt");
+    let out = s3rewind_ok(
+        &w.catalog(),
+        &[
+            "split",
+            "s3://seeded",
+            "--parts",
+            "4",
+            "--endpoint-url",
+            &four.endpoint,
+            "--out",
+            bounds.to_str().unwrap(),
+        ],
+    );
+    assert!(!w.catalog().exists(), "split made a catalog: {out}");
+    assert_eq!(std::fs::read_to_string(&bounds).unwrap().lines().count(), 3);
+    let mut listed = 0;
+    for i in 0..4 {
+        let part = w.path(&format!("part-{i}.db"));
+        let shard = format!("{i}/4");
+        restore(
+            &part,
+            &four,
+            &["--shard", &shard, "--bounds", bounds.to_str().unwrap()],
+        );
+        listed += catalog_entries(&part).len();
+        let status = s3rewind_ok(&part, &["status"]);
+        assert!(status.contains(&format!("(part {shard})")), "{status}");
+        // The part is its own: another part's scan is refused.
+        let other = format!("{}/4", (i + 1) % 4);
+        let err = s3rewind_err(
+            &part,
+            &[
+                "scan",
+                "s3://seeded",
+                "--shard",
+                &other,
+                "--bounds",
+                bounds.to_str().unwrap(),
+                "--endpoint-url",
+                &four.endpoint,
+            ],
+        );
+        assert!(err.contains("part"), "{err}");
+    }
+    assert_eq!(
+        listed,
+        catalog_entries(&whole.catalog()).len(),
+        "the parts overlap or miss keys"
+    );
+
+    // Each key now: deleted, or its current content — the same on both.
+    let now = |server: &Server| {
+        let c = Workdir::new();
+        s3rewind_ok(
+            &c.catalog(),
+            &["scan", "s3://seeded", "--endpoint-url", &server.endpoint],
+        );
+        state_at(&c.catalog(), i64::MAX)
+            .into_iter()
+            .map(|(k, v)| (k, v.map(|(_, etag)| etag)))
+            .collect::<std::collections::BTreeMap<_, _>>()
+    };
+    assert_eq!(now(&four), now(&one));
+    // Bad bounds are refused before anything is made.
+    std::fs::write(w.path("short.txt"), "a\n").unwrap();
+    let err = s3rewind_err(
+        &w.path("x.db"),
+        &[
+            "scan",
+            "s3://seeded",
+            "--shard",
+            "1/4",
+            "--bounds",
+            w.path("short.txt").to_str().unwrap(),
+        ],
+    );
+    assert!(err.contains("4 parts need 3"), "{err}");
+    let err = s3rewind_err(
+        &w.path("x.db"),
+        &["scan", "s3://seeded", "--shard", "4/4", "--bounds", "b"],
+    );
+    assert!(err.contains("does not exist"), "{err}");
+}

@@ -181,3 +181,66 @@ fn progress_is_recorded_as_actions_finish_not_a_block_at_a_time() {
 fn t_secs(t: &str) -> u64 {
     model::time::parse_time(t).unwrap() as u64
 }
+
+#[test]
+fn a_scan_killed_while_it_cuts_ranges_resumes_to_the_same_catalog() {
+    let seed: u64 = rand::random();
+    eprintln!("kill points from seed {seed}");
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+    let server = start_server(
+        ServerKind::S3sim,
+        &[
+            "--seed-bucket",
+            "seeded",
+            "--seed-keys",
+            "12000",
+            "--seed-versions",
+            "2",
+            "--seed-prefixes",
+            "1",
+            "--seed-markers",
+            "0.2",
+            "--latency-ms",
+            "2",
+            "--fault-slowdown",
+            "0.03",
+            "--fault-reset",
+            "0.01",
+        ],
+    );
+    let scan = |concurrency: &str| -> Vec<String> {
+        [
+            "scan",
+            "s3://seeded",
+            "--endpoint-url",
+            &server.endpoint,
+            "--page-size",
+            "40",
+            "--concurrency",
+            concurrency,
+        ]
+        .map(str::to_owned)
+        .to_vec()
+    };
+    let w = Workdir::new();
+    let args = scan("16");
+    let args = strs(&args);
+    // Right after the first cut is committed, then at random rows.
+    kill_at(&w.catalog(), &args, "SELECT count(*) FROM ranges", 2);
+    for point in kill_points(&mut rng, 3, 1_000..20_000) {
+        kill_at(&w.catalog(), &args, "SELECT count(*) FROM entries", point);
+        let check: String = catalog_scalar(&w.catalog(), "PRAGMA integrity_check");
+        assert_eq!(check, "ok");
+    }
+    let out = s3rewind_ok(&w.catalog(), &args);
+    let serial = Workdir::new();
+    s3rewind_ok(&serial.catalog(), &strs(&scan("1")));
+    let expected = catalog_entries(&serial.catalog());
+    assert_eq!(expected.len(), 24_000);
+    assert!(
+        catalog_entries(&w.catalog()) == expected,
+        "the killed scan's catalog differs from a serial one: {out}"
+    );
+    let ranges: i64 = catalog_scalar(&w.catalog(), "SELECT count(*) FROM ranges");
+    assert!(ranges >= 8, "{ranges} ranges");
+}

@@ -4,6 +4,7 @@ mod apply;
 mod export;
 mod plan;
 mod scan;
+mod split;
 mod sql;
 mod status;
 
@@ -13,6 +14,7 @@ use crate::CliError;
 pub async fn run(cli: Cli) -> Result<u8, CliError> {
     match cli.command {
         Command::Scan(args) => scan::run(&cli.global, args).await,
+        Command::Split(args) => split::run(&cli.global, args).await,
         Command::Status => status::run(&cli.global).await,
         Command::Plan(cmd) => plan::run(&cli.global, cmd).await,
         Command::Sql(args) => sql::run(&cli.global, args).await,

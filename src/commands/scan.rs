@@ -20,6 +20,10 @@ pub async fn run(global: &GlobalArgs, args: ScanArgs) -> Result<u8, CliError> {
         requested.extend(inventory::read_prefixes_file(file)?);
     }
     inventory::merge_prefixes(&[], &requested)?;
+    let shard = match (&args.shard, &args.bounds) {
+        (Some(shard), Some(file)) => Some(read_shard(shard, file)?),
+        _ => None,
+    };
 
     let pace = s3io::Pace {
         concurrency: usize::from(args.concurrency),
@@ -35,7 +39,7 @@ pub async fn run(global: &GlobalArgs, args: ScanArgs) -> Result<u8, CliError> {
     let _lock = catalog::WorkLock::take(path, "scan")?;
     let mut existing = if path.exists() && !args.fresh {
         let catalog = Catalog::open(path).await?;
-        inventory::check_location(&catalog, &location)?;
+        inventory::check_location(&catalog, &location, shard.as_ref().map(|s| s.0.as_str()))?;
         Some(catalog)
     } else {
         None
@@ -44,7 +48,7 @@ pub async fn run(global: &GlobalArgs, args: ScanArgs) -> Result<u8, CliError> {
     if let Some(catalog) = &mut existing {
         let totals = catalog.scan_totals()?;
         let new = prefixes.len() as i64 - totals.prefixes;
-        if totals.prefixes > 0 && totals.prefixes == totals.prefixes_done && new == 0 {
+        if totals.ranges > 0 && totals.ranges == totals.ranges_done && new == 0 {
             let record = catalog.scan_record()?;
             if record.is_some_and(|r| r.finished_at.is_some() && r.compacted_at.is_none()) {
                 // A kill cut the last run's compaction short.
@@ -106,6 +110,7 @@ pub async fn run(global: &GlobalArgs, args: ScanArgs) -> Result<u8, CliError> {
             location: location.clone(),
             versioning: versioning.as_str().to_owned(),
             prefixes,
+            shard,
         },
         &options,
         &progress,
@@ -133,43 +138,117 @@ pub async fn run(global: &GlobalArgs, args: ScanArgs) -> Result<u8, CliError> {
             d.as_secs_f64()
         )),
     );
+    println!(
+        "{} key ranges listed; {} requests spent finding where to cut them",
+        thousands(summary.ranges),
+        thousands(summary.cut_requests)
+    );
     if !summary.finished {
-        println!("some prefixes are unfinished: run the same command to resume (`s3rewind status` lists them)");
+        println!("some ranges are unfinished: run the same command to resume (`s3rewind status` lists them)");
     }
     Ok(exit::OK)
 }
 
 fn reading(progress: &ScanProgress, s3: &S3, started: std::time::Instant) -> Reading {
     use std::sync::atomic::Ordering::Relaxed;
-    let (rows, markers, done) = progress.committed();
-    let rate = output::rate(progress.rows_this_run(), started.elapsed());
-    let retries = s3.counters().retries();
+    let now = progress.standing();
+    // The bar counts thousandths of the key space.
+    let (done, total) = ((now.covered * 1000.0) as u64, 1000);
     if progress.compacting.load(Relaxed) {
         return Reading {
-            done,
-            total: progress.prefixes_total.load(Relaxed),
-            message: "prefixes · all listed; compacting the catalog".into(),
+            done: total,
+            total,
+            message: "‰ of the key space · all listed; compacting the catalog".into(),
         };
     }
+    let elapsed = started.elapsed();
+    let eta = match now.covered {
+        c if c > 0.001 && c < 1.0 => {
+            format!(" · ETA {:.0}s", elapsed.as_secs_f64() * (1.0 - c) / c)
+        }
+        _ => String::new(),
+    };
+    let retries = s3.counters().retries();
     Reading {
         done,
-        total: progress.prefixes_total.load(Relaxed),
+        total,
         message: format!(
-            "prefixes · {} versions/s · {} versions, {} delete markers{}",
-            rate,
-            thousands(rows - markers),
-            thousands(markers),
+            "‰ of the key space · {} versions/s · {} versions, {} delete markers · ranges {} done, {} listing, {} waiting{}{eta}",
+            output::rate(progress.rows_this_run(), elapsed),
+            thousands(now.rows - now.delete_markers),
+            thousands(now.delete_markers),
+            thousands(now.ranges_done),
+            thousands(now.ranges_listing),
+            thousands(now.ranges.saturating_sub(now.ranges_done + now.ranges_listing)),
             if retries > 0 {
-                format!(", {} requests retried", thousands(retries))
+                format!(" · {} requests retried", thousands(retries))
             } else {
                 String::new()
-            }
+            },
         ),
     }
 }
 
+/// `--shard I/N` and the `--bounds` file: the part's name and its bounds.
+fn read_shard(shard: &str, file: &std::path::Path) -> Result<(String, catalog::Bounds), CliError> {
+    let bad = |why: String| CliError::Usage(format!("--shard {shard}: {why}"));
+    let (i, n) = shard
+        .split_once('/')
+        .and_then(|(i, n)| {
+            Some((
+                i.trim().parse::<usize>().ok()?,
+                n.trim().parse::<usize>().ok()?,
+            ))
+        })
+        .ok_or_else(|| bad("write I/N, the part (from 0) and how many, e.g. 0/8".into()))?;
+    if n < 2 || i >= n {
+        return Err(bad(format!(
+            "part {i} of {n} does not exist (parts are 0 to N - 1, N at least 2)"
+        )));
+    }
+    let text = std::fs::read_to_string(file).map_err(|e| {
+        CliError::Usage(format!(
+            "cannot read the bounds file {}: {e}",
+            file.display()
+        ))
+    })?;
+    let keys = text
+        .lines()
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            s3io::decode_url_component(l)
+                .map(|k| k.into_owned())
+                .ok_or_else(|| {
+                    bad(format!(
+                        "{l:?} in {} is not a URL-encoded key",
+                        file.display()
+                    ))
+                })
+        })
+        .collect::<Result<Vec<String>, CliError>>()?;
+    if keys.len() != n - 1 {
+        return Err(bad(format!(
+            "{} holds {} keys, but {n} parts need {} (is it the `split --parts {n}` output?)",
+            file.display(),
+            keys.len(),
+            n - 1
+        )));
+    }
+    if keys.windows(2).any(|w| w[0] >= w[1]) {
+        return Err(bad(format!(
+            "the keys in {} are not in ascending order",
+            file.display()
+        )));
+    }
+    let bounds = catalog::Bounds {
+        after: i.checked_sub(1).map(|j| keys[j].clone()),
+        upto: keys.get(i).cloned(),
+    };
+    Ok((format!("{i}/{n}"), bounds))
+}
+
 /// `s3://bucket[/base]` → (bucket, base).
-fn parse_s3_url(url: &str) -> Result<(String, String), CliError> {
+pub(super) fn parse_s3_url(url: &str) -> Result<(String, String), CliError> {
     let bad = |why: &str| {
         CliError::Usage(format!(
             "{url:?} is not an S3 location: {why}\n  hint: write s3://BUCKET or s3://BUCKET/PREFIX"

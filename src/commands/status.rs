@@ -6,8 +6,8 @@ use crate::cli::GlobalArgs;
 use crate::output::{bytes, shown, thousands};
 use crate::{exit, CliError};
 
-/// Unfinished prefixes listed by name before the rest are only counted.
-const SHOWN_PREFIXES: usize = 20;
+/// Unfinished ranges listed one by one before the rest are only counted.
+const SHOWN_RANGES: usize = 20;
 
 pub async fn run(global: &GlobalArgs) -> Result<u8, CliError> {
     let catalog = Catalog::open(&global.catalog).await?;
@@ -33,7 +33,14 @@ pub async fn run(global: &GlobalArgs) -> Result<u8, CliError> {
         return Ok(exit::OK);
     };
     let totals = catalog.scan_totals()?;
-    println!("location    {}", shown(&scan.location.to_string()));
+    println!(
+        "location    {}{}",
+        shown(&scan.location.to_string()),
+        scan.shard
+            .as_deref()
+            .map(|s| format!(" (part {s})"))
+            .unwrap_or_default()
+    );
     println!("versioning  {}", scan.versioning);
     match &scan.finished_at {
         Some(at) => println!(
@@ -47,10 +54,10 @@ pub async fn run(global: &GlobalArgs) -> Result<u8, CliError> {
             }
         ),
         None => println!(
-            "scan        UNFINISHED: started {}, {} of {} prefixes done; run `s3rewind scan s3://{}/{}` to resume",
+            "scan        UNFINISHED: started {}, {} of {} key ranges done; run `s3rewind scan s3://{}/{}` to resume",
             scan.started_at,
-            thousands(totals.prefixes_done as u64),
-            thousands(totals.prefixes as u64),
+            thousands(totals.ranges_done as u64),
+            thousands(totals.ranges as u64),
             scan.location.bucket,
             shown(&scan.location.base_prefix)
         ),
@@ -62,23 +69,40 @@ pub async fn run(global: &GlobalArgs) -> Result<u8, CliError> {
         thousands(totals.keys as u64),
         thousands(totals.pages as u64)
     );
-    let unfinished: Vec<_> = catalog.cursors()?.into_iter().filter(|c| !c.done).collect();
+    let ranges = catalog.ranges()?;
+    let started = ranges.iter().filter(|r| !r.done && r.pages > 0).count();
+    let waiting = ranges.iter().filter(|r| !r.done && r.pages == 0).count();
+    println!(
+        "ranges      {} key ranges over {} prefixes: {} done, {} started, {} waiting",
+        thousands(totals.ranges as u64),
+        thousands(totals.prefixes as u64),
+        thousands(totals.ranges_done as u64),
+        thousands(started as u64),
+        thousands(waiting as u64)
+    );
+    let unfinished: Vec<_> = ranges.iter().filter(|r| !r.done).collect();
     if !unfinished.is_empty() {
-        println!("unfinished prefixes:");
-        for c in unfinished.iter().take(SHOWN_PREFIXES) {
+        println!("unfinished ranges:");
+        for r in unfinished.iter().take(SHOWN_RANGES) {
+            let bound = |k: &Option<String>| match k {
+                Some(k) => format!("\"{}\"", shown(k)),
+                None => "…".into(),
+            };
             println!(
-                "  \"{}\": {} pages, {} rows so far{}",
-                shown(&c.prefix),
-                c.pages,
-                c.rows,
-                c.next_key_marker
+                "  prefix \"{}\" keys {} to {}: {} pages, {} rows so far{}",
+                shown(&r.prefix),
+                bound(&r.after),
+                bound(&r.upto),
+                r.pages,
+                r.rows,
+                r.next_key_marker
                     .as_deref()
                     .map(|k| format!(", next after key \"{}\"", shown(k)))
                     .unwrap_or_default()
             );
         }
-        if unfinished.len() > SHOWN_PREFIXES {
-            println!("  … and {} more", unfinished.len() - SHOWN_PREFIXES);
+        if unfinished.len() > SHOWN_RANGES {
+            println!("  … and {} more", unfinished.len() - SHOWN_RANGES);
         }
     }
     let plans = catalog.plans()?;

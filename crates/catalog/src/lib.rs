@@ -14,8 +14,9 @@
 //! # Layout
 //!
 //! - `files`: the catalog file and its companions (`-wal`, `.lock`, …), created private.
-//! - `scan_state`: the `scans` row and the per-prefix `cursors`.
-//! - `writer`: [`ScanWriter`], a scan's pages appended to `keys` and `entries`.
+//! - `scan_state`: the `scans` row and the key `ranges`, each with its cursor.
+//! - `writer`: [`ScanWriter`], a scan's pages appended to `keys` and
+//!   `entries`, and its ranges cut.
 //! - `compact`: packing a finished scan's file.
 //! - `lock`: [`WorkLock`], one writing command at a time.
 //! - `history`: every key's entries in listing order, for the plan rules.
@@ -39,8 +40,8 @@ pub use actions::{ActionRow, ActionStore, Outcome};
 pub use files::{companions, readable_by_others, remove};
 pub use history::{HistoryRow, KeyHistory};
 pub use lock::WorkLock;
-pub use scan_state::{CursorState, ScanRecord, ScanTotals};
-pub use writer::{ScanPage, ScanWriter, WriterStats};
+pub use scan_state::{Bounds, RangeState, ScanRecord, ScanTotals};
+pub use writer::{Cut, ScanPage, ScanWriter, WriterHandle, WriterStats};
 
 pub use rusqlite;
 
@@ -266,20 +267,27 @@ pub mod fixture {
             .map_err(|e| CatalogError::WriterGone(e.to_string()))?;
         runtime.block_on(async {
             let mut catalog = Catalog::open_or_create(path).await?;
-            catalog.begin_scan(location, Some("us-east-1"), "Enabled", &[String::new()])?;
+            catalog.begin_scan(
+                location,
+                Some("us-east-1"),
+                "Enabled",
+                &[String::new()],
+                None,
+            )?;
+            let range_id = catalog.ranges()?[0].id;
             let writer = ScanWriter::spawn(path, 2)?;
             let page = ScanPage {
-                prefix: String::new(),
+                range_id,
                 entries,
                 next_key_marker: None,
                 next_version_id_marker: None,
                 done: true,
             };
-            let sent = writer.sender().send(page).await;
+            let sent = writer.handle().page(page).await;
             tokio::task::spawn_blocking(move || writer.finish())
                 .await
                 .map_err(|e| CatalogError::WriterGone(e.to_string()))??;
-            sent.map_err(|_| CatalogError::WriterGone("it stopped".into()))?;
+            sent?;
             catalog.finish_scan()?;
             Ok(())
         })

@@ -1,7 +1,7 @@
-//! The `scans` row and the per-prefix `cursors`: what was scanned, and where
-//! each prefix's listing stands.
+//! The `scans` row and the key `ranges`: what was scanned, and where the
+//! listing of each range stands.
 
-use rusqlite::{params, OptionalExtension};
+use rusqlite::{params, OptionalExtension, Row};
 
 use model::Location;
 
@@ -20,12 +20,22 @@ pub struct ScanRecord {
     /// (a scan killed while compacting leaves it so, and the next compacts).
     pub compacted_at: Option<String>,
     pub runs: i64,
+    /// `I/N` for part I of the location cut in N parts; `None` for all of it.
+    pub shard: Option<String>,
 }
 
-/// One `cursors` row.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CursorState {
+/// One `ranges` row: keys `after < key <= upto` under a prefix.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RangeState {
+    pub id: i64,
+    /// The listing prefix, relative to the scan's base.
     pub prefix: String,
+    /// A full key; `None`: from the prefix's start.
+    pub after: Option<String>,
+    /// A full key; `None`: to the prefix's end.
+    pub upto: Option<String>,
+    /// Estimated part of the location's key space.
+    pub share: f64,
     pub next_key_marker: Option<String>,
     pub next_version_id_marker: Option<String>,
     pub pages: i64,
@@ -34,11 +44,32 @@ pub struct CursorState {
     pub done: bool,
 }
 
-/// Sums over every cursor.
+impl RangeState {
+    /// Where the next listing request of the range starts: (key marker,
+    /// version id marker).
+    pub fn resume_at(&self) -> (Option<String>, Option<String>) {
+        match &self.next_key_marker {
+            Some(key) => (Some(key.clone()), self.next_version_id_marker.clone()),
+            None => (self.after.clone(), None),
+        }
+    }
+}
+
+/// The bounds a new prefix's first range starts with (a shard's part of
+/// the location), both full keys.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Bounds {
+    pub after: Option<String>,
+    pub upto: Option<String>,
+}
+
+/// Sums over every range.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ScanTotals {
     pub prefixes: i64,
     pub prefixes_done: i64,
+    pub ranges: i64,
+    pub ranges_done: i64,
     pub pages: i64,
     pub rows: i64,
     pub delete_markers: i64,
@@ -52,6 +83,26 @@ impl ScanTotals {
     }
 }
 
+const RANGE_COLUMNS: &str =
+    "id, prefix, after, upto, share, next_key_marker, next_version_id_marker, \
+     pages, rows, delete_markers, done";
+
+fn range_of(r: &Row<'_>) -> rusqlite::Result<RangeState> {
+    Ok(RangeState {
+        id: r.get(0)?,
+        prefix: r.get(1)?,
+        after: r.get(2)?,
+        upto: r.get(3)?,
+        share: r.get(4)?,
+        next_key_marker: r.get(5)?,
+        next_version_id_marker: r.get(6)?,
+        pages: r.get(7)?,
+        rows: r.get(8)?,
+        delete_markers: r.get(9)?,
+        done: r.get(10)?,
+    })
+}
+
 impl Catalog {
     /// The scan this catalog holds, if any.
     pub fn scan_record(&self) -> Result<Option<ScanRecord>> {
@@ -59,7 +110,7 @@ impl Catalog {
             .conn
             .query_row(
                 "SELECT id, bucket, base_prefix, endpoint, region, versioning, started_at, \
-                 finished_at, compacted_at, runs FROM scans ORDER BY id DESC LIMIT 1",
+                 finished_at, compacted_at, runs, shard FROM scans ORDER BY id DESC LIMIT 1",
                 [],
                 |r| {
                     Ok(ScanRecord {
@@ -75,20 +126,23 @@ impl Catalog {
                         finished_at: r.get(7)?,
                         compacted_at: r.get(8)?,
                         runs: r.get(9)?,
+                        shard: r.get(10)?,
                     })
                 },
             )
             .optional()?)
     }
 
-    /// Records that a scan of `location` starts or resumes, and adds a cursor
-    /// for each prefix not yet known. One transaction.
+    /// Records that a scan of `location` (its part `shard`, if any) starts
+    /// or resumes, and adds a range for each prefix not yet known, with
+    /// `bounds`. One transaction.
     pub fn begin_scan(
         &mut self,
         location: &Location,
         region: Option<&str>,
         versioning: &str,
         new_prefixes: &[String],
+        shard: Option<(&str, &Bounds)>,
     ) -> Result<ScanRecord> {
         let tx = self.conn.transaction()?;
         let updated = tx.execute(
@@ -98,60 +152,64 @@ impl Catalog {
         )?;
         if updated == 0 {
             tx.execute(
-                "INSERT INTO scans (bucket, base_prefix, endpoint, region, versioning, started_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO scans (bucket, base_prefix, endpoint, region, versioning, started_at, shard) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![
                     location.bucket,
                     location.base_prefix,
                     location.endpoint,
                     region,
                     versioning,
-                    model::time::now_text()
+                    model::time::now_text(),
+                    shard.map(|s| s.0),
                 ],
             )?;
         }
         {
-            let mut insert = tx.prepare("INSERT OR IGNORE INTO cursors (prefix) VALUES (?1)")?;
+            let bounds = shard.map(|s| s.1.clone()).unwrap_or_default();
+            let mut known = tx.prepare("SELECT 1 FROM ranges WHERE prefix = ?1 LIMIT 1")?;
+            let mut insert =
+                tx.prepare("INSERT INTO ranges (prefix, after, upto) VALUES (?1, ?2, ?3)")?;
             for prefix in new_prefixes {
-                insert.execute([prefix])?;
+                if !known.exists([prefix])? {
+                    insert.execute(params![prefix, bounds.after, bounds.upto])?;
+                }
             }
         }
         tx.execute(
-            "UPDATE scans SET finished_at = NULL, compacted_at = NULL WHERE EXISTS (SELECT 1 FROM cursors WHERE done = 0)",
+            "UPDATE scans SET finished_at = NULL, compacted_at = NULL WHERE EXISTS (SELECT 1 FROM ranges WHERE done = 0)",
             [],
         )?;
         tx.commit()?;
         Ok(self.scan_record()?.expect("inserted above"))
     }
 
-    /// Every cursor, in prefix order.
-    pub fn cursors(&self) -> Result<Vec<CursorState>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT prefix, next_key_marker, next_version_id_marker, pages, rows, \
-             delete_markers, done FROM cursors ORDER BY prefix",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            Ok(CursorState {
-                prefix: r.get(0)?,
-                next_key_marker: r.get(1)?,
-                next_version_id_marker: r.get(2)?,
-                pages: r.get(3)?,
-                rows: r.get(4)?,
-                delete_markers: r.get(5)?,
-                done: r.get(6)?,
-            })
-        })?;
+    /// Every range, in prefix and key order.
+    pub fn ranges(&self) -> Result<Vec<RangeState>> {
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {RANGE_COLUMNS} FROM ranges ORDER BY prefix, after IS NOT NULL, after"
+        ))?;
+        let rows = stmt.query_map([], range_of)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Marks the scan finished if every cursor is done; returns whether it is.
+    /// The prefixes listed, in order.
+    pub fn prefixes(&self) -> Result<Vec<String>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT DISTINCT prefix FROM ranges ORDER BY prefix")?;
+        let rows = stmt.query_map([], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Marks the scan finished if every range is done; returns whether it is.
     pub fn finish_scan(&self) -> Result<bool> {
         // A finished scan is compacted next, from the WAL: copying the WAL
         // into the file first (this commit would trigger it) is wasted work.
         self.conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         let changed = self.conn.execute(
             "UPDATE scans SET finished_at = ?1 WHERE id = (SELECT max(id) FROM scans) \
-             AND NOT EXISTS (SELECT 1 FROM cursors WHERE done = 0)",
+             AND NOT EXISTS (SELECT 1 FROM ranges WHERE done = 0)",
             [model::time::now_text()],
         )?;
         Ok(changed > 0)
@@ -159,18 +217,21 @@ impl Catalog {
 
     pub fn scan_totals(&self) -> Result<ScanTotals> {
         Ok(self.conn.query_row(
-            "SELECT count(*), coalesce(sum(done), 0), coalesce(sum(pages), 0), \
+            "SELECT (SELECT count(*) FROM cursors), (SELECT count(*) FROM cursors WHERE done = 1), \
+             count(*), coalesce(sum(done), 0), coalesce(sum(pages), 0), \
              coalesce(sum(rows), 0), coalesce(sum(delete_markers), 0), \
-             (SELECT coalesce(max(id), 0) FROM keys) FROM cursors",
+             (SELECT coalesce(max(id), 0) FROM keys) FROM ranges",
             [],
             |r| {
                 Ok(ScanTotals {
                     prefixes: r.get(0)?,
                     prefixes_done: r.get(1)?,
-                    pages: r.get(2)?,
-                    rows: r.get(3)?,
-                    delete_markers: r.get(4)?,
-                    keys: r.get(5)?,
+                    ranges: r.get(2)?,
+                    ranges_done: r.get(3)?,
+                    pages: r.get(4)?,
+                    rows: r.get(5)?,
+                    delete_markers: r.get(6)?,
+                    keys: r.get(7)?,
                 })
             },
         )?)

@@ -1,25 +1,30 @@
 //! `scan`: lists every object version and delete marker under an S3 location
-//! into the catalog, one ListObjectVersions chain per prefix, many prefixes at
-//! a time, resuming from each prefix's committed cursor after any interruption.
+//! into the catalog — as key ranges listed at the same time, cut further
+//! wherever a request slot would otherwise stay idle — resuming from each
+//! range's committed cursor after any interruption.
 //!
 //! # Layout
 //!
 //! - `prefixes`: the prefixes a scan lists, read from a file, merged, checked for overlap.
-//! - this file: [`scan`], one task per prefix feeding the catalog's writer.
+//! - `ranges`: the ranges listed `--concurrency` at a time, and cut.
+//! - `bounds`: where a bucket's keys are, with few requests (hierarchy, bounds).
+//! - `keyspace`: keys read as numbers, to cut ranges in proportion.
+//! - this file: [`scan`], and what a run reports.
 
+mod bounds;
+mod keyspace;
 mod prefixes;
+mod ranges;
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use catalog::{Catalog, CatalogError, CursorState, ScanPage, WriterStats};
-use futures::stream::{self, StreamExt};
-use model::{Entry, Location};
-use rand::seq::SliceRandom;
-use s3io::{ListPage, ListRequest, S3Error, S3};
-use tokio::sync::mpsc;
+use catalog::{Bounds, Catalog, CatalogError, WriterStats};
+use model::Location;
+use s3io::{S3Error, S3};
 
+pub use bounds::boundaries;
 pub use prefixes::{merge_prefixes, read_prefixes_file, PrefixError};
 
 #[derive(Debug, thiserror::Error)]
@@ -33,6 +38,10 @@ pub enum ScanError {
         catalog: Box<Location>,
         requested: Box<Location>,
     },
+    #[error(
+        "this catalog holds part {catalog} of the location, not part {requested}\n  hint: each part of a split location scans into a catalog of its own (--catalog)"
+    )]
+    OtherShard { catalog: String, requested: String },
     #[error(transparent)]
     S3(#[from] S3Error),
     #[error(transparent)]
@@ -60,7 +69,7 @@ fn prefix_failures(failed: &[(String, S3Error)]) -> String {
 /// How to scan.
 #[derive(Debug, Clone)]
 pub struct ScanOptions {
-    /// Prefixes listed at once.
+    /// ListObjectVersions requests in flight: key ranges listed at once.
     pub concurrency: usize,
     /// MaxKeys per ListObjectVersions request (S3 caps it at 1000).
     pub page_size: i32,
@@ -78,33 +87,82 @@ impl Default for ScanOptions {
 /// Live counters of a running scan, for progress display.
 #[derive(Debug, Default)]
 pub struct ScanProgress {
-    pub prefixes_total: AtomicU64,
-    /// Prefixes being listed right now.
-    pub listing: AtomicU64,
-    /// Rows and prefixes already in the catalog when this run started.
+    /// Ranges in the catalog, and those done, when this run started.
+    pub ranges_before: AtomicU64,
+    pub ranges_done_before: AtomicU64,
+    /// Rows already in the catalog when this run started.
     pub rows_before: AtomicU64,
     pub delete_markers_before: AtomicU64,
-    pub prefixes_done_before: AtomicU64,
+    /// Requests spent finding where to cut ranges (and on cuts that found
+    /// nothing).
+    pub cut_requests: AtomicU64,
     /// Every page is in; the catalog is being compacted.
     pub compacting: std::sync::atomic::AtomicBool,
     writer: std::sync::OnceLock<Arc<WriterStats>>,
+    tracks: Mutex<Vec<Arc<ranges::Track>>>,
+}
+
+/// Where a scan stands.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Standing {
+    /// Rows and delete markers committed, this run and before.
+    pub rows: u64,
+    pub delete_markers: u64,
+    pub ranges: u64,
+    pub ranges_done: u64,
+    /// Ranges being listed right now.
+    pub ranges_listing: u64,
+    /// Estimated share of the key space listed, 0 to 1.
+    pub covered: f64,
 }
 
 impl ScanProgress {
-    /// (rows, delete markers, prefixes done) committed so far, this run and before.
-    pub fn committed(&self) -> (u64, u64, u64) {
+    fn follow(&self, tracks: impl IntoIterator<Item = Arc<ranges::Track>>) {
+        self.tracks.lock().expect("not poisoned").extend(tracks);
+    }
+
+    /// Where the scan stands now.
+    pub fn standing(&self) -> Standing {
         let (rows, markers, done) = self.writer.get().map_or((0, 0, 0), |w| {
             (
                 w.rows.load(Ordering::Relaxed),
                 w.delete_markers.load(Ordering::Relaxed),
-                w.prefixes_done.load(Ordering::Relaxed),
+                w.ranges_done.load(Ordering::Relaxed),
             )
         });
-        (
-            rows + self.rows_before.load(Ordering::Relaxed),
-            markers + self.delete_markers_before.load(Ordering::Relaxed),
-            done + self.prefixes_done_before.load(Ordering::Relaxed),
-        )
+        let tracks = self.tracks.lock().expect("not poisoned");
+        let ranges_done_before = self.ranges_done_before.load(Ordering::Relaxed);
+        let before = self.ranges_before.load(Ordering::Relaxed);
+        let new = tracks.len() as u64;
+        // Ranges done before this run count as covered; this run's tracks
+        // say how far theirs got.
+        let (mut covered, mut share) = (0.0, 0.0);
+        for t in tracks.iter() {
+            covered += t.share() * t.covered();
+            share += t.share();
+        }
+        let listing = tracks.iter().filter(|t| t.listing()).count() as u64;
+        let total_share = share + ranges_done_before as f64 / before.max(1) as f64;
+        Standing {
+            rows: rows + self.rows_before.load(Ordering::Relaxed),
+            delete_markers: markers + self.delete_markers_before.load(Ordering::Relaxed),
+            ranges: ranges_done_before + new,
+            ranges_done: ranges_done_before + done,
+            ranges_listing: listing,
+            covered: match total_share > 0.0 {
+                true => ((covered + total_share - share) / total_share).clamp(0.0, 1.0),
+                false => 0.0,
+            },
+        }
+    }
+
+    /// Rows a whole share of the key space seems to hold, from this run's
+    /// listing so far; `None` before it has covered enough to tell.
+    fn rows_per_share(&self) -> Option<f64> {
+        let tracks = self.tracks.lock().expect("not poisoned");
+        let covered: f64 = tracks.iter().map(|t| t.share() * t.covered()).sum();
+        let rows = self.rows_this_run() as f64;
+        (covered > 0.001 && rows > 0.0).then(|| rows / covered)
     }
 
     /// Rows committed by this run only.
@@ -134,14 +192,25 @@ pub struct ScanSummary {
     pub finished: bool,
     /// How long packing the finished catalog took (part of `elapsed`).
     pub compaction: Option<Duration>,
+    /// Key ranges listed by this run, and requests it spent finding where to cut.
+    pub ranges: u64,
+    pub cut_requests: u64,
 }
 
-/// Refuses to mix two locations in one catalog.
-pub fn check_location(catalog: &Catalog, requested: &Location) -> Result<(), ScanError> {
+/// Refuses to mix two locations, or two parts of one, in one catalog.
+pub fn check_location(
+    catalog: &Catalog,
+    requested: &Location,
+    shard: Option<&str>,
+) -> Result<(), ScanError> {
     match catalog.scan_record()? {
         Some(record) if record.location != *requested => Err(ScanError::OtherLocation {
             catalog: Box::new(record.location),
             requested: Box::new(requested.clone()),
+        }),
+        Some(record) if record.shard.as_deref() != shard => Err(ScanError::OtherShard {
+            catalog: record.shard.unwrap_or_else(|| "all of it".into()),
+            requested: shard.unwrap_or("all of it").to_owned(),
         }),
         _ => Ok(()),
     }
@@ -154,7 +223,7 @@ pub fn plan_prefixes(
     requested: &[String],
 ) -> Result<Vec<String>, ScanError> {
     let stored: Vec<String> = match catalog {
-        Some(c) => c.cursors()?.into_iter().map(|c| c.prefix).collect(),
+        Some(c) => c.prefixes()?,
         None => Vec::new(),
     };
     if stored.is_empty() && requested.is_empty() {
@@ -171,6 +240,8 @@ pub struct ScanTarget {
     pub versioning: String,
     /// From [`plan_prefixes`].
     pub prefixes: Vec<String>,
+    /// One part of the location (`I/N`), and its bounds.
+    pub shard: Option<(String, Bounds)>,
 }
 
 /// Runs (or resumes) a scan. `shutdown` resolving stops the run, keeping
@@ -192,39 +263,36 @@ pub async fn scan(
         Some(s3.region()),
         &target.versioning,
         &target.prefixes,
+        target.shard.as_ref().map(|(s, b)| (s.as_str(), b)),
     )?;
-    let cursors = catalog.cursors()?;
+    let ranges = catalog.ranges()?;
     let totals = catalog.scan_totals()?;
-    progress
-        .prefixes_total
-        .store(totals.prefixes as u64, Ordering::Relaxed);
-    progress
-        .rows_before
-        .store(totals.rows as u64, Ordering::Relaxed);
-    progress
-        .delete_markers_before
-        .store(totals.delete_markers as u64, Ordering::Relaxed);
-    progress
-        .prefixes_done_before
-        .store(totals.prefixes_done as u64, Ordering::Relaxed);
-
-    let mut pending: Vec<CursorState> = cursors.into_iter().filter(|c| !c.done).collect();
-    // Shuffled so that neighbouring (often equally hot) prefixes of S3's
-    // partitions are not all hit at once.
-    pending.shuffle(&mut rand::rng());
+    let store = |a: &AtomicU64, v: i64| a.store(v as u64, Ordering::Relaxed);
+    store(&progress.ranges_before, totals.ranges);
+    store(&progress.ranges_done_before, totals.ranges_done);
+    store(&progress.rows_before, totals.rows);
+    store(&progress.delete_markers_before, totals.delete_markers);
 
     let concurrency = options.concurrency.max(1);
     // Enough queued pages to keep the writer busy, few enough to keep
-    // memory flat however many prefixes are in flight.
+    // memory flat however many ranges are in flight.
     let writer = catalog::ScanWriter::spawn(catalog.path(), concurrency.clamp(2, 16))?;
     let _ = progress.writer.set(writer.stats());
-    let sender = writer.sender();
-    let listing = list_all(s3, location, pending, options, &sender, progress);
+    let handle = writer.handle();
+    let listing = ranges::list_ranges(
+        s3,
+        &location.bucket,
+        &location.base_prefix,
+        ranges,
+        options,
+        &handle,
+        progress,
+    );
     let outcome = tokio::select! {
         r = listing => r,
         _ = shutdown => Err(ScanError::Interrupted),
     };
-    drop(sender);
+    drop(handle);
     // Commit whatever the listing tasks handed over, even after an error.
     let written = tokio::task::spawn_blocking(move || writer.finish())
         .await
@@ -243,201 +311,18 @@ pub async fn scan(
         catalog.compact()?;
         compaction = Some(started.elapsed());
     }
-    let (_, markers, _) = progress.committed();
+    let standing = progress.standing();
     Ok(ScanSummary {
         rows: progress.rows_this_run(),
-        delete_markers: markers - progress.delete_markers_before.load(Ordering::Relaxed),
+        delete_markers: standing.delete_markers
+            - progress.delete_markers_before.load(Ordering::Relaxed),
         pages: progress.pages_this_run(),
         requests: s3.counters().requests() - requests_before,
         retries: s3.counters().retries() - retries_before,
         elapsed: started.elapsed(),
         finished,
         compaction,
+        ranges: progress.tracks.lock().expect("not poisoned").len() as u64,
+        cut_requests: progress.cut_requests.load(Ordering::Relaxed),
     })
-}
-
-/// Lists every pending prefix, `concurrency` at a time. A prefix whose
-/// listing fails stops alone; an error no other call could escape (the
-/// bucket, the credentials, the catalog) stops them all.
-async fn list_all(
-    s3: &S3,
-    location: &Location,
-    pending: Vec<CursorState>,
-    options: &ScanOptions,
-    sender: &mpsc::Sender<ScanPage>,
-    progress: &ScanProgress,
-) -> Result<(), ScanError> {
-    let mut listings = stream::iter(pending.into_iter().map(|cursor| async move {
-        let prefix = cursor.prefix.clone();
-        let result = list_prefix(
-            s3,
-            location,
-            cursor,
-            options.page_size,
-            sender.clone(),
-            progress,
-        )
-        .await;
-        (prefix, result)
-    }))
-    .buffer_unordered(options.concurrency.max(1));
-    let mut failed = Vec::new();
-    while let Some((prefix, result)) = listings.next().await {
-        match result {
-            Ok(()) => {}
-            Err(ScanError::S3(e)) if !e.stops_the_run() => failed.push((prefix, e)),
-            Err(e) => return Err(e),
-        }
-    }
-    match failed.is_empty() {
-        true => Ok(()),
-        false => Err(ScanError::Prefixes(failed)),
-    }
-}
-
-/// A key's entries held back from one page to be written with the next
-/// page's, at most this many (a key with more versions is written in parts).
-const MAX_CARRIED: usize = 10_000;
-
-/// Counts a prefix as being listed for as long as it lives (also when the
-/// listing is cancelled).
-struct Listing<'a>(&'a AtomicU64);
-
-impl<'a> Listing<'a> {
-    fn enter(counter: &'a AtomicU64) -> Listing<'a> {
-        counter.fetch_add(1, Ordering::Relaxed);
-        Listing(counter)
-    }
-}
-
-impl Drop for Listing<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
-    }
-}
-
-async fn list_prefix(
-    s3: &S3,
-    location: &Location,
-    cursor: CursorState,
-    page_size: i32,
-    sender: mpsc::Sender<ScanPage>,
-    progress: &ScanProgress,
-) -> Result<(), ScanError> {
-    let _listing = Listing::enter(&progress.listing);
-    let start = ListRequest {
-        prefix: format!("{}{}", location.base_prefix, cursor.prefix),
-        key_marker: cursor.next_key_marker,
-        version_id_marker: cursor.next_version_id_marker,
-    };
-    let mut pager = s3.pager(&location.bucket, start, page_size);
-    let mut held = HeldBack::default();
-    while let Some(page) = pager.next_page().await? {
-        sender
-            .send(held.scan_page(&cursor.prefix, page))
-            .await
-            .map_err(|_| CatalogError::WriterGone("it stopped accepting pages".into()))?;
-    }
-    Ok(())
-}
-
-/// The last key of a page may continue on the next one. Its entries wait
-/// for the rest, so that every key's entries are appended to the catalog
-/// together (an entry added to a key written earlier would land in the
-/// middle of the b-tree and leave half-empty pages behind). The cursor
-/// committed meanwhile points before the waiting key, so a resumed scan
-/// lists it again.
-#[derive(Default)]
-struct HeldBack(Vec<Entry>);
-
-impl HeldBack {
-    /// The catalog's page for a listing page of `prefix`.
-    fn scan_page(&mut self, prefix: &str, page: ListPage) -> ScanPage {
-        let done = !page.is_truncated;
-        let mut entries = page.entries;
-        if !self.0.is_empty() {
-            self.0.append(&mut entries);
-            entries = std::mem::take(&mut self.0);
-        }
-        let (mut next_key, mut next_version) = (page.next_key_marker, page.next_version_id_marker);
-        if !done {
-            let first_of_last = entries
-                .last()
-                .and_then(|last| entries.iter().rposition(|e| e.key != last.key))
-                .map_or(0, |i| i + 1);
-            if first_of_last > 0 && entries.len() - first_of_last <= MAX_CARRIED {
-                self.0 = entries.split_off(first_of_last);
-                let written = entries.last().expect("first_of_last > 0");
-                next_key = Some(written.key.clone());
-                next_version = Some(written.version_id.clone());
-            }
-        }
-        ScanPage {
-            prefix: prefix.to_owned(),
-            entries,
-            next_key_marker: next_key,
-            next_version_id_marker: next_version,
-            done,
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn entry(key: &str, version: &str) -> Entry {
-        Entry {
-            key: key.into(),
-            version_id: version.into(),
-            is_marker: false,
-            is_latest: false,
-            mtime: 0,
-            size: Some(1),
-            etag: None,
-            storage_class: None,
-        }
-    }
-
-    fn page(entries: &[(&str, &str)], truncated: bool) -> ListPage {
-        ListPage {
-            entries: entries.iter().map(|(k, v)| entry(k, v)).collect(),
-            is_truncated: truncated,
-            next_key_marker: truncated.then(|| entries.last().unwrap().0.to_owned()),
-            next_version_id_marker: truncated.then(|| entries.last().unwrap().1.to_owned()),
-            url_encoded: true,
-        }
-    }
-
-    #[test]
-    fn a_key_that_may_continue_waits_for_the_next_page() {
-        let mut held = HeldBack::default();
-        let first = held.scan_page("p/", page(&[("a", "1"), ("b", "2"), ("b", "1")], true));
-        let keys: Vec<_> = first.entries.iter().map(|e| e.key.as_str()).collect();
-        assert_eq!(keys, ["a"]);
-        // The cursor points after what was written, so a resume lists b again.
-        assert_eq!(
-            (
-                first.next_key_marker.as_deref(),
-                first.next_version_id_marker.as_deref()
-            ),
-            (Some("a"), Some("1"))
-        );
-        let second = held.scan_page("p/", page(&[("b", "0"), ("c", "1")], false));
-        let rows: Vec<_> = second
-            .entries
-            .iter()
-            .map(|e| (e.key.as_str(), e.version_id.as_str()))
-            .collect();
-        assert_eq!(rows, [("b", "2"), ("b", "1"), ("b", "0"), ("c", "1")]);
-        assert!(second.done);
-        // A page of one key only cannot wait: written in parts.
-        let mut held = HeldBack::default();
-        assert_eq!(
-            held.scan_page("", page(&[("a", "2"), ("a", "1")], true))
-                .entries
-                .len(),
-            2
-        );
-    }
 }

@@ -249,6 +249,9 @@ impl S3 {
         if !request.prefix.is_empty() {
             call = call.prefix(&request.prefix);
         }
+        if let Some(delimiter) = &request.delimiter {
+            call = call.delimiter(delimiter);
+        }
         if let Some(marker) = &request.key_marker {
             call = call.key_marker(marker);
             if let Some(version) = &request.version_id_marker {

@@ -15,7 +15,7 @@
 //! request's prefix or before its marker) is refused ([`check_page`]).
 
 use std::borrow::Cow;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use model::time::parse_s3_timestamp;
 use model::Entry;
@@ -29,13 +29,15 @@ const OPERATION: &str = "ListObjectVersions";
 /// One page of ListObjectVersions, keys and markers decoded.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ListPage {
-    /// Keys in S3's order; each key's entries newest first.
+    /// Keys ascending; each key's entries newest first.
     pub entries: Vec<Entry>,
     pub is_truncated: bool,
     pub next_key_marker: Option<String>,
     pub next_version_id_marker: Option<String>,
     /// Whether the server honoured `EncodingType=url`.
     pub url_encoded: bool,
+    /// With a delimiter: the prefixes rolled up (decoded).
+    pub common_prefixes: Vec<String>,
 }
 
 /// Where a listing request starts: what its page is checked against.
@@ -44,6 +46,8 @@ pub struct ListRequest {
     pub prefix: String,
     pub key_marker: Option<String>,
     pub version_id_marker: Option<String>,
+    /// Roll keys up to the first `delimiter` after the prefix.
+    pub delimiter: Option<String>,
 }
 
 impl ListRequest {
@@ -91,6 +95,7 @@ impl ListRequest {
             prefix: self.prefix.clone(),
             key_marker: Some(key.to_owned()),
             version_id_marker: version.map(str::to_owned),
+            delimiter: self.delimiter.clone(),
         })
     }
 }
@@ -180,6 +185,7 @@ enum Field {
     ETag,
     Size,
     StorageClass,
+    CommonPrefix,
 }
 
 /// An entry as read, its text still borrowed from the page.
@@ -210,6 +216,8 @@ struct PageParser<'a> {
     text: Cow<'a, str>,
     depth: usize,
     saw_truncated: bool,
+    /// Inside `<CommonPrefixes>`.
+    in_prefixes: bool,
 }
 
 fn unreadable(what: String) -> S3Error {
@@ -242,6 +250,7 @@ impl<'a> PageParser<'a> {
             text: Cow::Borrowed(""),
             depth: 0,
             saw_truncated: false,
+            in_prefixes: false,
         })
     }
 
@@ -340,6 +349,10 @@ impl<'a> PageParser<'a> {
                 "NextVersionIdMarker" => Field::NextVersionIdMarker,
                 "EncodingType" => Field::EncodingType,
                 "Version" | "DeleteMarker" if self.header_only => return Ok(false),
+                "CommonPrefixes" => {
+                    self.in_prefixes = true;
+                    return Ok(true);
+                }
                 "Version" | "DeleteMarker" => {
                     self.entry = Some(RawEntry {
                         is_marker: name == "DeleteMarker",
@@ -349,6 +362,7 @@ impl<'a> PageParser<'a> {
                 }
                 _ => Field::None,
             },
+            (3, false) if self.in_prefixes && name == "Prefix" => Field::CommonPrefix,
             (3, true) => match name {
                 "Key" => Field::Key,
                 "VersionId" => Field::VersionId,
@@ -392,7 +406,9 @@ impl<'a> PageParser<'a> {
                 let entry = finish_entry(raw).map_err(|e| S3Error::invalid(OPERATION, e))?;
                 self.entries.push(entry);
             }
+            (2, false) if self.in_prefixes => self.in_prefixes = false,
             (2, false) | (3, true) => self.store(value)?,
+            (3, false) if self.field == Field::CommonPrefix => self.store(value)?,
             _ => {}
         }
         self.field = Field::None;
@@ -418,6 +434,7 @@ impl<'a> PageParser<'a> {
                     self.page.next_version_id_marker = Some(value.into_owned())
                 }
                 Field::EncodingType => self.page.url_encoded = value.trim_ascii() == "url",
+                Field::CommonPrefix => self.page.common_prefixes.push(value.into_owned()),
                 _ => {}
             }
             return Ok(());
@@ -464,6 +481,9 @@ impl<'a> PageParser<'a> {
             }
             if let Some(marker) = self.page.next_key_marker.take() {
                 self.page.next_key_marker = Some(decode_key(marker).map_err(unreadable)?);
+            }
+            for prefix in &mut self.page.common_prefixes {
+                *prefix = decode_key(std::mem::take(prefix)).map_err(unreadable)?;
             }
         }
         self.page.entries = newest_first_per_key(self.entries);
@@ -544,8 +564,10 @@ fn trim_etag(value: Cow<'_, str>) -> Cow<'_, str> {
     }
 }
 
-/// Groups entries by key in order of first appearance and orders each key's
-/// entries newest first (see the module comment).
+/// Orders a page's keys ascending, as S3 lists them, and each key's entries
+/// newest first (see the module comment). A server that lists every version
+/// before every delete marker gives keys out of order across the two lists;
+/// a range scan stops at the first key past its bound, so the order matters.
 fn newest_first_per_key(entries: Vec<Entry>) -> Vec<Entry> {
     // Keys ascending and each key newest first already (AWS, s3sim): then
     // merging would give the same order back.
@@ -557,18 +579,10 @@ fn newest_first_per_key(entries: Vec<Entry>) -> Vec<Entry> {
     if in_order {
         return entries;
     }
-    let mut first_seen: HashMap<&str, usize> = HashMap::new();
-    let group: Vec<usize> = entries
-        .iter()
-        .map(|e| {
-            let next = first_seen.len();
-            *first_seen.entry(e.key.as_str()).or_insert(next)
-        })
-        .collect();
     let mut listed: Vec<usize> = (0..entries.len()).collect();
-    listed.sort_by_key(|&i| group[i]); // stable: S3's order within a key
+    listed.sort_by(|&a, &b| entries[a].key.cmp(&entries[b].key)); // stable: S3's order within a key
     let mut order = Vec::with_capacity(entries.len());
-    for run in listed.chunk_by(|&a, &b| group[a] == group[b]) {
+    for run in listed.chunk_by(|&a, &b| entries[a].key == entries[b].key) {
         let (versions, markers): (Vec<usize>, Vec<usize>) =
             run.iter().partition(|&&i| !entries[i].is_marker);
         let (mut v, mut m) = (versions.as_slice(), markers.as_slice());
@@ -656,6 +670,15 @@ mod tests {
     }
 
     #[test]
+    fn reads_common_prefixes() {
+        let body = "<CommonPrefixes><Prefix>a%2Fb/</Prefix></CommonPrefixes><CommonPrefixes><Prefix>c+d/</Prefix></CommonPrefixes>";
+        let page =
+            parse_list_versions_b(&doc("<EncodingType>url</EncodingType>", body, false)).unwrap();
+        assert_eq!(page.common_prefixes, ["a/b/", "c d/"]);
+        assert!(page.entries.is_empty());
+    }
+
+    #[test]
     fn merges_separate_version_and_marker_lists_newest_first() {
         // moto's layout: all versions, then all delete markers.
         let body = [
@@ -663,13 +686,15 @@ mod tests {
             version("a", "va1", false, T1),
             version("b", "vb1", false, T1),
             marker("a", "ma", true, T2),
+            // A key with markers only comes after later keys' versions.
+            marker("a0", "ma0", true, T1),
             marker("b", "mb", true, T1),
         ]
         .concat();
         let page = parse_list_versions_b(&doc("", &body, false)).unwrap();
         let ids: Vec<_> = page.entries.iter().map(|e| e.version_id.as_str()).collect();
-        assert_eq!(ids, ["ma", "va2", "va1", "mb", "vb1"]);
-        assert!(page.entries[3].is_marker && page.entries[3].size.is_none());
+        assert_eq!(ids, ["ma", "va2", "va1", "ma0", "mb", "vb1"]);
+        assert!(page.entries[4].is_marker && page.entries[4].size.is_none());
     }
 
     #[test]
@@ -772,6 +797,7 @@ mod tests {
             next_key_marker: next.map(|n| n.0.to_owned()),
             next_version_id_marker: next.map(|n| n.1.to_owned()),
             url_encoded: true,
+            common_prefixes: Vec::new(),
         }
     }
 
@@ -781,6 +807,7 @@ mod tests {
             prefix: "p/".into(),
             key_marker: Some("p/b".into()),
             version_id_marker: Some("v2".into()),
+            delimiter: None,
         };
         let next = start
             .after(&page(&[("p/b", "v1"), ("p/c", "v9")], Some(("p/c", "v9"))))
@@ -810,6 +837,7 @@ mod tests {
             prefix: "p/".into(),
             key_marker: Some("p/b".into()),
             version_id_marker: None,
+            delimiter: None,
         };
         assert!(check_page(&page(&[("p/c", "1"), ("p/c", "2")], None), &req, None).is_ok());
         for bad in [

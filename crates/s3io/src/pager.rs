@@ -50,6 +50,13 @@ impl S3 {
 }
 
 impl VersionPager {
+    /// Entries to ask for from the next request on (at most S3's 1,000):
+    /// fewer near a range's end, so that a page does not bring back what
+    /// lies past it.
+    pub fn set_page_size(&mut self, page_size: i32) {
+        self.page_size = page_size.clamp(1, 1000);
+    }
+
     /// The next page, `None` after the last. An error ends the chain: what
     /// was handed out before it stands, and the failed page is not used.
     pub async fn next_page(&mut self) -> Result<Option<ListPage>, S3Error> {

@@ -7,6 +7,42 @@ use crate::listing::ListRequest;
 use crate::{S3Error, S3};
 
 impl S3 {
+    /// The first key under `prefix` that sorts after `after` (from the
+    /// prefix's start without it), if any: one request of one entry, which
+    /// tells where the keys of a key range are.
+    pub async fn first_key_after(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        after: Option<&str>,
+    ) -> Result<Option<String>, S3Error> {
+        let request = ListRequest {
+            prefix: prefix.to_owned(),
+            key_marker: after.map(str::to_owned),
+            ..ListRequest::default()
+        };
+        let page = self.list_page(bucket, &request, 1).await?;
+        Ok(page.entries.into_iter().next().map(|e| e.key))
+    }
+
+    /// The first level of the hierarchy under `prefix`: the distinct
+    /// prefixes up to the next `delimiter` (at most a page of them), and
+    /// whether there are more.
+    pub async fn common_prefixes(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        delimiter: &str,
+    ) -> Result<(Vec<String>, bool), S3Error> {
+        let request = ListRequest {
+            prefix: prefix.to_owned(),
+            delimiter: Some(delimiter.to_owned()),
+            ..ListRequest::default()
+        };
+        let page = self.list_page(bucket, &request, 1000).await?;
+        Ok((page.common_prefixes, page.is_truncated))
+    }
+
     /// The newest version or delete marker of exactly `key`, or `None` if
     /// the key has no entries. (A listing of prefix `key` starts with the
     /// key itself: every other key under that prefix sorts after it.)
@@ -43,7 +79,7 @@ impl S3 {
             let request = ListRequest {
                 prefix: common_prefix(rest[0], rest[rest.len() - 1]).to_owned(),
                 key_marker: just_before(rest[0]),
-                version_id_marker: None,
+                ..ListRequest::default()
             };
             let max_keys = entries[next..].iter().sum::<u64>().clamp(1, 1000) as i32;
             let mut page = self.list_page(bucket, &request, max_keys).await?;

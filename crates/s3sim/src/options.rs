@@ -58,6 +58,10 @@ pub struct Options {
     /// Timestamps spread over this many past days.
     #[arg(long, value_name = "DAYS", default_value_t = 30)]
     pub seed_days: u32,
+    /// Timestamps end at this Unix time (seconds) instead of now, so that
+    /// two servers seeded alike hold the very same entries.
+    #[arg(long, value_name = "UNIX_SECONDS")]
+    pub seed_until: Option<i64>,
     /// Key shape: flat, deep, unicode, control.
     #[arg(long, value_name = "SHAPE", default_value = "flat")]
     pub seed_shape: KeyShape,
@@ -125,6 +129,7 @@ impl Options {
             prefixes: self.seed_prefixes,
             marker_ratio: self.seed_markers,
             days: self.seed_days,
+            until_ms: self.seed_until.map(|s| s * 1000),
             shape: self.seed_shape,
             key_len: self.seed_key_len,
             object_size: self.seed_object_size,

@@ -46,8 +46,9 @@ pub struct SeedSpec {
     pub prefixes: u32,
     /// Chance that an entry after a key's first is a delete marker.
     pub marker_ratio: f64,
-    /// Timestamps fall within this many days before now.
+    /// Timestamps fall within this many days before `until_ms` (now if `None`).
     pub days: u32,
+    pub until_ms: Option<i64>,
     pub shape: KeyShape,
     /// Keys are padded to at least this many bytes.
     pub key_len: usize,
@@ -65,6 +66,7 @@ impl Default for SeedSpec {
             prefixes: 8,
             marker_ratio: 0.1,
             days: 30,
+            until_ms: None,
             shape: KeyShape::Flat,
             key_len: 40,
             object_size: 1024,
@@ -86,7 +88,7 @@ pub fn seed(store: &Store, spec: &SeedSpec) -> Result<u64, StoreError> {
         Err(_) => store.create_bucket(&spec.bucket)?,
     };
     *bucket.versioning.lock().expect("not poisoned") = Versioning::Enabled;
-    let now = crate::store::now_ms();
+    let now = spec.until_ms.unwrap_or_else(crate::store::now_ms);
     let span_ms = i64::from(spec.days.max(1)) * 86_400_000;
     let prefixes = u64::from(spec.prefixes.max(1));
     let versions = spec.versions.max(1);
