@@ -5,8 +5,9 @@
 //! ```
 //!
 //! An S3 server (s3sim) starts on a loopback port; a versioned bucket of
-//! hotel, city and logo images gets three good generations, then a bad job
-//! overwrites, deletes and re-uploads what it should not have. Then the
+//! hotel, city and logo images gets three good generations, a second apart,
+//! then a bad job overwrites, deletes and re-uploads what it should not
+//! have, and leaves hundreds of scratch files behind. Then the
 //! commands an operator types, exactly as typed: scan, status, plan restore
 //! to the last good second, plan show, a review query, apply — and a check,
 //! key by key, that the bucket is back.
@@ -19,6 +20,8 @@ use aws_sdk_s3::types::{BucketVersioningStatus, VersioningConfiguration};
 
 const BUCKET: &str = "demo-photos";
 const KEYS: usize = 20;
+/// Scratch files the bad job leaves behind.
+const JUNK: usize = 600;
 
 fn main() {
     let runtime = tokio::runtime::Runtime::new().expect("a tokio runtime");
@@ -61,14 +64,16 @@ fn main() {
 
     let url = format!("s3://{BUCKET}");
     let review = "SELECT action, count(*) AS actions FROM plan_review WHERE plan = 'incident' AND key LIKE 'hotels/%' GROUP BY action";
+    let report = work.join("incident.html");
+    let report = report.to_str().expect("a UTF-8 path");
     for command in [
-        vec![
-            "scan", &url, "--prefix", "hotels/", "--prefix", "cities/", "--prefix", "logos/",
-        ],
+        vec!["scan", &url],
         vec!["status"],
+        vec!["timeline", "--by", "second"],
         vec!["plan", "restore", "--to", &t, "--name", "incident"],
         vec!["plan", "show", "incident"],
         vec!["sql", review],
+        vec!["report", "incident", "--out", report],
         vec!["apply", "incident", "--yes"],
     ] {
         run(&command);
@@ -82,7 +87,11 @@ fn main() {
         .map(|(key, _)| key.clone())
         .collect();
     if !wrong.is_empty() {
-        eprintln!("NOT restored: {wrong:?}");
+        eprintln!(
+            "NOT restored: {} keys, the first {:?}",
+            wrong.len(),
+            &wrong[..wrong.len().min(10)]
+        );
         std::process::exit(1);
     }
     println!(
@@ -170,6 +179,8 @@ async fn seed(s3: &aws_sdk_s3::Client) -> (String, State) {
             .expect("delete");
     };
     for generation in 0..3 {
+        // A generation a second: the bucket's usual pace, for `timeline`.
+        next_second(unix_now().as_secs()).await;
         for i in 0..KEYS {
             for (key, body) in [
                 put(
@@ -217,6 +228,11 @@ async fn seed(s3: &aws_sdk_s3::Client) -> (String, State) {
     let mut at_t = at_t;
     for i in 0..KEYS / 2 {
         let (key, _) = put(format!("hotels/new-{i:04}.jpg"), "SHOULD NOT EXIST".into()).await;
+        at_t.insert(key, None);
+    }
+    // And it dumps its scratch files into the bucket: a burst of writes.
+    for i in 0..JUNK {
+        let (key, _) = put(format!("tmp/export-{i:04}.part"), "scratch".into()).await;
         at_t.insert(key, None);
     }
     (model::time::format_time(t as i64), at_t)

@@ -50,6 +50,21 @@ pub struct GlobalArgs {
     /// Named profile from ~/.aws/config. Default: AWS_PROFILE.
     #[arg(long, global = true)]
     pub profile: Option<String>,
+    /// Log to standard error: -v what s3rewind and the AWS SDK decide
+    /// (retries, throttling, endpoints), -vv their details. S3REWIND_LOG
+    /// (e.g. "s3io=debug,aws_smithy_runtime=debug") chooses instead.
+    /// Credentials and request signatures are never logged.
+    #[arg(long, short = 'v', global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+}
+
+/// `--json`: one JSON object on standard output instead of text (progress
+/// and messages stay on standard error). docs/json.md lists the fields.
+#[derive(Debug, Args)]
+pub struct JsonArg {
+    /// Print one JSON object instead of text (fields: docs/json.md).
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -82,7 +97,20 @@ pub enum Command {
         s3rewind split s3://my-bucket --parts 8 --out bounds.txt")]
     Split(SplitArgs),
     /// Show what the catalog holds: the scan's state and totals, and each plan's progress.
-    Status,
+    Status(JsonArg),
+    /// When did it go wrong? Writes, overwrites and deletes over time, from the catalog.
+    ///
+    /// One bar per time slot (--by, or a slot size chosen to fit the span),
+    /// scaled to the terminal's width. Slots far above the location's usual
+    /// rate are marked as a burst, and the last quiet second before the
+    /// first burst is suggested as the time to restore to. A write is a
+    /// version of a key that had none (or was deleted); an overwrite, a
+    /// version on top of another version; a delete, a delete marker.
+    #[command(after_help = "Examples:\n  \
+        s3rewind timeline\n  \
+        s3rewind timeline --by minute --since 2024-05-01T13:00:00Z --until 2024-05-01T15:00:00Z\n  \
+        s3rewind timeline --where \"key LIKE 'hotels/%'\" --json")]
+    Timeline(TimelineArgs),
     /// Make, list, show and drop plans: reviewable actions computed offline.
     #[command(subcommand)]
     Plan(PlanCommand),
@@ -109,6 +137,29 @@ pub enum Command {
         s3rewind apply restore-1 --verify\n  \
         s3rewind apply restore-1 --yes --concurrency 128 --max-rps 3000")]
     Apply(ApplyArgs),
+    /// Write a plan's report as one self-contained HTML file, for the person who says yes.
+    ///
+    /// What the plan does in plain words, its counts by action and by
+    /// top-level prefix, bytes and cost, the timeline with the plan's time
+    /// marked, a sample of keys now and after the plan, and — once applied —
+    /// progress and failures; beside each figure, the SQL that reproduces
+    /// it. No network is needed to read it: styles and the chart are inline.
+    #[command(after_help = "Example:\n  \
+        s3rewind report restore-1 --out restore-1.html")]
+    Report(ReportArgs),
+    /// Print a shell completion script: bash, zsh, fish, elvish or powershell.
+    #[command(after_help = "Examples:\n  \
+        s3rewind completions bash > /etc/bash_completion.d/s3rewind\n  \
+        s3rewind completions zsh > \"${fpath[1]}/_s3rewind\"\n  \
+        s3rewind completions fish > ~/.config/fish/completions/s3rewind.fish")]
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), made from the same definitions as --help.
+    #[command(after_help = "Example:\n  \
+        s3rewind man > s3rewind.1 && man ./s3rewind.1")]
+    Man,
 }
 
 #[derive(Debug, Args)]
@@ -147,6 +198,8 @@ pub struct ApplyArgs {
     /// more for objects that would need over 10,000 parts).
     #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(5 * 1024 * 1024..))]
     pub part_size: Option<u64>,
+    #[command(flatten)]
+    pub json: JsonArg,
 }
 
 /// `--max-rps`: a rate that lets requests go (not 0, not NaN, not ∞).
@@ -197,11 +250,13 @@ pub enum PlanCommand {
         s3rewind plan sql --name tmp-cleanup --query \"SELECT 'delete_version', key, version_id FROM objects WHERE key LIKE 'tmp/%' AND NOT is_latest\"")]
     Sql(PlanSqlArgs),
     /// List the plans with their progress.
-    List,
+    List(JsonArg),
     /// Show a plan: actions by kind, keys affected, bytes to copy, requests and cost, a sample.
     Show {
         /// The plan's name.
         name: String,
+        #[command(flatten)]
+        json: JsonArg,
     },
     /// Delete a plan and its actions (not the scan).
     Drop {
@@ -374,6 +429,8 @@ pub struct ScanArgs {
     /// The file `s3rewind split` wrote: N - 1 URL-encoded keys, one a line.
     #[arg(long, value_name = "FILE", requires = "shard")]
     pub bounds: Option<PathBuf>,
+    #[command(flatten)]
+    pub json: JsonArg,
 }
 
 #[derive(Debug, Args)]
@@ -385,6 +442,53 @@ pub struct SplitArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(2..=100_000))]
     pub parts: u32,
     /// Write the keys here instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum SlotSize {
+    Second,
+    Minute,
+    Hour,
+    Day,
+}
+
+impl SlotSize {
+    pub fn seconds(self) -> i64 {
+        match self {
+            SlotSize::Second => 1,
+            SlotSize::Minute => 60,
+            SlotSize::Hour => 3600,
+            SlotSize::Day => 86_400,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct TimelineArgs {
+    /// Only entries for which this SQL expression over key_history's
+    /// columns is true, e.g. "key LIKE 'hotels/%'".
+    #[arg(long = "where", value_name = "EXPR")]
+    pub where_expr: Option<String>,
+    /// The size of a time slot (default: chosen so the span fits about 60 slots).
+    #[arg(long, value_enum)]
+    pub by: Option<SlotSize>,
+    /// Only entries written at or after TIME.
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// Only entries written at or before TIME.
+    #[arg(long, value_name = "TIME")]
+    pub until: Option<String>,
+    #[command(flatten)]
+    pub json: JsonArg,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The plan's name.
+    pub name: String,
+    /// Where to write the HTML file (default: NAME.html in the current directory).
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
 }

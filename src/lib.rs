@@ -9,10 +9,14 @@
 //! - `commands`: one module per subcommand.
 //! - `output`: numbers, tables, prompts and progress for people, and text
 //!   from strangers made safe for a terminal.
+//! - `logging`: `-v` and `S3REWIND_LOG`, to standard error between progress redraws.
+//! - `report`: the self-contained HTML page of `s3rewind report`.
 
 mod cli;
 mod commands;
+mod logging;
 mod output;
+mod report;
 
 use std::ffi::OsString;
 
@@ -74,6 +78,10 @@ where
             return if e.use_stderr() { 2 } else { exit::OK };
         }
     };
+    if let Err(e) = logging::init(cli.global.verbose) {
+        eprintln!("error: {}", output::shown_lines(&e));
+        return exit::ERROR;
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -86,6 +94,8 @@ where
     };
     match runtime.block_on(commands::run(cli)) {
         Ok(code) => code,
+        // Output piped into `head` or `less` that was closed: nothing to say.
+        Err(CliError::Io(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => exit::OK,
         Err(e) => {
             eprintln!("error: {}", output::shown_lines(&e.to_string()));
             e.exit_code()

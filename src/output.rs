@@ -148,6 +148,19 @@ pub fn confirm(question: &str, yes: bool) -> Result<bool, CliError> {
     Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES" | "Yes"))
 }
 
+/// The progress bar on the terminal, while one is shown.
+static BAR: std::sync::Mutex<Option<ProgressBar>> = std::sync::Mutex::new(None);
+
+/// Runs `write` (a log line) with the progress bar, if one is shown,
+/// cleared from the screen, and draws it again after.
+pub fn between_redraws(write: impl FnOnce()) {
+    let bar = BAR.lock().ok().and_then(|b| b.clone());
+    match bar {
+        Some(bar) => bar.suspend(write),
+        None => write(),
+    }
+}
+
 /// One progress reading.
 pub struct Reading {
     pub done: u64,
@@ -189,6 +202,9 @@ impl Progress {
                     .expect("valid template"),
                 );
                 bar.set_prefix(label);
+                if let Ok(mut shown) = BAR.lock() {
+                    *shown = Some(bar.clone());
+                }
                 loop {
                     let r = read();
                     bar.set_length(r.total);
@@ -197,6 +213,9 @@ impl Progress {
                     if !wait(200).await {
                         break;
                     }
+                }
+                if let Ok(mut shown) = BAR.lock() {
+                    *shown = None;
                 }
                 bar.finish_and_clear();
             } else {

@@ -39,14 +39,38 @@ pub async fn run(global: &GlobalArgs, args: ApplyArgs) -> Result<u8, CliError> {
         )));
     }
 
-    println!("apply plan {name} to {place}");
-    super::plan::print_report(&report, false);
+    let json = args.json.json;
+    if !json {
+        println!("apply plan {name} to {place}");
+        super::plan::print_report(&report, false);
+    }
     let remaining = info.status.remaining(args.retry_failed);
     if remaining == 0 {
-        println!("nothing left to do");
+        if json {
+            println!("{:#}", summary_json(&catalog, &report, None)?);
+        } else {
+            println!("nothing left to do");
+        }
         return Ok(exit_code(info.status.failed));
     }
 
+    if args.dry_run && json {
+        let mut actions = Vec::new();
+        catalog.for_each_remaining(
+            info.id,
+            args.retry_failed,
+            |id, kind, key, version, size| {
+                actions.push(serde_json::json!({
+                    "id": id, "action": kind, "key": key, "version_id": version, "size": size,
+                }));
+            },
+        )?;
+        let mut out = super::plan::report_json(&report);
+        out["dry_run"] = true.into();
+        out["remaining"] = actions.into();
+        println!("{out:#}");
+        return Ok(exit::OK);
+    }
     if args.dry_run {
         println!(
             "dry run: these {} actions would be executed (nothing is called):",
@@ -141,6 +165,15 @@ pub async fn run(global: &GlobalArgs, args: ApplyArgs) -> Result<u8, CliError> {
     .await;
     ticker.finish().await;
     let summary = result?;
+    if json {
+        let failed = catalog
+            .failures_by_code(info.id)?
+            .iter()
+            .map(|(_, n)| n)
+            .sum();
+        println!("{:#}", summary_json(&catalog, &report, Some(&summary))?);
+        return Ok(exit_code(failed));
+    }
     let finished = summary.done + summary.failed + summary.skipped;
     println!(
         "applied plan {name}: {} done, {} failed, {} skipped in {:.1} s ({} actions/s); {} requests, {} retried, {} throttled",
@@ -171,6 +204,34 @@ pub async fn run(global: &GlobalArgs, args: ApplyArgs) -> Result<u8, CliError> {
         );
     }
     Ok(exit_code(failed))
+}
+
+/// `apply --json`: this run's counts (`run`, absent when nothing was left
+/// to do) and the plan's standing after it.
+fn summary_json(
+    catalog: &Catalog,
+    report: &plan::PlanReport,
+    run: Option<&apply::ApplySummary>,
+) -> Result<serde_json::Value, CliError> {
+    let after = plan::find_plan(catalog, &report.info.name)?;
+    let failures: serde_json::Map<String, serde_json::Value> = catalog
+        .failures_by_code(after.id)?
+        .into_iter()
+        .map(|(code, n)| (code, n.into()))
+        .collect();
+    Ok(serde_json::json!({
+        "plan": super::plan::plan_json(&after),
+        "run": run.map(|s| serde_json::json!({
+            "done": s.done,
+            "failed": s.failed,
+            "skipped": s.skipped,
+            "seconds": s.elapsed.as_secs_f64(),
+            "requests": s.requests,
+            "retries": s.retries,
+            "throttled": s.throttled,
+        })),
+        "failures_by_code": failures,
+    }))
 }
 
 fn shown_owned(text: &str) -> String {

@@ -7,6 +7,7 @@ mod scan;
 mod split;
 mod sql;
 mod status;
+mod timeline;
 
 use crate::cli::{Cli, Command, GlobalArgs};
 use crate::CliError;
@@ -15,7 +16,19 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
     match cli.command {
         Command::Scan(args) => scan::run(&cli.global, args).await,
         Command::Split(args) => split::run(&cli.global, args).await,
-        Command::Status => status::run(&cli.global).await,
+        Command::Status(json) => status::run(&cli.global, json.json).await,
+        Command::Timeline(args) => timeline::run(&cli.global, args).await,
+        Command::Report(args) => crate::report::run(&cli.global, args).await,
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut command, "s3rewind", &mut std::io::stdout());
+            Ok(crate::exit::OK)
+        }
+        Command::Man => {
+            let command = <Cli as clap::CommandFactory>::command();
+            clap_mangen::Man::new(command).render(&mut std::io::stdout())?;
+            Ok(crate::exit::OK)
+        }
         Command::Plan(cmd) => plan::run(&cli.global, cmd).await,
         Command::Sql(args) => sql::run(&cli.global, args).await,
         Command::Export(args) => export::run(&cli.global, args).await,
@@ -31,3 +44,6 @@ fn client_options(global: &GlobalArgs, pace: s3io::Pace) -> s3io::ClientOptions 
         pace,
     }
 }
+
+pub(crate) use plan::state as plan_state;
+pub(crate) use timeline::slot_name;

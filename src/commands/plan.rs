@@ -12,7 +12,7 @@ pub async fn run(global: &GlobalArgs, command: PlanCommand) -> Result<u8, CliErr
     let catalog = Catalog::open(&global.catalog).await?;
     // Making or dropping a plan changes the catalog; reading plans does not.
     let _lock = match &command {
-        PlanCommand::List | PlanCommand::Show { .. } => None,
+        PlanCommand::List(_) | PlanCommand::Show { .. } => None,
         _ => Some(catalog::WorkLock::take(&global.catalog, "plan")?),
     };
     match command {
@@ -100,8 +100,8 @@ pub async fn run(global: &GlobalArgs, command: PlanCommand) -> Result<u8, CliErr
                 },
             )
         }
-        PlanCommand::List => list(&catalog),
-        PlanCommand::Show { name } => show(&catalog, &name),
+        PlanCommand::List(json) => list(&catalog, json.json),
+        PlanCommand::Show { name, json } => show(&catalog, &name, json.json),
         PlanCommand::Drop { name, yes } => {
             let info = plan::find_plan(&catalog, &name)?;
             let touched = info.status.total() - info.status.pending;
@@ -164,8 +164,46 @@ fn create(catalog: &Catalog, request: PlanRequest<'_>) -> Result<u8, CliError> {
     Ok(exit::OK)
 }
 
-fn list(catalog: &Catalog) -> Result<u8, CliError> {
+/// A plan's progress in words: not applied, partly applied, applied (with failures).
+pub fn state(p: &catalog::plans::PlanInfo) -> &'static str {
+    let s = &p.status;
+    if s.pending + s.in_flight == 0 && s.total() > 0 {
+        if s.failed > 0 {
+            "applied with failures"
+        } else {
+            "applied"
+        }
+    } else if s.total() > s.pending {
+        "partly applied"
+    } else {
+        "not applied"
+    }
+}
+
+/// A plan in `plan list --json`, `status --json` and `plan show --json`.
+pub fn plan_json(p: &catalog::plans::PlanInfo) -> serde_json::Value {
+    let s = &p.status;
+    serde_json::json!({
+        "name": p.name,
+        "rule": p.rule,
+        "parameters": p.parameters,
+        "created_at": p.created_at,
+        "actions": p.actions,
+        "done": s.done,
+        "failed": s.failed,
+        "skipped": s.skipped,
+        "pending": s.pending + s.in_flight,
+        "state": state(p),
+    })
+}
+
+fn list(catalog: &Catalog, json: bool) -> Result<u8, CliError> {
     let plans = catalog.plans()?;
+    if json {
+        let plans: Vec<_> = plans.iter().map(plan_json).collect();
+        println!("{:#}", serde_json::json!({ "plans": plans }));
+        return Ok(exit::OK);
+    }
     if plans.is_empty() {
         println!("no plans yet: `s3rewind plan restore --to TIME` makes one");
         return Ok(exit::OK);
@@ -193,9 +231,47 @@ fn list(catalog: &Catalog) -> Result<u8, CliError> {
     Ok(exit::OK)
 }
 
-fn show(catalog: &Catalog, name: &str) -> Result<u8, CliError> {
-    print_report(&plan::show_plan(catalog, name)?, true);
+fn show(catalog: &Catalog, name: &str, json: bool) -> Result<u8, CliError> {
+    let report = plan::show_plan(catalog, name)?;
+    match json {
+        true => println!("{:#}", report_json(&report)),
+        false => print_report(&report, true),
+    }
     Ok(exit::OK)
+}
+
+/// `plan show --json`: the plan, its actions by kind, keys, cost and sample.
+pub fn report_json(report: &plan::PlanReport) -> serde_json::Value {
+    let mut plan = plan_json(&report.info);
+    let kinds: serde_json::Map<String, serde_json::Value> = report
+        .kinds
+        .iter()
+        .map(|k| {
+            (
+                k.kind.as_str().to_owned(),
+                serde_json::json!({ "actions": k.actions, "bytes": k.bytes }),
+            )
+        })
+        .collect();
+    let sample: Vec<serde_json::Map<String, serde_json::Value>> = report
+        .sample
+        .iter()
+        .map(|row| {
+            row.iter()
+                .map(|(column, value)| (column.clone(), value.clone().into()))
+                .collect()
+        })
+        .collect();
+    let e = &report.estimate;
+    plan["keys"] = report.keys.into();
+    plan["kinds"] = kinds.into();
+    plan["cost"] = serde_json::json!({
+        "write_requests": e.write_requests,
+        "delete_requests": e.delete_requests,
+        "dollars": e.dollars,
+    });
+    plan["sample"] = sample.into();
+    plan
 }
 
 /// What `plan show` and `apply` print about a plan; `sample` adds its first actions.

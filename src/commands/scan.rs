@@ -59,6 +59,19 @@ pub async fn run(global: &GlobalArgs, args: ScanArgs) -> Result<u8, CliError> {
                     started.elapsed().as_secs_f64()
                 );
             }
+            if args.json.json {
+                println!(
+                    "{:#}",
+                    serde_json::json!({
+                        "location": location.to_string(),
+                        "finished": true,
+                        "already_complete": true,
+                        "versions": totals.versions(),
+                        "delete_markers": totals.delete_markers,
+                    })
+                );
+                return Ok(exit::OK);
+            }
             println!(
                 "the scan of {} is already complete ({} versions, {} delete markers); nothing to do\n  \
                  hint: `s3rewind scan {} --fresh` scans again from scratch",
@@ -122,6 +135,26 @@ pub async fn run(global: &GlobalArgs, args: ScanArgs) -> Result<u8, CliError> {
     ticker.finish().await;
     let summary = result?;
     let versions = summary.rows - summary.delete_markers;
+    if args.json.json {
+        println!(
+            "{:#}",
+            serde_json::json!({
+                "location": location.to_string(),
+                "finished": summary.finished,
+                "already_complete": false,
+                "versions": versions,
+                "delete_markers": summary.delete_markers,
+                "seconds": summary.elapsed.as_secs_f64(),
+                "pages": summary.pages,
+                "requests": summary.requests,
+                "retries": summary.retries,
+                "ranges": summary.ranges,
+                "cut_requests": summary.cut_requests,
+                "compaction_seconds": summary.compaction.map(|d| d.as_secs_f64()),
+            })
+        );
+        return Ok(exit::OK);
+    }
     println!(
         "{} {}: {} versions and {} delete markers in {:.1} s ({} rows/s); {} pages, {} requests, {} retried{}",
         if summary.finished { "scanned" } else { "partly scanned" },

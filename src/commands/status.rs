@@ -9,13 +9,17 @@ use crate::{exit, CliError};
 /// Unfinished ranges listed one by one before the rest are only counted.
 const SHOWN_RANGES: usize = 20;
 
-pub async fn run(global: &GlobalArgs) -> Result<u8, CliError> {
+pub async fn run(global: &GlobalArgs, json: bool) -> Result<u8, CliError> {
     let catalog = Catalog::open(&global.catalog).await?;
     let size = catalog::companions(&global.catalog)
         .iter()
         .filter_map(|p| std::fs::metadata(p).ok())
         .map(|m| m.len())
         .sum::<u64>();
+    if json {
+        println!("{:#}", as_json(&catalog, global, size)?);
+        return Ok(exit::OK);
+    }
     println!(
         "catalog     {} ({})",
         shown(&global.catalog.display().to_string()),
@@ -112,17 +116,7 @@ pub async fn run(global: &GlobalArgs) -> Result<u8, CliError> {
         println!("plans:");
         for p in &plans {
             let s = &p.status;
-            let state = if s.pending + s.in_flight == 0 && s.total() > 0 {
-                if s.failed > 0 {
-                    "applied with failures"
-                } else {
-                    "applied"
-                }
-            } else if s.total() > s.pending {
-                "partly applied"
-            } else {
-                "not applied"
-            };
+            let state = super::plan::state(p);
             println!(
                 "  {:<20} {:<9} {:>10} actions: {} done, {} failed, {} skipped, {} pending ({state})",
                 shown(&p.name),
@@ -136,4 +130,59 @@ pub async fn run(global: &GlobalArgs) -> Result<u8, CliError> {
         }
     }
     Ok(exit::OK)
+}
+
+/// `status --json` (fields: docs/json.md).
+fn as_json(
+    catalog: &Catalog,
+    global: &GlobalArgs,
+    size: u64,
+) -> Result<serde_json::Value, CliError> {
+    let scan = match catalog.scan_record()? {
+        None => serde_json::Value::Null,
+        Some(scan) => {
+            let totals = catalog.scan_totals()?;
+            let ranges = catalog.ranges()?;
+            let started = ranges.iter().filter(|r| !r.done && r.pages > 0).count();
+            let waiting = ranges.iter().filter(|r| !r.done && r.pages == 0).count();
+            serde_json::json!({
+                "location": scan.location.to_string(),
+                "bucket": scan.location.bucket,
+                "base_prefix": scan.location.base_prefix,
+                "endpoint": scan.location.endpoint,
+                "shard": scan.shard,
+                "versioning": scan.versioning,
+                "started_at": scan.started_at,
+                "finished_at": scan.finished_at,
+                "complete": scan.finished_at.is_some(),
+                "compacted_at": scan.compacted_at,
+                "runs": scan.runs,
+                "versions": totals.versions(),
+                "delete_markers": totals.delete_markers,
+                "keys": totals.keys,
+                "pages": totals.pages,
+                "prefixes": totals.prefixes,
+                "ranges": {
+                    "total": totals.ranges,
+                    "done": totals.ranges_done,
+                    "started": started,
+                    "waiting": waiting,
+                },
+            })
+        }
+    };
+    let plans: Vec<_> = catalog
+        .plans()?
+        .iter()
+        .map(super::plan::plan_json)
+        .collect();
+    Ok(serde_json::json!({
+        "catalog": {
+            "path": global.catalog.display().to_string(),
+            "bytes": size,
+            "readable_by_others": catalog::readable_by_others(&global.catalog),
+        },
+        "scan": scan,
+        "plans": plans,
+    }))
 }

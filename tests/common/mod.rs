@@ -306,7 +306,7 @@ pub struct Bucket {
     last_write: HashMap<String, (u64, bool)>,
 }
 
-fn unix_now() -> Duration {
+pub fn unix_now() -> Duration {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .expect("clock after 1970")

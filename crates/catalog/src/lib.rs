@@ -20,6 +20,7 @@
 //! - `compact`: packing a finished scan's file.
 //! - `lock`: [`WorkLock`], one writing command at a time.
 //! - `history`: every key's entries in listing order, for the plan rules.
+//! - `timeline`: entries counted per time slot by what they did to their key.
 //! - [`plans`]: plans and their actions: made, listed, reported, exported, dropped.
 //! - [`actions`]: [`ActionStore`], claiming and finishing actions for apply.
 //! - [`user_sql`]: a person's SQL, compiled read-only.
@@ -31,6 +32,7 @@ mod history;
 mod lock;
 pub mod plans;
 mod scan_state;
+mod timeline;
 pub mod user_sql;
 mod writer;
 
@@ -41,6 +43,7 @@ pub use files::{companions, readable_by_others, remove};
 pub use history::{HistoryRow, KeyHistory};
 pub use lock::WorkLock;
 pub use scan_state::{Bounds, RangeState, ScanRecord, ScanTotals};
+pub use timeline::{Slot, TimelineFilter, TIMELINE_SQL};
 pub use writer::{Cut, ScanPage, ScanWriter, WriterHandle, WriterStats};
 
 pub use rusqlite;

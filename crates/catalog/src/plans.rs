@@ -494,15 +494,6 @@ impl Catalog {
         let rows = stmt.query_map([plan_id], |r| Ok((r.get(0)?, r.get::<_, i64>(1)? as u64)))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
-
-    /// The oldest and newest LastModified in the catalog.
-    pub fn time_span(&self) -> Result<Option<(i64, i64)>> {
-        Ok(self
-            .conn
-            .query_row("SELECT min(mtime), max(mtime) FROM entries", [], |r| {
-                Ok(r.get::<_, Option<i64>>(0)?.zip(r.get::<_, Option<i64>>(1)?))
-            })?)
-    }
 }
 
 fn read_user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UserRow> {

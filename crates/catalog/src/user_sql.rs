@@ -171,6 +171,32 @@ fn is_quoted_only(s: &str) -> bool {
     true
 }
 
+/// Runs a read-only query whose result is small (a report's figure): its
+/// column names and every row.
+pub fn rows(
+    conn: &Connection,
+    sql: &str,
+    what: &str,
+) -> Result<(Vec<String>, Vec<Vec<rusqlite::types::Value>>), CatalogError> {
+    let mut stmt = prepare(conn, sql, what)?;
+    let names: Vec<String> = stmt.column_names().iter().map(|s| s.to_string()).collect();
+    let width = names.len();
+    let rows = stmt
+        .query_map([], |r| {
+            (0..width)
+                .map(|i| r.get::<_, rusqlite::types::Value>(i))
+                .collect::<rusqlite::Result<Vec<_>>>()
+        })
+        .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+        .map_err(|e| run_error(what, &e))?;
+    Ok((names, rows))
+}
+
+/// `text` as a SQL string literal: in quotes, its quotes doubled.
+pub fn quoted(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
 /// A SQL value as text for people (blobs in hex).
 pub fn display(v: rusqlite::types::Value) -> String {
     use rusqlite::types::Value;
@@ -203,6 +229,17 @@ pub fn sqlite_message(e: &rusqlite::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_quoted_literal_stays_one_literal() {
+        let c = conn();
+        let name = "it's'); DROP TABLE t; --";
+        let sql = format!("SELECT {} AS name, count(*) AS n FROM t", quoted(name));
+        let (names, got) = rows(&c, &sql, "the report").unwrap();
+        assert_eq!(names, ["name", "n"]);
+        assert_eq!(got[0][0], rusqlite::types::Value::Text(name.into()));
+        assert!(rows(&c, "DELETE FROM t", "the report").is_err());
+    }
 
     fn conn() -> Connection {
         let c = Connection::open_in_memory().unwrap();

@@ -14,11 +14,13 @@
 //! - `make`: [`create_plan`], the steps from request to stored plan.
 //! - `report`: [`show_plan`], what a plan will do and cost.
 //! - [`export`]: a plan's actions as CSV, or as an S3 Batch Operations manifest.
+//! - [`timeline`]: writes over time, their bursts, and the time to restore to.
 
 pub mod export;
 mod make;
 mod report;
 pub mod rules;
+pub mod timeline;
 mod user;
 
 pub use catalog::plans::{KindCount, PlanInfo, StatusCounts};
@@ -26,6 +28,7 @@ pub use make::{create_plan, Created, PlanRequest};
 pub use model::ActionKind;
 pub use report::{find_plan, show_plan, PlanReport};
 pub use rules::Rule;
+pub use timeline::{timeline, Timeline};
 
 /// Why a plan could not be made, shown, or written out.
 #[derive(Debug, thiserror::Error)]

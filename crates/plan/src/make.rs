@@ -115,8 +115,8 @@ fn check_time(catalog: &Catalog, request: &PlanRequest<'_>) -> Result<(), PlanEr
     let Rule::Restore { to, .. } = request.rule else {
         return Ok(());
     };
-    match catalog.time_span()? {
-        Some((oldest, _)) if to < oldest && !request.allow_before_data => {
+    match catalog.time_span(&catalog::TimelineFilter::default())? {
+        Some((oldest, _, _)) if to < oldest && !request.allow_before_data => {
             Err(PlanError::BeforeAnyData {
                 to: model::time::format_time(to),
                 oldest: model::time::format_time(oldest),

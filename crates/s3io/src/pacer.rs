@@ -220,6 +220,9 @@ impl Pacer {
                 };
                 self.count(signal);
                 window.answered(signal);
+                if signal == Signal::Throttled {
+                    tracing::debug!(partition, window = window.limit(), "throttled");
+                }
                 result
             };
             let error = match result {
@@ -234,9 +237,19 @@ impl Pacer {
             match self.retry_delay(&error, retries).filter(|_| retry_allowed) {
                 Some(delay) => {
                     retries += 1;
+                    tracing::info!(
+                        partition,
+                        retry = retries,
+                        delay_ms = delay.as_millis() as u64,
+                        error = ?error.to_string(),
+                        "retrying"
+                    );
                     tokio::time::sleep(delay).await;
                 }
-                None => return Err(error),
+                None => {
+                    tracing::debug!(partition, retries, error = ?error.to_string(), "giving up");
+                    return Err(error);
+                }
             }
         }
     }

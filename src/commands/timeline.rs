@@ -1,0 +1,187 @@
+//! `s3rewind timeline`.
+
+use std::io::IsTerminal;
+
+use catalog::{Catalog, Slot, TimelineFilter};
+use model::time::{format_time, parse_time};
+
+use crate::cli::{GlobalArgs, TimelineArgs};
+use crate::output::thousands;
+use crate::{exit, CliError};
+
+pub async fn run(global: &GlobalArgs, args: TimelineArgs) -> Result<u8, CliError> {
+    let since = args.since.as_deref().map(parse_time).transpose()?;
+    let until = args.until.as_deref().map(parse_time).transpose()?;
+    if let (Some(s), Some(u)) = (since, until) {
+        if s > u {
+            return Err(CliError::Usage(format!(
+                "--since {} is after --until {}: the window is empty",
+                format_time(s),
+                format_time(u)
+            )));
+        }
+    }
+    let catalog = Catalog::open(&global.catalog).await?;
+    if catalog.scan_record()?.is_none() {
+        return Err(plan::PlanError::NoScan.into());
+    }
+    let filter = TimelineFilter {
+        where_expr: args.where_expr.as_deref(),
+        since,
+        until,
+    };
+    let timeline = plan::timeline(&catalog, &filter, args.by.map(|b| b.seconds()))?;
+    if args.json.json {
+        println!("{:#}", as_json(timeline.as_ref()));
+        return Ok(exit::OK);
+    }
+    let Some(t) = timeline else {
+        println!("no entries were written in that window (or match --where)");
+        return Ok(exit::OK);
+    };
+    let terminal = std::io::stdout().is_terminal();
+    let columns = terminal
+        .then(terminal_width)
+        .flatten()
+        .unwrap_or(100)
+        .clamp(60, 240);
+    print!("{}", draw(&t, columns, terminal));
+    Ok(exit::OK)
+}
+
+/// The chart: a line per slot, its bar split into writes (`+`), overwrites
+/// (`~`) and deletes (`x`), the slot's counts, and `BURST` where it is one.
+/// On a terminal, bars are blocks and bursts bold.
+pub fn draw(t: &plan::Timeline, columns: usize, terminal: bool) -> String {
+    use std::fmt::Write as _;
+    let label_width = if t.width % 86_400 == 0 {
+        10
+    } else if t.width % 60 == 0 {
+        16
+    } else {
+        19
+    };
+    let peak = t.slots.iter().map(Slot::total).max().unwrap_or(0).max(1);
+    let counts_width = 30;
+    let bar_width = columns
+        .saturating_sub(label_width + counts_width + 4)
+        .max(10);
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{} slots of {}; + write  ~ overwrite  x delete; one column ≈ {} entries",
+        t.slots.len(),
+        slot_name(t.width),
+        thousands(peak.div_ceil(bar_width as u64))
+    );
+    for (i, slot) in t.slots.iter().enumerate() {
+        let label: String = format_time(slot.start).chars().take(label_width).collect();
+        let cells = |n: u64| ((n as f64 / peak as f64) * bar_width as f64).round() as usize;
+        let (w, o, d) = (
+            cells(slot.writes),
+            cells(slot.overwrites),
+            cells(slot.deletes),
+        );
+        let (sw, so, sd) = match terminal {
+            true => ("▒", "█", "░"),
+            false => ("+", "~", "x"),
+        };
+        let bar = format!("{}{}{}", sw.repeat(w), so.repeat(o), sd.repeat(d));
+        let pad = bar_width.saturating_sub(w + o + d);
+        let burst = t.bursts.contains(&i);
+        let counts = format!(
+            "{:>7} {:>7} {:>7}",
+            thousands(slot.writes),
+            thousands(slot.overwrites),
+            thousands(slot.deletes)
+        );
+        let mark = match (burst, terminal) {
+            (true, true) => " \x1b[1mBURST\x1b[0m",
+            (true, false) => " BURST",
+            _ => "",
+        };
+        let _ = writeln!(
+            out,
+            "{label:<label_width$} {bar}{} {counts}{mark}",
+            " ".repeat(pad)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "usual: {} entries a slot; a burst is over {}",
+        thousands(t.usual),
+        thousands(t.threshold)
+    );
+    match t.suggested {
+        Some(quiet) => {
+            let _ = writeln!(
+                out,
+                "the first burst begins at {}; the last quiet second before it is {}",
+                format_time(quiet + 1),
+                format_time(quiet)
+            );
+            let _ = writeln!(out, "  s3rewind plan restore --to {}", format_time(quiet));
+        }
+        None => {
+            let _ = writeln!(
+                out,
+                "no burst: nothing stands out from the usual rate (try --by, --since/--until or --where)"
+            );
+        }
+    }
+    out
+}
+
+/// A slot's size in words: "a minute", "15 minutes".
+pub fn slot_name(width: i64) -> String {
+    match width {
+        1 => "a second".into(),
+        60 => "a minute".into(),
+        3600 => "an hour".into(),
+        86_400 => "a day".into(),
+        w if w % 86_400 == 0 => format!("{} days", w / 86_400),
+        w if w % 3600 == 0 => format!("{} hours", w / 3600),
+        w if w % 60 == 0 => format!("{} minutes", w / 60),
+        w => format!("{w} seconds"),
+    }
+}
+
+/// `timeline --json` (fields: docs/json.md).
+fn as_json(t: Option<&plan::Timeline>) -> serde_json::Value {
+    let Some(t) = t else {
+        return serde_json::json!({ "slot_seconds": null, "slots": [], "bursts": [], "suggested_to": null });
+    };
+    let slots: Vec<_> = t
+        .slots
+        .iter()
+        .map(|s| {
+            serde_json::json!({
+                "start": format_time(s.start),
+                "start_unix": s.start,
+                "writes": s.writes,
+                "overwrites": s.overwrites,
+                "deletes": s.deletes,
+            })
+        })
+        .collect();
+    let bursts: Vec<_> = t
+        .bursts
+        .iter()
+        .map(|&i| format_time(t.slots[i].start))
+        .collect();
+    serde_json::json!({
+        "slot_seconds": t.width,
+        "usual": t.usual,
+        "burst_threshold": t.threshold,
+        "slots": slots,
+        "bursts": bursts,
+        "suggested_to": t.suggested.map(format_time),
+    })
+}
+
+/// Columns of the terminal on standard output, if it says.
+fn terminal_width() -> Option<usize> {
+    console::Term::stdout()
+        .size_checked()
+        .map(|(_, columns)| usize::from(columns))
+}
