@@ -346,37 +346,19 @@ fn json_everywhere_with_the_documented_fields() {
         .starts_with("bad/"));
 
     // apply --json: stdout is one object; the question is answered by --yes.
-    let out = s3rewind(
-        &catalog,
-        &[
-            "apply",
-            "r",
-            "--yes",
-            "--json",
-            "--endpoint-url",
-            &server.endpoint,
-        ],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let applied = json_of(&String::from_utf8_lossy(&out.stdout));
+    let apply = [
+        "apply",
+        "r",
+        "--yes",
+        "--json",
+        "--endpoint-url",
+        &server.endpoint,
+    ];
+    let applied = json_of(&s3rewind_ok(&catalog, &apply));
     assert_eq!(keys_of(&applied), ["failures_by_code", "plan", "run"]);
     assert_eq!(applied["run"]["done"], 300);
     assert_eq!(applied["plan"]["state"], "applied");
-    let again = json_of(&s3rewind_ok(
-        &catalog,
-        &[
-            "apply",
-            "r",
-            "--yes",
-            "--json",
-            "--endpoint-url",
-            &server.endpoint,
-        ],
-    ));
+    let again = json_of(&s3rewind_ok(&catalog, &apply));
     assert_eq!(again["run"], Value::Null);
 
     // Keys keep their exact bytes in JSON.

@@ -36,6 +36,25 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
     }
 }
 
+/// `--since` and `--until`, read and checked to make a window.
+fn time_window(
+    since: Option<&str>,
+    until: Option<&str>,
+) -> Result<(Option<i64>, Option<i64>), CliError> {
+    let since = since.map(model::time::parse_time).transpose()?;
+    let until = until.map(model::time::parse_time).transpose()?;
+    if let (Some(s), Some(u)) = (since, until) {
+        if s > u {
+            return Err(CliError::Usage(format!(
+                "--since {} is after --until {}: the window is empty",
+                model::time::format_time(s),
+                model::time::format_time(u)
+            )));
+        }
+    }
+    Ok((since, until))
+}
+
 fn client_options(global: &GlobalArgs, pace: s3io::Pace) -> s3io::ClientOptions {
     s3io::ClientOptions {
         endpoint_url: global.endpoint_url.clone(),

@@ -1,7 +1,7 @@
 //! `s3rewind plan …`.
 
 use catalog::Catalog;
-use model::time::{format_time, parse_duration, parse_time};
+use model::time::{parse_duration, parse_time};
 use plan::{ActionKind, PlanRequest, Rule};
 
 use crate::cli::{GlobalArgs, PlanCommand, RestoreMode};
@@ -40,18 +40,7 @@ pub async fn run(global: &GlobalArgs, command: PlanCommand) -> Result<u8, CliErr
             )
         }
         PlanCommand::Undelete(a) => {
-            let time = |t: &String| parse_time(t);
-            let since = a.since.as_ref().map(time).transpose()?;
-            let until = a.until.as_ref().map(time).transpose()?;
-            if let (Some(s), Some(u)) = (since, until) {
-                if s > u {
-                    return Err(CliError::Usage(format!(
-                        "--since {} is after --until {}: the window is empty",
-                        format_time(s),
-                        format_time(u)
-                    )));
-                }
-            }
+            let (since, until) = super::time_window(a.since.as_deref(), a.until.as_deref())?;
             create(
                 &catalog,
                 PlanRequest {

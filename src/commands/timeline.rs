@@ -3,24 +3,14 @@
 use std::io::IsTerminal;
 
 use catalog::{Catalog, Slot, TimelineFilter};
-use model::time::{format_time, parse_time};
+use model::time::format_time;
 
 use crate::cli::{GlobalArgs, TimelineArgs};
 use crate::output::thousands;
 use crate::{exit, CliError};
 
 pub async fn run(global: &GlobalArgs, args: TimelineArgs) -> Result<u8, CliError> {
-    let since = args.since.as_deref().map(parse_time).transpose()?;
-    let until = args.until.as_deref().map(parse_time).transpose()?;
-    if let (Some(s), Some(u)) = (since, until) {
-        if s > u {
-            return Err(CliError::Usage(format!(
-                "--since {} is after --until {}: the window is empty",
-                format_time(s),
-                format_time(u)
-            )));
-        }
-    }
+    let (since, until) = super::time_window(args.since.as_deref(), args.until.as_deref())?;
     let catalog = Catalog::open(&global.catalog).await?;
     if catalog.scan_record()?.is_none() {
         return Err(plan::PlanError::NoScan.into());

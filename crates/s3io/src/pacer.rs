@@ -306,6 +306,18 @@ struct WindowState {
 }
 
 impl WindowState {
+    /// A window open to `max` requests.
+    fn new(max: usize) -> WindowState {
+        WindowState {
+            size: max as f64,
+            max: max as f64,
+            in_flight: 0,
+            answers: 0,
+            throttled: 0,
+            alpha: 0.0,
+        }
+    }
+
     fn limit(&self) -> usize {
         self.size as usize
     }
@@ -349,14 +361,7 @@ impl Drop for Slot<'_> {
 impl Window {
     fn new(max: usize) -> Window {
         Window {
-            state: Mutex::new(WindowState {
-                size: max as f64,
-                max: max as f64,
-                in_flight: 0,
-                answers: 0,
-                throttled: 0,
-                alpha: 0.0,
-            }),
+            state: Mutex::new(WindowState::new(max)),
             freed: Notify::new(),
         }
     }
@@ -421,17 +426,6 @@ pub fn partition_of(key: &str) -> &str {
 mod tests {
     use super::*;
 
-    fn window(max: usize) -> WindowState {
-        WindowState {
-            size: max as f64,
-            max: max as f64,
-            in_flight: 0,
-            answers: 0,
-            throttled: 0,
-            alpha: 0.0,
-        }
-    }
-
     /// Answers `rounds` round trips in which each answer is throttled
     /// with probability `p` (a fixed sequence).
     fn run(w: &mut WindowState, rounds: usize, p: f64) {
@@ -453,14 +447,14 @@ mod tests {
 
     #[test]
     fn a_few_percent_of_throttling_keeps_the_window_open() {
-        let mut w = window(64);
+        let mut w = WindowState::new(64);
         run(&mut w, 200, 0.05);
         assert!(w.limit() >= 48, "{}", w.limit());
     }
 
     #[test]
     fn a_storm_closes_the_window_within_a_few_round_trips_and_success_opens_it() {
-        let mut w = window(64);
+        let mut w = WindowState::new(64);
         run(&mut w, 6, 1.0);
         assert!(w.limit() <= 8, "{}", w.limit());
         run(&mut w, 40, 1.0);
@@ -476,7 +470,7 @@ mod tests {
 
     #[test]
     fn at_most_one_cut_per_round_trip() {
-        let mut w = window(64);
+        let mut w = WindowState::new(64);
         // Ten 503s in a row within one round trip: one cut.
         for _ in 0..10 {
             w.answered(Signal::Throttled);
