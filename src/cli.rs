@@ -137,6 +137,18 @@ pub enum Command {
         s3rewind apply restore-1 --verify\n  \
         s3rewind apply restore-1 --yes --concurrency 128 --max-rps 3000")]
     Apply(ApplyArgs),
+    /// Check that the bucket is where an applied plan meant it to be.
+    ///
+    /// Lists every key the plan acts on (adjacent keys share requests) and
+    /// compares it with the state the plan reaches from what the scan saw:
+    /// the newest entry (a restored version's content, a deleted key's
+    /// delete marker) and the absence of every version and marker the plan
+    /// removes. Prints the mismatches; exits 0 when every key matches, 1
+    /// otherwise.
+    #[command(after_help = "Examples:\n  \
+        s3rewind verify restore-1\n  \
+        s3rewind verify restore-1 --json > verified.json")]
+    Verify(VerifyArgs),
     /// Write a plan's report as one self-contained HTML file, for the person who says yes.
     ///
     /// What the plan does in plain words, its counts by action and by
@@ -491,4 +503,15 @@ pub struct ReportArgs {
     /// Where to write the HTML file (default: NAME.html in the current directory).
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The plan's name.
+    pub name: String,
+    /// ListObjectVersions requests in flight at most.
+    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=4096))]
+    pub concurrency: u16,
+    #[command(flatten)]
+    pub json: JsonArg,
 }

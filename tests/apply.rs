@@ -474,3 +474,59 @@ fn verify_skips_keys_changed_after_the_scan_and_failures_exit_3() {
     );
     assert!(failed.starts_with("failed "), "{failed}");
 }
+
+#[test]
+fn verify_passes_a_clean_apply_and_names_keys_changed_behind_its_back() {
+    let mut b = Bucket::new("verify", true);
+    let (t, _) = incident(&mut b, 8);
+    let w = Workdir::new();
+    s3rewind_ok(&w.catalog(), &["scan", &b.url()]);
+    s3rewind_ok(
+        &w.catalog(),
+        &["plan", "restore", "--to", &t, "--name", "r"],
+    );
+    let err = s3rewind_err(&w.catalog(), &["verify", "r"]);
+    assert!(err.contains("has not been applied"), "{err}");
+    let err = s3rewind_err(&w.catalog(), &["verify", "nope"]);
+    assert!(err.contains("no plan named"), "{err}");
+
+    s3rewind_ok(&w.catalog(), &["apply", "r", "--yes"]);
+    let keys: i64 = catalog_scalar(
+        &w.catalog(),
+        "SELECT count(DISTINCT key) FROM plan_review WHERE plan = 'r'",
+    );
+    let out = s3rewind_ok(&w.catalog(), &["verify", "r"]);
+    assert!(
+        out.contains(&format!("{keys} of {keys} keys as the plan meant")),
+        "{out}"
+    );
+
+    // Behind apply's back: a restored key overwritten, an undeleted key
+    // deleted again, a hidden key written again.
+    b.put("img/000.jpg", b"changed after apply");
+    b.delete("img/001.jpg");
+    b.put("new/0.txt", b"written after apply");
+    let out = s3rewind(&w.catalog(), &["verify", "r"]);
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("3 keys are not as the plan meant"), "{text}");
+    for key in ["img/000.jpg", "img/001.jpg", "new/0.txt"] {
+        assert!(
+            text.contains(&format!("  {key}: expected")),
+            "{key}: {text}"
+        );
+    }
+    let out = s3rewind(&w.catalog(), &["verify", "r", "--json"]);
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["mismatching"], 3);
+    assert_eq!(v["keys"], keys);
+    let mut named: Vec<&str> = v["mismatches"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["key"].as_str().unwrap())
+        .collect();
+    named.sort_unstable();
+    assert_eq!(named, ["img/000.jpg", "img/001.jpg", "new/0.txt"]);
+}

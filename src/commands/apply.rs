@@ -18,26 +18,14 @@ pub async fn run(global: &GlobalArgs, args: ApplyArgs) -> Result<u8, CliError> {
     let _lock = catalog::WorkLock::take(&global.catalog, "apply")?;
     let report = plan::show_plan(&catalog, &args.name)?;
     let info = &report.info;
-    let scan = catalog.scan_record()?.ok_or(plan::PlanError::NoScan)?;
-    let name = shown(&info.name);
-    if info.scan_id != scan.id {
-        return Err(CliError::Usage(format!(
-            "plan {name} was made from an earlier scan of this catalog; its versions may be gone\n  hint: make the plan again",
-        )));
-    }
     let pace = s3io::Pace {
         concurrency: usize::from(args.concurrency),
         max_rps: args.max_rps,
     };
-    let s3 = S3::connect(&super::client_options(global, pace)).await;
+    let (scan, s3) = connect_for(global, &catalog, info, pace).await?;
+    let name = shown(&info.name);
     let location = &scan.location;
     let place = shown_owned(&location.to_string());
-    if s3.endpoint() != location.endpoint.as_deref() {
-        return Err(CliError::Usage(format!(
-            "plan {name} belongs to {place}, but this run points at {}\n  hint: pass the same --endpoint-url (or AWS_ENDPOINT_URL) the scan used",
-            s3.endpoint().unwrap_or("AWS")
-        )));
-    }
 
     let json = args.json.json;
     if !json {
@@ -204,6 +192,33 @@ pub async fn run(global: &GlobalArgs, args: ApplyArgs) -> Result<u8, CliError> {
         );
     }
     Ok(exit_code(failed))
+}
+
+/// The scan a plan was made from and a client for its location: refused
+/// when the plan is older than the catalog's scan, or the client points
+/// at another endpoint than the scan did.
+pub(super) async fn connect_for(
+    global: &GlobalArgs,
+    catalog: &Catalog,
+    info: &catalog::plans::PlanInfo,
+    pace: s3io::Pace,
+) -> Result<(catalog::ScanRecord, S3), CliError> {
+    let scan = catalog.scan_record()?.ok_or(plan::PlanError::NoScan)?;
+    let name = shown(&info.name);
+    if info.scan_id != scan.id {
+        return Err(CliError::Usage(format!(
+            "plan {name} was made from an earlier scan of this catalog; its versions may be gone\n  hint: make the plan again",
+        )));
+    }
+    let s3 = S3::connect(&super::client_options(global, pace)).await;
+    if s3.endpoint() != scan.location.endpoint.as_deref() {
+        return Err(CliError::Usage(format!(
+            "plan {name} belongs to {}, but this run points at {}\n  hint: pass the same --endpoint-url (or AWS_ENDPOINT_URL) the scan used",
+            shown(&scan.location.to_string()),
+            s3.endpoint().unwrap_or("AWS")
+        )));
+    }
+    Ok((scan, s3))
 }
 
 /// `apply --json`: this run's counts (`run`, absent when nothing was left

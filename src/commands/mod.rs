@@ -8,6 +8,7 @@ mod split;
 mod sql;
 mod status;
 mod timeline;
+mod verify;
 
 use crate::cli::{Cli, Command, GlobalArgs};
 use crate::CliError;
@@ -33,6 +34,7 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Sql(args) => sql::run(&cli.global, args).await,
         Command::Export(args) => export::run(&cli.global, args).await,
         Command::Apply(args) => apply::run(&cli.global, args).await,
+        Command::Verify(args) => verify::run(&cli.global, args).await,
     }
 }
 

@@ -15,6 +15,11 @@
 //!
 //! How hard it pushes (concurrency, throttling, retries) is s3io's call
 //! policy; nothing here repeats a call.
+//!
+//! [`verify`] checks afterwards that the bucket is where the plan meant it
+//! to be.
+
+pub mod verify;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -35,6 +40,9 @@ pub enum ApplyError {
     S3(S3Error),
     #[error("interrupted; what was done is recorded: run the same apply again to resume")]
     Interrupted,
+    /// A listing for `verify` failed after its retries.
+    #[error("{0}\n  verify stopped (it changes nothing): fix the cause and run it again")]
+    Verify(S3Error),
 }
 
 /// How to apply.

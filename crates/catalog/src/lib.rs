@@ -23,6 +23,7 @@
 //! - `timeline`: entries counted per time slot by what they did to their key.
 //! - [`plans`]: plans and their actions: made, listed, reported, exported, dropped.
 //! - [`actions`]: [`ActionStore`], claiming and finishing actions for apply.
+//! - `outcomes`: a plan's keys with their scanned history and the plan's actions, for verify.
 //! - [`user_sql`]: a person's SQL, compiled read-only.
 
 pub mod actions;
@@ -30,6 +31,7 @@ mod compact;
 mod files;
 mod history;
 mod lock;
+mod outcomes;
 pub mod plans;
 mod scan_state;
 mod timeline;
@@ -42,6 +44,7 @@ pub use actions::{ActionRow, ActionStore, Outcome};
 pub use files::{companions, readable_by_others, remove};
 pub use history::{HistoryRow, KeyHistory};
 pub use lock::WorkLock;
+pub use outcomes::{KeyAction, PlannedKey, SeenEntry};
 pub use scan_state::{Bounds, RangeState, ScanRecord, ScanTotals};
 pub use timeline::{Slot, TimelineFilter, TIMELINE_SQL};
 pub use writer::{Cut, ScanPage, ScanWriter, WriterHandle, WriterStats};

@@ -82,10 +82,8 @@ impl S3 {
                 ..ListRequest::default()
             };
             let max_keys = entries[next..].iter().sum::<u64>().clamp(1, 1000) as i32;
-            let mut page = self.list_page(bucket, &request, max_keys).await?;
-            // In key order (some servers list a page's delete markers after
-            // its versions), each key still newest first.
-            page.entries.sort_by(|a, b| a.key.cmp(&b.key));
+            // Keys ascending, each newest first, whatever the server's layout.
+            let page = self.list_page(bucket, &request, max_keys).await?;
             let mut i = next;
             for e in page.entries {
                 while i < keys.len() && keys[i] < e.key.as_str() {
@@ -116,6 +114,48 @@ impl S3 {
             }
         }
         Ok(newest)
+    }
+}
+
+impl S3 {
+    /// Every entry of each of `keys` (sorted, distinct, near each other in
+    /// the bucket), each key's newest first: listed from just before the
+    /// first key until past the last, keys in between passed over.
+    pub async fn entries_of_keys(
+        &self,
+        bucket: &str,
+        keys: &[&str],
+    ) -> Result<Vec<Vec<Entry>>, S3Error> {
+        let mut found: Vec<Vec<Entry>> = vec![Vec::new(); keys.len()];
+        let (Some(first), Some(last)) = (keys.first(), keys.last()) else {
+            return Ok(found);
+        };
+        let mut request = ListRequest {
+            prefix: common_prefix(first, last).to_owned(),
+            key_marker: just_before(first),
+            ..ListRequest::default()
+        };
+        let mut i = 0;
+        loop {
+            let page = self.list_page(bucket, &request, 1000).await?;
+            let mut past_last = false;
+            for e in &page.entries {
+                if e.key.as_str() > *last {
+                    past_last = true;
+                    break;
+                }
+                while i < keys.len() && keys[i] < e.key.as_str() {
+                    i += 1;
+                }
+                if i < keys.len() && keys[i] == e.key {
+                    found[i].push(e.clone());
+                }
+            }
+            if past_last || !page.is_truncated {
+                return Ok(found);
+            }
+            request = request.after(&page)?;
+        }
     }
 }
 

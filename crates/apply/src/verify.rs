@@ -1,0 +1,335 @@
+//! `verify`: is the bucket where the plan meant it to be? Each key the plan
+//! acts on is listed (adjacent keys share pages) and compared with the
+//! state the plan reaches from what the scan saw: its newest entry, and
+//! the absence of everything the plan removes.
+//!
+//! The state is the plan's intent, whatever became of its actions: a key
+//! whose action failed or was skipped does not match, which is the point.
+
+use futures::stream::{self, StreamExt, TryStreamExt};
+use model::{ActionKind, Entry};
+use s3io::S3;
+
+use catalog::{Catalog, PlannedKey};
+
+use crate::ApplyError;
+
+/// Keys read from the catalog, and listed, at a time.
+const SLICE: usize = 1000;
+/// Keys this far apart in the scan's order (key ids) share a listing.
+const RUN_GAP: i64 = 16;
+
+/// What a key's newest entry should be once the plan is applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Top {
+    /// No entry, or a delete marker: the key reads as deleted.
+    Deleted,
+    /// A version: with this id when known (a scanned version, or a copy
+    /// whose result apply recorded), else with this content.
+    Version {
+        version_id: Option<String>,
+        etag: Option<String>,
+        size: Option<i64>,
+    },
+}
+
+/// What the bucket must show for a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expected {
+    pub top: Top,
+    /// Versions and markers the plan removes.
+    pub gone: Vec<String>,
+}
+
+/// A key that is not as the plan meant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mismatch {
+    pub key: String,
+    pub expected: String,
+    pub found: String,
+}
+
+/// The outcome of a verification.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Verified {
+    pub keys: u64,
+    pub matching: u64,
+    /// Every key that does not match, in key id order.
+    pub mismatches: Vec<Mismatch>,
+}
+
+/// The state `key` reaches when the plan's actions are applied to what
+/// the scan saw, in id order.
+pub fn expected(key: &PlannedKey) -> Expected {
+    // (version id if known, is marker, etag, size), newest first.
+    type Slot = (Option<String>, bool, Option<String>, Option<i64>);
+    let mut entries: Vec<Slot> = key
+        .history
+        .iter()
+        .map(|e| {
+            (
+                Some(e.version_id.clone()),
+                e.is_marker,
+                e.etag.clone(),
+                e.size,
+            )
+        })
+        .collect();
+    let mut gone = Vec::new();
+    for a in &key.actions {
+        match a.kind {
+            ActionKind::DeleteVersion | ActionKind::DeleteMarker => {
+                if let Some(v) = &a.version_id {
+                    entries.retain(|e| e.0.as_deref() != Some(v.as_str()));
+                    gone.push(v.clone());
+                }
+            }
+            ActionKind::CopyVersion => {
+                let source = key
+                    .history
+                    .iter()
+                    .find(|e| Some(&e.version_id) == a.version_id.as_ref());
+                entries.insert(
+                    0,
+                    (
+                        a.result_version_id.clone(),
+                        false,
+                        source.and_then(|s| s.etag.clone()),
+                        source.and_then(|s| s.size),
+                    ),
+                );
+            }
+            ActionKind::AddDeleteMarker => {
+                entries.insert(0, (a.result_version_id.clone(), true, None, None));
+            }
+        }
+    }
+    let top = match entries.into_iter().next() {
+        None | Some((_, true, _, _)) => Top::Deleted,
+        Some((version_id, false, etag, size)) => Top::Version {
+            version_id,
+            etag,
+            size,
+        },
+    };
+    Expected { top, gone }
+}
+
+/// Compares a key's entries now (newest first) with what it should show;
+/// `None` when it matches.
+pub fn compare(expected: &Expected, now: &[Entry]) -> Option<(String, String)> {
+    for v in &expected.gone {
+        if let Some(e) = now.iter().find(|e| &e.version_id == v) {
+            let what = if e.is_marker {
+                "delete marker"
+            } else {
+                "version"
+            };
+            return Some((
+                format!("{what} {v} removed"),
+                format!("{what} {v} still there"),
+            ));
+        }
+    }
+    let found = || match now.first() {
+        None => "no entry".to_owned(),
+        Some(e) if e.is_marker => format!("delete marker {} on top", e.version_id),
+        Some(e) => format!(
+            "version {} on top ({} bytes, ETag {})",
+            e.version_id,
+            e.size.unwrap_or(0),
+            e.etag.as_deref().unwrap_or("?")
+        ),
+    };
+    match &expected.top {
+        Top::Deleted => match now.first() {
+            None => None,
+            Some(e) if e.is_marker => None,
+            Some(_) => Some(("deleted".to_owned(), found())),
+        },
+        Top::Version {
+            version_id,
+            etag,
+            size,
+        } => {
+            let ok = match now.first() {
+                Some(e) if !e.is_marker => match version_id {
+                    Some(id) => &e.version_id == id,
+                    // A copy not recorded: its content. A multipart
+                    // source's ETag is not the copy's, so size alone then.
+                    None => {
+                        e.size == *size
+                            && (etag.as_deref().is_none_or(|t| t.contains('-')) || e.etag == *etag)
+                    }
+                },
+                _ => false,
+            };
+            let want = match version_id {
+                Some(id) => format!("version {id} on top"),
+                None => format!(
+                    "a copy on top ({} bytes, ETag {})",
+                    size.unwrap_or(0),
+                    etag.as_deref().unwrap_or("?")
+                ),
+            };
+            (!ok).then(|| (want, found()))
+        }
+    }
+}
+
+/// Checks every key of plan `plan_id` against `bucket`; `seen` is told
+/// how many keys are checked so far.
+pub async fn verify(
+    s3: &S3,
+    catalog: &Catalog,
+    plan_id: i64,
+    bucket: &str,
+    seen: impl Fn(u64),
+) -> Result<Verified, ApplyError> {
+    let mut out = Verified::default();
+    let mut after = 0;
+    loop {
+        let keys = catalog.planned_keys(plan_id, after, SLICE)?;
+        let Some(last) = keys.last() else {
+            return Ok(out);
+        };
+        after = last.key_id;
+        let mut sorted: Vec<&PlannedKey> = keys.iter().collect();
+        sorted.sort_by(|a, b| a.key.cmp(&b.key));
+        let runs: Vec<&[&PlannedKey]> = sorted
+            .chunk_by(|a, b| (1..=RUN_GAP).contains(&(b.key_id - a.key_id)))
+            .collect();
+        let listed: Vec<(&[&PlannedKey], Vec<Vec<Entry>>)> = stream::iter(runs)
+            .map(|run| async move {
+                let names: Vec<&str> = run.iter().map(|k| k.key.as_str()).collect();
+                let now = s3
+                    .entries_of_keys(bucket, &names)
+                    .await
+                    .map_err(ApplyError::Verify)?;
+                Ok::<_, ApplyError>((run, now))
+            })
+            .buffer_unordered(16)
+            .try_collect()
+            .await?;
+        for (run, now) in listed {
+            for (key, now) in run.iter().zip(now) {
+                out.keys += 1;
+                match compare(&expected(key), &now) {
+                    None => out.matching += 1,
+                    Some((expected, found)) => out.mismatches.push(Mismatch {
+                        key: key.key.clone(),
+                        expected,
+                        found,
+                    }),
+                }
+            }
+        }
+        seen(out.keys);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use catalog::{KeyAction, SeenEntry};
+
+    fn seen(id: &str, marker: bool, etag: &str) -> SeenEntry {
+        SeenEntry {
+            version_id: id.into(),
+            is_marker: marker,
+            size: (!marker).then_some(3),
+            etag: (!marker).then(|| etag.into()),
+        }
+    }
+
+    fn action(kind: ActionKind, version: Option<&str>, result: Option<&str>) -> KeyAction {
+        KeyAction {
+            id: 1,
+            kind,
+            version_id: version.map(Into::into),
+            status: if result.is_some() { "done" } else { "pending" }.into(),
+            result_version_id: result.map(Into::into),
+        }
+    }
+
+    fn now(id: &str, marker: bool, etag: &str) -> Entry {
+        Entry {
+            key: "k".into(),
+            version_id: id.into(),
+            is_marker: marker,
+            is_latest: false,
+            mtime: 0,
+            size: (!marker).then_some(3),
+            etag: (!marker).then(|| etag.into()),
+            storage_class: None,
+        }
+    }
+
+    fn key(history: Vec<SeenEntry>, actions: Vec<KeyAction>) -> PlannedKey {
+        PlannedKey {
+            key_id: 1,
+            key: "k".into(),
+            history,
+            actions,
+        }
+    }
+
+    #[test]
+    fn a_restored_copy_must_be_on_top_by_id_or_by_content() {
+        let history = vec![seen("bad", false, "e2"), seen("good", false, "e1")];
+        let done = expected(&key(
+            history.clone(),
+            vec![action(ActionKind::CopyVersion, Some("good"), Some("copy"))],
+        ));
+        assert_eq!(
+            compare(&done, &[now("copy", false, "e1"), now("bad", false, "e2")]),
+            None
+        );
+        let (want, found) = compare(&done, &[now("other", false, "e1")]).unwrap();
+        assert!(
+            want.contains("copy") && found.contains("other"),
+            "{want} / {found}"
+        );
+
+        let pending = expected(&key(
+            history,
+            vec![action(ActionKind::CopyVersion, Some("good"), None)],
+        ));
+        assert_eq!(compare(&pending, &[now("x", false, "e1")]), None);
+        assert!(compare(&pending, &[now("bad", false, "e2")]).is_some());
+        assert!(compare(&pending, &[now("m", true, "")]).is_some());
+    }
+
+    #[test]
+    fn removed_markers_must_be_gone_and_hidden_keys_deleted() {
+        let history = vec![seen("m1", true, ""), seen("v1", false, "e1")];
+        let undelete = expected(&key(
+            history.clone(),
+            vec![action(ActionKind::DeleteMarker, Some("m1"), Some("m1"))],
+        ));
+        assert_eq!(
+            undelete.top,
+            Top::Version {
+                version_id: Some("v1".into()),
+                etag: Some("e1".into()),
+                size: Some(3)
+            }
+        );
+        assert_eq!(compare(&undelete, &[now("v1", false, "e1")]), None);
+        let (_, found) =
+            compare(&undelete, &[now("m1", true, ""), now("v1", false, "e1")]).unwrap();
+        assert!(found.contains("still there"), "{found}");
+
+        let hide = expected(&key(
+            vec![seen("v1", false, "e1")],
+            vec![action(ActionKind::AddDeleteMarker, None, None)],
+        ));
+        assert_eq!(hide.top, Top::Deleted);
+        assert_eq!(
+            compare(&hide, &[now("m", true, ""), now("v1", false, "e1")]),
+            None
+        );
+        assert_eq!(compare(&hide, &[]), None);
+        assert!(compare(&hide, &[now("v1", false, "e1")]).is_some());
+    }
+}

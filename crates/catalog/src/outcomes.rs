@@ -1,0 +1,183 @@
+//! A plan's keys with what the scan saw of them and what the plan does to
+//! them (and, once applied, what apply recorded): what `verify` checks the
+//! bucket against. Read a slice of keys at a time, in key id order, so a
+//! plan of any size is checked in bounded memory.
+
+use model::ActionKind;
+use rusqlite::params;
+
+use crate::{Catalog, Result};
+
+/// An entry of a key as scanned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeenEntry {
+    pub version_id: String,
+    pub is_marker: bool,
+    pub size: Option<i64>,
+    /// As S3 writes it (hex MD5, or `<md5>-<parts>`), without quotes.
+    pub etag: Option<String>,
+}
+
+/// One action of the plan on the key, and what became of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyAction {
+    pub id: i64,
+    pub kind: ActionKind,
+    /// The version or marker acted on; `None` for add_delete_marker.
+    pub version_id: Option<String>,
+    /// pending, in_flight, done, failed or skipped.
+    pub status: String,
+    /// The version id S3 gave a copy or a new delete marker.
+    pub result_version_id: Option<String>,
+}
+
+/// A key the plan acts on.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedKey {
+    pub key_id: i64,
+    pub key: String,
+    /// As scanned, newest first.
+    pub history: Vec<SeenEntry>,
+    /// The plan's actions on it, in id order.
+    pub actions: Vec<KeyAction>,
+}
+
+impl Catalog {
+    /// Up to `limit` of the plan's keys whose key id is above `after`, in
+    /// key id order (the scan's listing order).
+    pub fn planned_keys(&self, plan_id: i64, after: i64, limit: usize) -> Result<Vec<PlannedKey>> {
+        let mut ids = self.conn.prepare_cached(
+            "SELECT DISTINCT key_id FROM actions INDEXED BY actions_by_key \
+             WHERE plan_id = ?1 AND key_id > ?2 ORDER BY key_id LIMIT ?3",
+        )?;
+        let key_ids: Vec<i64> = ids
+            .query_map(params![plan_id, after, limit as i64], |r| r.get(0))?
+            .collect::<rusqlite::Result<_>>()?;
+        let (Some(&first), Some(&last)) = (key_ids.first(), key_ids.last()) else {
+            return Ok(Vec::new());
+        };
+        let list = format!(
+            "[{}]",
+            key_ids
+                .iter()
+                .map(i64::to_string)
+                .collect::<Vec<_>>()
+                .join(",")
+        );
+        let mut keys: Vec<PlannedKey> = Vec::with_capacity(key_ids.len());
+        let mut history = self.conn.prepare_cached(
+            "SELECT key_id, key, version_id, is_marker, size, etag FROM key_history \
+             WHERE key_id IN (SELECT value FROM json_each(?1)) ORDER BY key_id, seq",
+        )?;
+        let mut rows = history.query(params![list])?;
+        while let Some(r) = rows.next()? {
+            let key_id: i64 = r.get(0)?;
+            if keys.last().is_none_or(|k| k.key_id != key_id) {
+                keys.push(PlannedKey {
+                    key_id,
+                    key: r.get(1)?,
+                    history: Vec::new(),
+                    actions: Vec::new(),
+                });
+            }
+            let key = keys.last_mut().expect("pushed");
+            key.history.push(SeenEntry {
+                version_id: r.get(2)?,
+                is_marker: r.get(3)?,
+                size: r.get(4)?,
+                etag: r.get(5)?,
+            });
+        }
+        let mut actions = self.conn.prepare_cached(
+            "SELECT key_id, id, kind, version_id, status, result_version_id \
+             FROM actions INDEXED BY actions_by_key \
+             WHERE plan_id = ?1 AND key_id BETWEEN ?2 AND ?3 ORDER BY key_id, id",
+        )?;
+        let mut rows = actions.query(params![plan_id, first, last])?;
+        let mut at = 0;
+        while let Some(r) = rows.next()? {
+            let key_id: i64 = r.get(0)?;
+            while at < keys.len() && keys[at].key_id < key_id {
+                at += 1;
+            }
+            let Some(key) = keys.get_mut(at).filter(|k| k.key_id == key_id) else {
+                continue;
+            };
+            let kind: String = r.get(2)?;
+            key.actions.push(KeyAction {
+                id: r.get(1)?,
+                kind: ActionKind::parse(&kind).ok_or_else(|| {
+                    rusqlite::Error::FromSqlConversionFailure(
+                        2,
+                        rusqlite::types::Type::Text,
+                        kind.clone().into(),
+                    )
+                })?,
+                version_id: r.get(3)?,
+                status: r.get(4)?,
+                result_version_id: r.get(5)?,
+            });
+        }
+        Ok(keys)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plans::{NewAction, NewPlan};
+    use crate::testing::{catalog_with, entry};
+    use crate::CatalogError;
+
+    #[test]
+    fn a_plans_keys_come_with_their_history_and_actions_a_slice_at_a_time() {
+        let (_dir, catalog) = catalog_with(vec![
+            entry("a", "a2", true, 20),
+            entry("a", "a1", false, 10),
+            entry("b", "b1", false, 10),
+            entry("c", "c1", false, 10),
+        ]);
+        let plan = NewPlan {
+            name: "p",
+            rule: "sql",
+            parameters: "{}",
+            scan_id: 1,
+        };
+        let action = |kind, key: &'static str, key_id, version: Option<&'static str>| NewAction {
+            kind,
+            key,
+            key_id,
+            version_id: version,
+            seq: None,
+            size: None,
+            storage_class: None,
+            why: "test".into(),
+            expected_latest: None,
+        };
+        catalog
+            .insert_plan(&plan, |w| {
+                w.push(&action(ActionKind::DeleteMarker, "a", 1, Some("a2")))?;
+                w.push(&action(ActionKind::AddDeleteMarker, "c", 3, None))?;
+                Ok::<_, CatalogError>(())
+            })
+            .unwrap();
+        let plan_id = catalog.plans().unwrap()[0].id;
+        let keys = catalog.planned_keys(plan_id, 0, 1).unwrap();
+        assert_eq!(keys.len(), 1);
+        assert_eq!(keys[0].key, "a");
+        assert_eq!(keys[0].history.len(), 2);
+        assert!(keys[0].history[0].is_marker);
+        assert_eq!(keys[0].actions[0].kind, ActionKind::DeleteMarker);
+        let rest = catalog.planned_keys(plan_id, keys[0].key_id, 10).unwrap();
+        assert_eq!(rest.len(), 1);
+        assert_eq!((rest[0].key.as_str(), rest[0].actions.len()), ("c", 1));
+        assert_eq!(
+            rest[0].history[0].etag.as_deref(),
+            Some("d41d8cd98f00b204e9800998ecf8427e")
+        );
+        assert!(catalog
+            .planned_keys(plan_id, rest[0].key_id, 10)
+            .unwrap()
+            .is_empty());
+    }
+}
