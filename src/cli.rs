@@ -261,6 +261,22 @@ pub enum PlanCommand {
     #[command(after_help = "Example:\n  \
         s3rewind plan sql --name tmp-cleanup --query \"SELECT 'delete_version', key, version_id FROM objects WHERE key LIKE 'tmp/%' AND NOT is_latest\"")]
     Sql(PlanSqlArgs),
+    /// The inverse of an applied plan: take back what apply did.
+    ///
+    /// Made from what apply recorded of each action: the copies it made are
+    /// deleted, the delete markers it added are removed, and a key whose
+    /// top delete marker it removed is hidden again by a new one. Versions a
+    /// plan deleted for good (--mode rollback, expire) cannot come back:
+    /// they are counted, not planned. Review and apply it like any plan.
+    #[command(after_help = "Example:\n  \
+        s3rewind plan undo restore-1 && s3rewind plan show undo-1 && s3rewind apply undo-1")]
+    Undo {
+        /// The applied plan to take back.
+        #[arg(value_name = "PLAN")]
+        plan: String,
+        #[command(flatten)]
+        name: NameArg,
+    },
     /// List the plans with their progress.
     List(JsonArg),
     /// Show a plan: actions by kind, keys affected, bytes to copy, requests and cost, a sample.

@@ -254,6 +254,16 @@ fn a_killed_apply_finishes_on_rerun_without_doing_anything_twice() {
     }
     let status = s3rewind_ok(&catalog, &["status"]);
     assert!(status.contains("partly applied"), "{status}");
+    // The journal of a killed run is not complete until apply resolves
+    // what was in flight: undo waits for it.
+    let in_flight: i64 = catalog_scalar(
+        &catalog,
+        "SELECT count(*) FROM actions WHERE status = 'in_flight'",
+    );
+    if in_flight > 0 {
+        let err = s3rewind_err(&catalog, &["plan", "undo", "incident"]);
+        assert!(err.contains("in flight"), "{err}");
+    }
     s3rewind_ok(&catalog, &args);
     assert_state(&b, &at_t);
     let after = b.listing();
@@ -276,6 +286,25 @@ fn a_killed_apply_finishes_on_rerun_without_doing_anything_twice() {
         "SELECT count(*) FROM actions WHERE status != 'done'",
     );
     assert_eq!(not_done, 0);
+    // What the killed runs did is all in the journal: undo takes back
+    // every copy and marker, and the bucket reads as before the first run.
+    s3rewind_ok(&catalog, &["plan", "undo", "incident", "--name", "back"]);
+    s3rewind_ok(&catalog, &["apply", "back", "--yes"]);
+    let now: HashSet<(String, String)> = version_ids(&b.listing());
+    let removed_by_restore = planned_marker_removals(&catalog);
+    let expected: HashSet<(String, String)> = version_ids(&before)
+        .difference(&removed_by_restore)
+        .cloned()
+        .collect();
+    let extra: Vec<_> = now.difference(&expected).collect();
+    let missing: Vec<_> = expected.difference(&now).collect();
+    // Left: the markers undo added where restore removed some.
+    let markers_readded: i64 = catalog_scalar(
+        &catalog,
+        "SELECT count(*) FROM plan_review WHERE plan = 'back' AND action = 'add_delete_marker'",
+    );
+    assert_eq!(extra.len() as i64, markers_readded, "{extra:?}");
+    assert!(missing.is_empty(), "{missing:?}");
 }
 
 #[test]
@@ -529,4 +558,82 @@ fn verify_passes_a_clean_apply_and_names_keys_changed_behind_its_back() {
         .collect();
     named.sort_unstable();
     assert_eq!(named, ["img/000.jpg", "img/001.jpg", "new/0.txt"]);
+}
+
+#[test]
+fn undo_takes_an_applied_restore_back_and_can_itself_be_undone() {
+    let mut b = Bucket::new("undo", true);
+    let (t, at_t) = incident(&mut b, 8);
+    let w = Workdir::new();
+    s3rewind_ok(&w.catalog(), &["scan", &b.url()]);
+    s3rewind_ok(
+        &w.catalog(),
+        &["plan", "restore", "--to", &t, "--name", "r"],
+    );
+    let err = s3rewind_err(&w.catalog(), &["plan", "undo", "r"]);
+    assert!(err.contains("never applied"), "{err}");
+    let err = s3rewind_err(&w.catalog(), &["plan", "undo", "gone"]);
+    assert!(err.contains("no plan named"), "{err}");
+
+    let keys: Vec<String> = at_t.keys().cloned().collect();
+    let before: Vec<Option<Vec<u8>>> = keys.iter().map(|k| b.get(k)).collect();
+    s3rewind_ok(&w.catalog(), &["apply", "r", "--yes"]);
+    assert_state(&b, &at_t);
+
+    let out = s3rewind_ok(&w.catalog(), &["plan", "undo", "r", "--name", "back"]);
+    assert!(out.contains("plan back:"), "{out}");
+    let planned: i64 = catalog_scalar(
+        &w.catalog(),
+        "SELECT count(*) FROM plan_review WHERE plan = 'back'",
+    );
+    let undoable: i64 = catalog_scalar(
+        &w.catalog(),
+        "SELECT count(DISTINCT key) FROM plan_review WHERE plan = 'r'",
+    );
+    assert_eq!(planned, undoable);
+    s3rewind_ok(&w.catalog(), &["apply", "back", "--yes"]);
+    let after: Vec<Option<Vec<u8>>> = keys.iter().map(|k| b.get(k)).collect();
+    assert_eq!(after, before, "every key as before the first apply");
+    let out = s3rewind_ok(&w.catalog(), &["verify", "back"]);
+    assert!(
+        out.contains(&format!("{undoable} of {undoable} keys")),
+        "{out}"
+    );
+
+    // An undo is a plan like any other: undoing it restores again, except
+    // that the copies it deleted are data deleted for good.
+    let out = s3rewind_ok(&w.catalog(), &["plan", "undo", "back", "--name", "again"]);
+    assert!(out.contains("cannot come back"), "{out}");
+    s3rewind_ok(&w.catalog(), &["apply", "again", "--yes"]);
+    for (key, content) in &at_t {
+        if content.is_none() {
+            assert_eq!(b.get(key), None, "{key} hidden again");
+        }
+    }
+}
+
+#[test]
+fn plan_show_says_a_rollback_cannot_be_undone() {
+    let mut b = Bucket::new("rollback-undo", true);
+    let (t, _) = incident(&mut b, 4);
+    let w = Workdir::new();
+    s3rewind_ok(&w.catalog(), &["scan", &b.url()]);
+    s3rewind_ok(
+        &w.catalog(),
+        &[
+            "plan", "restore", "--to", &t, "--mode", "rollback", "--name", "rb",
+        ],
+    );
+    let show = s3rewind_ok(&w.catalog(), &["plan", "show", "rb"]);
+    assert!(show.contains("cannot bring them back"), "{show}");
+    s3rewind_ok(&w.catalog(), &["apply", "rb", "--yes"]);
+    let deleted: i64 = catalog_scalar(
+        &w.catalog(),
+        "SELECT count(*) FROM plan_review WHERE plan = 'rb' AND action = 'delete_version'",
+    );
+    let out = s3rewind_ok(&w.catalog(), &["plan", "undo", "rb"]);
+    assert!(
+        out.contains(&format!("{deleted} versions the plan deleted for good")),
+        "{out}"
+    );
 }

@@ -89,6 +89,15 @@ pub async fn run(global: &GlobalArgs, command: PlanCommand) -> Result<u8, CliErr
                 },
             )
         }
+        PlanCommand::Undo { plan, name } => create(
+            &catalog,
+            PlanRequest {
+                name: name.name.as_deref(),
+                rule: Rule::Undo { of: plan },
+                where_expr: None,
+                allow_before_data: false,
+            },
+        ),
         PlanCommand::List(json) => list(&catalog, json.json),
         PlanCommand::Show { name, json } => show(&catalog, &name, json.json),
         PlanCommand::Drop { name, yes } => {
@@ -145,6 +154,12 @@ fn create(catalog: &Catalog, request: PlanRequest<'_>) -> Result<u8, CliError> {
         for key in &created.unrecoverable_sample {
             println!("  {}", shown(key));
         }
+    }
+    if created.irreversible > 0 {
+        println!(
+            "{} versions the plan deleted for good cannot come back: they are not in this plan",
+            thousands(created.irreversible)
+        );
     }
     println!(
         "review it: `s3rewind plan show {0}`, or SQL on the view plan_review (WHERE plan = '{0}')",
@@ -294,6 +309,16 @@ pub fn print_report(report: &plan::PlanReport, sample: bool) {
         thousands(s.skipped),
         thousands(s.pending + s.in_flight)
     );
+    if let Some(k) = report
+        .kinds
+        .iter()
+        .find(|k| k.kind == ActionKind::DeleteVersion)
+    {
+        println!(
+            "irreversible {} versions are deleted for good: `plan undo` cannot bring them back",
+            thousands(k.actions)
+        );
+    }
     let e = &report.estimate;
     println!(
         "cost        {} COPY/PUT requests + {} DELETE requests (free) ≈ ${:.4} at S3 list prices",

@@ -7,10 +7,10 @@
 //! whose action failed or was skipped does not match, which is the point.
 
 use futures::stream::{self, StreamExt, TryStreamExt};
-use model::{ActionKind, Entry};
+use model::Entry;
 use s3io::S3;
 
-use catalog::{Catalog, PlannedKey};
+use catalog::{Catalog, Intended, PlannedKey, Top};
 
 use crate::ApplyError;
 
@@ -18,28 +18,6 @@ use crate::ApplyError;
 const SLICE: usize = 1000;
 /// Keys this far apart in the scan's order (key ids) share a listing.
 const RUN_GAP: i64 = 16;
-
-/// What a key's newest entry should be once the plan is applied.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Top {
-    /// No entry, or a delete marker: the key reads as deleted.
-    Deleted,
-    /// A version: with this id when known (a scanned version, or a copy
-    /// whose result apply recorded), else with this content.
-    Version {
-        version_id: Option<String>,
-        etag: Option<String>,
-        size: Option<i64>,
-    },
-}
-
-/// What the bucket must show for a key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Expected {
-    pub top: Top,
-    /// Versions and markers the plan removes.
-    pub gone: Vec<String>,
-}
 
 /// A key that is not as the plan meant.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,66 +36,9 @@ pub struct Verified {
     pub mismatches: Vec<Mismatch>,
 }
 
-/// The state `key` reaches when the plan's actions are applied to what
-/// the scan saw, in id order.
-pub fn expected(key: &PlannedKey) -> Expected {
-    // (version id if known, is marker, etag, size), newest first.
-    type Slot = (Option<String>, bool, Option<String>, Option<i64>);
-    let mut entries: Vec<Slot> = key
-        .history
-        .iter()
-        .map(|e| {
-            (
-                Some(e.version_id.clone()),
-                e.is_marker,
-                e.etag.clone(),
-                e.size,
-            )
-        })
-        .collect();
-    let mut gone = Vec::new();
-    for a in &key.actions {
-        match a.kind {
-            ActionKind::DeleteVersion | ActionKind::DeleteMarker => {
-                if let Some(v) = &a.version_id {
-                    entries.retain(|e| e.0.as_deref() != Some(v.as_str()));
-                    gone.push(v.clone());
-                }
-            }
-            ActionKind::CopyVersion => {
-                let source = key
-                    .history
-                    .iter()
-                    .find(|e| Some(&e.version_id) == a.version_id.as_ref());
-                entries.insert(
-                    0,
-                    (
-                        a.result_version_id.clone(),
-                        false,
-                        source.and_then(|s| s.etag.clone()),
-                        source.and_then(|s| s.size),
-                    ),
-                );
-            }
-            ActionKind::AddDeleteMarker => {
-                entries.insert(0, (a.result_version_id.clone(), true, None, None));
-            }
-        }
-    }
-    let top = match entries.into_iter().next() {
-        None | Some((_, true, _, _)) => Top::Deleted,
-        Some((version_id, false, etag, size)) => Top::Version {
-            version_id,
-            etag,
-            size,
-        },
-    };
-    Expected { top, gone }
-}
-
 /// Compares a key's entries now (newest first) with what it should show;
 /// `None` when it matches.
-pub fn compare(expected: &Expected, now: &[Entry]) -> Option<(String, String)> {
+pub fn compare(expected: &Intended, now: &[Entry]) -> Option<(String, String)> {
     for v in &expected.gone {
         if let Some(e) = now.iter().find(|e| &e.version_id == v) {
             let what = if e.is_marker {
@@ -214,7 +135,7 @@ pub async fn verify(
         for (run, now) in listed {
             for (key, now) in run.iter().zip(now) {
                 out.keys += 1;
-                match compare(&expected(key), &now) {
+                match compare(&key.intended(), &now) {
                     None => out.matching += 1,
                     Some((expected, found)) => out.mismatches.push(Mismatch {
                         key: key.key.clone(),
@@ -232,6 +153,7 @@ pub async fn verify(
 mod tests {
     use super::*;
     use catalog::{KeyAction, SeenEntry};
+    use model::ActionKind;
 
     fn seen(id: &str, marker: bool, etag: &str) -> SeenEntry {
         SeenEntry {
@@ -249,6 +171,7 @@ mod tests {
             version_id: version.map(Into::into),
             status: if result.is_some() { "done" } else { "pending" }.into(),
             result_version_id: result.map(Into::into),
+            expected_latest: None,
         }
     }
 
@@ -277,10 +200,11 @@ mod tests {
     #[test]
     fn a_restored_copy_must_be_on_top_by_id_or_by_content() {
         let history = vec![seen("bad", false, "e2"), seen("good", false, "e1")];
-        let done = expected(&key(
+        let done = key(
             history.clone(),
             vec![action(ActionKind::CopyVersion, Some("good"), Some("copy"))],
-        ));
+        )
+        .intended();
         assert_eq!(
             compare(&done, &[now("copy", false, "e1"), now("bad", false, "e2")]),
             None
@@ -291,10 +215,11 @@ mod tests {
             "{want} / {found}"
         );
 
-        let pending = expected(&key(
+        let pending = key(
             history,
             vec![action(ActionKind::CopyVersion, Some("good"), None)],
-        ));
+        )
+        .intended();
         assert_eq!(compare(&pending, &[now("x", false, "e1")]), None);
         assert!(compare(&pending, &[now("bad", false, "e2")]).is_some());
         assert!(compare(&pending, &[now("m", true, "")]).is_some());
@@ -303,10 +228,11 @@ mod tests {
     #[test]
     fn removed_markers_must_be_gone_and_hidden_keys_deleted() {
         let history = vec![seen("m1", true, ""), seen("v1", false, "e1")];
-        let undelete = expected(&key(
+        let undelete = key(
             history.clone(),
             vec![action(ActionKind::DeleteMarker, Some("m1"), Some("m1"))],
-        ));
+        )
+        .intended();
         assert_eq!(
             undelete.top,
             Top::Version {
@@ -320,10 +246,11 @@ mod tests {
             compare(&undelete, &[now("m1", true, ""), now("v1", false, "e1")]).unwrap();
         assert!(found.contains("still there"), "{found}");
 
-        let hide = expected(&key(
+        let hide = key(
             vec![seen("v1", false, "e1")],
             vec![action(ActionKind::AddDeleteMarker, None, None)],
-        ));
+        )
+        .intended();
         assert_eq!(hide.top, Top::Deleted);
         assert_eq!(
             compare(&hide, &[now("m", true, ""), now("v1", false, "e1")]),

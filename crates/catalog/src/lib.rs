@@ -44,7 +44,7 @@ pub use actions::{ActionRow, ActionStore, Outcome};
 pub use files::{companions, readable_by_others, remove};
 pub use history::{HistoryRow, KeyHistory};
 pub use lock::WorkLock;
-pub use outcomes::{KeyAction, PlannedKey, SeenEntry};
+pub use outcomes::{Intended, KeyAction, PlannedKey, SeenEntry, Top};
 pub use scan_state::{Bounds, RangeState, ScanRecord, ScanTotals};
 pub use timeline::{Slot, TimelineFilter, TIMELINE_SQL};
 pub use writer::{Cut, ScanPage, ScanWriter, WriterHandle, WriterStats};

@@ -1,6 +1,6 @@
 //! A plan's keys with what the scan saw of them and what the plan does to
 //! them (and, once applied, what apply recorded): what `verify` checks the
-//! bucket against. Read a slice of keys at a time, in key id order, so a
+//! bucket against, and what `plan undo` inverts. Read a slice of keys at a time, in key id order, so a
 //! plan of any size is checked in bounded memory.
 
 use model::ActionKind;
@@ -29,6 +29,8 @@ pub struct KeyAction {
     pub status: String,
     /// The version id S3 gave a copy or a new delete marker.
     pub result_version_id: Option<String>,
+    /// The key's newest entry when the plan was made.
+    pub expected_latest: Option<String>,
 }
 
 /// A key the plan acts on.
@@ -40,6 +42,95 @@ pub struct PlannedKey {
     pub history: Vec<SeenEntry>,
     /// The plan's actions on it, in id order.
     pub actions: Vec<KeyAction>,
+}
+
+/// What a key's newest entry should be once the plan is applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Top {
+    /// No entry, or a delete marker: the key reads as deleted.
+    Deleted,
+    /// A version: with this id when known (a scanned version, or a copy
+    /// whose result apply recorded), else with this content.
+    Version {
+        version_id: Option<String>,
+        etag: Option<String>,
+        size: Option<i64>,
+    },
+}
+
+/// What the bucket must show for a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Intended {
+    pub top: Top,
+    /// The id of the newest entry, when known (a scanned entry, or one
+    /// apply made and recorded).
+    pub newest_id: Option<String>,
+    /// Versions and markers the plan removes.
+    pub gone: Vec<String>,
+}
+
+impl PlannedKey {
+    /// The state the plan means the key to reach: its actions applied,
+    /// in id order, to what the scan saw — whatever became of them.
+    pub fn intended(&self) -> Intended {
+        // (version id if known, is marker, etag, size), newest first.
+        type Slot = (Option<String>, bool, Option<String>, Option<i64>);
+        let mut entries: Vec<Slot> = self
+            .history
+            .iter()
+            .map(|e| {
+                (
+                    Some(e.version_id.clone()),
+                    e.is_marker,
+                    e.etag.clone(),
+                    e.size,
+                )
+            })
+            .collect();
+        let mut gone = Vec::new();
+        for a in &self.actions {
+            match a.kind {
+                ActionKind::DeleteVersion | ActionKind::DeleteMarker => {
+                    if let Some(v) = &a.version_id {
+                        entries.retain(|e| e.0.as_deref() != Some(v.as_str()));
+                        gone.push(v.clone());
+                    }
+                }
+                ActionKind::CopyVersion => {
+                    let source = self
+                        .history
+                        .iter()
+                        .find(|e| Some(&e.version_id) == a.version_id.as_ref());
+                    entries.insert(
+                        0,
+                        (
+                            a.result_version_id.clone(),
+                            false,
+                            source.and_then(|s| s.etag.clone()),
+                            source.and_then(|s| s.size),
+                        ),
+                    );
+                }
+                ActionKind::AddDeleteMarker => {
+                    entries.insert(0, (a.result_version_id.clone(), true, None, None));
+                }
+            }
+        }
+        let newest_id = entries.first().and_then(|e| e.0.clone());
+        let top = match entries.into_iter().next() {
+            None | Some((_, true, _, _)) => Top::Deleted,
+            Some((version_id, false, etag, size)) => Top::Version {
+                version_id,
+                etag,
+                size,
+            },
+        };
+        Intended {
+            top,
+            newest_id,
+            gone,
+        }
+    }
 }
 
 impl Catalog {
@@ -89,7 +180,7 @@ impl Catalog {
             });
         }
         let mut actions = self.conn.prepare_cached(
-            "SELECT key_id, id, kind, version_id, status, result_version_id \
+            "SELECT key_id, id, kind, version_id, status, result_version_id, expected_latest \
              FROM actions INDEXED BY actions_by_key \
              WHERE plan_id = ?1 AND key_id BETWEEN ?2 AND ?3 ORDER BY key_id, id",
         )?;
@@ -116,6 +207,7 @@ impl Catalog {
                 version_id: r.get(3)?,
                 status: r.get(4)?,
                 result_version_id: r.get(5)?,
+                expected_latest: r.get(6)?,
             });
         }
         Ok(keys)

@@ -15,12 +15,14 @@
 //! - `report`: [`show_plan`], what a plan will do and cost.
 //! - [`export`]: a plan's actions as CSV, or as an S3 Batch Operations manifest.
 //! - [`timeline`]: writes over time, their bursts, and the time to restore to.
+//! - [`undo`]: the inverse of an applied plan, from what apply recorded.
 
 pub mod export;
 mod make;
 mod report;
 pub mod rules;
 pub mod timeline;
+pub mod undo;
 mod user;
 
 pub use catalog::plans::{KindCount, PlanInfo, StatusCounts};
@@ -53,6 +55,12 @@ pub enum PlanError {
         "{to} is before the oldest entry in the catalog ({oldest}): at that time no key existed, so the plan would hide every key\n  hint: check --to (its time zone, its year); if hiding every key is what you want, add --allow-before-data"
     )]
     BeforeAnyData { to: String, oldest: String },
+    #[error("plan {0:?} was never applied: there is nothing to undo")]
+    NeverApplied(String),
+    #[error("plan {name:?} has {in_flight} actions in flight from an apply that was stopped: what they did is not known yet\n  hint: run `s3rewind apply {name}` to finish (or resolve) them, then undo")]
+    UndoInFlight { name: String, in_flight: u64 },
+    #[error("plan {0:?} was made from an earlier scan of this catalog\n  hint: undo is made from the scan the plan was applied to")]
+    OtherScan(String),
     #[error(transparent)]
     Catalog(#[from] catalog::CatalogError),
     #[error("{0}")]

@@ -29,6 +29,8 @@ pub struct Created {
     /// Undelete: keys deleted in the window with no version to bring back.
     pub unrecoverable: u64,
     pub unrecoverable_sample: Vec<String>,
+    /// Undo: versions the undone plan deleted for good.
+    pub irreversible: u64,
     pub elapsed: Duration,
 }
 
@@ -54,10 +56,19 @@ pub fn create_plan(catalog: &Catalog, request: &PlanRequest<'_>) -> Result<Creat
         actions: 0,
         unrecoverable: 0,
         unrecoverable_sample: Vec::new(),
+        irreversible: 0,
         elapsed: Duration::ZERO,
+    };
+    let undone = match &request.rule {
+        Rule::Undo { of } => Some(undoable(catalog, of, scan_id)?),
+        _ => None,
     };
     created.actions = catalog.insert_plan(&plan, |writer| match &request.rule {
         Rule::Sql { query } => fill_from_query(catalog, query, writer),
+        Rule::Undo { of } => {
+            let id = undone.expect("checked above");
+            fill_from_undo(catalog, id, of, writer, &mut created)
+        }
         rule => fill_from_rule(catalog, rule, request.where_expr, writer, &mut created),
     })?;
     created.elapsed = started.elapsed();
@@ -147,6 +158,51 @@ fn fill_from_rule(
         }
         Ok::<_, PlanError>(())
     })
+}
+
+/// The id of plan `of`, if it can be undone: applied, from this scan,
+/// with nothing left in flight.
+fn undoable(catalog: &Catalog, of: &str, scan_id: i64) -> Result<i64, PlanError> {
+    let info = crate::find_plan(catalog, of)?;
+    let s = &info.status;
+    if info.scan_id != scan_id {
+        return Err(PlanError::OtherScan(of.to_owned()));
+    }
+    if s.in_flight > 0 {
+        return Err(PlanError::UndoInFlight {
+            name: of.to_owned(),
+            in_flight: s.in_flight,
+        });
+    }
+    if s.done == 0 {
+        return Err(PlanError::NeverApplied(of.to_owned()));
+    }
+    Ok(info.id)
+}
+
+/// Plan `of`'s done actions inverted, a slice of keys at a time.
+fn fill_from_undo(
+    catalog: &Catalog,
+    plan_id: i64,
+    of: &str,
+    writer: &mut PlanWriter<'_>,
+    created: &mut Created,
+) -> Result<(), PlanError> {
+    let mut after = 0;
+    loop {
+        let keys = catalog.planned_keys(plan_id, after, 1000)?;
+        let Some(last) = keys.last() else {
+            return Ok(());
+        };
+        after = last.key_id;
+        for key in &keys {
+            let undo = crate::undo::undo_key(key, of);
+            created.irreversible += undo.irreversible.len() as u64;
+            for action in &undo.actions {
+                writer.push(action)?;
+            }
+        }
+    }
 }
 
 /// A person's query, row by row; one bad row and no plan is made.

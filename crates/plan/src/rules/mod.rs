@@ -37,6 +37,8 @@ pub enum Rule {
     },
     /// A person's SELECT returning (action, key, version_id[, why]).
     Sql { query: String },
+    /// The inverse of an applied plan, from what apply recorded (see `undo`).
+    Undo { of: String },
 }
 
 /// What a rule decided for one key.
@@ -55,6 +57,7 @@ impl Rule {
             Rule::Undelete { .. } => "undelete",
             Rule::Expire { .. } => "expire",
             Rule::Sql { .. } => "sql",
+            Rule::Undo { .. } => "undo",
         }
     }
 
@@ -88,6 +91,7 @@ impl Rule {
                 "as_of": format_time(*as_of),
             }),
             Rule::Sql { query } => json!({ "query": query }),
+            Rule::Undo { of } => json!({ "of": of }),
         };
         if let Some(w) = where_expr {
             v["where"] = json!(w);
@@ -95,7 +99,8 @@ impl Rule {
         v
     }
 
-    /// The actions one key needs. `Sql` plans are not made per key (see `user`).
+    /// The actions one key needs. `Sql` and `Undo` plans are not made from
+    /// key histories (see `user` and `undo`).
     pub fn decide<'h>(&self, key: KeyHistory<'h>) -> KeyPlan<'h> {
         if key.entries.is_empty() {
             return KeyPlan::default();
@@ -120,7 +125,7 @@ impl Rule {
                 expired_markers,
                 as_of,
             } => expire::decide(key, *older_than, *keep_newest, *expired_markers, *as_of),
-            Rule::Sql { .. } => KeyPlan::default(),
+            Rule::Sql { .. } | Rule::Undo { .. } => KeyPlan::default(),
         }
     }
 }
