@@ -349,11 +349,12 @@ fn render(
     let s = &info.status;
     let _ = write!(
         page,
-        "<p>{}: <span data-figure=\"done\">{}</span> done, <span data-figure=\"failed\">{}</span> failed, {} skipped (the key changed after the scan), <span data-figure=\"pending\">{}</span> not yet applied.</p>",
+        "<p>{}: <span data-figure=\"done\">{}</span> done, <span data-figure=\"failed\">{}</span> failed, {} skipped and <span data-figure=\"drifted\">{}</span> drifted (the key changed after the scan), <span data-figure=\"pending\">{}</span> not yet applied.</p>",
         h(crate::commands::plan_state(info)),
         thousands(s.done),
         thousands(s.failed),
         thousands(s.skipped),
+        thousands(s.drifted),
         thousands(s.pending + s.in_flight)
     );
     table(&mut page, "by-status", "Actions by status", &by_status);

@@ -637,3 +637,97 @@ fn plan_show_says_a_rollback_cannot_be_undone() {
         "{out}"
     );
 }
+
+#[test]
+fn copies_carry_the_scans_condition_and_a_key_written_since_is_left_alone() {
+    let mut own = None;
+    let on = |server: &Server| {
+        let mut b = Bucket::on(server, &unique_bucket("drift"), true);
+        let (t, _) = incident(&mut b, 8);
+        (b, t)
+    };
+    let servers: Vec<(&Server, bool)> = match server().kind {
+        // s3sim as AWS (conditions honoured) and as a server ignoring them.
+        ServerKind::S3sim => vec![
+            (server(), true),
+            (
+                &*own.insert(start_server(ServerKind::S3sim, &["--ignore-conditions"])),
+                false,
+            ),
+        ],
+        // moto 5.2.5 checks If-Match / If-None-Match on PutObject only: a
+        // copy lands whatever they say.
+        ServerKind::Moto => vec![(server(), false)],
+    };
+    for (server, honoured) in servers {
+        let (mut b, t) = on(server);
+        let w = Workdir::new();
+        let endpoint = ["--endpoint-url", server.endpoint.as_str()];
+        let url = b.url();
+        let mut scan = vec!["scan", url.as_str()];
+        scan.extend(endpoint);
+        s3rewind_ok(&w.catalog(), &scan);
+        s3rewind_ok(
+            &w.catalog(),
+            &["plan", "restore", "--to", &t, "--name", "r"],
+        );
+        // img/000.jpg was overwritten after T: the plan copies onto it.
+        let copied: i64 = catalog_scalar(
+            &w.catalog(),
+            "SELECT count(*) FROM plan_review WHERE plan = 'r' AND key = 'img/000.jpg' AND action = 'copy_version'",
+        );
+        assert_eq!(copied, 1);
+        // A writer goes on after the scan.
+        b.put("img/000.jpg", b"written after the scan");
+        let mut apply = vec!["apply", "r", "--yes"];
+        apply.extend(endpoint);
+        let out = s3rewind_ok(&w.catalog(), &apply);
+        let status: String = catalog_scalar(
+            &w.catalog(),
+            "SELECT status FROM plan_review WHERE plan = 'r' AND key = 'img/000.jpg'",
+        );
+        if honoured {
+            assert!(
+                out.contains("sent with the condition the scan saw"),
+                "{out}"
+            );
+            assert!(out.contains("1 drifted"), "{out}");
+            assert_eq!(status, "drifted");
+            let (expected, error): (String, String) = {
+                let conn = rusqlite::Connection::open(w.catalog()).unwrap();
+                conn.query_row(
+                    "SELECT expected_latest, error FROM plan_review WHERE plan = 'r' AND key = 'img/000.jpg'",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .unwrap()
+            };
+            assert!(
+                error.contains("changed after the scan") && error.contains(&expected),
+                "{error}"
+            );
+            let shown = s3rewind_ok(&w.catalog(), &["status"]);
+            assert!(shown.contains("1 drifted"), "{shown}");
+        } else {
+            assert!(out.contains("ignores conditional copies"), "{out}");
+            assert_eq!(status, "skipped");
+        }
+        // Either way the writer's version stays on top, and nothing of the
+        // probe is left in the bucket.
+        assert_eq!(
+            b.get("img/000.jpg"),
+            Some(b"written after the scan".to_vec())
+        );
+        assert!(
+            !b.listing()
+                .iter()
+                .any(|e| e.0.starts_with(".s3rewind-probe/")),
+            "probe left behind"
+        );
+        let others: i64 = catalog_scalar(
+            &w.catalog(),
+            "SELECT count(*) FROM plan_review WHERE plan = 'r' AND key != 'img/000.jpg' AND status != 'done'",
+        );
+        assert_eq!(others, 0);
+    }
+}

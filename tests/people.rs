@@ -319,6 +319,7 @@ fn json_everywhere_with_the_documented_fields() {
             "actions",
             "created_at",
             "done",
+            "drifted",
             "failed",
             "name",
             "parameters",
@@ -356,6 +357,20 @@ fn json_everywhere_with_the_documented_fields() {
     ];
     let applied = json_of(&s3rewind_ok(&catalog, &apply));
     assert_eq!(keys_of(&applied), ["failures_by_code", "plan", "run"]);
+    assert_eq!(
+        keys_of(&applied["run"]),
+        [
+            "done",
+            "drifted",
+            "failed",
+            "guard",
+            "requests",
+            "retries",
+            "seconds",
+            "skipped",
+            "throttled"
+        ]
+    );
     assert_eq!(applied["run"]["done"], 300);
     assert_eq!(applied["plan"]["state"], "applied");
     let again = json_of(&s3rewind_ok(&catalog, &apply));

@@ -113,6 +113,7 @@ pub async fn run(global: &GlobalArgs, args: ApplyArgs) -> Result<u8, CliError> {
         retry_failed: args.retry_failed,
         multipart_threshold: args.multipart_threshold,
         part_size: args.part_size,
+        condition_probe: catalog.copy_to_make(info.id)?,
     };
     let target = ApplyTarget {
         plan_id: info.id,
@@ -133,11 +134,12 @@ pub async fn run(global: &GlobalArgs, args: ApplyArgs) -> Result<u8, CliError> {
             done: finished,
             total: remaining,
             message: format!(
-                "{}/s · {} done, {} failed, {} skipped · {} in flight at most · ETA {}",
+                "{}/s · {} done, {} failed, {} skipped, {} drifted · {} in flight at most · ETA {}",
                 thousands(rate as u64),
                 thousands(shown.done.load(Ordering::Relaxed)),
                 thousands(shown.failed.load(Ordering::Relaxed)),
                 thousands(shown.skipped.load(Ordering::Relaxed)),
+                thousands(shown.drifted.load(Ordering::Relaxed)),
                 paced.pacer().narrowest_window(),
                 if rate > 0.0 {
                     format!("{:.0}s", left as f64 / rate)
@@ -162,18 +164,34 @@ pub async fn run(global: &GlobalArgs, args: ApplyArgs) -> Result<u8, CliError> {
         println!("{:#}", summary_json(&catalog, &report, Some(&summary))?);
         return Ok(exit_code(failed));
     }
-    let finished = summary.done + summary.failed + summary.skipped;
+    let finished = summary.done + summary.failed + summary.skipped + summary.drifted;
     println!(
-        "applied plan {name}: {} done, {} failed, {} skipped in {:.1} s ({} actions/s); {} requests, {} retried, {} throttled",
+        "applied plan {name}: {} done, {} failed, {} skipped, {} drifted in {:.1} s ({} actions/s); {} requests, {} retried, {} throttled",
         thousands(summary.done),
         thousands(summary.failed),
         thousands(summary.skipped),
+        thousands(summary.drifted),
         summary.elapsed.as_secs_f64(),
         output::rate(finished, summary.elapsed),
         thousands(summary.requests),
         thousands(summary.retries),
         thousands(summary.throttled),
     );
+    match summary.guard {
+        apply::Guard::Conditions => println!(
+            "copies were sent with the condition the scan saw (If-Match / If-None-Match: no extra request)"
+        ),
+        apply::Guard::Listing => println!(
+            "this endpoint ignores conditional copies: each key was listed before acting on it instead (as --verify does)"
+        ),
+        apply::Guard::None => {}
+    }
+    if summary.drifted > 0 {
+        println!(
+            "drifted: {} copies were refused because their key changed after the scan (see them: s3rewind sql \"SELECT key, expected_latest, error FROM plan_review WHERE plan = '{name}' AND status = 'drifted'\"); `s3rewind scan` again and make a new plan for them",
+            thousands(summary.drifted)
+        );
+    }
     let failures = catalog.failures_by_code(info.id)?;
     let failed: u64 = failures.iter().map(|(_, n)| n).sum();
     if failed > 0 {
@@ -240,6 +258,12 @@ fn summary_json(
             "done": s.done,
             "failed": s.failed,
             "skipped": s.skipped,
+            "drifted": s.drifted,
+            "guard": match s.guard {
+                apply::Guard::Conditions => "conditions",
+                apply::Guard::Listing => "listing",
+                apply::Guard::None => "none",
+            },
             "seconds": s.elapsed.as_secs_f64(),
             "requests": s.requests,
             "retries": s.retries,

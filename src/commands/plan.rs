@@ -196,6 +196,7 @@ pub fn plan_json(p: &catalog::plans::PlanInfo) -> serde_json::Value {
         "done": s.done,
         "failed": s.failed,
         "skipped": s.skipped,
+        "drifted": s.drifted,
         "pending": s.pending + s.in_flight,
         "state": state(p),
     })
@@ -213,7 +214,7 @@ fn list(catalog: &Catalog, json: bool) -> Result<u8, CliError> {
         return Ok(exit::OK);
     }
     let headers = [
-        "name", "rule", "created", "actions", "done", "failed", "skipped", "pending",
+        "name", "rule", "created", "actions", "done", "failed", "skipped", "drifted", "pending",
     ]
     .map(String::from);
     let rows: Vec<Vec<String>> = plans
@@ -227,6 +228,7 @@ fn list(catalog: &Catalog, json: bool) -> Result<u8, CliError> {
                 thousands(p.status.done),
                 thousands(p.status.failed),
                 thousands(p.status.skipped),
+                thousands(p.status.drifted),
                 thousands(p.status.pending + p.status.in_flight),
             ]
         })
@@ -303,10 +305,11 @@ pub fn print_report(report: &plan::PlanReport, sample: bool) {
     }
     let s = &info.status;
     println!(
-        "progress    {} done, {} failed, {} skipped, {} pending",
+        "progress    {} done, {} failed, {} skipped, {} drifted, {} pending",
         thousands(s.done),
         thousands(s.failed),
         thousands(s.skipped),
+        thousands(s.drifted),
         thousands(s.pending + s.in_flight)
     );
     if let Some(k) = report

@@ -118,13 +118,14 @@ pub async fn run(global: &GlobalArgs, json: bool) -> Result<u8, CliError> {
             let s = &p.status;
             let state = super::plan::state(p);
             println!(
-                "  {:<20} {:<9} {:>10} actions: {} done, {} failed, {} skipped, {} pending ({state})",
+                "  {:<20} {:<9} {:>10} actions: {} done, {} failed, {} skipped, {} drifted, {} pending ({state})",
                 shown(&p.name),
                 p.rule,
                 thousands(p.actions),
                 thousands(s.done),
                 thousands(s.failed),
                 thousands(s.skipped),
+                thousands(s.drifted),
                 thousands(s.pending + s.in_flight)
             );
         }

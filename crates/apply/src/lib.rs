@@ -30,7 +30,7 @@ use catalog::{ActionRow, ActionStore, CatalogError, Outcome};
 use futures::stream::{self, StreamExt, TryStreamExt};
 use model::limits::DELETE_BATCH;
 use model::{ActionKind, Entry};
-use s3io::{CopyRequest, DeleteTarget, S3Error, Seen, Write, Written, S3};
+use s3io::{Condition, CopyRequest, DeleteTarget, ErrorKind, S3Error, Seen, Write, Written, S3};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
@@ -61,6 +61,10 @@ pub struct ApplyOptions {
     pub multipart_threshold: u64,
     /// Part size for multipart copies; `None`: S3-sized parts (512 MiB or more).
     pub part_size: Option<u64>,
+    /// A version the plan copies (key, version id), to find out once
+    /// whether the endpoint honours conditional copies; `None`: copies go
+    /// unconditionally (no copies, or conditions turned off).
+    pub condition_probe: Option<(String, String)>,
 }
 
 impl Default for ApplyOptions {
@@ -72,6 +76,7 @@ impl Default for ApplyOptions {
             retry_failed: false,
             multipart_threshold: model::limits::SINGLE_COPY_LIMIT,
             part_size: None,
+            condition_probe: None,
         }
     }
 }
@@ -91,6 +96,7 @@ pub struct ApplyProgress {
     pub done: AtomicU64,
     pub failed: AtomicU64,
     pub skipped: AtomicU64,
+    pub drifted: AtomicU64,
 }
 
 impl ApplyProgress {
@@ -98,7 +104,21 @@ impl ApplyProgress {
         self.done.load(Ordering::Relaxed)
             + self.failed.load(Ordering::Relaxed)
             + self.skipped.load(Ordering::Relaxed)
+            + self.drifted.load(Ordering::Relaxed)
     }
+}
+
+/// How copies were guarded against writes made after the scan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Guard {
+    /// Each copy carried the condition the scan saw (If-Match /
+    /// If-None-Match): no extra request.
+    Conditions,
+    /// The endpoint ignores conditional copies: each key was listed first
+    /// (as `--verify` does).
+    Listing,
+    /// Copies went unconditionally (none to make, or not asked for).
+    None,
 }
 
 /// What a run did.
@@ -107,6 +127,8 @@ pub struct ApplySummary {
     pub done: u64,
     pub failed: u64,
     pub skipped: u64,
+    pub drifted: u64,
+    pub guard: Guard,
     pub requests: u64,
     pub retries: u64,
     pub throttled: u64,
@@ -119,6 +141,11 @@ struct Context<'a> {
     target: &'a ApplyTarget,
     options: &'a ApplyOptions,
     progress: &'a ApplyProgress,
+    /// Copies carry conditions.
+    conditional: bool,
+    /// Keys are listed before acting on them (`--verify`, or the fallback
+    /// for an endpoint that ignores conditions).
+    verify: bool,
 }
 
 /// Applies the plan's unfinished actions. `shutdown` resolving stops the
@@ -138,6 +165,21 @@ pub async fn apply(
         counters.retries(),
         counters.throttled(),
     );
+    let guard = match &options.condition_probe {
+        None => Guard::None,
+        Some((key, version)) => {
+            match s3
+                .honours_copy_conditions(&target.bucket, key, version)
+                .await
+            {
+                Ok(true) => Guard::Conditions,
+                Ok(false) => Guard::Listing,
+                Err(e) if e.stops_the_run() => return Err(ApplyError::S3(e)),
+                // Not known (the source is gone, say): list, to be safe.
+                Err(_) => Guard::Listing,
+            }
+        }
+    };
     let (store, thread) = ActionStore::spawn(catalog_path)?;
     let workers = options.workers.max(1);
     let cx = Context {
@@ -146,6 +188,8 @@ pub async fn apply(
         target,
         options,
         progress,
+        conditional: guard == Guard::Conditions,
+        verify: options.verify || guard == Guard::Listing,
     };
     let run =
         futures::future::try_join_all((0..workers as i64).map(|w| worker(&cx, w, workers as i64)));
@@ -160,6 +204,8 @@ pub async fn apply(
         done: progress.done.load(Ordering::Relaxed),
         failed: progress.failed.load(Ordering::Relaxed),
         skipped: progress.skipped.load(Ordering::Relaxed),
+        drifted: progress.drifted.load(Ordering::Relaxed),
+        guard,
         requests: counters.requests() - requests,
         retries: counters.retries() - retries,
         throttled: counters.throttled() - throttled,
@@ -206,6 +252,7 @@ impl Context<'_> {
                 Outcome::Done { .. } => &self.progress.done,
                 Outcome::Failed { .. } => &self.progress.failed,
                 Outcome::Skipped { .. } => &self.progress.skipped,
+                Outcome::Drifted { .. } => &self.progress.drifted,
             };
             counter.fetch_add(1, Ordering::Relaxed);
         }
@@ -280,6 +327,12 @@ async fn write_once(
                 .part_size
                 .unwrap_or_else(|| model::limits::part_size(size)),
             part_concurrency: 8,
+            condition: match row.copy_condition.as_deref() {
+                _ if !cx.conditional => None,
+                Some("*") => Some(Condition::IfNoneMatch),
+                Some(tag) => Some(Condition::IfMatch(tag)),
+                None => None,
+            },
         }),
         _ => Write::AddMarker {
             bucket,
@@ -295,17 +348,57 @@ async fn write_once(
     let check = |newest: Option<&Entry>| match decide(cx, &sent, newest, known) {
         None => Seen::NotWritten,
         Some(Outcome::Done { result_version_id }) => Seen::Written(result_version_id),
-        Some(Outcome::Skipped { reason } | Outcome::Failed { error: reason }) => {
-            Seen::Changed(reason)
-        }
+        Some(
+            Outcome::Skipped { reason }
+            | Outcome::Failed { error: reason }
+            | Outcome::Drifted { found: reason },
+        ) => Seen::Changed(reason),
     };
     match cx.s3.write_once(&write, check).await {
         Ok(Written::Done(version)) => Ok(Outcome::Done {
             result_version_id: version,
         }),
         Ok(Written::Abandoned(reason)) => Ok(Outcome::Skipped { reason }),
+        Err(e) if e.kind == ErrorKind::ConditionFailed => drifted(cx, row).await,
+        // To an If-Match, "no such key" is the key gone; to the copy, its
+        // source gone. The key says which.
+        Err(e)
+            if e.kind == ErrorKind::NotFound
+                && cx.conditional
+                && row.copy_condition.as_deref().is_some_and(|c| c != "*") =>
+        {
+            match cx.s3.newest_entry(&cx.target.bucket, &row.key).await {
+                Ok(None)
+                | Ok(Some(Entry {
+                    is_marker: true, ..
+                })) => drifted(cx, row).await,
+                _ => outcome_of(e),
+            }
+        }
         Err(e) => outcome_of(e),
     }
+}
+
+/// A copy S3 refused as the key changed after the scan: what it holds now.
+async fn drifted(cx: &Context<'_>, row: &ActionRow) -> Result<Outcome, ApplyError> {
+    let now = match cx.s3.newest_entry(&cx.target.bucket, &row.key).await {
+        Ok(None) => "no entry".to_owned(),
+        Ok(Some(e)) if e.is_marker => format!("delete marker {}", e.version_id),
+        Ok(Some(e)) => format!(
+            "version {} ({} bytes, ETag {})",
+            e.version_id,
+            e.size.unwrap_or(0),
+            e.etag.as_deref().unwrap_or("?")
+        ),
+        Err(e) if e.stops_the_run() => return Err(ApplyError::S3(e)),
+        Err(e) => format!("not known ({})", e.code_and_message()),
+    };
+    Ok(Outcome::Drifted {
+        found: format!(
+            "the key changed after the scan: its newest entry is now {now}, the scan saw {}",
+            row.expected_latest.as_deref().unwrap_or("nothing")
+        ),
+    })
 }
 
 /// One DeleteObjects request for up to 1,000 actions.
@@ -356,7 +449,7 @@ async fn check_keys(cx: &Context<'_>, rows: &[ActionRow]) -> Result<Checked, App
     let mut by_key: HashMap<i64, Vec<&ActionRow>> = HashMap::new();
     for row in rows {
         let resumed_write = row.was_in_flight && !row.kind.is_removal();
-        if cx.options.verify || resumed_write {
+        if cx.verify || resumed_write {
             by_key.entry(row.key_id).or_default().push(row);
         }
     }
@@ -486,7 +579,7 @@ fn decide(
             reason: "the key has no versions any more".into(),
         });
     }
-    (cx.options.verify || row.was_in_flight).then(|| Outcome::Skipped {
+    (cx.verify || row.was_in_flight).then(|| Outcome::Skipped {
         reason: format!(
             "changed after the scan: its newest entry is now {} {}, the scan saw {}",
             if newest.is_some_and(|n| n.is_marker) {

@@ -32,6 +32,12 @@ pub struct ActionRow {
     pub expected_latest: Option<String>,
     /// The acted-on version's ETag (copies: to recognise our own copy on resume).
     pub source_etag: Option<String>,
+    /// Copies: what the key must hold for the copy to land, as the scan
+    /// saw it — the newest version's ETag, or `*` where the newest entry
+    /// was a delete marker (no current object). `None`: send it
+    /// unconditionally, as the plan also removes entries of the key (they
+    /// may go first and change what is current).
+    pub copy_condition: Option<String>,
     /// How many entries the key had when scanned (copies and new markers:
     /// to size the listing that checks them).
     pub key_entries: Option<i64>,
@@ -53,6 +59,11 @@ pub enum Outcome {
     /// Not attempted, and why.
     Skipped {
         reason: String,
+    },
+    /// Refused by S3 because the key is not as the scan saw it (a
+    /// conditional copy's 412); what the key holds now.
+    Drifted {
+        found: String,
     },
 }
 
@@ -310,6 +321,13 @@ fn claim(
                 a.status = 'in_flight',
                 CASE WHEN a.kind IN ('copy_version', 'add_delete_marker') THEN
                     (SELECT max(e.seq) + 1 FROM entries e WHERE e.key_id = a.key_id)
+                END,
+                CASE WHEN a.kind = 'copy_version' AND NOT EXISTS (
+                        SELECT 1 FROM actions b INDEXED BY actions_by_key
+                        WHERE b.plan_id = a.plan_id AND b.key_id = a.key_id
+                          AND b.kind IN ('delete_version', 'delete_marker')) THEN
+                    (SELECT CASE WHEN h.is_marker THEN '*' ELSE h.etag END
+                     FROM key_history h WHERE h.key_id = a.key_id AND h.seq = 0)
                 END
          FROM actions a
          WHERE a.plan_id = ?1 AND a.id BETWEEN ?2 AND ?3
@@ -337,6 +355,7 @@ fn claim(
                 source_etag: r.get(8)?,
                 was_in_flight: r.get(9)?,
                 key_entries: r.get(10)?,
+                copy_condition: r.get(11)?,
             })
         })?
         .collect::<Result<_, _>>()?;
@@ -376,6 +395,7 @@ fn complete(conn: &rusqlite::Connection, plan_id: i64, outcomes: &[(i64, Outcome
             Outcome::Done { result_version_id } => ("done", None, result_version_id.as_deref()),
             Outcome::Failed { error } => ("failed", Some(error.as_str()), None),
             Outcome::Skipped { reason } => ("skipped", Some(reason.as_str()), None),
+            Outcome::Drifted { found } => ("drifted", Some(found.as_str()), None),
         };
         update.execute(params![plan_id, id, status, error, result, now])?;
     }

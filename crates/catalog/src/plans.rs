@@ -94,11 +94,13 @@ pub struct StatusCounts {
     pub done: u64,
     pub failed: u64,
     pub skipped: u64,
+    /// Copies S3 refused because the key changed after the scan (412).
+    pub drifted: u64,
 }
 
 impl StatusCounts {
     pub fn total(&self) -> u64 {
-        self.pending + self.in_flight + self.done + self.failed + self.skipped
+        self.pending + self.in_flight + self.done + self.failed + self.skipped + self.drifted
     }
 
     /// Actions apply would still execute.
@@ -304,6 +306,19 @@ impl Catalog {
         Ok(())
     }
 
+    /// A version the plan still has to copy (key, version id), if any.
+    pub fn copy_to_make(&self, plan_id: i64) -> Result<Option<(String, String)>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT key, version_id FROM actions WHERE plan_id = ?1 AND kind = 'copy_version' \
+                 AND status IN ('pending', 'in_flight', 'failed') AND version_id IS NOT NULL LIMIT 1",
+                [plan_id],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?)
+    }
+
     /// The id of the plan named `name`.
     pub fn plan_id(&self, name: &str) -> Result<Option<i64>> {
         Ok(self
@@ -318,7 +333,7 @@ impl Catalog {
             "SELECT p.id, p.name, p.rule, p.parameters, p.created_at, p.scan_id, p.actions,
                     coalesce(sum(a.status = 'pending'), 0), coalesce(sum(a.status = 'in_flight'), 0),
                     coalesce(sum(a.status = 'done'), 0), coalesce(sum(a.status = 'failed'), 0),
-                    coalesce(sum(a.status = 'skipped'), 0)
+                    coalesce(sum(a.status = 'skipped'), 0), coalesce(sum(a.status = 'drifted'), 0)
              FROM plans p LEFT JOIN actions a ON a.plan_id = p.id
              GROUP BY p.id ORDER BY p.id",
         )?;
@@ -338,6 +353,7 @@ impl Catalog {
                     done: count(r, 9)?,
                     failed: count(r, 10)?,
                     skipped: count(r, 11)?,
+                    drifted: count(r, 12)?,
                 },
             })
         })?;

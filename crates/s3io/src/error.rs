@@ -13,6 +13,9 @@ pub enum ErrorKind {
     NotFound,
     /// Retrying cannot help (permissions, missing bucket, bad credentials, bad request).
     Fatal,
+    /// A conditional write refused: the key is not as the condition said
+    /// (412 PreconditionFailed).
+    ConditionFailed,
     /// A reply that is not what S3 sends (a listing whose markers do not
     /// advance, an entry without a key, …): the work it was for stops, and
     /// nothing of that reply is used.
@@ -247,7 +250,10 @@ fn classify(code: &str, status: Option<u16>, bucket: &str) -> (ErrorKind, Option
     match code {
         "SlowDown" | "Throttling" | "ThrottlingException" | "RequestLimitExceeded" | "TooManyRequests"
         | "RequestThrottled" | "ServiceUnavailable" => (ErrorKind::Throttled, None),
-        "InternalError" | "RequestTimeout" | "RequestTimeTooSkewed" | "OperationAborted" => (ErrorKind::Transient, None),
+        "InternalError" | "RequestTimeout" | "RequestTimeTooSkewed" | "OperationAborted"
+        // 409 to a conditional write that raced another: AWS says retry.
+        | "ConditionalRequestConflict" => (ErrorKind::Transient, None),
+        "PreconditionFailed" => (ErrorKind::ConditionFailed, None),
         "NoSuchKey" | "NoSuchVersion" | "NotFound" if status != Some(301) => (ErrorKind::NotFound, None),
         "NoSuchBucket" => fatal(format!("bucket {bucket} does not exist here: check the name, --endpoint-url and --region")),
         "AccessDenied" | "AllAccessDisabled" | "AccountProblem" => fatal(format!(

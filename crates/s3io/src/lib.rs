@@ -32,4 +32,4 @@ pub use listing::{check_page, parse_list_versions, ListPage, ListRequest};
 pub use pacer::{partition_of, Pace};
 pub use pager::VersionPager;
 pub use urlcode::decode_url_component;
-pub use writes::{CopyRequest, DeleteTarget, Seen, Write, Written};
+pub use writes::{Condition, CopyRequest, DeleteTarget, Seen, Write, Written};

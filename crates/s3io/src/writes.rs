@@ -35,6 +35,18 @@ pub struct CopyRequest<'a> {
     pub part_size: u64,
     /// Parts copied at the same time.
     pub part_concurrency: usize,
+    /// What the key must hold for the copy to land (single-request copies;
+    /// `None`: unconditional).
+    pub condition: Option<Condition<'a>>,
+}
+
+/// A conditional write's requirement on the key's current object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Condition<'a> {
+    /// The current object has this ETag (`If-Match`).
+    IfMatch(&'a str),
+    /// There is no current object (`If-None-Match: *`).
+    IfNoneMatch,
 }
 
 /// A write that makes a new version of a key.
@@ -255,12 +267,70 @@ impl S3 {
                             .key(req.key)
                             .copy_source(&source)
                             .set_storage_class(req.storage_class.map(StorageClass::from))
+                            .set_if_match(match req.condition {
+                                Some(Condition::IfMatch(tag)) => Some(format!("\"{tag}\"")),
+                                _ => None,
+                            })
+                            .set_if_none_match(
+                                (req.condition == Some(Condition::IfNoneMatch)).then(|| "*".into()),
+                            )
                             .send()
                             .await
                             .map_err(|e| S3Error::from_sdk("CopyObject", req.bucket, e))?;
                         Ok(out.version_id().map(str::to_owned))
                     })
                     .await
+            }
+        }
+    }
+
+    /// Whether the endpoint honours conditions on CopyObject. A copy of
+    /// `key`'s version `version_id` onto a scratch key under
+    /// `.s3rewind-probe/`, required to match an ETag no object has: AWS
+    /// refuses it (412, or 404 as the key does not exist) and writes
+    /// nothing; a server that ignores the condition makes the copy, which
+    /// is deleted at once by its version id. One request (two if ignored).
+    pub async fn honours_copy_conditions(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: &str,
+    ) -> Result<bool, S3Error> {
+        let scratch = format!(".s3rewind-probe/{:016x}", rand::random::<u64>());
+        let source = copy_source(bucket, key, version_id);
+        let attempt = self
+            .pacer
+            .call(partition_of(&scratch), Retry::Few, || async {
+                self.sdk()
+                    .copy_object()
+                    .bucket(bucket)
+                    .key(&scratch)
+                    .copy_source(&source)
+                    .if_match("\"00000000000000000000000000000000\"")
+                    .send()
+                    .await
+                    .map_err(|e| S3Error::from_sdk("CopyObject", bucket, e))
+            })
+            .await;
+        match attempt {
+            Err(e) if matches!(e.kind, ErrorKind::ConditionFailed | ErrorKind::NotFound) => {
+                Ok(true)
+            }
+            Err(e) => Err(e),
+            Ok(made) => {
+                let target = DeleteTarget {
+                    key: scratch.clone(),
+                    version_id: made.version_id().unwrap_or("null").to_owned(),
+                };
+                if let Some(e) = self
+                    .delete_versions(bucket, &[target])
+                    .await?
+                    .pop()
+                    .flatten()
+                {
+                    return Err(e);
+                }
+                Ok(false)
             }
         }
     }

@@ -52,6 +52,9 @@ pub struct Config {
     pub faults: Faults,
     /// Seeds fault decisions (and version ids), for repeatable runs.
     pub seed: u64,
+    /// Ignore If-Match / If-None-Match on writes, as some S3-compatible
+    /// servers do (to test how a client finds out).
+    pub ignore_conditions: bool,
 }
 
 impl Default for Config {
@@ -63,6 +66,7 @@ impl Default for Config {
             jitter: Duration::ZERO,
             faults: Faults::default(),
             seed: 1,
+            ignore_conditions: false,
         }
     }
 }

@@ -94,6 +94,10 @@ pub struct Options {
     /// Pause between the pieces of a slow body.
     #[arg(long, value_name = "MS", default_value_t = 200.0)]
     pub slow_body_ms: f64,
+    /// Ignore If-Match / If-None-Match on CopyObject, as some
+    /// S3-compatible servers do (AWS honours them: 412 when they fail).
+    #[arg(long)]
+    pub ignore_conditions: bool,
 }
 
 impl Options {
@@ -113,6 +117,7 @@ impl Options {
                 slow_body_delay: ms(self.slow_body_ms),
             },
             seed: self.seed,
+            ignore_conditions: self.ignore_conditions,
         });
         if let Some(spec) = self.seed_spec() {
             crate::seed::seed(&sim.store, &spec)?;

@@ -9,7 +9,7 @@ use futures::TryStreamExt;
 use s3s::dto::*;
 use s3s::{s3_error, S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 
-use crate::store::{Content, Entry, ObjectMeta, StoreError, VersionId, Versioning};
+use crate::store::{Content, Entry, ObjectMeta, Precondition, StoreError, VersionId, Versioning};
 use crate::{Op, Sim};
 
 fn map_err(e: StoreError) -> S3Error {
@@ -42,6 +42,10 @@ fn map_err(e: StoreError) -> S3Error {
             )
         }
         StoreError::InvalidArgument(m) => S3Error::with_message(S3ErrorCode::InvalidArgument, m),
+        StoreError::PreconditionFailed => s3_error!(
+            PreconditionFailed,
+            "At least one of the pre-conditions you specified did not hold"
+        ),
     }
 }
 
@@ -464,6 +468,20 @@ impl s3s::S3 for Sim {
         req: S3Request<CopyObjectInput>,
     ) -> S3Result<S3Response<CopyObjectOutput>> {
         self.count(Op::CopyObject);
+        // Conditional copies (AWS, 2025) are not in s3s's input yet: read
+        // the headers.
+        let header = |name: &str| {
+            req.headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let condition = match (header("if-match"), header("if-none-match")) {
+            _ if self.config.ignore_conditions => None,
+            (Some(tag), _) => Some(Precondition::IfMatch(tag)),
+            (None, Some(_)) => Some(Precondition::IfNoneMatch),
+            (None, None) => None,
+        };
         let i = req.input;
         let bucket = self.store.bucket(&i.bucket).map_err(map_err)?;
         let (source, source_vid) = copy_source(self, &i.copy_source)?;
@@ -509,7 +527,10 @@ impl s3s::S3 for Sim {
             }
         };
         let tag = etag(&content);
-        let id = self.store.put(&bucket, &i.key, content);
+        let id = self
+            .store
+            .put_if(&bucket, &i.key, content, condition.as_ref())
+            .map_err(map_err)?;
         Ok(S3Response::new(CopyObjectOutput {
             copy_object_result: Some(CopyObjectResult {
                 e_tag: Some(tag),

@@ -225,6 +225,19 @@ pub enum StoreError {
     EntityTooSmall,
     InvalidObjectState,
     InvalidArgument(String),
+    /// A conditional write whose condition does not hold (HTTP 412).
+    PreconditionFailed,
+}
+
+/// What a conditional write (If-Match / If-None-Match) requires of the
+/// key's current object, checked under the same lock as the write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Precondition {
+    /// The current object has this ETag (quotes ignored); no current
+    /// object: NoSuchKey, as AWS answers.
+    IfMatch(String),
+    /// No current object (`If-None-Match: *`).
+    IfNoneMatch,
 }
 
 /// All buckets.
@@ -323,13 +336,42 @@ impl Store {
 
     /// A new object version (or the `null` one when versioning is off).
     pub fn put(&self, bucket: &Bucket, key: &str, content: Content) -> VersionId {
+        self.put_if(bucket, key, content, None)
+            .expect("an unconditional write is never refused")
+    }
+
+    /// A write that happens only if `condition` holds for the key's
+    /// current object.
+    pub fn put_if(
+        &self,
+        bucket: &Bucket,
+        key: &str,
+        content: Content,
+        condition: Option<&Precondition>,
+    ) -> Result<VersionId, StoreError> {
         let versioned = *bucket.versioning.lock().expect("not poisoned") == Versioning::Enabled;
+        let mut keys = bucket.keys.write().expect("not poisoned");
+        if let Some(condition) = condition {
+            let current = keys
+                .get(key)
+                .and_then(|list| list.last())
+                .and_then(|e| e.content.as_ref());
+            match (condition, current) {
+                (Precondition::IfNoneMatch, Some(_)) => return Err(StoreError::PreconditionFailed),
+                (Precondition::IfMatch(_), None) => return Err(StoreError::NoSuchKey),
+                (Precondition::IfMatch(tag), Some(c))
+                    if c.etag().trim_matches('"') != tag.trim_matches('"') =>
+                {
+                    return Err(StoreError::PreconditionFailed)
+                }
+                _ => {}
+            }
+        }
         let id = if versioned {
             self.new_version_id()
         } else {
             VersionId::NULL
         };
-        let mut keys = bucket.keys.write().expect("not poisoned");
         let list = keys.entry(key.to_owned()).or_default();
         if !versioned {
             list.retain(|e| !e.version_id.is_null());
@@ -339,7 +381,7 @@ impl Store {
             mtime_ms: now_ms(),
             content: Some(content),
         });
-        id
+        Ok(id)
     }
 
     /// DeleteObject without a version id: a delete marker on a versioned

@@ -266,3 +266,64 @@ async fn faults_are_injected_and_counted() {
     );
     server.stop().await;
 }
+
+#[tokio::test]
+async fn conditional_copies_are_refused_as_aws_refuses_them() {
+    let (_server, c) = start(Config::default()).await;
+    versioned_bucket(&c, "bkt").await;
+    let v1 = put(&c, "bkt", "k", "one").await;
+    put(&c, "bkt", "k", "two").await;
+    let etag_of_two = c
+        .head_object()
+        .bucket("bkt")
+        .key("k")
+        .send()
+        .await
+        .unwrap()
+        .e_tag()
+        .unwrap()
+        .to_owned();
+    let copy = || {
+        c.copy_object()
+            .bucket("bkt")
+            .key("k")
+            .copy_source(format!("bkt/k?versionId={v1}"))
+    };
+    let status = |e: aws_sdk_s3::error::SdkError<_, aws_sdk_s3::config::http::HttpResponse>| {
+        e.raw_response().map(|r| r.status().as_u16())
+    };
+    // The current object is not what the condition says: 412, nothing written.
+    let e = copy().if_match("\"0123\"").send().await.unwrap_err();
+    assert_eq!(status(e), Some(412));
+    let e = copy().if_none_match("*").send().await.unwrap_err();
+    assert_eq!(status(e), Some(412));
+    // It is: the copy lands.
+    copy().if_match(&etag_of_two).send().await.unwrap();
+    // If-Match on a key with no current object: 404, as AWS answers.
+    c.delete_object()
+        .bucket("bkt")
+        .key("k")
+        .send()
+        .await
+        .unwrap();
+    let e = copy().if_match(&etag_of_two).send().await.unwrap_err();
+    assert_eq!(status(e), Some(404));
+    copy().if_none_match("*").send().await.unwrap();
+
+    // A server that ignores conditions, for the clients that must notice.
+    let (_server, c) = start(Config {
+        ignore_conditions: true,
+        ..Config::default()
+    })
+    .await;
+    versioned_bucket(&c, "bkt").await;
+    let v1 = put(&c, "bkt", "k", "one").await;
+    c.copy_object()
+        .bucket("bkt")
+        .key("k")
+        .copy_source(format!("bkt/k?versionId={v1}"))
+        .if_match("\"0123\"")
+        .send()
+        .await
+        .unwrap();
+}
