@@ -440,8 +440,7 @@ fn known(conn: &rusqlite::Connection, plan_id: i64, key_ids: &[i64]) -> Result<K
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plans::{NewAction, NewPlan};
-    use crate::testing::{catalog_with, entry};
+    use crate::testing::{catalog_with, entry, plan_with};
 
     fn runtime() -> tokio::runtime::Runtime {
         tokio::runtime::Builder::new_current_thread()
@@ -458,34 +457,14 @@ mod tests {
             entry("a", "a1", false, 10),
             entry("b", "b1", false, 10),
         ]);
-        let plan = NewPlan {
-            name: "p",
-            rule: "sql",
-            parameters: "{}",
-            scan_id: 1,
-        };
-        catalog
-            .insert_plan::<CatalogError>(&plan, |w| {
-                for (kind, key, key_id, version) in [
-                    (ActionKind::CopyVersion, "a", 1, Some("a1")),
-                    (ActionKind::DeleteMarker, "a", 1, Some("a2")),
-                    (ActionKind::AddDeleteMarker, "b", 2, None),
-                ] {
-                    w.push(&NewAction {
-                        kind,
-                        key,
-                        key_id,
-                        version_id: version,
-                        seq: None,
-                        size: None,
-                        storage_class: None,
-                        why: String::new(),
-                        expected_latest: Some(if key == "a" { "a3" } else { "b1" }),
-                    })?;
-                }
-                Ok(())
-            })
-            .unwrap();
+        plan_with(
+            &catalog,
+            &[
+                (ActionKind::CopyVersion, "a", 1, Some("a1"), Some("a3")),
+                (ActionKind::DeleteMarker, "a", 1, Some("a2"), Some("a3")),
+                (ActionKind::AddDeleteMarker, "b", 2, None, Some("b1")),
+            ],
+        );
         let path = catalog.path().to_owned();
         runtime().block_on(async {
             let (store, thread) = ActionStore::spawn(&path).unwrap();

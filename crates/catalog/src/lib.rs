@@ -327,6 +327,45 @@ pub(crate) mod testing {
         (dir, catalog)
     }
 
+    /// An action of [`plan_with`]: kind, key, key id, the version acted
+    /// on, the key's newest when scanned.
+    pub type TestAction<'a> = (
+        model::ActionKind,
+        &'a str,
+        i64,
+        Option<&'a str>,
+        Option<&'a str>,
+    );
+
+    /// A plan named `p` of `actions`; returns its id.
+    pub fn plan_with(catalog: &Catalog, actions: &[TestAction<'_>]) -> i64 {
+        let plan = crate::plans::NewPlan {
+            name: "p",
+            rule: "sql",
+            parameters: "{}",
+            scan_id: 1,
+        };
+        catalog
+            .insert_plan::<CatalogError>(&plan, |w| {
+                for &(kind, key, key_id, version_id, expected_latest) in actions {
+                    w.push(&crate::plans::NewAction {
+                        kind,
+                        key,
+                        key_id,
+                        version_id,
+                        seq: None,
+                        size: None,
+                        storage_class: None,
+                        why: String::new(),
+                        expected_latest,
+                    })?;
+                }
+                Ok(())
+            })
+            .unwrap();
+        catalog.plan_id("p").unwrap().expect("just made")
+    }
+
     /// An entry of `key` at `mtime`; `marker` for a delete marker.
     pub fn entry(key: &str, version: &str, marker: bool, mtime: i64) -> Entry {
         Entry {

@@ -217,9 +217,7 @@ impl Catalog {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plans::{NewAction, NewPlan};
-    use crate::testing::{catalog_with, entry};
-    use crate::CatalogError;
+    use crate::testing::{catalog_with, entry, plan_with};
 
     #[test]
     fn a_plans_keys_come_with_their_history_and_actions_a_slice_at_a_time() {
@@ -229,31 +227,13 @@ mod tests {
             entry("b", "b1", false, 10),
             entry("c", "c1", false, 10),
         ]);
-        let plan = NewPlan {
-            name: "p",
-            rule: "sql",
-            parameters: "{}",
-            scan_id: 1,
-        };
-        let action = |kind, key: &'static str, key_id, version: Option<&'static str>| NewAction {
-            kind,
-            key,
-            key_id,
-            version_id: version,
-            seq: None,
-            size: None,
-            storage_class: None,
-            why: "test".into(),
-            expected_latest: None,
-        };
-        catalog
-            .insert_plan(&plan, |w| {
-                w.push(&action(ActionKind::DeleteMarker, "a", 1, Some("a2")))?;
-                w.push(&action(ActionKind::AddDeleteMarker, "c", 3, None))?;
-                Ok::<_, CatalogError>(())
-            })
-            .unwrap();
-        let plan_id = catalog.plans().unwrap()[0].id;
+        let plan_id = plan_with(
+            &catalog,
+            &[
+                (ActionKind::DeleteMarker, "a", 1, Some("a2"), None),
+                (ActionKind::AddDeleteMarker, "c", 3, None, None),
+            ],
+        );
         let keys = catalog.planned_keys(plan_id, 0, 1).unwrap();
         assert_eq!(keys.len(), 1);
         assert_eq!(keys[0].key, "a");
