@@ -14,8 +14,11 @@ use catalog::{Catalog, Intended, PlannedKey, Top};
 
 use crate::ApplyError;
 
-/// Keys read from the catalog, and listed, at a time.
-const SLICE: usize = 1000;
+/// Keys read from the catalog at a time.
+const SLICE: usize = 10_000;
+/// Keys listed by one chain of requests at most: a slice's runs are
+/// listed in parallel, so a long run is cut.
+const RUN_KEYS: usize = 200;
 /// Keys this far apart in the scan's order (key ids) share a listing.
 const RUN_GAP: i64 = 16;
 
@@ -119,6 +122,7 @@ pub async fn verify(
         sorted.sort_by(|a, b| a.key.cmp(&b.key));
         let runs: Vec<&[&PlannedKey]> = sorted
             .chunk_by(|a, b| (1..=RUN_GAP).contains(&(b.key_id - a.key_id)))
+            .flat_map(|run| run.chunks(RUN_KEYS))
             .collect();
         let listed: Vec<(&[&PlannedKey], Vec<Vec<Entry>>)> = stream::iter(runs)
             .map(|run| async move {
@@ -129,7 +133,7 @@ pub async fn verify(
                     .map_err(ApplyError::Verify)?;
                 Ok::<_, ApplyError>((run, now))
             })
-            .buffer_unordered(16)
+            .buffer_unordered(s3.pacer().concurrency())
             .try_collect()
             .await?;
         for (run, now) in listed {
