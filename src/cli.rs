@@ -237,7 +237,8 @@ pub enum PlanCommand {
     /// version and delete marker written after TIME.
     #[command(after_help = "Examples:\n  \
         s3rewind plan restore --to 2024-05-01T14:00:00Z\n  \
-        s3rewind plan restore --to 2024-05-01T16:00:00+02:00 --where \"key LIKE 'hotels/%'\" --name hotels")]
+        s3rewind plan restore --to 2024-05-01T16:00:00+02:00 --where \"key LIKE 'hotels/%'\" --name hotels\n  \
+        s3rewind plan restore --to 2024-05-01T14:00:00Z --into s3://scratch-bucket/rewound/")]
     Restore(RestoreArgs),
     /// Bring back keys whose newest entry is a delete marker.
     ///
@@ -338,6 +339,12 @@ pub struct RestoreArgs {
     pub allow_before_data: bool,
     #[arg(long, value_enum, default_value_t = RestoreMode::Copy)]
     pub mode: RestoreMode,
+    /// Restore elsewhere: copy each key's version of TIME to s3://OTHER[/PREFIX]
+    /// (PREFIX replaces the scanned base in every key), leaving the bucket
+    /// as it is — to inspect a rewind before doing it in place. Keys absent
+    /// or deleted at TIME are not written. verify and undo work for it too.
+    #[arg(long, value_name = "S3_URL", conflicts_with_all = ["keep_new_keys", "mode"])]
+    pub into: Option<String>,
 }
 
 #[derive(Debug, Args)]

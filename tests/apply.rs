@@ -731,3 +731,51 @@ fn copies_carry_the_scans_condition_and_a_key_written_since_is_left_alone() {
         assert_eq!(others, 0);
     }
 }
+
+#[test]
+fn restore_into_another_place_leaves_the_bucket_alone_and_verifies_and_undoes_there() {
+    let mut b = Bucket::new("into-src", true);
+    let (t, at_t) = incident(&mut b, 8);
+    let other = Bucket::new("into-dst", true);
+    let w = Workdir::new();
+    s3rewind_ok(&w.catalog(), &["scan", &b.url()]);
+    let into = format!("s3://{}/rewound/", other.name);
+    let err = s3rewind_err(
+        &w.catalog(),
+        &["plan", "restore", "--to", &t, "--into", &b.url()],
+    );
+    assert!(err.contains("scanned location itself"), "{err}");
+    let err = s3rewind_err(
+        &w.catalog(),
+        &[
+            "plan", "restore", "--to", &t, "--into", &into, "--mode", "rollback",
+        ],
+    );
+    assert!(err.contains("cannot be used with"), "{err}");
+    s3rewind_ok(
+        &w.catalog(),
+        &[
+            "plan", "restore", "--to", &t, "--into", &into, "--name", "look",
+        ],
+    );
+    let before = b.listing();
+    s3rewind_ok(&w.catalog(), &["apply", "look", "--yes"]);
+    assert_eq!(b.listing(), before, "the scanned bucket is left as it was");
+    for (key, content) in &at_t {
+        assert_eq!(&other.get(&format!("rewound/{key}")), content, "{key}");
+    }
+    let out = s3rewind_ok(&w.catalog(), &["verify", "look"]);
+    let copies = at_t.values().filter(|c| c.is_some()).count();
+    assert!(
+        out.contains(&format!("{copies} of {copies} keys as the plan meant")),
+        "{out}"
+    );
+
+    s3rewind_ok(&w.catalog(), &["plan", "undo", "look", "--name", "unlook"]);
+    s3rewind_ok(&w.catalog(), &["apply", "unlook", "--yes"]);
+    for key in at_t.keys() {
+        assert_eq!(other.get(&format!("rewound/{key}")), None, "{key}");
+    }
+    s3rewind_ok(&w.catalog(), &["verify", "unlook"]);
+    assert_eq!(b.listing(), before);
+}

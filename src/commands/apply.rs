@@ -89,18 +89,27 @@ pub async fn run(global: &GlobalArgs, args: ApplyArgs) -> Result<u8, CliError> {
             ActionKind::CopyVersion | ActionKind::AddDeleteMarker
         )
     });
+    let into = plan::destination_of(info);
+    // Elsewhere, nothing of the scanned keys is written over.
     let versioning = s3.bucket_versioning(&location.bucket).await?;
-    if versioning != Versioning::Enabled && writes_new_versions {
+    if versioning != Versioning::Enabled && writes_new_versions && into.is_none() {
         return Err(CliError::Usage(format!(
             "versioning on bucket {} is {}: copies and delete markers would overwrite or remove data instead of stacking new versions\n  hint: enable versioning on the bucket first",
             location.bucket,
             versioning.as_str()
         )));
     }
-    let question = format!(
-        "execute {} actions of plan {name} on {place}?",
-        thousands(remaining),
-    );
+    let question = match &into {
+        None => format!(
+            "execute {} actions of plan {name} on {place}?",
+            thousands(remaining),
+        ),
+        Some(d) => format!(
+            "execute {} actions of plan {name}, from {place} into {}?",
+            thousands(remaining),
+            shown(&d.to_string())
+        ),
+    };
     if !output::confirm(&question, args.yes)? {
         eprintln!("nothing changed");
         return Ok(exit::ERROR);
@@ -113,13 +122,13 @@ pub async fn run(global: &GlobalArgs, args: ApplyArgs) -> Result<u8, CliError> {
         retry_failed: args.retry_failed,
         multipart_threshold: args.multipart_threshold,
         part_size: args.part_size,
-        condition_probe: catalog.copy_to_make(info.id)?,
+        // Elsewhere, copies go unconditionally: the destination was not scanned.
+        condition_probe: match into {
+            None => catalog.copy_to_make(info.id)?,
+            Some(_) => None,
+        },
     };
-    let target = ApplyTarget {
-        plan_id: info.id,
-        last_id: info.actions as i64,
-        bucket: location.bucket.clone(),
-    };
+    let target = target_of(info, &scan);
     let progress = Arc::new(ApplyProgress::default());
     let progress_of = progress.clone();
     let paced = s3.clone();
@@ -237,6 +246,19 @@ pub(super) async fn connect_for(
         )));
     }
     Ok((scan, s3))
+}
+
+/// What applying (or verifying) `info` acts on.
+pub(super) fn target_of(
+    info: &catalog::plans::PlanInfo,
+    scan: &catalog::ScanRecord,
+) -> ApplyTarget {
+    ApplyTarget {
+        plan_id: info.id,
+        last_id: info.actions as i64,
+        bucket: scan.location.bucket.clone(),
+        into: plan::destination_of(info).map(|d| (d, scan.location.base_prefix.clone())),
+    }
 }
 
 /// `apply --json`: this run's counts (`run`, absent when nothing was left

@@ -24,10 +24,29 @@ pub async fn run(global: &GlobalArgs, command: PlanCommand) -> Result<u8, CliErr
                     a.to
                 );
             }
+            let into = a
+                .into
+                .as_deref()
+                .map(|url| {
+                    model::Destination::parse(url).map_err(|why| {
+                        CliError::Usage(format!(
+                            "--into {url:?} is not an S3 location: {why}\n  hint: write s3://BUCKET or s3://BUCKET/PREFIX"
+                        ))
+                    })
+                })
+                .transpose()?;
+            if let (Some(d), Some(scan)) = (&into, catalog.scan_record()?) {
+                if d.bucket == scan.location.bucket && d.prefix == scan.location.base_prefix {
+                    return Err(CliError::Usage(format!(
+                        "--into {d} is the scanned location itself: the copies would land on the keys they restore\n  hint: restore in place without --into, or choose another bucket or prefix"
+                    )));
+                }
+            }
             let rule = Rule::Restore {
                 to,
                 rollback: a.mode == RestoreMode::Rollback,
                 keep_new_keys: a.keep_new_keys,
+                into,
             };
             create(
                 &catalog,

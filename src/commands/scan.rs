@@ -282,25 +282,13 @@ fn read_shard(shard: &str, file: &std::path::Path) -> Result<(String, catalog::B
 
 /// `s3://bucket[/base]` → (bucket, base).
 pub(super) fn parse_s3_url(url: &str) -> Result<(String, String), CliError> {
-    let bad = |why: &str| {
-        CliError::Usage(format!(
-            "{url:?} is not an S3 location: {why}\n  hint: write s3://BUCKET or s3://BUCKET/PREFIX"
-        ))
-    };
-    let rest = url
-        .strip_prefix("s3://")
-        .ok_or_else(|| bad("it must start with s3://"))?;
-    let (bucket, base) = rest.split_once('/').unwrap_or((rest, ""));
-    if bucket.is_empty() {
-        return Err(bad("the bucket name is missing"));
-    }
-    let valid_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_');
-    if !(3..=255).contains(&bucket.len()) || !bucket.chars().all(valid_char) {
-        return Err(bad(
-            "a bucket name has 3 to 63 letters, digits, dots and hyphens",
-        ));
-    }
-    Ok((bucket.to_owned(), base.to_owned()))
+    model::Destination::parse(url)
+        .map(|d| (d.bucket, d.prefix))
+        .map_err(|why| {
+            CliError::Usage(format!(
+                "{url:?} is not an S3 location: {why}\n  hint: write s3://BUCKET or s3://BUCKET/PREFIX"
+            ))
+        })
 }
 
 #[cfg(test)]

@@ -36,7 +36,8 @@ pub async fn run(global: &GlobalArgs, args: VerifyArgs) -> Result<u8, CliError> 
         total: keys,
         message: "keys checked".into(),
     });
-    let result = apply::verify::verify(&s3, &catalog, info.id, &scan.location.bucket, |n| {
+    let target = super::apply::target_of(&info, &scan);
+    let result = apply::verify::verify(&s3, &catalog, &target, |n| {
         checked.store(n, Ordering::Relaxed)
     })
     .await;

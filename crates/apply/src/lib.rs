@@ -88,6 +88,20 @@ pub struct ApplyTarget {
     /// The highest action id (the plan's action count).
     pub last_id: i64,
     pub bucket: String,
+    /// Where the plan's actions land (`plan restore --into`, and its
+    /// undo), with the scanned location's base that the destination's
+    /// prefix replaces; `None`: on the scanned keys themselves.
+    pub into: Option<(model::Destination, String)>,
+}
+
+impl ApplyTarget {
+    /// The bucket and key an action on scanned key `key` acts on.
+    pub fn place<'k>(&'k self, key: &'k str) -> (&'k str, std::borrow::Cow<'k, str>) {
+        match &self.into {
+            None => (&self.bucket, std::borrow::Cow::Borrowed(key)),
+            Some((d, base)) => (&d.bucket, std::borrow::Cow::Owned(d.key_for(base, key))),
+        }
+    }
 }
 
 /// Live counters, for progress display.
@@ -313,11 +327,13 @@ async fn write_once(
     known: Option<&Vec<String>>,
 ) -> Result<Outcome, ApplyError> {
     let size = row.size.unwrap_or(0).max(0) as u64;
-    let bucket = cx.target.bucket.as_str();
+    let (bucket, key) = cx.target.place(&row.key);
     let write = match row.kind {
         ActionKind::CopyVersion => Write::Copy(CopyRequest {
             bucket,
-            key: &row.key,
+            key: &key,
+            source_bucket: &cx.target.bucket,
+            source_key: &row.key,
             version_id: row.version_id.as_deref().unwrap_or("null"),
             size,
             storage_class: row.storage_class.as_deref().filter(|c| *c != "STANDARD"),
@@ -334,10 +350,7 @@ async fn write_once(
                 None => None,
             },
         }),
-        _ => Write::AddMarker {
-            bucket,
-            key: &row.key,
-        },
+        _ => Write::AddMarker { bucket, key: &key },
     };
     let no_versions = Vec::new();
     let known = known.unwrap_or(&no_versions);
@@ -367,7 +380,7 @@ async fn write_once(
                 && cx.conditional
                 && row.copy_condition.as_deref().is_some_and(|c| c != "*") =>
         {
-            match cx.s3.newest_entry(&cx.target.bucket, &row.key).await {
+            match newest_placed(cx, &row.key).await {
                 Ok(None)
                 | Ok(Some(Entry {
                     is_marker: true, ..
@@ -379,9 +392,15 @@ async fn write_once(
     }
 }
 
+/// The newest entry where an action on scanned key `key` lands.
+async fn newest_placed(cx: &Context<'_>, key: &str) -> Result<Option<Entry>, S3Error> {
+    let (bucket, key) = cx.target.place(key);
+    cx.s3.newest_entry(bucket, &key).await
+}
+
 /// A copy S3 refused as the key changed after the scan: what it holds now.
 async fn drifted(cx: &Context<'_>, row: &ActionRow) -> Result<Outcome, ApplyError> {
-    let now = match cx.s3.newest_entry(&cx.target.bucket, &row.key).await {
+    let now = match newest_placed(cx, &row.key).await {
         Ok(None) => "no entry".to_owned(),
         Ok(Some(e)) if e.is_marker => format!("delete marker {}", e.version_id),
         Ok(Some(e)) => format!(
@@ -409,11 +428,11 @@ async fn delete_batch(
     let targets: Vec<DeleteTarget> = rows
         .iter()
         .map(|r| DeleteTarget {
-            key: r.key.clone(),
+            key: cx.target.place(&r.key).1.into_owned(),
             version_id: r.version_id.clone().unwrap_or_else(|| "null".into()),
         })
         .collect();
-    match cx.s3.delete_versions(&cx.target.bucket, &targets).await {
+    match cx.s3.delete_versions(cx.target.place("").0, &targets).await {
         Ok(per_key) => rows
             .iter()
             .zip(per_key)
@@ -516,10 +535,11 @@ async fn newest_of_runs<'k>(
         .chunk_by(|a, b| (1..=RUN_GAP).contains(&(b.1 - a.1)))
         .flat_map(|run| run.chunks(1000))
         .collect();
-    let bucket = &cx.target.bucket;
+    let bucket = cx.target.place("").0;
     stream::iter(runs)
         .map(|run| async move {
-            let names: Vec<&str> = run.iter().map(|k| k.0).collect();
+            let placed: Vec<_> = run.iter().map(|k| cx.target.place(k.0).1).collect();
+            let names: Vec<&str> = placed.iter().map(|k| k.as_ref()).collect();
             // What each key had when scanned, one more if the interrupted
             // run's write landed, and the keys passed over between it and
             // the key before (guessed to be like it).
@@ -574,7 +594,8 @@ fn decide(
         }
     }
     if untouched {
-        let gone = newest.is_none() && !row.kind.is_removal();
+        // Elsewhere (`--into`), a key not there yet is the normal case.
+        let gone = newest.is_none() && !row.kind.is_removal() && cx.target.into.is_none();
         return gone.then(|| Outcome::Skipped {
             reason: "the key has no versions any more".into(),
         });

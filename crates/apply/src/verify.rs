@@ -106,10 +106,10 @@ pub fn compare(expected: &Intended, now: &[Entry]) -> Option<(String, String)> {
 pub async fn verify(
     s3: &S3,
     catalog: &Catalog,
-    plan_id: i64,
-    bucket: &str,
+    target: &crate::ApplyTarget,
     seen: impl Fn(u64),
 ) -> Result<Verified, ApplyError> {
+    let (plan_id, bucket) = (target.plan_id, target.place("").0);
     let mut out = Verified::default();
     let mut after = 0;
     loop {
@@ -126,7 +126,8 @@ pub async fn verify(
             .collect();
         let listed: Vec<(&[&PlannedKey], Vec<Vec<Entry>>)> = stream::iter(runs)
             .map(|run| async move {
-                let names: Vec<&str> = run.iter().map(|k| k.key.as_str()).collect();
+                let placed: Vec<_> = run.iter().map(|k| target.place(&k.key).1).collect();
+                let names: Vec<&str> = placed.iter().map(|k| k.as_ref()).collect();
                 let now = s3
                     .entries_of_keys(bucket, &names)
                     .await
@@ -139,10 +140,14 @@ pub async fn verify(
         for (run, now) in listed {
             for (key, now) in run.iter().zip(now) {
                 out.keys += 1;
-                match compare(&key.intended(), &now) {
+                let intended = match target.into {
+                    None => key.intended(),
+                    Some(_) => key.intended_elsewhere(),
+                };
+                match compare(&intended, &now) {
                     None => out.matching += 1,
                     Some((expected, found)) => out.mismatches.push(Mismatch {
-                        key: key.key.clone(),
+                        key: target.place(&key.key).1.into_owned(),
                         expected,
                         found,
                     }),

@@ -73,11 +73,23 @@ impl PlannedKey {
     /// The state the plan means the key to reach: its actions applied,
     /// in id order, to what the scan saw — whatever became of them.
     pub fn intended(&self) -> Intended {
+        self.intended_from(true)
+    }
+
+    /// The same where the plan acts elsewhere (`--into`): its actions
+    /// applied to a key with no entries (the scanned history only tells
+    /// what a copy copies).
+    pub fn intended_elsewhere(&self) -> Intended {
+        self.intended_from(false)
+    }
+
+    fn intended_from(&self, scanned: bool) -> Intended {
         // (version id if known, is marker, etag, size), newest first.
         type Slot = (Option<String>, bool, Option<String>, Option<i64>);
         let mut entries: Vec<Slot> = self
             .history
             .iter()
+            .filter(|_| scanned)
             .map(|e| {
                 (
                     Some(e.version_id.clone()),

@@ -28,4 +28,4 @@ pub mod time;
 pub use action::ActionKind;
 pub use entry::Entry;
 pub use keys::encode_key;
-pub use location::{Location, Versioning};
+pub use location::{Destination, Location, Versioning};

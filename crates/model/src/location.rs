@@ -39,3 +39,64 @@ impl Versioning {
         }
     }
 }
+
+/// Where a plan's actions land when not on the scanned keys themselves
+/// (`plan restore --into`): another bucket, or another prefix, which
+/// replaces the scanned location's base in every key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Destination {
+    pub bucket: String,
+    pub prefix: String,
+}
+
+impl Destination {
+    /// `s3://BUCKET[/PREFIX]`, or why it is not one.
+    pub fn parse(url: &str) -> Result<Destination, &'static str> {
+        let rest = url
+            .strip_prefix("s3://")
+            .ok_or("it must start with s3://")?;
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            return Err("the bucket name is missing");
+        }
+        let valid_char = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_');
+        if !(3..=255).contains(&bucket.len()) || !bucket.chars().all(valid_char) {
+            return Err("a bucket name has 3 to 63 letters, digits, dots and hyphens");
+        }
+        Ok(Destination {
+            bucket: bucket.to_owned(),
+            prefix: prefix.to_owned(),
+        })
+    }
+
+    /// Where `key`, listed under `base`, lands.
+    pub fn key_for(&self, base: &str, key: &str) -> String {
+        format!("{}{}", self.prefix, key.strip_prefix(base).unwrap_or(key))
+    }
+}
+
+impl fmt::Display for Destination {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "s3://{}/{}", self.bucket, self.prefix)
+    }
+}
+
+#[cfg(test)]
+mod destination_tests {
+    use super::Destination;
+
+    #[test]
+    fn parses_and_maps_keys_from_the_base_to_the_prefix() {
+        let d = Destination::parse("s3://other-bkt/restored/").unwrap();
+        assert_eq!(
+            (d.bucket.as_str(), d.prefix.as_str()),
+            ("other-bkt", "restored/")
+        );
+        assert_eq!(d.key_for("img/", "img/a b.jpg"), "restored/a b.jpg");
+        assert_eq!(d.key_for("", "x"), "restored/x");
+        assert_eq!(d.to_string(), "s3://other-bkt/restored/");
+        for bad in ["bkt", "s3://", "s3:///x", "s3://b", "s3://bad bucket/x"] {
+            assert!(Destination::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

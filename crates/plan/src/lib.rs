@@ -28,7 +28,7 @@ mod user;
 pub use catalog::plans::{KindCount, PlanInfo, StatusCounts};
 pub use make::{create_plan, Created, PlanRequest};
 pub use model::ActionKind;
-pub use report::{find_plan, show_plan, PlanReport};
+pub use report::{destination_of, find_plan, show_plan, PlanReport};
 pub use rules::Rule;
 pub use timeline::{timeline, Timeline};
 

@@ -44,7 +44,18 @@ pub fn create_plan(catalog: &Catalog, request: &PlanRequest<'_>) -> Result<Creat
     let scan_id = finished_scan(catalog)?;
     let name = choose_name(catalog, request)?;
     check_time(catalog, request)?;
-    let parameters = request.rule.parameters(request.where_expr).to_string();
+    let mut parameters = request.rule.parameters(request.where_expr);
+    // The undo of a plan that acted elsewhere acts there too.
+    let elsewhere = match &request.rule {
+        Rule::Undo { of } => crate::find_plan(catalog, of)
+            .ok()
+            .and_then(|p| crate::destination_of(&p)),
+        _ => None,
+    };
+    if let Some(d) = &elsewhere {
+        parameters["into"] = serde_json::json!(d.to_string());
+    }
+    let parameters = parameters.to_string();
     let plan = NewPlan {
         name: &name,
         rule: request.rule.name(),
@@ -67,7 +78,7 @@ pub fn create_plan(catalog: &Catalog, request: &PlanRequest<'_>) -> Result<Creat
         Rule::Sql { query } => fill_from_query(catalog, query, writer),
         Rule::Undo { of } => {
             let id = undone.expect("checked above");
-            fill_from_undo(catalog, id, of, writer, &mut created)
+            fill_from_undo(catalog, id, of, elsewhere.is_some(), writer, &mut created)
         }
         rule => fill_from_rule(catalog, rule, request.where_expr, writer, &mut created),
     })?;
@@ -185,6 +196,7 @@ fn fill_from_undo(
     catalog: &Catalog,
     plan_id: i64,
     of: &str,
+    elsewhere: bool,
     writer: &mut PlanWriter<'_>,
     created: &mut Created,
 ) -> Result<(), PlanError> {
@@ -196,7 +208,7 @@ fn fill_from_undo(
         };
         after = last.key_id;
         for key in &keys {
-            let undo = crate::undo::undo_key(key, of);
+            let undo = crate::undo::undo_key(key, of, elsewhere);
             created.irreversible += undo.irreversible.len() as u64;
             for action in &undo.actions {
                 writer.push(action)?;

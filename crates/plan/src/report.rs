@@ -22,6 +22,13 @@ pub struct PlanReport {
 /// Sample rows shown by `plan show`.
 const SHOWN: usize = 10;
 
+/// Where a plan's actions land when not on the scanned keys
+/// (`plan restore --into`, and the undo of such a plan).
+pub fn destination_of(info: &PlanInfo) -> Option<model::Destination> {
+    let parameters: serde_json::Value = serde_json::from_str(&info.parameters).ok()?;
+    model::Destination::parse(parameters["into"].as_str()?).ok()
+}
+
 pub fn find_plan(catalog: &Catalog, name: &str) -> Result<PlanInfo, PlanError> {
     catalog
         .plans()?

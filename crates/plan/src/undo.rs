@@ -20,11 +20,15 @@ pub struct KeyUndo<'k> {
     pub irreversible: Vec<&'k str>,
 }
 
-/// The inverse of plan `of`'s done actions on `key`.
-pub fn undo_key<'k>(key: &'k PlannedKey, of: &str) -> KeyUndo<'k> {
+/// The inverse of plan `of`'s done actions on `key` (`elsewhere`: the
+/// plan acted on a destination, not on the scanned key).
+pub fn undo_key<'k>(key: &'k PlannedKey, of: &str, elsewhere: bool) -> KeyUndo<'k> {
     // The newest entry once the plan is applied, borrowed from `key`
     // (a scanned entry, or one apply recorded making).
-    let newest_id = key.intended().newest_id;
+    let newest_id = match elsewhere {
+        true => key.intended_elsewhere().newest_id,
+        false => key.intended().newest_id,
+    };
     let newest: Option<&'k str> = newest_id.as_deref().and_then(|id| {
         key.history
             .iter()
@@ -142,7 +146,7 @@ mod tests {
             vec![seen("bad", false), seen("good", false)],
             vec![done(1, ActionKind::CopyVersion, Some("good"), Some("copy"))],
         );
-        let u = undo_key(&k, "r");
+        let u = undo_key(&k, "r", false);
         assert_eq!(u.actions.len(), 1);
         let a = &u.actions[0];
         assert_eq!(
@@ -163,7 +167,7 @@ mod tests {
         for a in &mut k.actions {
             a.expected_latest = Some("m2".into());
         }
-        let u = undo_key(&k, "r");
+        let u = undo_key(&k, "r", false);
         let kinds: Vec<_> = u.actions.iter().map(|a| a.kind).collect();
         assert_eq!(kinds, [ActionKind::AddDeleteMarker]);
         assert_eq!(u.actions[0].expected_latest, Some("v"));
@@ -171,17 +175,17 @@ mod tests {
             vec![seen("v", false)],
             vec![done(1, ActionKind::AddDeleteMarker, None, Some("m"))],
         );
-        assert_eq!(undo_key(&k, "r").actions[0].version_id, Some("m"));
+        assert_eq!(undo_key(&k, "r", false).actions[0].version_id, Some("m"));
 
         // Data deleted: irreversible; actions not done: nothing to undo.
         let mut k = key(
             vec![seen("new", false), seen("old", false)],
             vec![done(1, ActionKind::DeleteVersion, Some("new"), None)],
         );
-        let u = undo_key(&k, "r");
+        let u = undo_key(&k, "r", false);
         assert!(u.actions.is_empty());
         assert_eq!(u.irreversible, ["new"]);
         k.actions[0].status = "failed".into();
-        assert_eq!(undo_key(&k, "r"), KeyUndo::default());
+        assert_eq!(undo_key(&k, "r", false), KeyUndo::default());
     }
 }

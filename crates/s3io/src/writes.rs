@@ -21,11 +21,15 @@ pub struct DeleteTarget {
     pub version_id: String,
 }
 
-/// One copy of an old version over its key.
+/// One copy of an old version: over its key, or elsewhere.
 #[derive(Debug, Clone)]
 pub struct CopyRequest<'a> {
+    /// Where the copy lands.
     pub bucket: &'a str,
     pub key: &'a str,
+    /// What is copied: a version of `source_key` in `source_bucket`.
+    pub source_bucket: &'a str,
+    pub source_key: &'a str,
     pub version_id: &'a str,
     pub size: u64,
     /// The source's storage class, kept on the copy (`None`: STANDARD).
@@ -257,7 +261,7 @@ impl S3 {
                 self.copy_multipart(req).await
             }
             Write::Copy(req) => {
-                let source = copy_source(req.bucket, req.key, req.version_id);
+                let source = copy_source(req.source_bucket, req.source_key, req.version_id);
                 self.pacer
                     .call(partition, Retry::Once, || async {
                         let out = self
@@ -340,30 +344,31 @@ impl S3 {
     /// one step that makes the version, sent once); aborted if any fails.
     async fn copy_multipart(&self, req: &CopyRequest<'_>) -> Result<Option<String>, S3Error> {
         let (bucket, partition) = (req.bucket, partition_of(req.key));
+        let (source_bucket, source_partition) = (req.source_bucket, partition_of(req.source_key));
         let head = self
             .pacer
-            .call(partition, Retry::Idempotent, || async {
+            .call(source_partition, Retry::Idempotent, || async {
                 self.sdk()
                     .head_object()
-                    .bucket(bucket)
-                    .key(req.key)
+                    .bucket(source_bucket)
+                    .key(req.source_key)
                     .version_id(req.version_id)
                     .send()
                     .await
-                    .map_err(|e| S3Error::from_sdk("HeadObject", bucket, e))
+                    .map_err(|e| S3Error::from_sdk("HeadObject", source_bucket, e))
             })
             .await?;
         let tags = self
             .pacer
-            .call(partition, Retry::Idempotent, || async {
+            .call(source_partition, Retry::Idempotent, || async {
                 self.sdk()
                     .get_object_tagging()
-                    .bucket(bucket)
-                    .key(req.key)
+                    .bucket(source_bucket)
+                    .key(req.source_key)
                     .version_id(req.version_id)
                     .send()
                     .await
-                    .map_err(|e| S3Error::from_sdk("GetObjectTagging", bucket, e))
+                    .map_err(|e| S3Error::from_sdk("GetObjectTagging", source_bucket, e))
             })
             .await?;
         let tagging: Vec<String> = tags
@@ -415,7 +420,7 @@ impl S3 {
         upload_id: &str,
     ) -> Result<Option<String>, S3Error> {
         let (bucket, partition) = (req.bucket, partition_of(req.key));
-        let source = copy_source(req.bucket, req.key, req.version_id);
+        let source = copy_source(req.source_bucket, req.source_key, req.version_id);
         let part_size = req.part_size.max(1);
         let ranges: Vec<(i32, u64, u64)> = (0..req.size.div_ceil(part_size))
             .map(|i| {

@@ -20,6 +20,9 @@ pub enum Rule {
         /// Delete everything newer than `to` instead of copying/adding markers.
         rollback: bool,
         keep_new_keys: bool,
+        /// Copy each key's version of `to` there instead, leaving the keys
+        /// themselves alone.
+        into: Option<model::Destination>,
     },
     /// Remove the delete markers stacked above the newest version of keys
     /// whose latest entry is a delete marker written in the window.
@@ -70,11 +73,18 @@ impl Rule {
                 to,
                 rollback,
                 keep_new_keys,
-            } => json!({
-                "to": format_time(*to),
-                "mode": if *rollback { "rollback" } else { "copy" },
-                "keep_new_keys": keep_new_keys,
-            }),
+                into,
+            } => {
+                let mut v = json!({
+                    "to": format_time(*to),
+                    "mode": if *rollback { "rollback" } else { "copy" },
+                    "keep_new_keys": keep_new_keys,
+                });
+                if let Some(d) = into {
+                    v["into"] = json!(d.to_string());
+                }
+                v
+            }
             Rule::Undelete { since, until } => json!({
                 "since": since.map(format_time),
                 "until": until.map(format_time),
@@ -107,14 +117,19 @@ impl Rule {
         }
         match self {
             Rule::Restore {
+                to, into: Some(_), ..
+            } => restore::copy_elsewhere(key, *to),
+            Rule::Restore {
                 to,
                 rollback: false,
                 keep_new_keys,
+                into: None,
             } => restore::copy_back(key, *to, *keep_new_keys),
             Rule::Restore {
                 to,
                 rollback: true,
                 keep_new_keys,
+                into: None,
             } => restore::roll_back(key, *to, *keep_new_keys),
             Rule::Undelete { since, until } => {
                 undelete::decide(key, since.unwrap_or(i64::MIN), until.unwrap_or(i64::MAX))

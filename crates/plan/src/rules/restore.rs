@@ -64,6 +64,25 @@ pub fn copy_back<'h>(key: KeyHistory<'h>, to: i64, keep_new_keys: bool) -> KeyPl
     plan
 }
 
+/// Elsewhere (`--into`): copy the version of T of each key that had one
+/// to the destination; keys absent or deleted at T are not written.
+pub fn copy_elsewhere(key: KeyHistory<'_>, to: i64) -> KeyPlan<'_> {
+    let mut plan = KeyPlan::default();
+    if !key.entries[0].selected {
+        return plan;
+    }
+    if let Some(at) = at_time(key, to).filter(|&at| !key.entries[at].is_marker) {
+        let why = format!(
+            "the version of {} as it was at {}",
+            format_time(key.entries[at].mtime),
+            format_time(to)
+        );
+        plan.actions
+            .push(on_entry(key, ActionKind::CopyVersion, at, why));
+    }
+    plan
+}
+
 /// Destructive: permanently delete every version and delete marker written
 /// after T. With `keep_new_keys`, keys absent or deleted at T but live now
 /// are left alone.
