@@ -464,6 +464,12 @@ pub struct ScanArgs {
     /// The file `s3rewind split` wrote: N - 1 URL-encoded keys, one a line.
     #[arg(long, value_name = "FILE", requires = "shard")]
     pub bounds: Option<PathBuf>,
+    /// List only the keys of plan PLAN again (adjacent keys share
+    /// requests) and replace their entries in the finished scan — after
+    /// apply found keys drifted, say — so that a new plan sees them as they
+    /// are now. Plans made before must then be made again.
+    #[arg(long, value_name = "PLAN", conflicts_with_all = ["prefixes", "prefixes_file", "shard", "fresh"])]
+    pub keys_of: Option<String>,
     #[command(flatten)]
     pub json: JsonArg,
 }

@@ -729,6 +729,39 @@ fn copies_carry_the_scans_condition_and_a_key_written_since_is_left_alone() {
             "SELECT count(*) FROM plan_review WHERE plan = 'r' AND key != 'img/000.jpg' AND status != 'done'",
         );
         assert_eq!(others, 0);
+
+        // The drifted key listed again; the old plan is then refused, a new
+        // one sees the writer's version and restores over it.
+        let mut rescan = vec!["scan", url.as_str(), "--keys-of", "r"];
+        rescan.extend(endpoint);
+        let out = s3rewind_ok(&w.catalog(), &rescan);
+        assert!(out.contains("listed the 11 keys of plan r again"), "{out}");
+        let seen_now: i64 = catalog_scalar(
+            &w.catalog(),
+            "SELECT count(*) FROM key_history WHERE key = 'img/000.jpg'",
+        );
+        assert_eq!(seen_now as usize, b.history["img/000.jpg"].len());
+        let err = s3rewind_err(&w.catalog(), &apply);
+        assert!(err.contains("make the plan again"), "{err}");
+        s3rewind_ok(
+            &w.catalog(),
+            &["plan", "restore", "--to", &t, "--name", "r2"],
+        );
+        let planned: String = catalog_scalar(
+            &w.catalog(),
+            "SELECT action FROM plan_review WHERE plan = 'r2' AND key = 'img/000.jpg'",
+        );
+        assert_eq!(planned, "copy_version");
+        let mut apply2 = vec!["apply", "r2", "--yes"];
+        apply2.extend(endpoint);
+        s3rewind_ok(&w.catalog(), &apply2);
+        let mut verify = vec!["verify", "r2"];
+        verify.extend(endpoint);
+        s3rewind_ok(&w.catalog(), &verify);
+        assert_ne!(
+            b.get("img/000.jpg"),
+            Some(b"written after the scan".to_vec())
+        );
     }
 }
 

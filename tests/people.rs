@@ -288,6 +288,8 @@ fn json_everywhere_with_the_documented_fields() {
             "pages",
             "prefixes",
             "ranges",
+            "rescanned_at",
+            "revision",
             "runs",
             "shard",
             "started_at",

@@ -237,6 +237,12 @@ pub(super) async fn connect_for(
             "plan {name} was made from an earlier scan of this catalog; its versions may be gone\n  hint: make the plan again",
         )));
     }
+    if info.scan_revision != scan.revision {
+        return Err(CliError::Usage(format!(
+            "plan {name} was made before keys were listed again (`scan --keys-of`, {}): its actions refer to entries that were replaced\n  hint: make the plan again",
+            scan.rescanned_at.as_deref().unwrap_or("?")
+        )));
+    }
     let s3 = S3::connect(&super::client_options(global, pace)).await;
     if s3.endpoint() != scan.location.endpoint.as_deref() {
         return Err(CliError::Usage(format!(

@@ -44,6 +44,12 @@ pub async fn run(global: &GlobalArgs, args: ScanArgs) -> Result<u8, CliError> {
     } else {
         None
     };
+    if let Some(plan_name) = &args.keys_of {
+        let Some(mut catalog) = existing else {
+            return Err(catalog::CatalogError::NotFound(path.clone()).into());
+        };
+        return keys_of(&s3, &mut catalog, &location, plan_name, args.json.json).await;
+    }
     let prefixes = inventory::plan_prefixes(existing.as_ref(), &requested)?;
     if let Some(catalog) = &mut existing {
         let totals = catalog.scan_totals()?;
@@ -179,6 +185,66 @@ pub async fn run(global: &GlobalArgs, args: ScanArgs) -> Result<u8, CliError> {
     if !summary.finished {
         println!("some ranges are unfinished: run the same command to resume (`s3rewind status` lists them)");
     }
+    Ok(exit::OK)
+}
+
+/// `scan --keys-of PLAN`: the plan's keys listed again into the finished scan.
+async fn keys_of(
+    s3: &S3,
+    catalog: &mut Catalog,
+    location: &Location,
+    plan_name: &str,
+    json: bool,
+) -> Result<u8, CliError> {
+    let record = catalog.scan_record()?.ok_or(plan::PlanError::NoScan)?;
+    if record.finished_at.is_none() {
+        return Err(CliError::Usage(format!(
+            "the scan of {} is unfinished: finish it (run the same scan again) before listing a plan's keys again",
+            shown(&location.to_string())
+        )));
+    }
+    let info = plan::find_plan(catalog, plan_name)?;
+    let keys = plan::show_plan(catalog, plan_name)?.keys;
+    let started = std::time::Instant::now();
+    let done = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let shown_done = done.clone();
+    let ticker = Progress::start("scan", move || Reading {
+        done: shown_done.load(std::sync::atomic::Ordering::Relaxed),
+        total: keys,
+        message: "keys listed again".into(),
+    });
+    let result = inventory::rescan::rescan_keys(s3, catalog, info.id, &location.bucket, |n| {
+        done.store(n, std::sync::atomic::Ordering::Relaxed)
+    })
+    .await;
+    ticker.finish().await;
+    let found = result?;
+    let requests = s3.counters().requests();
+    if json {
+        println!(
+            "{:#}",
+            serde_json::json!({
+                "location": location.to_string(),
+                "keys_of": info.name,
+                "keys": found.keys,
+                "versions": found.versions,
+                "delete_markers": found.delete_markers,
+                "requests": requests,
+                "seconds": started.elapsed().as_secs_f64(),
+            })
+        );
+        return Ok(exit::OK);
+    }
+    println!(
+        "listed the {} keys of plan {} again: {} versions and {} delete markers now, in {:.1} s ({} requests)",
+        thousands(found.keys),
+        shown(&info.name),
+        thousands(found.versions),
+        thousands(found.delete_markers),
+        started.elapsed().as_secs_f64(),
+        thousands(requests)
+    );
+    println!("plans made before refer to entries that were replaced: make them again (e.g. `s3rewind plan restore …`)");
     Ok(exit::OK)
 }
 

@@ -46,6 +46,12 @@ pub async fn run(global: &GlobalArgs, json: bool) -> Result<u8, CliError> {
             .unwrap_or_default()
     );
     println!("versioning  {}", scan.versioning);
+    if let Some(at) = &scan.rescanned_at {
+        println!(
+            "rescanned   keys of a plan listed again at {at} (revision {}): plans made before must be made again",
+            scan.revision
+        );
+    }
     match &scan.finished_at {
         Some(at) => println!(
             "scan        complete: started {}, finished {at} ({} run{}){}",
@@ -158,6 +164,8 @@ fn as_json(
                 "complete": scan.finished_at.is_some(),
                 "compacted_at": scan.compacted_at,
                 "runs": scan.runs,
+                "revision": scan.revision,
+                "rescanned_at": scan.rescanned_at,
                 "versions": totals.versions(),
                 "delete_markers": totals.delete_markers,
                 "keys": totals.keys,

@@ -16,11 +16,6 @@ use crate::ApplyError;
 
 /// Keys read from the catalog at a time.
 const SLICE: usize = 10_000;
-/// Keys listed by one chain of requests at most: a slice's runs are
-/// listed in parallel, so a long run is cut.
-const RUN_KEYS: usize = 200;
-/// Keys this far apart in the scan's order (key ids) share a listing.
-const RUN_GAP: i64 = 16;
 
 /// A key that is not as the plan meant.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,10 +115,7 @@ pub async fn verify(
         after = last.key_id;
         let mut sorted: Vec<&PlannedKey> = keys.iter().collect();
         sorted.sort_by(|a, b| a.key.cmp(&b.key));
-        let runs: Vec<&[&PlannedKey]> = sorted
-            .chunk_by(|a, b| (1..=RUN_GAP).contains(&(b.key_id - a.key_id)))
-            .flat_map(|run| run.chunks(RUN_KEYS))
-            .collect();
+        let runs = s3io::probe::key_runs(&sorted, |k| k.key_id);
         let listed: Vec<(&[&PlannedKey], Vec<Vec<Entry>>)> = stream::iter(runs)
             .map(|run| async move {
                 let placed: Vec<_> = run.iter().map(|k| target.place(&k.key).1).collect();

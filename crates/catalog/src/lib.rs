@@ -24,6 +24,7 @@
 //! - [`plans`]: plans and their actions: made, listed, reported, exported, dropped.
 //! - [`actions`]: [`ActionStore`], claiming and finishing actions for apply.
 //! - `outcomes`: a plan's keys with their scanned history and the plan's actions, for verify.
+//! - `rescan`: a plan's keys listed again, their entries replaced.
 //! - [`user_sql`]: a person's SQL, compiled read-only.
 
 pub mod actions;
@@ -33,6 +34,7 @@ mod history;
 mod lock;
 mod outcomes;
 pub mod plans;
+mod rescan;
 mod scan_state;
 mod timeline;
 pub mod user_sql;

@@ -135,6 +135,8 @@ pub struct PlanInfo {
     pub parameters: String,
     pub created_at: String,
     pub scan_id: i64,
+    /// The scan's revision when the plan was made (see `ScanRecord::revision`).
+    pub scan_revision: i64,
     pub actions: u64,
     pub status: StatusCounts,
 }
@@ -191,8 +193,8 @@ impl Catalog {
             .unchecked_transaction()
             .map_err(CatalogError::from)?;
         tx.execute(
-            "INSERT INTO plans (name, rule, parameters, created_at, scan_id, actions) \
-             VALUES (?1, ?2, ?3, ?4, ?5, 0)",
+            "INSERT INTO plans (name, rule, parameters, created_at, scan_id, actions, scan_revision) \
+             VALUES (?1, ?2, ?3, ?4, ?5, 0, (SELECT revision FROM scans WHERE id = ?5))",
             params![
                 plan.name,
                 plan.rule,
@@ -330,7 +332,7 @@ impl Catalog {
     /// Every plan with its progress, oldest first.
     pub fn plans(&self) -> Result<Vec<PlanInfo>> {
         let mut stmt = self.conn.prepare(
-            "SELECT p.id, p.name, p.rule, p.parameters, p.created_at, p.scan_id, p.actions,
+            "SELECT p.id, p.name, p.rule, p.parameters, p.created_at, p.scan_id, p.actions, p.scan_revision,
                     coalesce(sum(a.status = 'pending'), 0), coalesce(sum(a.status = 'in_flight'), 0),
                     coalesce(sum(a.status = 'done'), 0), coalesce(sum(a.status = 'failed'), 0),
                     coalesce(sum(a.status = 'skipped'), 0), coalesce(sum(a.status = 'drifted'), 0)
@@ -347,13 +349,14 @@ impl Catalog {
                 created_at: r.get(4)?,
                 scan_id: r.get(5)?,
                 actions: count(r, 6)?,
+                scan_revision: r.get(7)?,
                 status: StatusCounts {
-                    pending: count(r, 7)?,
-                    in_flight: count(r, 8)?,
-                    done: count(r, 9)?,
-                    failed: count(r, 10)?,
-                    skipped: count(r, 11)?,
-                    drifted: count(r, 12)?,
+                    pending: count(r, 8)?,
+                    in_flight: count(r, 9)?,
+                    done: count(r, 10)?,
+                    failed: count(r, 11)?,
+                    skipped: count(r, 12)?,
+                    drifted: count(r, 13)?,
                 },
             })
         })?;

@@ -22,6 +22,10 @@ pub struct ScanRecord {
     pub runs: i64,
     /// `I/N` for part I of the location cut in N parts; `None` for all of it.
     pub shard: Option<String>,
+    /// Times keys were listed again since (`scan --keys-of`): plans made
+    /// at an earlier revision refer to entries that were replaced.
+    pub revision: i64,
+    pub rescanned_at: Option<String>,
 }
 
 /// One `ranges` row: keys `after < key <= upto` under a prefix.
@@ -110,7 +114,8 @@ impl Catalog {
             .conn
             .query_row(
                 "SELECT id, bucket, base_prefix, endpoint, region, versioning, started_at, \
-                 finished_at, compacted_at, runs, shard FROM scans ORDER BY id DESC LIMIT 1",
+                 finished_at, compacted_at, runs, shard, revision, rescanned_at \
+                 FROM scans ORDER BY id DESC LIMIT 1",
                 [],
                 |r| {
                     Ok(ScanRecord {
@@ -127,6 +132,8 @@ impl Catalog {
                         compacted_at: r.get(8)?,
                         runs: r.get(9)?,
                         shard: r.get(10)?,
+                        revision: r.get(11)?,
+                        rescanned_at: r.get(12)?,
                     })
                 },
             )

@@ -528,14 +528,14 @@ impl<'c> Statements<'c> {
 /// An ETag as stored: 16 bytes when it is an MD5 in lower-case hex
 /// (optionally `-N` for multipart, N going to `etag_parts`), else its text.
 #[derive(Debug, Clone, Copy)]
-struct Etag<'a> {
-    md5: Option<[u8; 16]>,
+pub(crate) struct Etag<'a> {
+    pub(crate) md5: Option<[u8; 16]>,
     text: &'a str,
-    parts: Option<i64>,
+    pub(crate) parts: Option<i64>,
 }
 
 impl<'a> Etag<'a> {
-    fn new(etag: &'a str) -> Etag<'a> {
+    pub(crate) fn new(etag: &'a str) -> Etag<'a> {
         let text = Etag {
             md5: None,
             text: etag,

@@ -9,12 +9,14 @@
 //! - `ranges`: the ranges listed `--concurrency` at a time, and cut.
 //! - `bounds`: where a bucket's keys are, with few requests (hierarchy, bounds).
 //! - `keyspace`: keys read as numbers, to cut ranges in proportion.
+//! - [`rescan`]: a plan's keys listed again into a finished scan (`--keys-of`).
 //! - this file: [`scan`], and what a run reports.
 
 mod bounds;
 mod keyspace;
 mod prefixes;
 mod ranges;
+pub mod rescan;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};

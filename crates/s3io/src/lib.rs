@@ -21,7 +21,7 @@ mod error;
 mod listing;
 pub mod pacer;
 mod pager;
-mod probe;
+pub mod probe;
 mod urlcode;
 mod writes;
 mod xml;

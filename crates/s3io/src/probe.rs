@@ -159,6 +159,22 @@ impl S3 {
     }
 }
 
+/// Keys this far apart in a scan's order (key ids, handed out in listing
+/// order) share a listing: the keys between are listed and passed over.
+pub const RUN_GAP: i64 = 16;
+/// Keys one chain of requests lists at most, so that a long run is listed
+/// by several chains at once.
+pub const RUN_KEYS: usize = 200;
+
+/// `sorted` (by key) cut into runs of keys near each other in the scan's
+/// order, each listed by one [`S3::entries_of_keys`].
+pub fn key_runs<T>(sorted: &[T], key_id: impl Fn(&T) -> i64) -> Vec<&[T]> {
+    sorted
+        .chunk_by(|a, b| (1..=RUN_GAP).contains(&(key_id(b) - key_id(a))))
+        .flat_map(|run| run.chunks(RUN_KEYS))
+        .collect()
+}
+
 /// The longest common prefix of two keys, on a character boundary.
 fn common_prefix<'a>(a: &'a str, b: &str) -> &'a str {
     let mut end = 0;

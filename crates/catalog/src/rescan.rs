@@ -1,0 +1,114 @@
+//! Keys listed again after the scan (`scan --keys-of`): their entries
+//! replaced by what S3 lists now, the ranges' counts kept true, and the
+//! scan's revision moved on, so that plans made before (which refer to
+//! entries by position) are made again rather than applied.
+
+use model::Entry;
+use rusqlite::params;
+
+use crate::writer::Etag;
+use crate::{Catalog, CatalogError, Result};
+
+impl Catalog {
+    /// Replaces the entries of each key (key id, key, its entries now,
+    /// newest first), in one transaction; returns the new revision.
+    pub fn replace_entries(&mut self, keys: &[(i64, String, Vec<Entry>)]) -> Result<i64> {
+        let scan = self
+            .scan_record()?
+            .ok_or_else(|| CatalogError::WriterGone("no scan to list keys of again".into()))?;
+        let base = scan.location.base_prefix;
+        let ranges = self.ranges()?;
+        let tx = self.conn.transaction()?;
+        {
+            let mut old = tx.prepare_cached(
+                "SELECT count(*), coalesce(sum(is_marker), 0) FROM entries WHERE key_id = ?1",
+            )?;
+            let mut delete = tx.prepare_cached("DELETE FROM entries WHERE key_id = ?1")?;
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO entries (key_id, seq, version_id, is_marker, is_latest, mtime, \
+                 size, etag, etag_parts, storage_class) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            )?;
+            let mut count = tx.prepare_cached(
+                "UPDATE ranges SET rows = rows + ?2, delete_markers = delete_markers + ?3 WHERE id = ?1",
+            )?;
+            for (key_id, key, entries) in keys {
+                let (rows, markers): (i64, i64) =
+                    old.query_row([key_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                delete.execute([key_id])?;
+                for (seq, e) in entries.iter().enumerate() {
+                    let etag = e.etag.as_deref().map(Etag::new);
+                    insert.execute(params![
+                        key_id,
+                        seq as i64,
+                        e.version_id,
+                        e.is_marker,
+                        e.is_latest,
+                        e.mtime,
+                        e.size,
+                        etag,
+                        etag.and_then(|t| t.parts),
+                        e.storage_class,
+                    ])?;
+                }
+                // The range the key belongs to keeps its counts true.
+                let in_range = ranges.iter().find(|r| {
+                    key.strip_prefix(base.as_str())
+                        .is_some_and(|rel| rel.starts_with(r.prefix.as_str()))
+                        && r.after.as_deref().is_none_or(|a| key.as_str() > a)
+                        && r.upto.as_deref().is_none_or(|u| key.as_str() <= u)
+                });
+                if let Some(r) = in_range {
+                    let now_markers = entries.iter().filter(|e| e.is_marker).count() as i64;
+                    count.execute(params![
+                        r.id,
+                        entries.len() as i64 - rows,
+                        now_markers - markers
+                    ])?;
+                }
+            }
+            tx.execute(
+                "UPDATE scans SET revision = revision + 1, rescanned_at = ?2 WHERE id = ?1",
+                params![scan.id, model::time::now_text()],
+            )?;
+        }
+        tx.commit()?;
+        Ok(scan.revision + 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::{catalog_with, entry};
+
+    #[test]
+    fn a_keys_entries_are_replaced_counted_and_the_revision_moves_on() {
+        let (_dir, mut catalog) = catalog_with(vec![
+            entry("a", "a1", false, 10),
+            entry("b", "b2", true, 20),
+            entry("b", "b1", false, 10),
+        ]);
+        let before = catalog.scan_totals().unwrap();
+        let now = vec![
+            entry("b", "b4", false, 40),
+            entry("b", "b3", false, 30),
+            entry("b", "b2", true, 20),
+            entry("b", "b1", false, 10),
+        ];
+        assert_eq!(catalog.replace_entries(&[(2, "b".into(), now)]).unwrap(), 1);
+        let after = catalog.scan_totals().unwrap();
+        assert_eq!(after.rows, before.rows + 2);
+        assert_eq!(after.delete_markers, before.delete_markers);
+        let newest: String = catalog
+            .conn()
+            .query_row(
+                "SELECT version_id FROM entries WHERE key_id = 2 AND seq = 0",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(newest, "b4");
+        let scan = catalog.scan_record().unwrap().unwrap();
+        assert_eq!(scan.revision, 1);
+        assert!(scan.rescanned_at.is_some());
+    }
+}
