@@ -1,6 +1,6 @@
 //! A throttling storm never loses data: scan and apply against s3sim
 //! answering with 503 SlowDown, 500s, SlowDown inside 200 DeleteObjects
-//! bodies, connection resets and slow bodies. (moto cannot misbehave on
+//! bodies, connection resets, slow bodies and 409s to conditional copies. (moto cannot misbehave on
 //! purpose, so these run on s3sim whatever S3REWIND_TEST_SERVER says.)
 
 mod common;
@@ -55,6 +55,9 @@ fn apply_through_a_throttling_storm_finishes_the_plan_exactly() {
         "0.2",
         "--fault-reset",
         "0.02",
+        // Conditional copies raced by another write: 409, retried.
+        "--fault-conflict",
+        "0.2",
     ]);
     let w = Workdir::new();
     let catalog = w.catalog();
@@ -77,7 +80,8 @@ fn apply_through_a_throttling_storm_finishes_the_plan_exactly() {
             "20",
         ],
     );
-    assert!(out.contains(" 0 failed, 0 skipped"), "{out}");
+    assert!(out.contains(" 0 failed, 0 skipped, 0 drifted"), "{out}");
+    assert!(storm.served(s3sim::Op::InjectedConflict) > 0);
 
     // Read back with a fresh scan: few requests, so little waiting on the storm.
     let check = Workdir::new();

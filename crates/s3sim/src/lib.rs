@@ -38,6 +38,9 @@ pub struct Faults {
     /// Send the response body slowly (in pieces, `slow_body_delay` apart).
     pub slow_body: f64,
     pub slow_body_delay: Duration,
+    /// Answer a conditional write 409 ConditionalRequestConflict (as AWS
+    /// does when another write to the key races it), writing nothing.
+    pub conflict: f64,
 }
 
 /// How the server behaves.
@@ -112,6 +115,7 @@ ops!(
     InjectedDeleteSlowDown,
     InjectedReset,
     InjectedSlowBody,
+    InjectedConflict,
     Requests,
 );
 
@@ -177,6 +181,14 @@ impl Sim {
                 .fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed),
         );
         (n >> 11) as f64 / (1u64 << 53) as f64 <= p
+    }
+
+    fn fault_conflict(&self) -> bool {
+        let hit = self.roll(self.config.faults.conflict);
+        if hit {
+            self.count(Op::InjectedConflict);
+        }
+        hit
     }
 
     fn fault_delete_slowdown(&self) -> bool {

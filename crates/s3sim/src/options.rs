@@ -94,6 +94,11 @@ pub struct Options {
     /// Pause between the pieces of a slow body.
     #[arg(long, value_name = "MS", default_value_t = 200.0)]
     pub slow_body_ms: f64,
+    /// Chance of answering a conditional CopyObject 409
+    /// ConditionalRequestConflict (nothing written), as AWS does when
+    /// another write races it.
+    #[arg(long, value_name = "P", default_value_t = 0.0)]
+    pub fault_conflict: f64,
     /// Ignore If-Match / If-None-Match on CopyObject, as some
     /// S3-compatible servers do (AWS honours them: 412 when they fail).
     #[arg(long)]
@@ -115,6 +120,7 @@ impl Options {
                 reset: self.fault_reset,
                 slow_body: self.fault_slow_body,
                 slow_body_delay: ms(self.slow_body_ms),
+                conflict: self.fault_conflict,
             },
             seed: self.seed,
             ignore_conditions: self.ignore_conditions,

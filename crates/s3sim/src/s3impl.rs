@@ -482,6 +482,12 @@ impl s3s::S3 for Sim {
             (None, Some(_)) => Some(Precondition::IfNoneMatch),
             (None, None) => None,
         };
+        if condition.is_some() && self.fault_conflict() {
+            return Err(s3_error!(
+                ConditionalRequestConflict,
+                "A conflicting operation occurred. If using PutObject you can retry the request."
+            ));
+        }
         let i = req.input;
         let bucket = self.store.bucket(&i.bucket).map_err(map_err)?;
         let (source, source_vid) = copy_source(self, &i.copy_source)?;
