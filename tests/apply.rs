@@ -401,12 +401,43 @@ fn large_copies_go_multipart_and_keep_metadata() {
     );
     assert!(out.contains("1 done"), "{out}");
     assert_eq!(b.get("big.bin").as_deref(), Some(&big[..]));
+    // The same restore elsewhere, into another bucket: the same metadata
+    // and tags, read from the source, written on the destination.
+    let other = Bucket::new("multipart-into", true);
+    let into = format!("s3://{}/copy/", other.name);
+    s3rewind_ok(
+        &w.catalog(),
+        &[
+            "plan", "restore", "--to", &t, "--into", &into, "--name", "big-into",
+        ],
+    );
+    let out = s3rewind_ok(
+        &w.catalog(),
+        &[
+            "apply",
+            "big-into",
+            "--yes",
+            "--multipart-threshold",
+            "6291456",
+            "--part-size",
+            "5242880",
+        ],
+    );
+    assert!(out.contains("1 done"), "{out}");
+    assert_eq!(other.get("copy/big.bin").as_deref(), Some(&big[..]));
+    for (bucket, key) in [(&b.name, "big.bin"), (&other.name, "copy/big.bin")] {
+        check_copy_metadata(&b.client, bucket, key);
+    }
+}
+
+/// A copy of the test's big.bin kept its content type, metadata and tags,
+/// and went multipart (3 parts).
+fn check_copy_metadata(client: &aws_sdk_s3::Client, bucket: &str, key: &str) {
     runtime().block_on(async {
-        let head = b
-            .client
+        let head = client
             .head_object()
-            .bucket(&b.name)
-            .key("big.bin")
+            .bucket(bucket)
+            .key(key)
             .send()
             .await
             .unwrap();
@@ -423,11 +454,10 @@ fn large_copies_go_multipart_and_keep_metadata() {
             "{:?}",
             head.e_tag()
         );
-        let tags = b
-            .client
+        let tags = client
             .get_object_tagging()
-            .bucket(&b.name)
-            .key("big.bin")
+            .bucket(bucket)
+            .key(key)
             .send()
             .await
             .unwrap();
