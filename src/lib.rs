@@ -10,13 +10,11 @@
 //! - `output`: numbers, tables, prompts and progress for people, and text
 //!   from strangers made safe for a terminal.
 //! - `logging`: `-v` and `S3REWIND_LOG`, to standard error between progress redraws.
-//! - `report`: the self-contained HTML page of `s3rewind report`.
 
 mod cli;
 mod commands;
 mod logging;
 mod output;
-mod report;
 
 use std::ffi::OsString;
 

@@ -387,18 +387,22 @@ fn large_copies_go_multipart_and_keep_metadata() {
         &w.catalog(),
         &["plan", "restore", "--to", &t, "--name", "big"],
     );
-    let out = s3rewind_ok(
-        &w.catalog(),
-        &[
-            "apply",
-            "big",
-            "--yes",
-            "--multipart-threshold",
-            "6291456",
-            "--part-size",
-            "5242880",
-        ],
-    );
+    // Above 6 MiB in 5 MiB parts: 11 MiB goes multipart, in 3 parts.
+    let multipart = |plan: &str| -> String {
+        s3rewind_ok(
+            &w.catalog(),
+            &[
+                "apply",
+                plan,
+                "--yes",
+                "--multipart-threshold",
+                "6291456",
+                "--part-size",
+                "5242880",
+            ],
+        )
+    };
+    let out = multipart("big");
     assert!(out.contains("1 done"), "{out}");
     assert_eq!(b.get("big.bin").as_deref(), Some(&big[..]));
     // The same restore elsewhere, into another bucket: the same metadata
@@ -411,18 +415,7 @@ fn large_copies_go_multipart_and_keep_metadata() {
             "plan", "restore", "--to", &t, "--into", &into, "--name", "big-into",
         ],
     );
-    let out = s3rewind_ok(
-        &w.catalog(),
-        &[
-            "apply",
-            "big-into",
-            "--yes",
-            "--multipart-threshold",
-            "6291456",
-            "--part-size",
-            "5242880",
-        ],
-    );
+    let out = multipart("big-into");
     assert!(out.contains("1 done"), "{out}");
     assert_eq!(other.get("copy/big.bin").as_deref(), Some(&big[..]));
     for (bucket, key) in [(&b.name, "big.bin"), (&other.name, "copy/big.bin")] {

@@ -97,7 +97,8 @@ fn timeline_finds_the_bad_job_and_suggests_the_second_before_it() {
         .sum();
     assert_eq!(writes, 300);
 
-    // Bad input: a clear error, non-zero exit.
+    // Bad input: a clear error, non-zero exit, the catalog as it was.
+    let before = snapshot(&w.catalog());
     let err = s3rewind_err(
         &w.catalog(),
         &["timeline", "--where", "key = 'a'); DROP TABLE keys; --"],
@@ -108,8 +109,9 @@ fn timeline_finds_the_bad_job_and_suggests_the_second_before_it() {
         &["timeline", "--since", "2024-05-02", "--until", "2024-05-01"],
     );
     assert!(err.contains("--since"), "{err}");
-    let n: i64 = catalog_scalar(&w.catalog(), "SELECT count(*) FROM keys");
-    assert!(n > 300);
+    assert_eq!(snapshot(&w.catalog()), before);
+    let keys: i64 = catalog_scalar(&w.catalog(), "SELECT count(*) FROM keys");
+    assert_eq!(keys, 700, "400 seeded keys and the job's 300");
 }
 
 #[test]

@@ -165,12 +165,9 @@ pub async fn run(global: &GlobalArgs, args: ApplyArgs) -> Result<u8, CliError> {
     ticker.finish().await;
     let summary = result?;
     if json {
-        let failed = catalog
-            .failures_by_code(info.id)?
-            .iter()
-            .map(|(_, n)| n)
-            .sum();
-        println!("{:#}", summary_json(&catalog, &report, Some(&summary))?);
+        let out = summary_json(&catalog, &report, Some(&summary))?;
+        let failed = out["plan"]["failed"].as_u64().unwrap_or(0);
+        println!("{out:#}");
         return Ok(exit_code(failed));
     }
     let finished = summary.done + summary.failed + summary.skipped + summary.drifted;

@@ -3,6 +3,7 @@
 mod apply;
 mod export;
 mod plan;
+mod report;
 mod scan;
 mod split;
 mod sql;
@@ -19,7 +20,7 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Split(args) => split::run(&cli.global, args).await,
         Command::Status(json) => status::run(&cli.global, json.json).await,
         Command::Timeline(args) => timeline::run(&cli.global, args).await,
-        Command::Report(args) => crate::report::run(&cli.global, args).await,
+        Command::Report(args) => report::run(&cli.global, args).await,
         Command::Completions { shell } => {
             let mut command = <Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut command, "s3rewind", &mut std::io::stdout());
@@ -65,6 +66,3 @@ fn client_options(global: &GlobalArgs, pace: s3io::Pace) -> s3io::ClientOptions 
         pace,
     }
 }
-
-pub(crate) use plan::state as plan_state;
-pub(crate) use timeline::slot_name;

@@ -95,12 +95,18 @@ pub struct ApplyTarget {
 }
 
 impl ApplyTarget {
+    /// The bucket the plan's actions land in.
+    pub fn bucket(&self) -> &str {
+        self.into.as_ref().map_or(&self.bucket, |(d, _)| &d.bucket)
+    }
+
     /// The bucket and key an action on scanned key `key` acts on.
     pub fn place<'k>(&'k self, key: &'k str) -> (&'k str, std::borrow::Cow<'k, str>) {
-        match &self.into {
-            None => (&self.bucket, std::borrow::Cow::Borrowed(key)),
-            Some((d, base)) => (&d.bucket, std::borrow::Cow::Owned(d.key_for(base, key))),
-        }
+        let placed = match &self.into {
+            None => std::borrow::Cow::Borrowed(key),
+            Some((d, base)) => std::borrow::Cow::Owned(d.key_for(base, key)),
+        };
+        (self.bucket(), placed)
     }
 }
 
@@ -373,21 +379,6 @@ async fn write_once(
         }),
         Ok(Written::Abandoned(reason)) => Ok(Outcome::Skipped { reason }),
         Err(e) if e.kind == ErrorKind::ConditionFailed => drifted(cx, row).await,
-        // To an If-Match, "no such key" is the key gone; to the copy, its
-        // source gone. The key says which.
-        Err(e)
-            if e.kind == ErrorKind::NotFound
-                && cx.conditional
-                && row.copy_condition.as_deref().is_some_and(|c| c != "*") =>
-        {
-            match newest_placed(cx, &row.key).await {
-                Ok(None)
-                | Ok(Some(Entry {
-                    is_marker: true, ..
-                })) => drifted(cx, row).await,
-                _ => outcome_of(e),
-            }
-        }
         Err(e) => outcome_of(e),
     }
 }
@@ -432,7 +423,7 @@ async fn delete_batch(
             version_id: r.version_id.clone().unwrap_or_else(|| "null".into()),
         })
         .collect();
-    match cx.s3.delete_versions(cx.target.place("").0, &targets).await {
+    match cx.s3.delete_versions(cx.target.bucket(), &targets).await {
         Ok(per_key) => rows
             .iter()
             .zip(per_key)
@@ -519,11 +510,6 @@ type Probed<'k> = (
     Vec<Result<Option<Entry>, S3Error>>,
 );
 
-/// Keys of a run may be this far apart in the scan's order (key ids): the
-/// keys between are listed and passed over, which costs less than a
-/// listing of their own for the keys on either side.
-const RUN_GAP: i64 = 16;
-
 /// The newest entries of `keys` ((key, key id, entries when scanned),
 /// sorted by key), read in runs of keys that were near each other when
 /// scanned (key ids are handed out in listing order), one listing for a run.
@@ -531,11 +517,8 @@ async fn newest_of_runs<'k>(
     cx: &Context<'_>,
     keys: &'k [(&'k str, i64, i64)],
 ) -> Result<Vec<Probed<'k>>, ApplyError> {
-    let runs: Vec<&[(&str, i64, i64)]> = keys
-        .chunk_by(|a, b| (1..=RUN_GAP).contains(&(b.1 - a.1)))
-        .flat_map(|run| run.chunks(1000))
-        .collect();
-    let bucket = cx.target.place("").0;
+    let runs = s3io::probe::key_runs(keys, |k| k.1, 1000);
+    let bucket = cx.target.bucket();
     stream::iter(runs)
         .map(|run| async move {
             let placed: Vec<_> = run.iter().map(|k| cx.target.place(k.0).1).collect();

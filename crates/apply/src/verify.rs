@@ -6,7 +6,6 @@
 //! The state is the plan's intent, whatever became of its actions: a key
 //! whose action failed or was skipped does not match, which is the point.
 
-use futures::stream::{self, StreamExt, TryStreamExt};
 use model::Entry;
 use s3io::S3;
 
@@ -14,7 +13,7 @@ use catalog::{Catalog, Intended, PlannedKey, Top};
 
 use crate::ApplyError;
 
-/// Keys read from the catalog at a time.
+/// Keys read from the catalog, and listed, at a time.
 const SLICE: usize = 10_000;
 
 /// A key that is not as the plan meant.
@@ -104,46 +103,41 @@ pub async fn verify(
     target: &crate::ApplyTarget,
     seen: impl Fn(u64),
 ) -> Result<Verified, ApplyError> {
-    let (plan_id, bucket) = (target.plan_id, target.place("").0);
     let mut out = Verified::default();
     let mut after = 0;
     loop {
-        let keys = catalog.planned_keys(plan_id, after, SLICE)?;
+        let keys = catalog.planned_keys(target.plan_id, after, SLICE)?;
         let Some(last) = keys.last() else {
             return Ok(out);
         };
         after = last.key_id;
-        let mut sorted: Vec<&PlannedKey> = keys.iter().collect();
-        sorted.sort_by(|a, b| a.key.cmp(&b.key));
-        let runs = s3io::probe::key_runs(&sorted, |k| k.key_id);
-        let listed: Vec<(&[&PlannedKey], Vec<Vec<Entry>>)> = stream::iter(runs)
-            .map(|run| async move {
-                let placed: Vec<_> = run.iter().map(|k| target.place(&k.key).1).collect();
-                let names: Vec<&str> = placed.iter().map(|k| k.as_ref()).collect();
-                let now = s3
-                    .entries_of_keys(bucket, &names)
-                    .await
-                    .map_err(ApplyError::Verify)?;
-                Ok::<_, ApplyError>((run, now))
-            })
-            .buffer_unordered(s3.pacer().concurrency())
-            .try_collect()
-            .await?;
-        for (run, now) in listed {
-            for (key, now) in run.iter().zip(now) {
-                out.keys += 1;
-                let intended = match target.into {
-                    None => key.intended(),
-                    Some(_) => key.intended_elsewhere(),
-                };
-                match compare(&intended, &now) {
-                    None => out.matching += 1,
-                    Some((expected, found)) => out.mismatches.push(Mismatch {
-                        key: target.place(&key.key).1.into_owned(),
-                        expected,
-                        found,
-                    }),
-                }
+        // Where each key's actions landed, in key order.
+        let mut placed: Vec<(i64, std::borrow::Cow<'_, str>, &PlannedKey)> = keys
+            .iter()
+            .map(|k| (k.key_id, target.place(&k.key).1, k))
+            .collect();
+        placed.sort_by(|a, b| a.1.cmp(&b.1));
+        let names: Vec<(i64, &str)> = placed
+            .iter()
+            .map(|(id, name, _)| (*id, name.as_ref()))
+            .collect();
+        let listed = s3
+            .entries_of(target.bucket(), &names)
+            .await
+            .map_err(ApplyError::Verify)?;
+        for ((_, name, key), now) in placed.iter().zip(listed) {
+            out.keys += 1;
+            let intended = match target.into {
+                None => key.intended(),
+                Some(_) => key.intended_elsewhere(),
+            };
+            match compare(&intended, &now) {
+                None => out.matching += 1,
+                Some((expected, found)) => out.mismatches.push(Mismatch {
+                    key: name.clone().into_owned(),
+                    expected,
+                    found,
+                }),
             }
         }
         seen(out.keys);

@@ -414,14 +414,7 @@ fn known(conn: &rusqlite::Connection, plan_id: i64, key_ids: &[i64]) -> Result<K
          FROM actions INDEXED BY actions_by_key
          WHERE plan_id = ?1 AND key_id IN (SELECT value FROM json_each(?2))",
     )?;
-    let ids = format!(
-        "[{}]",
-        key_ids
-            .iter()
-            .map(i64::to_string)
-            .collect::<Vec<_>>()
-            .join(",")
-    );
+    let ids = crate::json_ids(key_ids);
     let mut rows = stmt.query(params![plan_id, ids])?;
     let mut known = KnownVersions::new();
     while let Some(r) = rows.next()? {

@@ -231,6 +231,13 @@ async fn migrate(path: &Path) -> Result<()> {
 }
 
 /// A rusqlite connection with the settings every s3rewind connection uses.
+/// Ids as a JSON array, for `IN (SELECT value FROM json_each(?))`: one
+/// bound parameter however many ids.
+pub(crate) fn json_ids(ids: &[i64]) -> String {
+    let list: Vec<String> = ids.iter().map(i64::to_string).collect();
+    format!("[{}]", list.join(","))
+}
+
 pub(crate) fn connect(path: &Path) -> Result<rusqlite::Connection> {
     let conn = rusqlite::Connection::open(path).map_err(|e| CatalogError::Open {
         path: path.to_owned(),

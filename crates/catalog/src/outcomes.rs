@@ -159,14 +159,7 @@ impl Catalog {
         let (Some(&first), Some(&last)) = (key_ids.first(), key_ids.last()) else {
             return Ok(Vec::new());
         };
-        let list = format!(
-            "[{}]",
-            key_ids
-                .iter()
-                .map(i64::to_string)
-                .collect::<Vec<_>>()
-                .join(",")
-        );
+        let list = crate::json_ids(&key_ids);
         let mut keys: Vec<PlannedKey> = Vec::with_capacity(key_ids.len());
         let mut history = self.conn.prepare_cached(
             "SELECT key_id, key, version_id, is_marker, size, etag FROM key_history \

@@ -2,7 +2,6 @@
 //! requests) and their entries replaced in the finished scan, a slice of
 //! keys a transaction.
 
-use futures::stream::{self, StreamExt, TryStreamExt};
 use model::Entry;
 use s3io::S3;
 
@@ -41,22 +40,12 @@ pub async fn rescan_keys(
         let mut keys: Vec<(i64, &str)> =
             planned.iter().map(|k| (k.key_id, k.key.as_str())).collect();
         keys.sort_by(|a, b| a.1.cmp(b.1));
-        let runs = s3io::probe::key_runs(&keys, |k| k.0);
-        let listed: Vec<Vec<(i64, String, Vec<Entry>)>> = stream::iter(runs)
-            .map(|run| async move {
-                let names: Vec<&str> = run.iter().map(|k| k.1).collect();
-                let now = s3.entries_of_keys(bucket, &names).await?;
-                Ok::<_, ScanError>(
-                    run.iter()
-                        .zip(now)
-                        .map(|(k, entries)| (k.0, k.1.to_owned(), entries))
-                        .collect(),
-                )
-            })
-            .buffer_unordered(s3.pacer().concurrency())
-            .try_collect()
-            .await?;
-        let replaced: Vec<(i64, String, Vec<Entry>)> = listed.into_iter().flatten().collect();
+        let listed = s3.entries_of(bucket, &keys).await?;
+        let replaced: Vec<(i64, String, Vec<Entry>)> = keys
+            .iter()
+            .zip(listed)
+            .map(|(k, entries)| (k.0, k.1.to_owned(), entries))
+            .collect();
         for (_, _, entries) in &replaced {
             out.keys += 1;
             let markers = entries.iter().filter(|e| e.is_marker).count() as u64;

@@ -1,6 +1,7 @@
 //! The newest entry of given keys, read with as few listings as the keys'
 //! places in the bucket allow: adjacent keys share ListObjectVersions pages.
 
+use futures::stream::{self, StreamExt, TryStreamExt};
 use model::Entry;
 
 use crate::listing::ListRequest;
@@ -121,7 +122,7 @@ impl S3 {
     /// Every entry of each of `keys` (sorted, distinct, near each other in
     /// the bucket), each key's newest first: listed from just before the
     /// first key until past the last, keys in between passed over.
-    pub async fn entries_of_keys(
+    async fn entries_of_keys(
         &self,
         bucket: &str,
         keys: &[&str],
@@ -161,18 +162,41 @@ impl S3 {
 
 /// Keys this far apart in a scan's order (key ids, handed out in listing
 /// order) share a listing: the keys between are listed and passed over.
-pub const RUN_GAP: i64 = 16;
-/// Keys one chain of requests lists at most, so that a long run is listed
-/// by several chains at once.
-pub const RUN_KEYS: usize = 200;
+const RUN_GAP: i64 = 16;
+/// Keys one chain of [`S3::entries_of`] requests lists at most, so that a
+/// long run is listed by several chains at once.
+const RUN_KEYS: usize = 200;
 
-/// `sorted` (by key) cut into runs of keys near each other in the scan's
-/// order, each listed by one [`S3::entries_of_keys`].
-pub fn key_runs<T>(sorted: &[T], key_id: impl Fn(&T) -> i64) -> Vec<&[T]> {
+/// `sorted` (by key) cut into runs of at most `max` keys near each other
+/// in the scan's order, each to be listed by one chain of requests.
+pub fn key_runs<T>(sorted: &[T], key_id: impl Fn(&T) -> i64, max: usize) -> Vec<&[T]> {
     sorted
         .chunk_by(|a, b| (1..=RUN_GAP).contains(&(key_id(b) - key_id(a))))
-        .flat_map(|run| run.chunks(RUN_KEYS))
+        .flat_map(|run| run.chunks(max))
         .collect()
+}
+
+impl S3 {
+    /// Every entry of each of `keys` ((key id, key), sorted by key, distinct),
+    /// each key's newest first, in the order of `keys`: runs of keys near
+    /// each other listed by one chain of requests each, as many chains at
+    /// once as the call policy allows.
+    pub async fn entries_of(
+        &self,
+        bucket: &str,
+        keys: &[(i64, &str)],
+    ) -> Result<Vec<Vec<Entry>>, S3Error> {
+        let runs = key_runs(keys, |k| k.0, RUN_KEYS);
+        let listed: Vec<Vec<Vec<Entry>>> = stream::iter(runs)
+            .map(|run| async move {
+                let names: Vec<&str> = run.iter().map(|k| k.1).collect();
+                self.entries_of_keys(bucket, &names).await
+            })
+            .buffered(self.pacer().concurrency())
+            .try_collect()
+            .await?;
+        Ok(listed.into_iter().flatten().collect())
+    }
 }
 
 /// The longest common prefix of two keys, on a character boundary.

@@ -260,31 +260,51 @@ impl S3 {
             Write::Copy(req) if req.size > req.multipart_threshold => {
                 self.copy_multipart(req).await
             }
-            Write::Copy(req) => {
-                let source = copy_source(req.source_bucket, req.source_key, req.version_id);
-                self.pacer
-                    .call(partition, Retry::Once, || async {
-                        let out = self
-                            .sdk()
-                            .copy_object()
-                            .bucket(req.bucket)
-                            .key(req.key)
-                            .copy_source(&source)
-                            .set_storage_class(req.storage_class.map(StorageClass::from))
-                            .set_if_match(match req.condition {
-                                Some(Condition::IfMatch(tag)) => Some(format!("\"{tag}\"")),
-                                _ => None,
-                            })
-                            .set_if_none_match(
-                                (req.condition == Some(Condition::IfNoneMatch)).then(|| "*".into()),
-                            )
-                            .send()
-                            .await
-                            .map_err(|e| S3Error::from_sdk("CopyObject", req.bucket, e))?;
-                        Ok(out.version_id().map(str::to_owned))
+            Write::Copy(req) => self.copy_once(req).await,
+        }
+    }
+
+    /// One CopyObject, not repeated blindly. A condition that does not
+    /// hold is `ConditionFailed`, whichever way S3 says it: 412, or 404 to
+    /// an If-Match on a key with no current object (told apart from a
+    /// missing source by one listing of the key).
+    async fn copy_once(&self, req: &CopyRequest<'_>) -> Result<Option<String>, S3Error> {
+        let source = copy_source(req.source_bucket, req.source_key, req.version_id);
+        let result = self
+            .pacer
+            .call(partition_of(req.key), Retry::Once, || async {
+                let out = self
+                    .sdk()
+                    .copy_object()
+                    .bucket(req.bucket)
+                    .key(req.key)
+                    .copy_source(&source)
+                    .set_storage_class(req.storage_class.map(StorageClass::from))
+                    .set_if_match(match req.condition {
+                        Some(Condition::IfMatch(tag)) => Some(format!("\"{tag}\"")),
+                        _ => None,
                     })
+                    .set_if_none_match(
+                        (req.condition == Some(Condition::IfNoneMatch)).then(|| "*".into()),
+                    )
+                    .send()
                     .await
+                    .map_err(|e| S3Error::from_sdk("CopyObject", req.bucket, e))?;
+                Ok(out.version_id().map(str::to_owned))
+            })
+            .await;
+        match result {
+            Err(mut e)
+                if e.kind == ErrorKind::NotFound
+                    && matches!(req.condition, Some(Condition::IfMatch(_))) =>
+            {
+                let newest = self.newest_entry(req.bucket, req.key).await?;
+                if newest.is_none_or(|n| n.is_marker) {
+                    e.kind = ErrorKind::ConditionFailed;
+                }
+                Err(e)
             }
+            other => other,
         }
     }
 
@@ -293,7 +313,8 @@ impl S3 {
     /// `.s3rewind-probe/`, required to match an ETag no object has: AWS
     /// refuses it (412, or 404 as the key does not exist) and writes
     /// nothing; a server that ignores the condition makes the copy, which
-    /// is deleted at once by its version id. One request (two if ignored).
+    /// is deleted at once by its version id. One request, and one more
+    /// after a 404 or where the copy was made.
     pub async fn honours_copy_conditions(
         &self,
         bucket: &str,
@@ -301,30 +322,26 @@ impl S3 {
         version_id: &str,
     ) -> Result<bool, S3Error> {
         let scratch = format!(".s3rewind-probe/{:016x}", rand::random::<u64>());
-        let source = copy_source(bucket, key, version_id);
-        let attempt = self
-            .pacer
-            .call(partition_of(&scratch), Retry::Few, || async {
-                self.sdk()
-                    .copy_object()
-                    .bucket(bucket)
-                    .key(&scratch)
-                    .copy_source(&source)
-                    .if_match("\"00000000000000000000000000000000\"")
-                    .send()
-                    .await
-                    .map_err(|e| S3Error::from_sdk("CopyObject", bucket, e))
-            })
-            .await;
-        match attempt {
-            Err(e) if matches!(e.kind, ErrorKind::ConditionFailed | ErrorKind::NotFound) => {
-                Ok(true)
-            }
+        let probe = CopyRequest {
+            bucket,
+            key: &scratch,
+            source_bucket: bucket,
+            source_key: key,
+            version_id,
+            size: 0,
+            storage_class: None,
+            multipart_threshold: u64::MAX,
+            part_size: 0,
+            part_concurrency: 1,
+            condition: Some(Condition::IfMatch("00000000000000000000000000000000")),
+        };
+        match self.copy_once(&probe).await {
+            Err(e) if e.kind == ErrorKind::ConditionFailed => Ok(true),
             Err(e) => Err(e),
             Ok(made) => {
                 let target = DeleteTarget {
                     key: scratch.clone(),
-                    version_id: made.version_id().unwrap_or("null").to_owned(),
+                    version_id: made.unwrap_or_else(|| "null".into()),
                 };
                 if let Some(e) = self
                     .delete_versions(bucket, &[target])

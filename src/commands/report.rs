@@ -350,7 +350,7 @@ fn render(
     let _ = write!(
         page,
         "<p>{}: <span data-figure=\"done\">{}</span> done, <span data-figure=\"failed\">{}</span> failed, {} skipped and <span data-figure=\"drifted\">{}</span> drifted (the key changed after the scan), <span data-figure=\"pending\">{}</span> not yet applied.</p>",
-        h(crate::commands::plan_state(info)),
+        h(super::plan::state(info)),
         thousands(s.done),
         thousands(s.failed),
         thousands(s.skipped),
@@ -388,7 +388,7 @@ fn chart(page: &mut String, catalog: &Catalog, to: Option<i64>) -> Result<(), Cl
     let _ = write!(
         page,
         "<figure data-figure=\"timeline\"><svg role=\"img\" aria-labelledby=\"chart-title\" viewBox=\"0 0 {w} {hgt}\" width=\"100%\"><title id=\"chart-title\">Entries written per {}: writes, overwrites and deletes{}</title>",
-        crate::commands::slot_name(t.width),
+        super::timeline::slot_name(t.width),
         to.map(|t| format!("; the plan's time {} marked", format_time(t)))
             .unwrap_or_default()
     );
@@ -442,12 +442,12 @@ fn chart(page: &mut String, catalog: &Catalog, to: Option<i64>) -> Result<(), Cl
         let _ = write!(page, "<line x1=\"{x:.1}\" y1=\"0\" x2=\"{x:.1}\" y2=\"{}\" class=\"mark\"/><text x=\"{:.1}\" y=\"{}\" class=\"label\" text-anchor=\"middle\">T = {}</text>", hgt - bottom, x, hgt - 4.0, format_time(t_mark));
     }
     page.push_str("</svg><figcaption>Entries written per slot of ");
-    let _ = write!(page, "{}. Legend: <span class=\"key write\">write</span> a new key or one written again after a delete; <span class=\"key overwrite\">overwrite</span> a version on top of another; <span class=\"key delete\">delete</span> a delete marker.", crate::commands::slot_name(t.width));
+    let _ = write!(page, "{}. Legend: <span class=\"key write\">write</span> a new key or one written again after a delete; <span class=\"key overwrite\">overwrite</span> a version on top of another; <span class=\"key delete\">delete</span> a delete marker.", super::timeline::slot_name(t.width));
     if let Some(s) = t.suggested {
         let _ = write!(page, " The first burst begins at {}; the last quiet second before it is <strong data-figure=\"suggested\">{}</strong>.", format_time(s + 1), format_time(s));
     }
     page.push_str("</figcaption></figure>");
-    let _ = write!(page, "<details><summary>The chart's numbers</summary><table data-figure=\"timeline-table\"><caption>Entries per slot of {}</caption><thead><tr><th scope=\"col\">slot start</th><th scope=\"col\">writes</th><th scope=\"col\">overwrites</th><th scope=\"col\">deletes</th></tr></thead><tbody>", crate::commands::slot_name(t.width));
+    let _ = write!(page, "<details><summary>The chart's numbers</summary><table data-figure=\"timeline-table\"><caption>Entries per slot of {}</caption><thead><tr><th scope=\"col\">slot start</th><th scope=\"col\">writes</th><th scope=\"col\">overwrites</th><th scope=\"col\">deletes</th></tr></thead><tbody>", super::timeline::slot_name(t.width));
     for s in t.slots.iter().filter(|s| s.total() > 0) {
         let _ = write!(
             page,
