@@ -67,6 +67,7 @@ fn main() {
     let report = work.join("incident.html");
     let report = report.to_str().expect("a UTF-8 path");
     for command in [
+        vec!["check", &url],
         vec!["scan", &url],
         vec!["status"],
         vec!["timeline", "--by", "second"],
@@ -74,6 +75,7 @@ fn main() {
         vec!["plan", "show", "incident"],
         vec!["sql", review],
         vec!["report", "incident", "--out", report],
+        vec!["check", "--plan", "incident"],
         vec!["apply", "incident", "--yes"],
     ] {
         run(&command);

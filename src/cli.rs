@@ -114,6 +114,24 @@ pub enum Command {
     /// Make, list, show and drop plans: reviewable actions computed offline.
     #[command(subcommand)]
     Plan(PlanCommand),
+    /// What in the bucket's configuration would hurt a plan: run it before apply.
+    ///
+    /// Reads the bucket's versioning and MFA Delete, lifecycle rules, Object
+    /// Lock, replication, default encryption, Requester Pays and ownership
+    /// controls. With --plan, judges the plan's remaining actions against
+    /// them: versions a lifecycle rule expires before apply can use them
+    /// (rule id and date), deletes Object Lock refuses (each version asked,
+    /// only when the bucket has Object Lock), copies whose source is in an
+    /// archive, KMS keys the credentials cannot use (one read per key found
+    /// among a sample of sources), writes replication carries again. One
+    /// line per check: ok, warn or block, how many actions, and the fix.
+    /// apply runs the same checks and refuses a plan with a block unless
+    /// --accept names it. Exits 4 when something blocks, 0 otherwise.
+    #[command(after_help = "Examples:
+          s3rewind check                       # the catalog's bucket
+          s3rewind check s3://my-bucket
+          s3rewind check --plan restore-1 --json")]
+    Check(CheckArgs),
     /// Run a read-only SQL query on the catalog.
     ///
     /// The query may only read: writes, ATTACH and state-changing PRAGMAs are
@@ -210,6 +228,33 @@ pub struct ApplyArgs {
     /// more for objects that would need over 10,000 parts).
     #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(5 * 1024 * 1024..))]
     pub part_size: Option<u64>,
+    /// Go ahead although `check` blocks the plan for RISK (repeatable):
+    /// versioning, mfa-delete, lifecycle, object-lock, kms. With
+    /// object-lock, the versions S3 keeps are recorded as skipped, with why.
+    #[arg(long, value_name = "RISK", value_parser = clap::builder::PossibleValuesParser::new(check::RISKS))]
+    pub accept: Vec<String>,
+    /// Retrieval tier of the restores asked for copies whose source is in
+    /// an archive (GLACIER, DEEP_ARCHIVE, Intelligent-Tiering archive tiers).
+    #[arg(long, value_name = "TIER", default_value = "Standard", value_parser = ["Standard", "Bulk", "Expedited"])]
+    pub archive_tier: String,
+    /// Days a restored archive version stays readable (GLACIER and
+    /// DEEP_ARCHIVE; Intelligent-Tiering takes none).
+    #[arg(long, value_name = "N", default_value_t = 7, value_parser = clap::value_parser!(i32).range(1..=30_000))]
+    pub archive_days: i32,
+    #[command(flatten)]
+    pub json: JsonArg,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The bucket (s3://BUCKET); default: the catalog's.
+    pub bucket: Option<String>,
+    /// Judge this plan's remaining actions too.
+    #[arg(long, value_name = "NAME")]
+    pub plan: Option<String>,
+    /// HeadObject requests in flight at most (per-object checks).
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..=4096))]
+    pub concurrency: u16,
     #[command(flatten)]
     pub json: JsonArg,
 }

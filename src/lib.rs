@@ -26,6 +26,9 @@ pub mod exit {
     pub const ERROR: u8 = 1;
     /// Work completed, but some actions failed (see `status`).
     pub const COMPLETED_WITH_FAILURES: u8 = 3;
+    /// `check` found a hazard that blocks the plan, or apply refused a
+    /// plan for one (see `--accept`).
+    pub const BLOCKED: u8 = 4;
     pub const INTERRUPTED: u8 = 130;
 }
 
@@ -48,6 +51,9 @@ pub enum CliError {
     Plan(#[from] plan::PlanError),
     #[error(transparent)]
     Apply(#[from] apply::ApplyError),
+    /// apply refused a plan that `check` blocks.
+    #[error("{0}")]
+    Blocked(String),
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }
@@ -57,6 +63,7 @@ impl CliError {
         match self {
             CliError::Scan(inventory::ScanError::Interrupted) => exit::INTERRUPTED,
             CliError::Apply(apply::ApplyError::Interrupted) => exit::INTERRUPTED,
+            CliError::Blocked(_) => exit::BLOCKED,
             _ => exit::ERROR,
         }
     }

@@ -471,7 +471,7 @@ fn check_copy_metadata(client: &aws_sdk_s3::Client, bucket: &str, key: &str) {
 }
 
 #[test]
-fn verify_skips_keys_changed_after_the_scan_and_failures_exit_3() {
+fn verify_skips_keys_changed_after_the_scan_and_archived_sources_wait_for_their_restore() {
     let mut b = Bucket::new("verify", true);
     b.put("stable.txt", b"good");
     b.put("changed.txt", b"good");
@@ -500,16 +500,17 @@ fn verify_skips_keys_changed_after_the_scan_and_failures_exit_3() {
     b.put("changed.txt", b"newer than the scan");
     let out = s3rewind(&w.catalog(), &["apply", "v", "--yes", "--verify"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
+    // moto 5.2.5 refuses RestoreObject of a noncurrent version
+    // (InvalidObjectState: it judges the key's current one), so there the
+    // copy fails; S3 and s3sim restore it (tests/check.rs follows it through).
+    let restores = b.kind == ServerKind::S3sim;
     assert_eq!(
         out.status.code(),
-        Some(3),
-        "exit 3 = completed with failures:\n{stdout}\n{}",
+        Some(if restores { 0 } else { 3 }),
+        "{stdout}\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(
-        stdout.contains("completed with failures") && stdout.contains("1 skipped"),
-        "{stdout}"
-    );
+    assert!(stdout.contains("1 skipped"), "{stdout}");
     assert_eq!(b.get("stable.txt").as_deref(), Some(&b"good"[..]));
     assert_eq!(
         b.get("changed.txt").as_deref(),
@@ -520,11 +521,17 @@ fn verify_skips_keys_changed_after_the_scan_and_failures_exit_3() {
         "SELECT error FROM actions WHERE key = 'changed.txt'",
     );
     assert!(skipped.contains("changed after the scan"), "{skipped}");
-    let failed: String = catalog_scalar(
+    // The GLACIER source is being restored; a later apply copies it.
+    let waiting: String = catalog_scalar(
         &w.catalog(),
         "SELECT status || ' ' || error FROM actions WHERE key = 'archived.txt'",
     );
-    assert!(failed.starts_with("failed "), "{failed}");
+    let expected = match restores {
+        true => "restoring the source is in the archive: restore requested",
+        false => "failed InvalidObjectState",
+    };
+    assert!(waiting.starts_with(expected), "{waiting}");
+    assert_eq!(b.get("archived.txt").as_deref(), Some(&b"bad"[..]));
 }
 
 #[test]

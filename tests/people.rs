@@ -328,6 +328,7 @@ fn json_everywhere_with_the_documented_fields() {
             "name",
             "parameters",
             "pending",
+            "restoring",
             "rule",
             "skipped",
             "state"
@@ -349,6 +350,48 @@ fn json_everywhere_with_the_documented_fields() {
         .as_str()
         .unwrap()
         .starts_with("bad/"));
+    assert_eq!(show["hazards"], serde_json::json!([]));
+
+    let checked = json_of(&s3rewind_ok(
+        &catalog,
+        &[
+            "check",
+            "--plan",
+            "r",
+            "--json",
+            "--endpoint-url",
+            &server.endpoint,
+        ],
+    ));
+    assert_eq!(
+        keys_of(&checked),
+        ["blocked", "bucket", "checks", "locked", "plan", "requests"]
+    );
+    assert_eq!(
+        keys_of(&checked["checks"][0]),
+        ["check", "count", "details", "fix", "level", "summary"]
+    );
+    let names: Vec<&str> = checked["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["check"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "versioning",
+            "mfa-delete",
+            "lifecycle",
+            "object-lock",
+            "archived",
+            "kms",
+            "replication",
+            "encryption",
+            "requester-pays",
+            "ownership"
+        ]
+    );
 
     // apply --json: stdout is one object; the question is answered by --yes.
     let apply = [
@@ -369,6 +412,7 @@ fn json_everywhere_with_the_documented_fields() {
             "failed",
             "guard",
             "requests",
+            "restoring",
             "retries",
             "seconds",
             "skipped",

@@ -6,7 +6,6 @@ use std::time::Instant;
 
 use apply::{ApplyOptions, ApplyProgress, ApplyTarget};
 use catalog::Catalog;
-use model::{ActionKind, Versioning};
 use s3io::S3;
 
 use crate::cli::{ApplyArgs, GlobalArgs};
@@ -14,7 +13,7 @@ use crate::output::{self, shown, thousands, Progress, Reading};
 use crate::{exit, CliError};
 
 pub async fn run(global: &GlobalArgs, args: ApplyArgs) -> Result<u8, CliError> {
-    let catalog = Catalog::open(&global.catalog).await?;
+    let mut catalog = Catalog::open(&global.catalog).await?;
     let _lock = catalog::WorkLock::take(&global.catalog, "apply")?;
     let report = plan::show_plan(&catalog, &args.name)?;
     let info = &report.info;
@@ -83,20 +82,39 @@ pub async fn run(global: &GlobalArgs, args: ApplyArgs) -> Result<u8, CliError> {
         return Ok(exit::OK);
     }
 
-    let writes_new_versions = report.kinds.iter().any(|k| {
-        matches!(
-            k.kind,
-            ActionKind::CopyVersion | ActionKind::AddDeleteMarker
-        )
-    });
     let into = plan::destination_of(info);
-    // Elsewhere, nothing of the scanned keys is written over.
-    let versioning = s3.bucket_versioning(&location.bucket).await?;
-    if versioning != Versioning::Enabled && writes_new_versions && into.is_none() {
-        return Err(CliError::Usage(format!(
-            "versioning on bucket {} is {}: copies and delete markers would overwrite or remove data instead of stacking new versions\n  hint: enable versioning on the bucket first",
-            location.bucket,
-            versioning.as_str()
+    let checked = check::check(
+        &s3,
+        &location.bucket,
+        Some((
+            &catalog,
+            &check::PlanRef {
+                id: info.id,
+                name: info.name.clone(),
+                elsewhere: into.is_some(),
+            },
+        )),
+        Some(&scan.versioning),
+    )
+    .await
+    .map_err(super::check::check_error)?;
+    if !json {
+        for f in checked
+            .checks
+            .iter()
+            .filter(|f| f.level != check::Level::Ok)
+        {
+            super::check::print_finding(f);
+        }
+    }
+    let blocking = checked.blocking(&args.accept);
+    if !blocking.is_empty() {
+        let names: Vec<&str> = blocking.iter().map(|f| f.check).collect();
+        return Err(CliError::Blocked(format!(
+            "plan {name} is blocked by {}: {}\n  nothing was changed\n  hint: fix it (see `s3rewind check --plan {name}`), or pass --accept {} to go ahead anyway",
+            names.join(", "),
+            shown(&blocking[0].summary),
+            names.join(" --accept ")
         )));
     }
     let question = match &into {
@@ -114,6 +132,21 @@ pub async fn run(global: &GlobalArgs, args: ApplyArgs) -> Result<u8, CliError> {
         eprintln!("nothing changed");
         return Ok(exit::ERROR);
     }
+    // Accepted: what Object Lock keeps is listed as skipped, not failed.
+    if !checked.locked.is_empty() {
+        let skipped: Vec<(i64, String)> = checked
+            .locked
+            .iter()
+            .map(|l| (l.id, l.reason.clone()))
+            .collect();
+        catalog.skip_actions(info.id, &skipped)?;
+        if !json {
+            println!(
+                "{} locked versions are recorded as skipped (Object Lock keeps them)",
+                thousands(skipped.len() as u64)
+            );
+        }
+    }
 
     let options = ApplyOptions {
         workers: usize::from(args.concurrency),
@@ -127,6 +160,8 @@ pub async fn run(global: &GlobalArgs, args: ApplyArgs) -> Result<u8, CliError> {
             None => catalog.copy_to_make(info.id)?,
             Some(_) => None,
         },
+        archive_tier: args.archive_tier.clone(),
+        archive_days: args.archive_days,
     };
     let target = target_of(info, &scan);
     let progress = Arc::new(ApplyProgress::default());
@@ -170,13 +205,15 @@ pub async fn run(global: &GlobalArgs, args: ApplyArgs) -> Result<u8, CliError> {
         println!("{out:#}");
         return Ok(exit_code(failed));
     }
-    let finished = summary.done + summary.failed + summary.skipped + summary.drifted;
+    let finished =
+        summary.done + summary.failed + summary.skipped + summary.drifted + summary.restoring;
     println!(
-        "applied plan {name}: {} done, {} failed, {} skipped, {} drifted in {:.1} s ({} actions/s); {} requests, {} retried, {} throttled",
+        "applied plan {name}: {} done, {} failed, {} skipped, {} drifted, {} restoring in {:.1} s ({} actions/s); {} requests, {} retried, {} throttled",
         thousands(summary.done),
         thousands(summary.failed),
         thousands(summary.skipped),
         thousands(summary.drifted),
+        thousands(summary.restoring),
         summary.elapsed.as_secs_f64(),
         output::rate(finished, summary.elapsed),
         thousands(summary.requests),
@@ -208,6 +245,12 @@ pub async fn run(global: &GlobalArgs, args: ApplyArgs) -> Result<u8, CliError> {
         println!(
             "  see them: s3rewind sql \"SELECT key, version_id, error FROM plan_review WHERE plan = '{name}' AND status = 'failed'\"\n  \
              after fixing the cause: s3rewind apply {name} --retry-failed",
+        );
+    }
+    if summary.restoring > 0 {
+        println!(
+            "restoring: {} copies wait for their source's restore from an archive; run `s3rewind apply {name}` again later (it copies those restored and leaves the rest waiting)",
+            thousands(summary.restoring)
         );
     }
     if summary.skipped > 0 {
@@ -284,6 +327,7 @@ fn summary_json(
             "failed": s.failed,
             "skipped": s.skipped,
             "drifted": s.drifted,
+            "restoring": s.restoring,
             "guard": match s.guard {
                 apply::Guard::Conditions => "conditions",
                 apply::Guard::Listing => "listing",

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 mod apply;
+mod check;
 mod export;
 mod plan;
 mod report;
@@ -34,6 +35,7 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Plan(cmd) => plan::run(&cli.global, cmd).await,
         Command::Sql(args) => sql::run(&cli.global, args).await,
         Command::Export(args) => export::run(&cli.global, args).await,
+        Command::Check(args) => check::run(&cli.global, args).await,
         Command::Apply(args) => apply::run(&cli.global, args).await,
         Command::Verify(args) => verify::run(&cli.global, args).await,
     }

@@ -190,7 +190,7 @@ fn create(catalog: &Catalog, request: PlanRequest<'_>) -> Result<u8, CliError> {
 /// A plan's progress in words: not applied, partly applied, applied (with failures).
 pub fn state(p: &catalog::plans::PlanInfo) -> &'static str {
     let s = &p.status;
-    if s.pending + s.in_flight == 0 && s.total() > 0 {
+    if s.pending + s.in_flight + s.restoring == 0 && s.total() > 0 {
         if s.failed > 0 {
             "applied with failures"
         } else {
@@ -216,6 +216,7 @@ pub fn plan_json(p: &catalog::plans::PlanInfo) -> serde_json::Value {
         "failed": s.failed,
         "skipped": s.skipped,
         "drifted": s.drifted,
+        "restoring": s.restoring,
         "pending": s.pending + s.in_flight,
         "state": state(p),
     })
@@ -258,9 +259,26 @@ fn list(catalog: &Catalog, json: bool) -> Result<u8, CliError> {
 
 fn show(catalog: &Catalog, name: &str, json: bool) -> Result<u8, CliError> {
     let report = plan::show_plan(catalog, name)?;
+    let scan = catalog.scan_record()?.ok_or(plan::PlanError::NoScan)?;
+    let hazards = check::catalog_hazards(catalog, report.info.id, &scan.versioning)?;
     match json {
-        true => println!("{:#}", report_json(&report)),
-        false => print_report(&report, true),
+        true => {
+            let mut out = report_json(&report);
+            out["hazards"] = serde_json::to_value(&hazards).unwrap_or_default();
+            println!("{out:#}");
+        }
+        false => {
+            print_report(&report, true);
+            if !hazards.is_empty() {
+                println!(
+                    "hazards the catalog shows (`s3rewind check --plan {}` checks the bucket too):",
+                    shown(name)
+                );
+                for f in &hazards {
+                    super::check::print_finding(f);
+                }
+            }
+        }
     }
     Ok(exit::OK)
 }
@@ -324,11 +342,12 @@ pub fn print_report(report: &plan::PlanReport, sample: bool) {
     }
     let s = &info.status;
     println!(
-        "progress    {} done, {} failed, {} skipped, {} drifted, {} pending",
+        "progress    {} done, {} failed, {} skipped, {} drifted, {} restoring, {} pending",
         thousands(s.done),
         thousands(s.failed),
         thousands(s.skipped),
         thousands(s.drifted),
+        thousands(s.restoring),
         thousands(s.pending + s.in_flight)
     );
     if let Some(k) = report

@@ -281,8 +281,9 @@ fn render(
     }
     let archived_copies: i64 = archived.rows.iter().map(|r| int(&r[1])).sum();
     if archived_copies > 0 {
-        let _ = write!(page, "<li class=\"warn\"><span data-figure=\"archived\">{}</span> copies come from archived versions (Glacier Flexible Retrieval, Deep Archive): S3 refuses to copy them until they are restored.</li>", thousands(archived_copies as u64));
+        let _ = write!(page, "<li class=\"warn\"><span data-figure=\"archived\">{}</span> copies come from archived versions (Glacier Flexible Retrieval, Deep Archive): S3 copies them only once restored, so apply asks for the restores first, marks them <em>restoring</em>, and a later apply copies them (hours later).</li>", thousands(archived_copies as u64));
     }
+    let _ = write!(page, "<li>The bucket's own configuration (lifecycle rules that expire old versions, Object Lock, KMS keys, replication, versioning now) is not in the catalog: <code>s3rewind check --plan {}</code> reads it, and apply runs the same checks and refuses a plan they block.</li>", h(&report.info.name));
     if deletes > 0 {
         page.push_str("<li class=\"warn\">The plan deletes data for good (see above).</li>");
     }
@@ -355,7 +356,7 @@ fn render(
         thousands(s.failed),
         thousands(s.skipped),
         thousands(s.drifted),
-        thousands(s.pending + s.in_flight)
+        thousands(s.pending + s.in_flight + s.restoring)
     );
     table(&mut page, "by-status", "Actions by status", &by_status);
     if s.failed > 0 {

@@ -124,7 +124,7 @@ pub async fn run(global: &GlobalArgs, json: bool) -> Result<u8, CliError> {
             let s = &p.status;
             let state = super::plan::state(p);
             println!(
-                "  {:<20} {:<9} {:>10} actions: {} done, {} failed, {} skipped, {} drifted, {} pending ({state})",
+                "  {:<20} {:<9} {:>10} actions: {} done, {} failed, {} skipped, {} drifted, {} restoring, {} pending ({state})",
                 shown(&p.name),
                 p.rule,
                 thousands(p.actions),
@@ -132,6 +132,7 @@ pub async fn run(global: &GlobalArgs, json: bool) -> Result<u8, CliError> {
                 thousands(s.failed),
                 thousands(s.skipped),
                 thousands(s.drifted),
+                thousands(s.restoring),
                 thousands(s.pending + s.in_flight)
             );
         }

@@ -92,12 +92,12 @@ pub async fn run(global: &GlobalArgs, args: VerifyArgs) -> Result<u8, CliError> 
                 verified.mismatches.len() - SHOWN
             );
         }
-        if s.failed + s.skipped + s.pending + s.in_flight > 0 {
+        if s.failed + s.skipped + s.pending + s.in_flight + s.restoring > 0 {
             println!(
                 "  the plan has {} failed, {} skipped and {} unfinished actions: `s3rewind status` and plan_review say which",
                 thousands(s.failed),
                 thousands(s.skipped),
-                thousands(s.pending + s.in_flight)
+                thousands(s.pending + s.in_flight + s.restoring)
             );
         }
     }

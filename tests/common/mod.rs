@@ -138,6 +138,21 @@ fn start_moto() -> Server {
 }
 
 impl Server {
+    /// The state of an in-process s3sim, to change it as time would
+    /// (an Intelligent-Tiering version moving to an archive tier).
+    pub fn sim(&self) -> s3sim::Sim {
+        match &self.running {
+            Running::InProcess(server) => server
+                .lock()
+                .unwrap()
+                .as_ref()
+                .expect("running")
+                .sim
+                .clone(),
+            Running::Child(_) => panic!("only an in-process s3sim can be reached into"),
+        }
+    }
+
     /// Requests of one kind an in-process s3sim has served.
     pub fn served(&self, op: s3sim::Op) -> u64 {
         match &self.running {

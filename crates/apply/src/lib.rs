@@ -65,6 +65,11 @@ pub struct ApplyOptions {
     /// whether the endpoint honours conditional copies; `None`: copies go
     /// unconditionally (no copies, or conditions turned off).
     pub condition_probe: Option<(String, String)>,
+    /// How archived sources are restored before their copy: the retrieval
+    /// tier (`Standard`, `Bulk`, `Expedited`) and the days the restored
+    /// copy stays readable.
+    pub archive_tier: String,
+    pub archive_days: i32,
 }
 
 impl Default for ApplyOptions {
@@ -77,6 +82,8 @@ impl Default for ApplyOptions {
             multipart_threshold: model::limits::SINGLE_COPY_LIMIT,
             part_size: None,
             condition_probe: None,
+            archive_tier: "Standard".into(),
+            archive_days: 7,
         }
     }
 }
@@ -117,6 +124,7 @@ pub struct ApplyProgress {
     pub failed: AtomicU64,
     pub skipped: AtomicU64,
     pub drifted: AtomicU64,
+    pub restoring: AtomicU64,
 }
 
 impl ApplyProgress {
@@ -125,6 +133,7 @@ impl ApplyProgress {
             + self.failed.load(Ordering::Relaxed)
             + self.skipped.load(Ordering::Relaxed)
             + self.drifted.load(Ordering::Relaxed)
+            + self.restoring.load(Ordering::Relaxed)
     }
 }
 
@@ -148,6 +157,8 @@ pub struct ApplySummary {
     pub failed: u64,
     pub skipped: u64,
     pub drifted: u64,
+    /// Copies left waiting for their source's restore from an archive.
+    pub restoring: u64,
     pub guard: Guard,
     pub requests: u64,
     pub retries: u64,
@@ -225,6 +236,7 @@ pub async fn apply(
         failed: progress.failed.load(Ordering::Relaxed),
         skipped: progress.skipped.load(Ordering::Relaxed),
         drifted: progress.drifted.load(Ordering::Relaxed),
+        restoring: progress.restoring.load(Ordering::Relaxed),
         guard,
         requests: counters.requests() - requests,
         retries: counters.retries() - retries,
@@ -273,6 +285,7 @@ impl Context<'_> {
                 Outcome::Failed { .. } => &self.progress.failed,
                 Outcome::Skipped { .. } => &self.progress.skipped,
                 Outcome::Drifted { .. } => &self.progress.drifted,
+                Outcome::Restoring { .. } => &self.progress.restoring,
             };
             counter.fetch_add(1, Ordering::Relaxed);
         }
@@ -333,6 +346,13 @@ async fn write_once(
     known: Option<&Vec<String>>,
 ) -> Result<Outcome, ApplyError> {
     let size = row.size.unwrap_or(0).max(0) as u64;
+    if row.kind == ActionKind::CopyVersion
+        && model::bucket::is_archive_class(row.storage_class.as_deref().unwrap_or("STANDARD"))
+    {
+        if let Some(waiting) = restore_first(cx, row).await? {
+            return Ok(waiting);
+        }
+    }
     let (bucket, key) = cx.target.place(&row.key);
     let write = match row.kind {
         ActionKind::CopyVersion => Write::Copy(CopyRequest {
@@ -342,7 +362,11 @@ async fn write_once(
             source_key: &row.key,
             version_id: row.version_id.as_deref().unwrap_or("null"),
             size,
-            storage_class: row.storage_class.as_deref().filter(|c| *c != "STANDARD"),
+            // A version brought back from an archive lands readable.
+            storage_class: row
+                .storage_class
+                .as_deref()
+                .filter(|c| *c != "STANDARD" && !model::bucket::is_archive_class(c)),
             multipart_threshold: cx.options.multipart_threshold,
             part_size: cx
                 .options
@@ -370,7 +394,8 @@ async fn write_once(
         Some(
             Outcome::Skipped { reason }
             | Outcome::Failed { error: reason }
-            | Outcome::Drifted { found: reason },
+            | Outcome::Drifted { found: reason }
+            | Outcome::Restoring { note: reason },
         ) => Seen::Changed(reason),
     };
     match cx.s3.write_once(&write, check).await {
@@ -379,8 +404,67 @@ async fn write_once(
         }),
         Ok(Written::Abandoned(reason)) => Ok(Outcome::Skipped { reason }),
         Err(e) if e.kind == ErrorKind::ConditionFailed => drifted(cx, row).await,
+        // Archived although the scan did not say so (an Intelligent-Tiering
+        // archive tier, or a transition since): restore it first.
+        Err(e) if e.code.as_deref() == Some("InvalidObjectState") => {
+            match restore(cx, row).await? {
+                Some(waiting) => Ok(waiting),
+                None => outcome_of(e),
+            }
+        }
         Err(e) => outcome_of(e),
     }
+}
+
+/// A copy whose source is in an archive class: `None` when the source is
+/// restored (the copy goes ahead), else the copy waits (`restoring`) for
+/// the restore this asks for or one already under way.
+async fn restore_first(cx: &Context<'_>, row: &ActionRow) -> Result<Option<Outcome>, ApplyError> {
+    let version = row.version_id.as_deref().unwrap_or("null");
+    match cx
+        .s3
+        .version_state(&cx.target.bucket, &row.key, version)
+        .await
+    {
+        Ok(state) if !state.archived() => Ok(None),
+        Ok(state) if state.restore == model::bucket::Restore::Ongoing => {
+            Ok(Some(Outcome::Restoring {
+                note: "waiting for the source's restore from the archive (requested earlier)"
+                    .into(),
+            }))
+        }
+        Ok(_) => restore(cx, row).await,
+        // A missing source and the like: the copy says what is wrong.
+        Err(e) if e.stops_the_run() => Err(ApplyError::S3(e)),
+        Err(_) => Ok(None),
+    }
+}
+
+/// Asks S3 to restore the copy's source: `None` when there is nothing
+/// to wait for (it is restored, or not archived after all).
+async fn restore(cx: &Context<'_>, row: &ActionRow) -> Result<Option<Outcome>, ApplyError> {
+    let version = row.version_id.as_deref().unwrap_or("null");
+    // Intelligent-Tiering's archive tiers take no days: a restore moves
+    // the version back to its frequent tier.
+    let tiering = row.storage_class.as_deref() == Some("INTELLIGENT_TIERING");
+    let days = (!tiering).then_some(cx.options.archive_days);
+    let tier = &cx.options.archive_tier;
+    let started = cx
+        .s3
+        .restore_version(&cx.target.bucket, &row.key, version, days, tier)
+        .await;
+    let note = match started {
+        Ok(s3io::RestoreStarted::AlreadyDone) => return Ok(None),
+        Ok(s3io::RestoreStarted::Requested) => format!(
+            "the source is in the archive: restore requested ({tier}{}); run apply again once it is done",
+            days.map(|d| format!(", readable for {d} days")).unwrap_or_default()
+        ),
+        Ok(s3io::RestoreStarted::AlreadyOngoing) => {
+            "waiting for the source's restore from the archive (already under way)".into()
+        }
+        Err(e) => return outcome_of(e).map(Some),
+    };
+    Ok(Some(Outcome::Restoring { note }))
 }
 
 /// The newest entry where an action on scanned key `key` lands.

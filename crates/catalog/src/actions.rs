@@ -65,6 +65,11 @@ pub enum Outcome {
     Drifted {
         found: String,
     },
+    /// A copy whose source is being restored from an archive: a later
+    /// apply makes it. Where the restore stands.
+    Restoring {
+        note: String,
+    },
 }
 
 enum Request {
@@ -331,7 +336,7 @@ fn claim(
                 END
          FROM actions a
          WHERE a.plan_id = ?1 AND a.id BETWEEN ?2 AND ?3
-           AND (a.status IN ('pending', 'in_flight') OR (?4 AND a.status = 'failed'))
+           AND (a.status IN ('pending', 'in_flight', 'restoring') OR (?4 AND a.status = 'failed'))
          ORDER BY a.id",
     )?;
     let rows: Vec<ActionRow> = select
@@ -363,7 +368,7 @@ fn claim(
         conn.prepare_cached(
             "UPDATE actions SET status = 'in_flight', attempts = attempts + 1
              WHERE plan_id = ?1 AND id BETWEEN ?2 AND ?3
-               AND (status IN ('pending', 'in_flight') OR (?4 AND status = 'failed'))",
+               AND (status IN ('pending', 'in_flight', 'restoring') OR (?4 AND status = 'failed'))",
         )?
         .execute(params![plan_id, first, last, retry_failed])?;
     }
@@ -396,6 +401,7 @@ fn complete(conn: &rusqlite::Connection, plan_id: i64, outcomes: &[(i64, Outcome
             Outcome::Failed { error } => ("failed", Some(error.as_str()), None),
             Outcome::Skipped { reason } => ("skipped", Some(reason.as_str()), None),
             Outcome::Drifted { found } => ("drifted", Some(found.as_str()), None),
+            Outcome::Restoring { note } => ("restoring", Some(note.as_str()), None),
         };
         update.execute(params![plan_id, id, status, error, result, now])?;
     }

@@ -19,6 +19,7 @@
 //!   `entries`, and its ranges cut.
 //! - `compact`: packing a finished scan's file.
 //! - `lock`: [`WorkLock`], one writing command at a time.
+//! - `hazards`: what a plan's remaining actions need from the bucket, for `check`.
 //! - `history`: every key's entries in listing order, for the plan rules.
 //! - `timeline`: entries counted per time slot by what they did to their key.
 //! - [`plans`]: plans and their actions: made, listed, reported, exported, dropped.
@@ -30,6 +31,7 @@
 pub mod actions;
 mod compact;
 mod files;
+mod hazards;
 mod history;
 mod lock;
 mod outcomes;
@@ -44,6 +46,7 @@ use std::path::{Path, PathBuf};
 
 pub use actions::{ActionRow, ActionStore, Outcome};
 pub use files::{companions, readable_by_others, remove};
+pub use hazards::{ActionRef, NeededVersion};
 pub use history::{HistoryRow, KeyHistory};
 pub use lock::WorkLock;
 pub use outcomes::{Intended, KeyAction, PlannedKey, SeenEntry, Top};

@@ -96,16 +96,24 @@ pub struct StatusCounts {
     pub skipped: u64,
     /// Copies S3 refused because the key changed after the scan (412).
     pub drifted: u64,
+    /// Copies waiting for their source's restore from an archive.
+    pub restoring: u64,
 }
 
 impl StatusCounts {
     pub fn total(&self) -> u64 {
-        self.pending + self.in_flight + self.done + self.failed + self.skipped + self.drifted
+        self.pending
+            + self.in_flight
+            + self.done
+            + self.failed
+            + self.skipped
+            + self.drifted
+            + self.restoring
     }
 
     /// Actions apply would still execute.
     pub fn remaining(&self, retry_failed: bool) -> u64 {
-        self.pending + self.in_flight + if retry_failed { self.failed } else { 0 }
+        self.pending + self.in_flight + self.restoring + if retry_failed { self.failed } else { 0 }
     }
 }
 
@@ -314,7 +322,7 @@ impl Catalog {
             .conn
             .query_row(
                 "SELECT key, version_id FROM actions WHERE plan_id = ?1 AND kind = 'copy_version' \
-                 AND status IN ('pending', 'in_flight', 'failed') AND version_id IS NOT NULL LIMIT 1",
+                 AND status IN ('pending', 'in_flight', 'failed', 'restoring') AND version_id IS NOT NULL LIMIT 1",
                 [plan_id],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
@@ -335,7 +343,8 @@ impl Catalog {
             "SELECT p.id, p.name, p.rule, p.parameters, p.created_at, p.scan_id, p.actions, p.scan_revision,
                     coalesce(sum(a.status = 'pending'), 0), coalesce(sum(a.status = 'in_flight'), 0),
                     coalesce(sum(a.status = 'done'), 0), coalesce(sum(a.status = 'failed'), 0),
-                    coalesce(sum(a.status = 'skipped'), 0), coalesce(sum(a.status = 'drifted'), 0)
+                    coalesce(sum(a.status = 'skipped'), 0), coalesce(sum(a.status = 'drifted'), 0),
+                    coalesce(sum(a.status = 'restoring'), 0)
              FROM plans p LEFT JOIN actions a ON a.plan_id = p.id
              GROUP BY p.id ORDER BY p.id",
         )?;
@@ -357,6 +366,7 @@ impl Catalog {
                     failed: count(r, 11)?,
                     skipped: count(r, 12)?,
                     drifted: count(r, 13)?,
+                    restoring: count(r, 14)?,
                 },
             })
         })?;
@@ -487,7 +497,7 @@ impl Catalog {
     ) -> Result<u64> {
         let mut stmt = self.conn.prepare(
             "SELECT id, kind, key, version_id, size FROM actions
-             WHERE plan_id = ?1 AND (status IN ('pending', 'in_flight') OR (?2 AND status = 'failed'))
+             WHERE plan_id = ?1 AND (status IN ('pending', 'in_flight', 'restoring') OR (?2 AND status = 'failed'))
              ORDER BY id",
         )?;
         let mut rows = stmt.query(params![plan_id, retry_failed])?;

@@ -1,6 +1,7 @@
 //! The vocabulary every s3rewind stage shares, and nothing else: what a
 //! listing yields and the catalog stores ([`Entry`]), what a plan asks of S3
-//! ([`ActionKind`]), where a catalog points ([`Location`], [`Versioning`]),
+//! ([`ActionKind`]), where a catalog points ([`Location`], [`Versioning`]), what a bucket is
+//! configured with ([`bucket`]),
 //! S3's limits and prices ([`limits`]), how keys are written into copy
 //! sources and manifests ([`encode_key`]), and the one way s3rewind writes
 //! and reads time as text ([`time`]).
@@ -13,12 +14,14 @@
 //!
 //! - `entry`: [`Entry`], one object version or delete marker.
 //! - `action`: [`ActionKind`], the four things a plan can ask of S3.
+//! - [`bucket`]: a bucket's configuration and one version's lock and archive state.
 //! - `location`: [`Location`] and [`Versioning`].
 //! - `keys`: [`encode_key`] for `x-amz-copy-source` and Batch Operations manifests.
 //! - [`limits`]: S3's request limits and list prices, and what a plan's apply costs.
 //! - [`time`]: timestamps and durations as people and S3 write them.
 
 mod action;
+pub mod bucket;
 mod entry;
 mod keys;
 pub mod limits;

@@ -202,7 +202,15 @@ impl S3 {
     /// Checks that the bucket is reachable and says whether it is versioned.
     /// Fails fast (few retries): it is the first call of every command.
     pub async fn bucket_versioning(&self, bucket: &str) -> Result<Versioning, S3Error> {
-        let status = self
+        Ok(self.versioning_status(bucket).await?.0)
+    }
+
+    /// The bucket's versioning, and whether MFA Delete is on.
+    pub(crate) async fn versioning_status(
+        &self,
+        bucket: &str,
+    ) -> Result<(Versioning, bool), S3Error> {
+        let (status, mfa) = self
             .pacer
             .call("", Retry::Few, || async {
                 let body = TakeBody::new(b"<VersioningConfiguration/>");
@@ -217,17 +225,24 @@ impl S3 {
                 // Read the status ourselves: some servers (moto) name the root
                 // element differently, which the SDK would refuse.
                 match (result, body.take()) {
-                    (Ok(_), Some(xml)) => Ok(crate::xml::element_text(&xml, "Status")),
-                    (Ok(out), None) => Ok(out.status().map(|s| s.as_str().to_owned())),
+                    (Ok(_), Some(xml)) => Ok((
+                        crate::xml::element_text(&xml, "Status"),
+                        crate::xml::element_text(&xml, "MfaDelete"),
+                    )),
+                    (Ok(out), None) => Ok((
+                        out.status().map(|s| s.as_str().to_owned()),
+                        out.mfa_delete().map(|s| s.as_str().to_owned()),
+                    )),
                     (Err(e), _) => Err(S3Error::from_sdk("GetBucketVersioning", bucket, e)),
                 }
             })
             .await?;
-        Ok(match status.as_deref() {
+        let versioning = match status.as_deref() {
             Some("Enabled") => Versioning::Enabled,
             Some("Suspended") => Versioning::Suspended,
             _ => Versioning::Never,
-        })
+        };
+        Ok((versioning, mfa.as_deref() == Some("Enabled")))
     }
 
     /// One ListObjectVersions request (`EncodingType=url`), one attempt, its

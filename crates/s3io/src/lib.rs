@@ -13,6 +13,8 @@
 //! - `listing`: ListObjectVersions pages parsed, and checked against their request.
 //! - `pager`: [`VersionPager`], one prefix's chain of pages.
 //! - `probe`: the newest entry of given keys, adjacent keys sharing pages.
+//! - `settings`: a bucket's configuration, one version's lock and archive
+//!   state (HeadObject), RestoreObject.
 //! - `writes`: DeleteObjects batches, and copies and new markers made once.
 //! - `urlcode`, `xml`: the encodings S3 answers in.
 
@@ -22,6 +24,7 @@ mod listing;
 pub mod pacer;
 mod pager;
 pub mod probe;
+mod settings;
 mod urlcode;
 mod writes;
 mod xml;
@@ -31,5 +34,6 @@ pub use error::{ErrorKind, S3Error};
 pub use listing::{check_page, parse_list_versions, ListPage, ListRequest};
 pub use pacer::{partition_of, Pace};
 pub use pager::VersionPager;
+pub use settings::RestoreStarted;
 pub use urlcode::decode_url_component;
 pub use writes::{Condition, CopyRequest, DeleteTarget, Seen, Write, Written};

@@ -12,6 +12,7 @@ mod route;
 mod s3impl;
 pub mod seed;
 mod server;
+pub mod settings;
 pub mod store;
 pub mod xml;
 
@@ -21,6 +22,7 @@ use std::time::Duration;
 
 pub use options::Options;
 pub use server::{serve, Server};
+pub use settings::Settings;
 pub use store::Store;
 
 /// Probabilities (0–1) of misbehaving, per request unless said otherwise.
@@ -58,6 +60,11 @@ pub struct Config {
     /// Ignore If-Match / If-None-Match on writes, as some S3-compatible
     /// servers do (to test how a client finds out).
     pub ignore_conditions: bool,
+    /// How long a RestoreObject takes to finish.
+    pub restore_delay: Duration,
+    /// KMS key ids this identity may not use: reading or copying a version
+    /// encrypted with one is refused (403 AccessDenied).
+    pub denied_kms_keys: Vec<String>,
 }
 
 impl Default for Config {
@@ -70,6 +77,8 @@ impl Default for Config {
             faults: Faults::default(),
             seed: 1,
             ignore_conditions: false,
+            restore_delay: Duration::ZERO,
+            denied_kms_keys: Vec::new(),
         }
     }
 }
@@ -110,6 +119,9 @@ ops!(
     PutObjectTagging,
     ListObjectsV2,
     ListObjectVersions,
+    RestoreObject,
+    BucketConfiguration,
+    ObjectLock,
     InjectedSlowDown,
     InjectedInternalError,
     InjectedDeleteSlowDown,
@@ -152,6 +164,7 @@ impl Counters {
 #[derive(Clone)]
 pub struct Sim {
     pub store: Arc<Store>,
+    pub settings: Arc<Settings>,
     pub config: Arc<Config>,
     pub counters: Arc<Counters>,
     dice: Arc<AtomicU64>,
@@ -161,6 +174,7 @@ impl Sim {
     pub fn new(config: Config) -> Sim {
         Sim {
             store: Arc::new(Store::new(config.seed)),
+            settings: Arc::default(),
             dice: Arc::new(AtomicU64::new(config.seed)),
             config: Arc::new(config),
             counters: Arc::default(),

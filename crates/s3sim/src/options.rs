@@ -103,6 +103,13 @@ pub struct Options {
     /// S3-compatible servers do (AWS honours them: 412 when they fail).
     #[arg(long)]
     pub ignore_conditions: bool,
+    /// How long a RestoreObject of an archived version takes.
+    #[arg(long, value_name = "MS", default_value_t = 0.0)]
+    pub restore_delay_ms: f64,
+    /// Refuse reads and copies of versions encrypted with this KMS key id,
+    /// as AWS does when the caller may not use the key (repeatable).
+    #[arg(long, value_name = "KEY_ID")]
+    pub deny_kms_key: Vec<String>,
 }
 
 impl Options {
@@ -124,6 +131,8 @@ impl Options {
             },
             seed: self.seed,
             ignore_conditions: self.ignore_conditions,
+            restore_delay: ms(self.restore_delay_ms),
+            denied_kms_keys: self.deny_kms_key.clone(),
         });
         if let Some(spec) = self.seed_spec() {
             crate::seed::seed(&sim.store, &spec)?;

@@ -9,6 +9,7 @@ use futures::TryStreamExt;
 use s3s::dto::*;
 use s3s::{s3_error, S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 
+use crate::settings::{Restore, Retention};
 use crate::store::{Content, Entry, ObjectMeta, Precondition, StoreError, VersionId, Versioning};
 use crate::{Op, Sim};
 
@@ -131,6 +132,7 @@ macro_rules! meta_from {
             storage_class: $class
                 .map(|s: &StorageClass| s.as_str().to_owned())
                 .filter(|s| s != "STANDARD"),
+            kms_key_id: $i.ssekms_key_id,
         }
     };
 }
@@ -148,7 +150,8 @@ fn copy_source(sim: &Sim, source: &CopySource) -> S3Result<(Entry, Option<Versio
             "access point copy sources are not supported"
         ));
     };
-    let bucket = sim.store.bucket(bucket).map_err(map_err)?;
+    let name = bucket;
+    let bucket = sim.store.bucket(name).map_err(map_err)?;
     let vid = version(version_id.as_deref())?;
     let entry = sim.store.get(&bucket, key, vid).map_err(|e| match e {
         // Copying a delete marker by id is a bad request on AWS.
@@ -156,10 +159,46 @@ fn copy_source(sim: &Sim, source: &CopySource) -> S3Result<(Entry, Option<Versio
         e => map_err(e),
     })?;
     let content = entry.content.as_ref().expect("get returns objects");
-    if matches!(content.storage_class(), Some("GLACIER" | "DEEP_ARCHIVE")) {
+    readable(sim, content)?;
+    if archived(sim, name, key, &entry) {
         return Err(map_err(StoreError::InvalidObjectState));
     }
     Ok((entry, vid))
+}
+
+/// Whether a version's bytes sit in an archive, with no restore done.
+fn archived(sim: &Sim, bucket: &str, key: &str, entry: &Entry) -> bool {
+    in_archive(sim, bucket, key, entry)
+        && sim
+            .settings
+            .version(bucket, key, entry.version_id)
+            .restore()
+            != Restore::Done
+}
+
+/// Whether a version lives in an archive (restored or not): what
+/// RestoreObject accepts.
+fn in_archive(sim: &Sim, bucket: &str, key: &str, entry: &Entry) -> bool {
+    match entry.content.as_ref().and_then(Content::storage_class) {
+        Some("GLACIER" | "DEEP_ARCHIVE") => true,
+        Some("INTELLIGENT_TIERING") => {
+            sim.settings
+                .version(bucket, key, entry.version_id)
+                .archive_access
+        }
+        _ => false,
+    }
+}
+
+/// Refuses to decrypt with a KMS key this identity may not use.
+fn readable(sim: &Sim, content: &Content) -> S3Result<()> {
+    match content.meta().and_then(|m| m.kms_key_id.as_ref()) {
+        Some(k) if sim.config.denied_kms_keys.contains(k) => Err(s3_error!(
+            AccessDenied,
+            "User is not authorized to perform: kms:Decrypt on the resource associated with this ciphertext because no identity-based policy allows the kms:Decrypt action"
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// The entry GET and HEAD read: 404 with the delete-marker headers when the
@@ -187,6 +226,10 @@ macro_rules! object_output {
             content_language: meta.content_language,
             metadata: (!meta.metadata.is_empty()).then(|| meta.metadata.into_iter().collect()),
             storage_class: meta.storage_class.map(StorageClass::from),
+            server_side_encryption: Some(ServerSideEncryption::from(
+                if meta.kms_key_id.is_some() { "aws:kms" } else { "AES256" }.to_owned(),
+            )),
+            ssekms_key_id: meta.kms_key_id,
             $($field: $value,)*
             ..Default::default()
         }
@@ -216,16 +259,435 @@ fn not_found_headers(
     e
 }
 
+const LOCKED: &str = "Access Denied because object protected by object lock.";
+
+fn mfa_required() -> S3Error {
+    s3_error!(
+        AccessDenied,
+        "Mfa Authentication must be used for this request"
+    )
+}
+
+/// An RFC 7231 date, as in `x-amz-restore`.
+fn http_date(ms: i64) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp(ms / 1000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    let mut out = Vec::new();
+    let _ = Timestamp::from(t).format(TimestampFormat::HttpDate, &mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn unix_ms(t: &Timestamp) -> i64 {
+    let t = time::OffsetDateTime::from(t.clone());
+    (t.unix_timestamp_nanos() / 1_000_000) as i64
+}
+
+/// A configuration that is not there: 404 with S3's code for it.
+fn not_configured(code: S3ErrorCode, what: &str) -> S3Error {
+    S3Error::with_message(code, format!("The {what} does not exist"))
+}
+
+impl Sim {
+    /// A version protected by a legal hold or a retention in the future.
+    fn locked(
+        &self,
+        name: &str,
+        bucket: &crate::store::Bucket,
+        key: &str,
+        id: VersionId,
+        bypass_governance: bool,
+    ) -> bool {
+        let state = self.settings.version(name, key, id);
+        state.delete_refused(bypass_governance)
+            && self
+                .store
+                .get(bucket, key, Some(id))
+                .is_ok_and(|e| !e.is_marker())
+    }
+
+    /// A DeleteObject of one version, refused as AWS refuses it.
+    fn may_delete_version(
+        &self,
+        name: &str,
+        bucket: &crate::store::Bucket,
+        key: &str,
+        id: VersionId,
+        bypass_governance: bool,
+    ) -> S3Result<()> {
+        if self.settings.bucket(name).mfa_delete {
+            return Err(mfa_required());
+        }
+        if self.locked(name, bucket, key, id, bypass_governance) {
+            return Err(s3_error!(AccessDenied, "{LOCKED}"));
+        }
+        Ok(())
+    }
+
+    /// The version a per-version request names (the newest without an id).
+    fn version_of(&self, bucket: &str, key: &str, id: Option<&str>) -> S3Result<VersionId> {
+        Ok(read(self, bucket, key, id)?.version_id)
+    }
+
+    fn configured<T>(
+        &self,
+        bucket: &str,
+        get: impl FnOnce(crate::settings::BucketSettings) -> Option<T>,
+    ) -> S3Result<Option<T>> {
+        self.count(Op::BucketConfiguration);
+        self.store.bucket(bucket).map_err(map_err)?;
+        Ok(get(self.settings.bucket(bucket)))
+    }
+
+    fn configure(
+        &self,
+        bucket: &str,
+        change: impl FnOnce(&mut crate::settings::BucketSettings),
+    ) -> S3Result<()> {
+        self.count(Op::BucketConfiguration);
+        self.store.bucket(bucket).map_err(map_err)?;
+        self.settings.update_bucket(bucket, change);
+        Ok(())
+    }
+}
+
 #[async_trait::async_trait]
 impl s3s::S3 for Sim {
+    async fn get_bucket_lifecycle_configuration(
+        &self,
+        req: S3Request<GetBucketLifecycleConfigurationInput>,
+    ) -> S3Result<S3Response<GetBucketLifecycleConfigurationOutput>> {
+        let config = self
+            .configured(&req.input.bucket, |b| b.lifecycle)?
+            .ok_or_else(|| {
+                not_configured(
+                    S3ErrorCode::NoSuchLifecycleConfiguration,
+                    "lifecycle configuration",
+                )
+            })?;
+        Ok(S3Response::new(GetBucketLifecycleConfigurationOutput {
+            rules: Some(config.rules),
+            ..Default::default()
+        }))
+    }
+
+    async fn put_bucket_lifecycle_configuration(
+        &self,
+        req: S3Request<PutBucketLifecycleConfigurationInput>,
+    ) -> S3Result<S3Response<PutBucketLifecycleConfigurationOutput>> {
+        let config = req.input.lifecycle_configuration;
+        self.configure(&req.input.bucket, |b| b.lifecycle = config)?;
+        Ok(S3Response::new(Default::default()))
+    }
+
+    async fn delete_bucket_lifecycle(
+        &self,
+        req: S3Request<DeleteBucketLifecycleInput>,
+    ) -> S3Result<S3Response<DeleteBucketLifecycleOutput>> {
+        self.configure(&req.input.bucket, |b| b.lifecycle = None)?;
+        Ok(S3Response::new(Default::default()))
+    }
+
+    async fn get_object_lock_configuration(
+        &self,
+        req: S3Request<GetObjectLockConfigurationInput>,
+    ) -> S3Result<S3Response<GetObjectLockConfigurationOutput>> {
+        let config = self
+            .configured(&req.input.bucket, |b| b.object_lock)?
+            .ok_or_else(|| {
+                not_configured(
+                    S3ErrorCode::ObjectLockConfigurationNotFoundError,
+                    "Object Lock configuration",
+                )
+            })?;
+        Ok(S3Response::new(GetObjectLockConfigurationOutput {
+            object_lock_configuration: Some(config),
+        }))
+    }
+
+    async fn put_object_lock_configuration(
+        &self,
+        req: S3Request<PutObjectLockConfigurationInput>,
+    ) -> S3Result<S3Response<PutObjectLockConfigurationOutput>> {
+        let bucket = self.store.bucket(&req.input.bucket).map_err(map_err)?;
+        if *bucket.versioning.lock().expect("not poisoned") != Versioning::Enabled {
+            return Err(s3_error!(
+                InvalidBucketState,
+                "Versioning must be 'Enabled' on the bucket to apply a Object Lock configuration"
+            ));
+        }
+        let config = req.input.object_lock_configuration;
+        self.configure(&req.input.bucket, |b| b.object_lock = config)?;
+        Ok(S3Response::new(Default::default()))
+    }
+
+    async fn get_object_retention(
+        &self,
+        req: S3Request<GetObjectRetentionInput>,
+    ) -> S3Result<S3Response<GetObjectRetentionOutput>> {
+        self.count(Op::ObjectLock);
+        let i = req.input;
+        let id = self.version_of(&i.bucket, &i.key, i.version_id.as_deref())?;
+        let retention = self
+            .settings
+            .version(&i.bucket, &i.key, id)
+            .retention
+            .ok_or_else(|| {
+                S3Error::with_message(
+                    S3ErrorCode::NoSuchObjectLockConfiguration,
+                    "The specified object does not have a ObjectLock configuration",
+                )
+            })?;
+        Ok(S3Response::new(GetObjectRetentionOutput {
+            retention: Some(ObjectLockRetention {
+                mode: Some(ObjectLockRetentionMode::from(retention.mode)),
+                retain_until_date: Some(timestamp(retention.until_ms)),
+            }),
+        }))
+    }
+
+    async fn put_object_retention(
+        &self,
+        req: S3Request<PutObjectRetentionInput>,
+    ) -> S3Result<S3Response<PutObjectRetentionOutput>> {
+        self.count(Op::ObjectLock);
+        let i = req.input;
+        if !self.settings.locking(&i.bucket) {
+            return Err(s3_error!(
+                InvalidRequest,
+                "Bucket is missing Object Lock Configuration"
+            ));
+        }
+        let id = self.version_of(&i.bucket, &i.key, i.version_id.as_deref())?;
+        let retention = i.retention.and_then(|r| {
+            Some(Retention {
+                mode: r.mode?.as_str().to_owned(),
+                until_ms: unix_ms(r.retain_until_date.as_ref()?),
+            })
+        });
+        let current = self.settings.version(&i.bucket, &i.key, id);
+        let shortened = match (&current.retention, &retention) {
+            (Some(old), new) => {
+                old.until_ms > crate::store::now_ms()
+                    && new.as_ref().is_none_or(|n| n.until_ms < old.until_ms)
+            }
+            (None, _) => false,
+        };
+        let bypass = i.bypass_governance_retention == Some(true);
+        if shortened
+            && !(bypass
+                && current
+                    .retention
+                    .as_ref()
+                    .is_some_and(|r| r.mode == "GOVERNANCE"))
+        {
+            return Err(s3_error!(AccessDenied, "{LOCKED}"));
+        }
+        self.settings
+            .update_version(&i.bucket, &i.key, id, |v| v.retention = retention);
+        Ok(S3Response::new(Default::default()))
+    }
+
+    async fn get_object_legal_hold(
+        &self,
+        req: S3Request<GetObjectLegalHoldInput>,
+    ) -> S3Result<S3Response<GetObjectLegalHoldOutput>> {
+        self.count(Op::ObjectLock);
+        let i = req.input;
+        let id = self.version_of(&i.bucket, &i.key, i.version_id.as_deref())?;
+        let on = self.settings.version(&i.bucket, &i.key, id).legal_hold;
+        Ok(S3Response::new(GetObjectLegalHoldOutput {
+            legal_hold: Some(ObjectLockLegalHold {
+                status: Some(ObjectLockLegalHoldStatus::from_static(if on {
+                    ObjectLockLegalHoldStatus::ON
+                } else {
+                    ObjectLockLegalHoldStatus::OFF
+                })),
+            }),
+        }))
+    }
+
+    async fn put_object_legal_hold(
+        &self,
+        req: S3Request<PutObjectLegalHoldInput>,
+    ) -> S3Result<S3Response<PutObjectLegalHoldOutput>> {
+        self.count(Op::ObjectLock);
+        let i = req.input;
+        if !self.settings.locking(&i.bucket) {
+            return Err(s3_error!(
+                InvalidRequest,
+                "Bucket is missing Object Lock Configuration"
+            ));
+        }
+        let id = self.version_of(&i.bucket, &i.key, i.version_id.as_deref())?;
+        let on = i
+            .legal_hold
+            .and_then(|h| h.status)
+            .is_some_and(|s| s.as_str() == ObjectLockLegalHoldStatus::ON);
+        self.settings
+            .update_version(&i.bucket, &i.key, id, |v| v.legal_hold = on);
+        Ok(S3Response::new(Default::default()))
+    }
+
+    async fn restore_object(
+        &self,
+        req: S3Request<RestoreObjectInput>,
+    ) -> S3Result<S3Response<RestoreObjectOutput>> {
+        self.count(Op::RestoreObject);
+        let i = req.input;
+        let entry = read(self, &i.bucket, &i.key, i.version_id.as_deref())?;
+        if !in_archive(self, &i.bucket, &i.key, &entry) {
+            return Err(s3_error!(
+                InvalidObjectState,
+                "Restore is not allowed for the object's current storage class"
+            ));
+        }
+        let state = self.settings.version(&i.bucket, &i.key, entry.version_id);
+        if state.restore() == Restore::Ongoing {
+            return Err(s3_error!(
+                RestoreAlreadyInProgress,
+                "Object restore is already in progress"
+            ));
+        }
+        if state.restore() == Restore::NotRequested {
+            let ready = crate::store::now_ms() + self.config.restore_delay.as_millis() as i64;
+            self.settings
+                .update_version(&i.bucket, &i.key, entry.version_id, |v| {
+                    v.restored_at_ms = Some(ready)
+                });
+        }
+        Ok(S3Response::new(RestoreObjectOutput::default()))
+    }
+
+    async fn get_bucket_replication(
+        &self,
+        req: S3Request<GetBucketReplicationInput>,
+    ) -> S3Result<S3Response<GetBucketReplicationOutput>> {
+        let config = self
+            .configured(&req.input.bucket, |b| b.replication)?
+            .ok_or_else(|| {
+                not_configured(
+                    S3ErrorCode::ReplicationConfigurationNotFoundError,
+                    "replication configuration",
+                )
+            })?;
+        Ok(S3Response::new(GetBucketReplicationOutput {
+            replication_configuration: Some(config),
+        }))
+    }
+
+    async fn put_bucket_replication(
+        &self,
+        req: S3Request<PutBucketReplicationInput>,
+    ) -> S3Result<S3Response<PutBucketReplicationOutput>> {
+        let config = req.input.replication_configuration;
+        self.configure(&req.input.bucket, |b| b.replication = Some(config))?;
+        Ok(S3Response::new(Default::default()))
+    }
+
+    async fn get_bucket_encryption(
+        &self,
+        req: S3Request<GetBucketEncryptionInput>,
+    ) -> S3Result<S3Response<GetBucketEncryptionOutput>> {
+        // Every bucket encrypts with SSE-S3 unless told otherwise (AWS, 2023).
+        let config = self
+            .configured(&req.input.bucket, |b| b.encryption)?
+            .unwrap_or_else(|| ServerSideEncryptionConfiguration {
+                rules: vec![ServerSideEncryptionRule {
+                    apply_server_side_encryption_by_default: Some(ServerSideEncryptionByDefault {
+                        sse_algorithm: ServerSideEncryption::from_static(
+                            ServerSideEncryption::AES256,
+                        ),
+                        kms_master_key_id: None,
+                    }),
+                    bucket_key_enabled: Some(false),
+                }],
+            });
+        Ok(S3Response::new(GetBucketEncryptionOutput {
+            server_side_encryption_configuration: Some(config),
+        }))
+    }
+
+    async fn put_bucket_encryption(
+        &self,
+        req: S3Request<PutBucketEncryptionInput>,
+    ) -> S3Result<S3Response<PutBucketEncryptionOutput>> {
+        let config = req.input.server_side_encryption_configuration;
+        self.configure(&req.input.bucket, |b| b.encryption = Some(config))?;
+        Ok(S3Response::new(Default::default()))
+    }
+
+    async fn get_bucket_request_payment(
+        &self,
+        req: S3Request<GetBucketRequestPaymentInput>,
+    ) -> S3Result<S3Response<GetBucketRequestPaymentOutput>> {
+        let requester = self
+            .configured(&req.input.bucket, |b| Some(b.requester_pays))?
+            .unwrap_or(false);
+        Ok(S3Response::new(GetBucketRequestPaymentOutput {
+            payer: Some(Payer::from_static(if requester {
+                Payer::REQUESTER
+            } else {
+                Payer::BUCKET_OWNER
+            })),
+        }))
+    }
+
+    async fn put_bucket_request_payment(
+        &self,
+        req: S3Request<PutBucketRequestPaymentInput>,
+    ) -> S3Result<S3Response<PutBucketRequestPaymentOutput>> {
+        let requester = req.input.request_payment_configuration.payer.as_str() == Payer::REQUESTER;
+        self.configure(&req.input.bucket, |b| b.requester_pays = requester)?;
+        Ok(S3Response::new(Default::default()))
+    }
+
+    async fn get_bucket_ownership_controls(
+        &self,
+        req: S3Request<GetBucketOwnershipControlsInput>,
+    ) -> S3Result<S3Response<GetBucketOwnershipControlsOutput>> {
+        let config = self
+            .configured(&req.input.bucket, |b| b.ownership)?
+            .ok_or_else(|| {
+                not_configured(
+                    S3ErrorCode::OwnershipControlsNotFoundError,
+                    "bucket ownership controls",
+                )
+            })?;
+        Ok(S3Response::new(GetBucketOwnershipControlsOutput {
+            ownership_controls: Some(config),
+        }))
+    }
+
+    async fn put_bucket_ownership_controls(
+        &self,
+        req: S3Request<PutBucketOwnershipControlsInput>,
+    ) -> S3Result<S3Response<PutBucketOwnershipControlsOutput>> {
+        let config = req.input.ownership_controls;
+        self.configure(&req.input.bucket, |b| b.ownership = Some(config))?;
+        Ok(S3Response::new(Default::default()))
+    }
+
     async fn create_bucket(
         &self,
         req: S3Request<CreateBucketInput>,
     ) -> S3Result<S3Response<CreateBucketOutput>> {
         self.count(Op::CreateBucket);
-        self.store
+        let bucket = self
+            .store
             .create_bucket(&req.input.bucket)
             .map_err(map_err)?;
+        // A bucket made with Object Lock is versioned from the start.
+        if req.input.object_lock_enabled_for_bucket == Some(true) {
+            *bucket.versioning.lock().expect("not poisoned") = Versioning::Enabled;
+            self.settings.update_bucket(&req.input.bucket, |b| {
+                b.object_lock = Some(ObjectLockConfiguration {
+                    object_lock_enabled: Some(ObjectLockEnabled::from_static(
+                        ObjectLockEnabled::ENABLED,
+                    )),
+                    rule: None,
+                })
+            });
+        }
         Ok(S3Response::new(CreateBucketOutput {
             location: Some(format!("/{}", req.input.bucket)),
         }))
@@ -267,14 +729,16 @@ impl s3s::S3 for Sim {
     ) -> S3Result<S3Response<PutBucketVersioningOutput>> {
         self.count(Op::PutBucketVersioning);
         let bucket = self.store.bucket(&req.input.bucket).map_err(map_err)?;
-        let status = req
-            .input
-            .versioning_configuration
-            .status
-            .as_ref()
-            .map(|s| s.as_str().to_owned());
-        *bucket.versioning.lock().expect("not poisoned") = match status.as_deref() {
+        let config = &req.input.versioning_configuration;
+        let status = config.status.as_ref().map(|s| s.as_str().to_owned());
+        let versioning = match status.as_deref() {
             Some("Enabled") => Versioning::Enabled,
+            Some("Suspended") if self.settings.locking(&req.input.bucket) => {
+                return Err(s3_error!(
+                    InvalidBucketState,
+                    "An Object Lock configuration is present on this bucket, so the versioning state cannot be changed."
+                ))
+            }
             Some("Suspended") => Versioning::Suspended,
             _ => {
                 return Err(s3_error!(
@@ -283,6 +747,13 @@ impl s3s::S3 for Sim {
                 ))
             }
         };
+        // AWS wants the root account's MFA device for this; s3sim takes the flag.
+        if let Some(mfa) = &config.mfa_delete {
+            let on = mfa.as_str() == MFADelete::ENABLED;
+            self.settings
+                .update_bucket(&req.input.bucket, |b| b.mfa_delete = on);
+        }
+        *bucket.versioning.lock().expect("not poisoned") = versioning;
         Ok(S3Response::new(PutBucketVersioningOutput::default()))
     }
 
@@ -301,9 +772,10 @@ impl s3s::S3 for Sim {
                 BucketVersioningStatus::SUSPENDED,
             )),
         };
+        let mfa = self.settings.bucket(&req.input.bucket).mfa_delete;
         Ok(S3Response::new(GetBucketVersioningOutput {
             status,
-            mfa_delete: None,
+            mfa_delete: mfa.then(|| MFADeleteStatus::from_static(MFADeleteStatus::ENABLED)),
         }))
     }
 
@@ -319,6 +791,7 @@ impl s3s::S3 for Sim {
         let content = Content::stored(body, meta);
         let tag = etag(&content);
         let id = self.store.put(&bucket, &i.key, content);
+        self.settings.lock_new_version(&i.bucket, &i.key, id);
         Ok(S3Response::new(PutObjectOutput {
             e_tag: Some(tag),
             version_id: (!id.is_null()).then(|| id.encode()),
@@ -334,6 +807,10 @@ impl s3s::S3 for Sim {
         let i = req.input;
         let entry = read(self, &i.bucket, &i.key, i.version_id.as_deref())?;
         let content = entry.content.as_ref().expect("an object");
+        readable(self, content)?;
+        if archived(self, &i.bucket, &i.key, &entry) {
+            return Err(map_err(StoreError::InvalidObjectState));
+        }
         let size = content.size();
         let (range, content_range) = match &i.range {
             Some(r) => {
@@ -367,9 +844,29 @@ impl s3s::S3 for Sim {
         let i = req.input;
         let entry = read(self, &i.bucket, &i.key, i.version_id.as_deref())?;
         let content = entry.content.as_ref().expect("an object");
+        let state = self.settings.version(&i.bucket, &i.key, entry.version_id);
+        let restore = match state.restore() {
+            Restore::NotRequested => None,
+            Restore::Ongoing => Some("ongoing-request=\"true\"".to_owned()),
+            Restore::Done => Some(format!(
+                "ongoing-request=\"false\", expiry-date=\"{}\"",
+                http_date(state.restored_at_ms.unwrap_or(0) + 86_400_000)
+            )),
+        };
+        let archive_status = (content.storage_class() == Some("INTELLIGENT_TIERING")
+            && archived(self, &i.bucket, &i.key, &entry))
+        .then(|| ArchiveStatus::from_static(ArchiveStatus::ARCHIVE_ACCESS));
+        let retention = state.retention.clone();
         Ok(S3Response::new(
             object_output!(HeadObjectOutput, entry, content, {
                 content_length: Some(content.size() as i64),
+                restore: restore,
+                archive_status: archive_status,
+                object_lock_mode: retention.as_ref().map(|r| ObjectLockMode::from(r.mode.clone())),
+                object_lock_retain_until_date: retention.map(|r| timestamp(r.until_ms)),
+                object_lock_legal_hold_status: state.legal_hold.then(|| {
+                    ObjectLockLegalHoldStatus::from_static(ObjectLockLegalHoldStatus::ON)
+                }),
             }),
         ))
     }
@@ -383,6 +880,8 @@ impl s3s::S3 for Sim {
         let bucket = self.store.bucket(&i.bucket).map_err(map_err)?;
         match version(i.version_id.as_deref())? {
             Some(vid) => {
+                let bypass = i.bypass_governance_retention == Some(true);
+                self.may_delete_version(&i.bucket, &bucket, &i.key, vid, bypass)?;
                 let was_marker = self
                     .store
                     .delete_version(&bucket, &i.key, vid)
@@ -415,6 +914,11 @@ impl s3s::S3 for Sim {
         }
         let bucket = self.store.bucket(&i.bucket).map_err(map_err)?;
         let quiet = i.delete.quiet.unwrap_or(false);
+        let versioned = i.delete.objects.iter().any(|o| o.version_id.is_some());
+        if versioned && self.settings.bucket(&i.bucket).mfa_delete {
+            return Err(mfa_required());
+        }
+        let bypass = i.bypass_governance_retention == Some(true);
         let mut deleted = Vec::new();
         let mut errors = Vec::new();
         for object in i.delete.objects {
@@ -432,6 +936,9 @@ impl s3s::S3 for Sim {
             match object.version_id.as_deref() {
                 Some(v) => match VersionId::decode(v) {
                     None => errors.push(fail("InvalidArgument", "Invalid version id specified")),
+                    Some(vid) if self.locked(&i.bucket, &bucket, &object.key, vid, bypass) => {
+                        errors.push(fail("AccessDenied", LOCKED))
+                    }
                     Some(vid) => match self.store.delete_version(&bucket, &object.key, vid) {
                         Ok(was_marker) => deleted.push(DeletedObject {
                             key: Some(object.key.clone()),
@@ -537,6 +1044,7 @@ impl s3s::S3 for Sim {
             .store
             .put_if(&bucket, &i.key, content, condition.as_ref())
             .map_err(map_err)?;
+        self.settings.lock_new_version(&i.bucket, &i.key, id);
         Ok(S3Response::new(CopyObjectOutput {
             copy_object_result: Some(CopyObjectResult {
                 e_tag: Some(tag),

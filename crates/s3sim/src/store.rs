@@ -94,6 +94,8 @@ pub struct ObjectMeta {
     pub tags: Vec<(String, String)>,
     /// `None`: STANDARD.
     pub storage_class: Option<String>,
+    /// SSE-KMS key id (`None`: SSE-S3).
+    pub kms_key_id: Option<String>,
 }
 
 /// An object's content: uploaded bytes, or generated on demand (seeded
