@@ -515,6 +515,15 @@ pub struct ScanArgs {
     /// are now. Plans made before must then be made again.
     #[arg(long, value_name = "PLAN", conflicts_with_all = ["prefixes", "prefixes_file", "shard", "fresh"])]
     pub keys_of: Option<String>,
+    /// Build the catalog from an S3 Inventory report instead of listing:
+    /// MANIFEST is its manifest.json, s3://… or a local copy of the
+    /// report's directory (read offline). The report must list all
+    /// versions (IncludedObjectVersions=All); its files (CSV, ORC or
+    /// Parquet) are checked against the manifest's MD5s, read in parallel
+    /// and committed one at a time: run the same command again after an
+    /// interruption and it resumes at the first unfinished file.
+    #[arg(long, value_name = "MANIFEST", conflicts_with_all = ["shard", "bounds", "keys_of"])]
+    pub inventory: Option<String>,
     #[command(flatten)]
     pub json: JsonArg,
 }

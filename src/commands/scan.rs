@@ -51,6 +51,10 @@ pub async fn run(global: &GlobalArgs, args: ScanArgs) -> Result<u8, CliError> {
         return keys_of(&s3, &mut catalog, &location, plan_name, args.json.json).await;
     }
     let prefixes = inventory::plan_prefixes(existing.as_ref(), &requested)?;
+    let from_report = args
+        .inventory
+        .as_deref()
+        .map(inventory::report::ReportAt::parse);
     if let Some(catalog) = &mut existing {
         let totals = catalog.scan_totals()?;
         let new = prefixes.len() as i64 - totals.prefixes;
@@ -90,6 +94,9 @@ pub async fn run(global: &GlobalArgs, args: ScanArgs) -> Result<u8, CliError> {
         }
     }
     drop(existing);
+    if let Some(at) = from_report {
+        return ingest_report(&s3, global, &args, &location, &prefixes, &at).await;
+    }
 
     let versioning = s3.bucket_versioning(&location.bucket).await?;
     if versioning == Versioning::Never {
@@ -185,6 +192,99 @@ pub async fn run(global: &GlobalArgs, args: ScanArgs) -> Result<u8, CliError> {
     if !summary.finished {
         println!("some ranges are unfinished: run the same command to resume (`s3rewind status` lists them)");
     }
+    Ok(exit::OK)
+}
+
+/// `scan --inventory MANIFEST`: the catalog built from the report.
+async fn ingest_report(
+    s3: &S3,
+    global: &GlobalArgs,
+    args: &ScanArgs,
+    location: &Location,
+    prefixes: &[String],
+    at: &inventory::report::ReportAt,
+) -> Result<u8, CliError> {
+    let path = &global.catalog;
+    let work = catalog::work_dir(path)?;
+    // Checked before the catalog is touched: a bad report changes nothing.
+    let (manifest, _) = inventory::report::manifest_of(s3, at, location, &work).await?;
+    if args.fresh && path.exists() {
+        let question = format!(
+            "--fresh deletes the catalog {} (its scan, plans and apply history) and builds it again from {}. Continue?",
+            shown(&path.display().to_string()),
+            shown(&at.to_string())
+        );
+        if !output::confirm(&question, args.yes)? {
+            eprintln!("nothing changed");
+            return Ok(exit::ERROR);
+        }
+        catalog::remove(path)?;
+    }
+    let mut catalog = Catalog::open_or_create(path).await?;
+    let progress = Arc::new(inventory::report::IngestProgress::default());
+    let shown_progress = progress.clone();
+    let ticker = Progress::start("scan", move || {
+        use std::sync::atomic::Ordering::Relaxed;
+        Reading {
+            done: shown_progress.files_done.load(Relaxed),
+            total: shown_progress.files.load(Relaxed).max(1),
+            message: format!(
+                "report files · {} rows read",
+                thousands(shown_progress.rows.load(Relaxed))
+            ),
+        }
+    });
+    let scan = inventory::report::ReportScan {
+        location,
+        prefixes,
+        at,
+        manifest: &manifest,
+        work: &work,
+    };
+    let result = inventory::report::ingest(s3, &mut catalog, scan, &progress).await;
+    ticker.finish().await;
+    let _ = std::fs::remove_dir_all(&work);
+    let summary = result?;
+    let rate = output::rate(summary.rows_read, summary.elapsed);
+    if args.json.json {
+        println!(
+            "{:#}",
+            serde_json::json!({
+                "location": location.to_string(),
+                "finished": true,
+                "already_complete": false,
+                "inventory": summary.manifest,
+                "report_created": model::time::format_time(summary.created),
+                "files": summary.files,
+                "files_read": summary.files_read,
+                "rows_read": summary.rows_read,
+                "versions": summary.versions,
+                "delete_markers": summary.delete_markers,
+                "seconds": summary.elapsed.as_secs_f64(),
+                "compaction_seconds": summary.compaction.as_secs_f64(),
+            })
+        );
+        return Ok(exit::OK);
+    }
+    println!(
+        "built the catalog of {} from the inventory report {} (made {}): {} versions and {} delete markers from {} files ({} read now, {} rows, {} rows/s) in {:.1} s; catalog compacted in {:.1} s",
+        shown(&location.to_string()),
+        shown(&summary.manifest),
+        model::time::format_time(summary.created),
+        thousands(summary.versions as u64),
+        thousands(summary.delete_markers as u64),
+        thousands(summary.files),
+        thousands(summary.files_read),
+        thousands(summary.rows_read),
+        rate,
+        summary.elapsed.as_secs_f64(),
+        summary.compaction.as_secs_f64(),
+    );
+    println!(
+        "changes made after {} are not in it: `s3rewind scan {} --rescan PREFIX` lists the prefixes the incident touched again",
+        model::time::format_time(summary.created),
+        shown(&args.url)
+    );
     Ok(exit::OK)
 }
 

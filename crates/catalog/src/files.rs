@@ -27,6 +27,19 @@ pub(crate) fn sibling(path: &Path, suffix: &str) -> PathBuf {
     PathBuf::from(name)
 }
 
+/// A directory beside the catalog at `path`, readable by its owner only,
+/// for the files a command downloads (an inventory report's).
+pub fn work_dir(path: &Path) -> std::io::Result<PathBuf> {
+    let dir = sibling(path, ".inventory");
+    std::fs::create_dir_all(&dir)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    Ok(dir)
+}
+
 /// The catalog at `path` and every file that may be made beside it: what a
 /// command must never write over.
 pub fn companions(path: &Path) -> Vec<PathBuf> {

@@ -20,6 +20,8 @@
 //! - `compact`: packing a finished scan's file.
 //! - `lock`: [`WorkLock`], one writing command at a time.
 //! - `hazards`: what a plan's remaining actions need from the bucket, for `check`.
+//! - `inventory`: a catalog built from an S3 Inventory report, staged a file at a
+//!   time; where each prefix's entries came from (`sources`).
 //! - `history`: every key's entries in listing order, for the plan rules.
 //! - `timeline`: entries counted per time slot by what they did to their key.
 //! - [`plans`]: plans and their actions: made, listed, reported, exported, dropped.
@@ -33,6 +35,7 @@ mod compact;
 mod files;
 mod hazards;
 mod history;
+mod inventory;
 mod lock;
 mod outcomes;
 pub mod plans;
@@ -45,9 +48,10 @@ mod writer;
 use std::path::{Path, PathBuf};
 
 pub use actions::{ActionRow, ActionStore, Outcome};
-pub use files::{companions, readable_by_others, remove};
+pub use files::{companions, readable_by_others, remove, work_dir};
 pub use hazards::{ActionRef, NeededVersion};
 pub use history::{HistoryRow, KeyHistory};
+pub use inventory::{Source, Staging};
 pub use lock::WorkLock;
 pub use outcomes::{Intended, KeyAction, PlannedKey, SeenEntry, Top};
 pub use scan_state::{Bounds, RangeState, ScanRecord, ScanTotals};

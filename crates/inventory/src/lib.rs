@@ -9,6 +9,7 @@
 //! - `ranges`: the ranges listed `--concurrency` at a time, and cut.
 //! - `bounds`: where a bucket's keys are, with few requests (hierarchy, bounds).
 //! - `keyspace`: keys read as numbers, to cut ranges in proportion.
+//! - [`report`]: the catalog built from an S3 Inventory report (`--inventory`).
 //! - [`rescan`]: a plan's keys listed again into a finished scan (`--keys-of`).
 //! - this file: [`scan`], and what a run reports.
 
@@ -16,6 +17,7 @@ mod bounds;
 mod keyspace;
 mod prefixes;
 mod ranges;
+pub mod report;
 pub mod rescan;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -53,6 +55,9 @@ pub enum ScanError {
     Prefixes(Vec<(String, S3Error)>),
     #[error("interrupted; what was listed is saved: run the same scan again to resume")]
     Interrupted,
+    /// An inventory report that cannot be read (`scan --inventory`).
+    #[error("{0}\n  nothing of the unfinished files was kept: fix the cause and run the same scan again to resume")]
+    Inventory(#[from] s3inventory::InventoryError),
 }
 
 fn prefix_failures(failed: &[(String, S3Error)]) -> String {

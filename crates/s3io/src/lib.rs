@@ -9,6 +9,7 @@
 //!
 //! - `client`: [`S3`], the client and its configuration.
 //! - [`pacer`]: the call policy; its doc comment is the retry budget.
+//! - `download`: an object's bytes into a local file.
 //! - `error`: [`S3Error`] and [`ErrorKind`], errors classified by what to do about them.
 //! - `listing`: ListObjectVersions pages parsed, and checked against their request.
 //! - `pager`: [`VersionPager`], one prefix's chain of pages.
@@ -19,6 +20,7 @@
 //! - `urlcode`, `xml`: the encodings S3 answers in.
 
 mod client;
+mod download;
 mod error;
 mod listing;
 pub mod pacer;

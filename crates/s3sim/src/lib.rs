@@ -5,9 +5,11 @@
 //! The protocol (routing, SigV4 verification, XML) comes from the `s3s`
 //! crate; ListObjectVersions is answered by our own writer, which
 //! interleaves versions and delete markers as AWS does. [`Config`] sets
-//! latency and faults; [`seed`] builds big buckets directly in memory.
+//! latency and faults; [`seed`] builds big buckets directly in memory;
+//! [`report`] gives a bucket's S3 Inventory report.
 
 mod options;
+pub mod report;
 mod route;
 mod s3impl;
 pub mod seed;

@@ -1,0 +1,273 @@
+//! A catalog built from an S3 Inventory report: its files' rows staged a
+//! file at a time (a killed ingest resumes at the first unfinished file),
+//! then turned into `keys` and `entries` in listing order in one
+//! transaction; and where each prefix's entries came from (`sources`).
+
+use model::Entry;
+use rusqlite::params;
+
+use crate::writer::Etag;
+use crate::{Catalog, Result};
+
+/// Where a prefix's entries came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Source {
+    /// Relative to the scan's base; '' for all of it.
+    pub prefix: String,
+    /// `inventory` or `listing`.
+    pub kind: String,
+    /// RFC 3339, UTC: the report's creation time, or the listing's.
+    pub as_of: String,
+    pub manifest: Option<String>,
+}
+
+/// Rows being staged, committed as each file is finished.
+pub struct Staging<'c> {
+    conn: &'c rusqlite::Connection,
+}
+
+impl Staging<'_> {
+    /// Stages rows of file `file` (its place in the manifest): each entry
+    /// with its time in milliseconds.
+    pub fn push<'e>(
+        &mut self,
+        file: i64,
+        rows: impl IntoIterator<Item = (&'e Entry, i64)>,
+    ) -> Result<()> {
+        let mut insert = self.conn.prepare_cached(
+            "INSERT INTO inventory_rows (file, key, version_id, is_marker, is_latest, mtime_ms, size, etag, etag_parts, storage_class) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        )?;
+        for (e, ms) in rows {
+            let etag = e.etag.as_deref().map(Etag::new);
+            insert.execute(params![
+                file,
+                e.key,
+                e.version_id,
+                e.is_marker,
+                e.is_latest,
+                ms,
+                e.size,
+                etag,
+                etag.and_then(|t| t.parts),
+                e.storage_class,
+            ])?;
+        }
+        Ok(())
+    }
+
+    /// Marks file `file` read whole, with its `rows`, and commits. (Rows
+    /// of other files committed with it are dropped on a resume unless
+    /// their file is finished too.)
+    pub fn file_done(&mut self, file: i64, rows: u64) -> Result<()> {
+        self.conn.execute(
+            "UPDATE inventory_files SET done = 1, rows = ?2 WHERE id = ?1",
+            params![file, rows as i64],
+        )?;
+        self.conn.execute_batch("COMMIT; BEGIN")?;
+        Ok(())
+    }
+
+    /// Commits what is staged.
+    pub fn finish(self) -> Result<()> {
+        self.conn.execute_batch("COMMIT")?;
+        Ok(())
+    }
+}
+
+impl Catalog {
+    /// Records the report's files (key, MD5) on the first run; on a resumed
+    /// one, checks they are the same files and drops the rows of those not
+    /// finished. Returns, per file, whether it is done.
+    pub fn begin_inventory(&mut self, files: &[(String, String)]) -> Result<Vec<bool>> {
+        let tx = self.conn.transaction()?;
+        let known: i64 = tx.query_row("SELECT count(*) FROM inventory_files", [], |r| r.get(0))?;
+        if known == 0 {
+            let mut insert =
+                tx.prepare("INSERT INTO inventory_files (id, key, md5) VALUES (?1, ?2, ?3)")?;
+            for (i, (key, md5)) in files.iter().enumerate() {
+                insert.execute(params![i as i64, key, md5])?;
+            }
+        } else {
+            let mut same = tx.prepare("SELECT key, md5 FROM inventory_files ORDER BY id")?;
+            let had: Vec<(String, String)> = same
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<_, _>>()?;
+            if had != files {
+                return Err(crate::CatalogError::WriterGone(
+                    "this catalog is ingesting another inventory report: finish that one (run the same scan again), or use scan --fresh".into(),
+                ));
+            }
+        }
+        tx.execute(
+            "DELETE FROM inventory_rows WHERE file IN (SELECT id FROM inventory_files WHERE done = 0)",
+            [],
+        )?;
+        let done: Vec<bool> = {
+            let mut stmt = tx.prepare("SELECT done FROM inventory_files ORDER BY id")?;
+            let rows = stmt.query_map([], |r| r.get(0))?;
+            rows.collect::<Result<_, _>>()?
+        };
+        tx.commit()?;
+        Ok(done)
+    }
+
+    /// Starts staging rows.
+    pub fn staging(&mut self) -> Result<Staging<'_>> {
+        self.conn.execute_batch("BEGIN")?;
+        Ok(Staging { conn: &self.conn })
+    }
+
+    /// Turns the staged rows into `keys` and `entries` — a key's entries
+    /// ordered as a listing gives them: the latest first, then newest
+    /// first, then as the report gave them — marks the scan's ranges done
+    /// with their counts, and records the report as the source of
+    /// `prefixes` (relative to `base`). One transaction. Returns (versions,
+    /// delete markers).
+    pub fn settle_inventory(
+        &mut self,
+        base: &str,
+        prefixes: &[String],
+        manifest: &str,
+        as_of: &str,
+    ) -> Result<(i64, i64)> {
+        let tx = self.conn.transaction()?;
+        let first: i64 = tx.query_row("SELECT coalesce(max(id), 0) FROM keys", [], |r| r.get(0))?;
+        tx.execute(
+            "INSERT INTO keys (id, key)
+             SELECT ?1 + row_number() OVER (ORDER BY key), key
+             FROM (SELECT DISTINCT key FROM inventory_rows)",
+            [first],
+        )?;
+        tx.execute(
+            "INSERT INTO entries (key_id, seq, version_id, is_marker, is_latest, mtime, size, etag, etag_parts, storage_class)
+             SELECT ?1 + dense_rank() OVER (ORDER BY key),
+                    row_number() OVER (PARTITION BY key ORDER BY is_latest DESC, mtime_ms DESC, file, rowid) - 1,
+                    version_id, is_marker, is_latest, mtime_ms / 1000 - (mtime_ms % 1000 < 0), size, etag, etag_parts, storage_class
+             FROM inventory_rows",
+            [first],
+        )?;
+        {
+            let mut count = tx.prepare(
+                "SELECT count(*), coalesce(sum(is_marker), 0) FROM inventory_rows
+                 WHERE substr(key, 1, length(?1)) = ?1",
+            )?;
+            let mut range = tx.prepare(
+                "UPDATE ranges SET done = 1, rows = ?2, delete_markers = ?3, updated_at = ?4 WHERE prefix = ?1",
+            )?;
+            let mut source = tx.prepare(
+                "INSERT OR REPLACE INTO sources (prefix, kind, as_of, manifest) VALUES (?1, 'inventory', ?2, ?3)",
+            )?;
+            let now = model::time::now_text();
+            for prefix in prefixes {
+                let (rows, markers): (i64, i64) =
+                    count.query_row([format!("{base}{prefix}")], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                range.execute(params![prefix, rows, markers, now])?;
+                source.execute(params![prefix, as_of, manifest])?;
+            }
+        }
+        let totals: (i64, i64) = tx.query_row(
+            "SELECT count(*) - coalesce(sum(is_marker), 0), coalesce(sum(is_marker), 0) FROM inventory_rows",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        tx.execute("DELETE FROM inventory_rows", [])?;
+        tx.commit()?;
+        Ok(totals)
+    }
+
+    /// Where each prefix's entries came from, by prefix.
+    pub fn sources(&self) -> Result<Vec<Source>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT prefix, kind, as_of, manifest FROM sources ORDER BY prefix")?;
+        let rows = stmt.query_map([], |r| {
+            Ok(Source {
+                prefix: r.get(0)?,
+                kind: r.get(1)?,
+                as_of: r.get(2)?,
+                manifest: r.get(3)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::entry;
+
+    #[test]
+    fn staged_rows_become_entries_in_listing_order_and_a_resume_drops_unfinished_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.db");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let mut catalog = rt.block_on(Catalog::open_or_create(&path)).unwrap();
+        let location = model::Location {
+            bucket: "b".into(),
+            base_prefix: String::new(),
+            endpoint: None,
+        };
+        catalog
+            .begin_scan(&location, None, "Enabled", &[String::new()], None)
+            .unwrap();
+        let files = vec![
+            ("f0".to_owned(), "m0".to_owned()),
+            ("f1".to_owned(), "m1".to_owned()),
+        ];
+        assert_eq!(catalog.begin_inventory(&files).unwrap(), [false, false]);
+        let mut latest = entry("k", "v3", false, 30);
+        latest.is_latest = true;
+        let rows0 = [(entry("k", "v1", false, 10), 10_000), (latest, 30_000)];
+        let rows1 = [
+            (entry("k", "v2", true, 20), 20_000),
+            (entry("a", "x", false, 5), 5_000),
+        ];
+        let mut s = catalog.staging().unwrap();
+        s.push(0, rows0.iter().map(|(e, ms)| (e, *ms))).unwrap();
+        s.file_done(0, 2).unwrap();
+        // file 1 staged but never marked done: a kill
+        s.push(1, rows1.iter().map(|(e, ms)| (e, *ms))).unwrap();
+        s.finish().unwrap();
+        assert_eq!(catalog.begin_inventory(&files).unwrap(), [true, false]);
+        let staged: i64 = catalog
+            .conn
+            .query_row("SELECT count(*) FROM inventory_rows", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(staged, 2);
+        let mut s = catalog.staging().unwrap();
+        s.push(1, rows1.iter().map(|(e, ms)| (e, *ms))).unwrap();
+        s.file_done(1, 2).unwrap();
+        s.finish().unwrap();
+        let wrong = vec![("f0".to_owned(), "other".to_owned())];
+        assert!(catalog.begin_inventory(&wrong).is_err());
+
+        let totals = catalog
+            .settle_inventory("", &[String::new()], "m.json", "2024-01-01T00:00:00Z")
+            .unwrap();
+        assert_eq!(totals, (3, 1));
+        let order: Vec<(i64, i64, String)> = catalog
+            .conn
+            .prepare("SELECT key_id, seq, version_id FROM entries ORDER BY key_id, seq")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<std::result::Result<_, _>>()
+            .unwrap();
+        // keys in key order; the latest first, then newest first
+        assert_eq!(
+            order,
+            [
+                (1, 0, "x".into()),
+                (2, 0, "v3".into()),
+                (2, 1, "v2".into()),
+                (2, 2, "v1".into())
+            ]
+        );
+        assert_eq!(catalog.sources().unwrap()[0].kind, "inventory");
+    }
+}

@@ -1,0 +1,293 @@
+//! `scan --inventory MANIFEST`: the catalog built from an S3 Inventory
+//! report instead of a listing — local, or downloaded from its destination
+//! bucket — its files read in parallel and staged a file at a time, so a
+//! killed ingest resumes at the first unfinished file.
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use catalog::Catalog;
+use model::Location;
+use s3inventory::{DataFile, InventoryError, Manifest, Row};
+use s3io::S3;
+
+use crate::ScanError;
+
+/// Where the report is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReportAt {
+    /// A local `manifest.json`; the data files are found under a directory
+    /// above it, laid out as in the destination bucket.
+    Local(PathBuf),
+    /// `s3://bucket/key/manifest.json`.
+    S3 { bucket: String, key: String },
+}
+
+impl ReportAt {
+    pub fn parse(text: &str) -> ReportAt {
+        match model::Destination::parse(text) {
+            Ok(d) if text.starts_with("s3://") => ReportAt::S3 {
+                bucket: d.bucket,
+                key: d.prefix,
+            },
+            _ => ReportAt::Local(PathBuf::from(text)),
+        }
+    }
+}
+
+impl std::fmt::Display for ReportAt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ReportAt::Local(p) => write!(f, "{}", p.display()),
+            ReportAt::S3 { bucket, key } => write!(f, "s3://{bucket}/{key}"),
+        }
+    }
+}
+
+/// Live counters, for progress.
+#[derive(Debug, Default)]
+pub struct IngestProgress {
+    pub files_done: AtomicU64,
+    pub files: AtomicU64,
+    pub rows: AtomicU64,
+}
+
+/// What an ingest did.
+#[derive(Debug, Clone)]
+pub struct IngestSummary {
+    pub manifest: String,
+    /// The report's creation time (Unix seconds).
+    pub created: i64,
+    pub files: u64,
+    /// Files read by this run (the others were read by an earlier one).
+    pub files_read: u64,
+    /// Rows this run read, and kept (under the base and prefixes).
+    pub rows_read: u64,
+    pub versions: i64,
+    pub delete_markers: i64,
+    pub elapsed: Duration,
+    pub compaction: Duration,
+}
+
+/// A report's manifest, fetched if it is in S3, parsed and checked
+/// against the location: its source bucket is `location.bucket`.
+pub async fn manifest_of(
+    s3: &S3,
+    at: &ReportAt,
+    location: &Location,
+    work: &Path,
+) -> Result<(Manifest, PathBuf), ScanError> {
+    let path = match at {
+        ReportAt::Local(p) => p.clone(),
+        ReportAt::S3 { bucket, key } => {
+            let local = work.join("manifest.json");
+            s3.download(bucket, key, &local).await?;
+            local
+        }
+    };
+    let shown = at.to_string();
+    let bytes = std::fs::read(&path).map_err(|e| io_error(&path, e))?;
+    let manifest = Manifest::parse(&bytes, &shown)?;
+    if manifest.source_bucket != location.bucket {
+        return Err(InventoryError::OtherBucket {
+            path: shown,
+            found: manifest.source_bucket,
+            expected: location.bucket.clone(),
+        }
+        .into());
+    }
+    Ok((manifest, path))
+}
+
+fn io_error(path: &Path, e: std::io::Error) -> ScanError {
+    InventoryError::Io {
+        path: path.display().to_string(),
+        reason: e.to_string(),
+    }
+    .into()
+}
+
+/// Where a local report's data file is: under the first directory above
+/// the manifest that holds the file's key.
+fn local_file(manifest: &Path, file: &DataFile) -> Result<PathBuf, ScanError> {
+    let dir = manifest.parent().unwrap_or(Path::new("."));
+    dir.ancestors()
+        .map(|a| a.join(&file.key))
+        .find(|p| p.is_file())
+        .ok_or_else(|| {
+            InventoryError::Io {
+                path: file.key.clone(),
+                reason: format!(
+                    "a data file of the report is missing: looked for it under every directory above {}\n  hint: copy the report's whole directory from the destination bucket, keeping its layout",
+                    dir.display()
+                ),
+            }
+            .into()
+        })
+}
+
+/// What an ingest reads, and where it puts what it downloads.
+#[derive(Debug, Clone, Copy)]
+pub struct ReportScan<'a> {
+    /// The catalog's location; only rows under its base and `prefixes`
+    /// (relative to it) are kept.
+    pub location: &'a Location,
+    pub prefixes: &'a [String],
+    pub at: &'a ReportAt,
+    pub manifest: &'a Manifest,
+    /// A private directory for downloaded files.
+    pub work: &'a Path,
+}
+
+/// Builds the catalog's entries from the report.
+pub async fn ingest(
+    s3: &S3,
+    catalog: &mut Catalog,
+    scan: ReportScan<'_>,
+    progress: &IngestProgress,
+) -> Result<IngestSummary, ScanError> {
+    let ReportScan {
+        location,
+        prefixes,
+        at,
+        manifest,
+        work,
+    } = scan;
+    let started = Instant::now();
+    let versioning = "Enabled";
+    catalog.begin_scan(location, None, versioning, prefixes, None)?;
+    let files: Vec<(String, String)> = manifest
+        .files
+        .iter()
+        .map(|f| (f.key.clone(), f.md5.clone()))
+        .collect();
+    let done = catalog.begin_inventory(&files)?;
+    progress.files.store(files.len() as u64, Ordering::Relaxed);
+    progress.files_done.store(
+        done.iter().filter(|d| **d).count() as u64,
+        Ordering::Relaxed,
+    );
+    let todo: Vec<usize> = (0..files.len()).filter(|i| !done[*i]).collect();
+
+    // Local paths of the files to read (downloaded first from S3).
+    let mut paths = Vec::with_capacity(todo.len());
+    for &i in &todo {
+        let file = &manifest.files[i];
+        let path = match at {
+            ReportAt::Local(m) => local_file(m, file)?,
+            ReportAt::S3 { .. } => {
+                let local = work.join(format!("file-{i:06}"));
+                s3.download(&manifest.destination_bucket, &file.key, &local)
+                    .await?;
+                local
+            }
+        };
+        paths.push((i, path));
+    }
+
+    let wanted: Vec<String> = prefixes
+        .iter()
+        .map(|p| format!("{}{p}", location.base_prefix))
+        .collect();
+    let keep = |row: &Row| wanted.iter().any(|p| row.entry.key.starts_with(p.as_str()));
+    let rows_read = stage_files(catalog, manifest, &paths, &keep, progress)?;
+    if let ReportAt::S3 { .. } = at {
+        for (_, p) in &paths {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+    let as_of = model::time::format_time(manifest.created_ms.div_euclid(1000));
+    let (versions, delete_markers) =
+        catalog.settle_inventory(&location.base_prefix, prefixes, &at.to_string(), &as_of)?;
+    catalog.finish_scan()?;
+    let compacting = Instant::now();
+    catalog.compact()?;
+    Ok(IngestSummary {
+        manifest: at.to_string(),
+        created: manifest.created_ms.div_euclid(1000),
+        files: files.len() as u64,
+        files_read: todo.len() as u64,
+        rows_read,
+        versions,
+        delete_markers,
+        elapsed: started.elapsed(),
+        compaction: compacting.elapsed(),
+    })
+}
+
+enum Message {
+    Rows(i64, Vec<Row>),
+    Done(i64, u64),
+    Failed(InventoryError),
+}
+
+/// Reads the files on threads of their own (as many as there are cores,
+/// at most) and stages their rows on this one, a bounded number of
+/// batches in between: memory stays flat.
+fn stage_files(
+    catalog: &mut Catalog,
+    manifest: &Manifest,
+    paths: &[(usize, PathBuf)],
+    keep: &(dyn Fn(&Row) -> bool + Sync),
+    progress: &IngestProgress,
+) -> Result<u64, ScanError> {
+    let readers = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .min(paths.len())
+        .max(1);
+    let next = AtomicU64::new(0);
+    let (tx, rx) = mpsc::sync_channel::<Message>(4 * readers);
+    std::thread::scope(|scope| {
+        for _ in 0..readers {
+            let tx = tx.clone();
+            let next = &next;
+            scope.spawn(move || loop {
+                let n = next.fetch_add(1, Ordering::Relaxed) as usize;
+                let Some((i, path)) = paths.get(n) else {
+                    return;
+                };
+                let file = &manifest.files[*i];
+                let read = s3inventory::read_file(path, manifest, file, |rows| {
+                    let kept: Vec<Row> = rows.into_iter().filter(|r| keep(r)).collect();
+                    tx.send(Message::Rows(*i as i64, kept))
+                        .map_err(|_| InventoryError::Io {
+                            path: path.display().to_string(),
+                            reason: "the catalog writer stopped".into(),
+                        })
+                });
+                let message = match read {
+                    Ok(n) => Message::Done(*i as i64, n),
+                    Err(e) => Message::Failed(e),
+                };
+                if tx.send(message).is_err() {
+                    return;
+                }
+            });
+        }
+        drop(tx);
+        let mut staging = catalog.staging()?;
+        let mut read = 0u64;
+        for message in rx {
+            match message {
+                Message::Rows(file, rows) => {
+                    staging.push(file, rows.iter().map(|r| (&r.entry, r.mtime_ms)))?;
+                }
+                Message::Done(file, n) => {
+                    staging.file_done(file, n)?;
+                    read += n;
+                    progress.rows.fetch_add(n, Ordering::Relaxed);
+                    progress.files_done.fetch_add(1, Ordering::Relaxed);
+                }
+                Message::Failed(e) => {
+                    // What is staged of finished files is kept for the rerun.
+                    staging.finish()?;
+                    return Err(e.into());
+                }
+            }
+        }
+        staging.finish()?;
+        Ok(read)
+    })
+}
