@@ -524,6 +524,15 @@ pub struct ScanArgs {
     /// interruption and it resumes at the first unfinished file.
     #[arg(long, value_name = "MANIFEST", conflicts_with_all = ["shard", "bounds", "keys_of"])]
     pub inventory: Option<String>,
+    /// List this prefix (relative to BASE) again and replace the entries
+    /// of every key under it with what S3 lists now (repeatable): after
+    /// `--inventory`, the prefixes the incident touched since the report
+    /// was made. Plans made before must then be made again.
+    #[arg(long, value_name = "PREFIX", conflicts_with_all = ["shard", "bounds", "keys_of"])]
+    pub rescan: Vec<String>,
+    /// A file of prefixes to list again, one a line (as --rescan).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["shard", "bounds", "keys_of"])]
+    pub rescan_file: Option<PathBuf>,
     #[command(flatten)]
     pub json: JsonArg,
 }

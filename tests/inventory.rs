@@ -260,3 +260,138 @@ fn a_killed_ingest_resumes_at_the_first_unfinished_file() {
     s3rewind_ok(&scanned, &strs(&seeded_scan_args(&server, "1000")));
     assert_eq!(catalog_entries(&catalog), catalog_entries(&scanned));
 }
+
+/// Every file under `dir`, uploaded to `bucket` at its path below `dir`.
+fn upload_dir(b: &Bucket, dir: &Path) {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        for e in std::fs::read_dir(dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                walk(&p, out)
+            } else {
+                out.push(p)
+            }
+        }
+    }
+    let mut files = Vec::new();
+    walk(dir, &mut files);
+    for f in files {
+        let key = f.strip_prefix(dir).unwrap().to_str().unwrap().to_owned();
+        let body = std::fs::read(&f).unwrap();
+        runtime().block_on(async {
+            b.client
+                .put_object()
+                .bucket(&b.name)
+                .key(&key)
+                .body(aws_sdk_s3::primitives::ByteStream::from(body))
+                .send()
+                .await
+                .unwrap();
+        });
+    }
+}
+
+#[test]
+fn a_report_in_its_destination_bucket_is_read_from_there() {
+    let server = start_server(ServerKind::S3sim, &[]);
+    let b = awkward_bucket(&server);
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = report(&server, &b.name, dir.path(), Format::Orc, 2);
+    let destination = Bucket::on(&server, "inventory-destination", false);
+    upload_dir(&destination, dir.path());
+    let key = manifest.strip_prefix(dir.path()).unwrap().to_str().unwrap();
+    let w = Workdir::new();
+    let catalog = w.catalog();
+    let url = format!("s3://inventory-destination/{key}");
+    s3rewind_ok(
+        &catalog,
+        &strs(&at(&server, &["scan", &b.url(), "--inventory", &url])),
+    );
+    let scanned = w.path("scanned.db");
+    s3rewind_ok(&scanned, &strs(&at(&server, &["scan", &b.url()])));
+    assert_eq!(rows(&catalog), rows(&scanned));
+    // Downloads were removed; the catalog is the only thing left.
+    assert!(!catalog::companions(&catalog).is_empty());
+    assert!(!PathBuf::from(format!("{}.inventory", catalog.display())).exists());
+}
+
+#[test]
+fn prefixes_listed_again_replace_the_reports_rows_and_status_says_where_each_came_from() {
+    let server = start_server(ServerKind::S3sim, &[]);
+    let mut b = Bucket::on(&server, &unique_bucket("fresh"), true);
+    for k in ["a/1", "a/2", "b/1"] {
+        b.put(k, b"before the report");
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = report(&server, &b.name, dir.path(), Format::Parquet, 1);
+    let w = Workdir::new();
+    let catalog = w.catalog();
+    // The endpoint is recorded, as for a listing: later scans go there.
+    s3rewind_ok(
+        &catalog,
+        &strs(&at(
+            &server,
+            &["scan", &b.url(), "--inventory", manifest.to_str().unwrap()],
+        )),
+    );
+    // After the report: the incident, under a/ and b/.
+    let made = unix_now().as_secs();
+    wait_for_second_after(made);
+    b.put("a/1", b"after");
+    b.delete("a/2");
+    b.put("a/3", b"new");
+    b.put("b/1", b"after");
+    let t = model::time::format_time(unix_now().as_secs() as i64);
+
+    let out = s3rewind(
+        &catalog,
+        &["plan", "restore", "--to", &t, "--name", "early"],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("come from the inventory report of"), "{err}");
+    assert!(err.contains("--rescan PREFIX"), "{err}");
+
+    s3rewind_ok(
+        &catalog,
+        &strs(&at(&server, &["scan", &b.url(), "--rescan", "a/"])),
+    );
+    let scanned = w.path("scanned.db");
+    s3rewind_ok(&scanned, &strs(&at(&server, &["scan", &b.url()])));
+    let under = |rows: Vec<Vec<String>>, p: &str| -> Vec<Vec<String>> {
+        rows.into_iter().filter(|r| r[0].starts_with(p)).collect()
+    };
+    assert_eq!(under(rows(&catalog), "a/"), under(rows(&scanned), "a/"));
+    assert_eq!(under(rows(&catalog), "a/").len(), 5);
+    // b/ is still as the report saw it.
+    assert_eq!(under(rows(&catalog), "b/").len(), 1);
+    assert_eq!(under(rows(&scanned), "b/").len(), 2);
+
+    let status = s3rewind_ok(&catalog, &["status"]);
+    assert!(
+        status.contains("source      everything: the inventory report of"),
+        "{status}"
+    );
+    assert!(
+        status.contains("source      prefix \"a/\": listed again at"),
+        "{status}"
+    );
+    assert!(status.contains("5 versions, 1 delete markers"), "{status}");
+    let json: serde_json::Value =
+        serde_json::from_str(&s3rewind_ok(&catalog, &["status", "--json"])).unwrap();
+    let kinds: Vec<&str> = json["scan"]["sources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["inventory", "listing"]);
+    // The plan made before is refused: its entries were replaced.
+    let err = s3rewind_err(&catalog, &strs(&at(&server, &["apply", "early", "--yes"])));
+    assert!(err.contains("make the plan again"), "{err}");
+    // Listing under b/ too leaves the warning with nothing to say of them.
+    s3rewind_ok(
+        &catalog,
+        &strs(&at(&server, &["scan", &b.url(), "--rescan", "b/"])),
+    );
+    assert_eq!(rows(&catalog), rows(&scanned));
+}

@@ -294,6 +294,7 @@ fn json_everywhere_with_the_documented_fields() {
             "revision",
             "runs",
             "shard",
+            "sources",
             "started_at",
             "versioning",
             "versions"

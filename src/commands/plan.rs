@@ -145,7 +145,42 @@ pub async fn run(global: &GlobalArgs, command: PlanCommand) -> Result<u8, CliErr
     }
 }
 
+/// A warning when the rule looks at a time after the inventory report
+/// the catalog's entries came from: what happened since is not in them,
+/// but under the prefixes listed again.
+fn freshness_warning(catalog: &Catalog, rule: &Rule) -> Result<(), CliError> {
+    let time = match rule {
+        Rule::Restore { to, .. } => *to,
+        Rule::Undelete { until, .. } => until.unwrap_or_else(model::time::now),
+        Rule::Expire { as_of, .. } => *as_of,
+        _ => return Ok(()),
+    };
+    let sources = catalog.sources()?;
+    let listed: Vec<String> = sources
+        .iter()
+        .filter(|s| s.kind == "listing")
+        .map(|s| format!("\"{}\"", shown(&s.prefix)))
+        .collect();
+    for s in sources.iter().filter(|s| s.kind == "inventory") {
+        let stale = parse_time(&s.as_of).is_ok_and(|at| at < time);
+        if stale {
+            eprintln!(
+                "warning: the catalog's entries come from the inventory report of {}, before the rule's time {}: writes and deletes since are not in them{}\n  hint: `s3rewind scan s3://BUCKET --rescan PREFIX` lists the prefixes the incident touched, then make the plan again",
+                s.as_of,
+                model::time::format_time(time),
+                if listed.is_empty() {
+                    String::new()
+                } else {
+                    format!(" (except under the prefixes listed since: {})", listed.join(", "))
+                }
+            );
+        }
+    }
+    Ok(())
+}
+
 fn create(catalog: &Catalog, request: PlanRequest<'_>) -> Result<u8, CliError> {
+    freshness_warning(catalog, &request.rule)?;
     let created = plan::create_plan(catalog, &request)?;
     let report = plan::show_plan(catalog, &created.name)?;
     let kinds: Vec<String> = report

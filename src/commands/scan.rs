@@ -20,6 +20,10 @@ pub async fn run(global: &GlobalArgs, args: ScanArgs) -> Result<u8, CliError> {
         requested.extend(inventory::read_prefixes_file(file)?);
     }
     inventory::merge_prefixes(&[], &requested)?;
+    let mut rescan = args.rescan.clone();
+    if let Some(file) = &args.rescan_file {
+        rescan.extend(inventory::read_prefixes_file(file)?);
+    }
     let shard = match (&args.shard, &args.bounds) {
         (Some(shard), Some(file)) => Some(read_shard(shard, file)?),
         _ => None,
@@ -55,10 +59,20 @@ pub async fn run(global: &GlobalArgs, args: ScanArgs) -> Result<u8, CliError> {
         .inventory
         .as_deref()
         .map(inventory::report::ReportAt::parse);
+    if !rescan.is_empty() && from_report.is_none() {
+        let Some(mut catalog) = existing else {
+            return Err(catalog::CatalogError::NotFound(path.clone()).into());
+        };
+        return list_again(&s3, &mut catalog, &location, &rescan, &args).await;
+    }
     if let Some(catalog) = &mut existing {
         let totals = catalog.scan_totals()?;
         let new = prefixes.len() as i64 - totals.prefixes;
-        if totals.ranges > 0 && totals.ranges == totals.ranges_done && new == 0 {
+        let complete = totals.ranges > 0 && totals.ranges == totals.ranges_done && new == 0;
+        if complete && !rescan.is_empty() {
+            return list_again(&s3, catalog, &location, &rescan, &args).await;
+        }
+        if complete {
             let record = catalog.scan_record()?;
             if record.is_some_and(|r| r.finished_at.is_some() && r.compacted_at.is_none()) {
                 // A kill cut the last run's compaction short.
@@ -95,7 +109,12 @@ pub async fn run(global: &GlobalArgs, args: ScanArgs) -> Result<u8, CliError> {
     }
     drop(existing);
     if let Some(at) = from_report {
-        return ingest_report(&s3, global, &args, &location, &prefixes, &at).await;
+        let code = ingest_report(&s3, global, &args, &location, &prefixes, &at).await?;
+        if rescan.is_empty() || code != exit::OK {
+            return Ok(code);
+        }
+        let mut catalog = Catalog::open(path).await?;
+        return list_again(&s3, &mut catalog, &location, &rescan, &args).await;
     }
 
     let versioning = s3.bucket_versioning(&location.bucket).await?;
@@ -285,6 +304,66 @@ async fn ingest_report(
         model::time::format_time(summary.created),
         shown(&args.url)
     );
+    Ok(exit::OK)
+}
+
+/// `scan --rescan PREFIX`: prefixes listed again into the finished scan.
+async fn list_again(
+    s3: &S3,
+    catalog: &mut Catalog,
+    location: &Location,
+    prefixes: &[String],
+    args: &ScanArgs,
+) -> Result<u8, CliError> {
+    let record = catalog.scan_record()?.ok_or(plan::PlanError::NoScan)?;
+    if record.finished_at.is_none() {
+        return Err(CliError::Usage(format!(
+            "the scan of {} is unfinished: finish it (run the same scan again) before listing prefixes again",
+            shown(&location.to_string())
+        )));
+    }
+    let listed = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let shown_listed = listed.clone();
+    let ticker = Progress::start("scan", move || Reading {
+        done: shown_listed.load(std::sync::atomic::Ordering::Relaxed),
+        total: 0,
+        message: "entries listed again".into(),
+    });
+    let result = inventory::report::rescan_prefixes(
+        s3,
+        catalog,
+        location,
+        prefixes,
+        args.page_size,
+        &listed,
+    )
+    .await;
+    ticker.finish().await;
+    let found = result?;
+    if args.json.json {
+        println!(
+            "{:#}",
+            serde_json::json!({
+                "location": location.to_string(),
+                "rescanned": prefixes,
+                "versions": found.versions,
+                "delete_markers": found.delete_markers,
+                "requests": found.requests,
+                "seconds": found.elapsed.as_secs_f64(),
+            })
+        );
+        return Ok(exit::OK);
+    }
+    println!(
+        "listed {} prefixes of {} again: {} versions and {} delete markers now, in {:.1} s ({} requests)",
+        thousands(found.prefixes),
+        shown(&location.to_string()),
+        thousands(found.versions as u64),
+        thousands(found.delete_markers as u64),
+        found.elapsed.as_secs_f64(),
+        thousands(found.requests)
+    );
+    println!("plans made before refer to entries that were replaced: make them again");
     Ok(exit::OK)
 }
 

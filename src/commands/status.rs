@@ -79,6 +79,20 @@ pub async fn run(global: &GlobalArgs, json: bool) -> Result<u8, CliError> {
         thousands(totals.keys as u64),
         thousands(totals.pages as u64)
     );
+    for source in catalog.sources()? {
+        let prefix = match source.prefix.as_str() {
+            "" => "everything".to_owned(),
+            p => format!("prefix \"{}\"", shown(p)),
+        };
+        match source.kind.as_str() {
+            "inventory" => println!(
+                "source      {prefix}: the inventory report of {} ({}); changes after it are not in the catalog unless listed since",
+                source.as_of,
+                shown(source.manifest.as_deref().unwrap_or("?"))
+            ),
+            _ => println!("source      {prefix}: listed again at {}", source.as_of),
+        }
+    }
     let ranges = catalog.ranges()?;
     let started = ranges.iter().filter(|r| !r.done && r.pages > 0).count();
     let waiting = ranges.iter().filter(|r| !r.done && r.pages == 0).count();
@@ -153,7 +167,17 @@ fn as_json(
             let ranges = catalog.ranges()?;
             let started = ranges.iter().filter(|r| !r.done && r.pages > 0).count();
             let waiting = ranges.iter().filter(|r| !r.done && r.pages == 0).count();
+            let sources: Vec<_> = catalog
+                .sources()?
+                .into_iter()
+                .map(|s| {
+                    serde_json::json!({
+                        "prefix": s.prefix, "kind": s.kind, "as_of": s.as_of, "manifest": s.manifest,
+                    })
+                })
+                .collect();
             serde_json::json!({
+                "sources": sources,
                 "location": scan.location.to_string(),
                 "bucket": scan.location.bucket,
                 "base_prefix": scan.location.base_prefix,

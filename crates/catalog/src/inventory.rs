@@ -4,7 +4,7 @@
 //! transaction; and where each prefix's entries came from (`sources`).
 
 use model::Entry;
-use rusqlite::params;
+use rusqlite::{params, OptionalExtension};
 
 use crate::writer::Etag;
 use crate::{Catalog, Result};
@@ -75,7 +75,147 @@ impl Staging<'_> {
     }
 }
 
+/// A prefix being listed again (`scan --rescan PREFIX`): its keys'
+/// entries replaced, in one transaction, by what S3 lists now.
+pub struct PrefixListing<'c> {
+    conn: &'c rusqlite::Connection,
+    /// The key being written, its id and the next seq.
+    current: Option<(String, i64, i64)>,
+    next_id: i64,
+    pub rows: i64,
+    pub markers: i64,
+    old: (i64, i64),
+    relative: String,
+}
+
+impl PrefixListing<'_> {
+    /// Adds a page of entries (in listing order).
+    pub fn push(&mut self, entries: &[Entry]) -> Result<()> {
+        let mut find = self
+            .conn
+            .prepare_cached("SELECT id FROM keys INDEXED BY keys_by_key WHERE key = ?1")?;
+        let mut new_key = self
+            .conn
+            .prepare_cached("INSERT INTO keys (id, key) VALUES (?1, ?2)")?;
+        let mut insert = self.conn.prepare_cached(
+            "INSERT INTO entries (key_id, seq, version_id, is_marker, is_latest, mtime, size, etag, etag_parts, storage_class) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        )?;
+        for e in entries {
+            let same = self.current.as_ref().is_some_and(|(k, _, _)| *k == e.key);
+            if !same {
+                let id = match find
+                    .query_row([&e.key], |r| r.get::<_, i64>(0))
+                    .optional()?
+                {
+                    Some(id) => id,
+                    None => {
+                        self.next_id += 1;
+                        new_key.execute(params![self.next_id, e.key])?;
+                        self.next_id
+                    }
+                };
+                self.current = Some((e.key.clone(), id, 0));
+            }
+            let (_, id, seq) = self.current.as_mut().expect("set above");
+            let etag = e.etag.as_deref().map(Etag::new);
+            insert.execute(params![
+                *id,
+                *seq,
+                e.version_id,
+                e.is_marker,
+                e.is_latest,
+                e.mtime,
+                e.size,
+                etag,
+                etag.and_then(|t| t.parts),
+                e.storage_class,
+            ])?;
+            *seq += 1;
+            self.rows += 1;
+            self.markers += i64::from(e.is_marker);
+        }
+        Ok(())
+    }
+
+    /// Commits: the prefix's source is now this listing, the range that
+    /// holds it keeps its counts true, and the scan's revision moves on
+    /// (plans made before refer to replaced entries). Returns the new
+    /// revision.
+    pub fn finish(self) -> Result<i64> {
+        let now = model::time::now_text();
+        self.conn.execute(
+            "INSERT OR REPLACE INTO sources (prefix, kind, as_of, manifest) VALUES (?1, 'listing', ?2, NULL)",
+            params![self.relative, now],
+        )?;
+        self.conn.execute(
+            "UPDATE ranges SET rows = rows + ?2, delete_markers = delete_markers + ?3
+             WHERE id = (SELECT id FROM ranges WHERE substr(?1, 1, length(prefix)) = prefix
+                         ORDER BY length(prefix) DESC, id LIMIT 1)",
+            params![
+                self.relative,
+                self.rows - self.old.0,
+                self.markers - self.old.1
+            ],
+        )?;
+        self.conn.execute(
+            "UPDATE scans SET revision = revision + 1, rescanned_at = ?1 WHERE id = (SELECT max(id) FROM scans)",
+            [&now],
+        )?;
+        let revision: i64 = self.conn.query_row(
+            "SELECT revision FROM scans ORDER BY id DESC LIMIT 1",
+            [],
+            |r| r.get(0),
+        )?;
+        self.conn.execute_batch("COMMIT")?;
+        Ok(revision)
+    }
+}
+
+impl Drop for PrefixListing<'_> {
+    fn drop(&mut self) {
+        // Not finished: nothing of it stays.
+        if !self.conn.is_autocommit() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+    }
+}
+
 impl Catalog {
+    /// Starts listing `prefix` (relative to the scan's base `base`) again:
+    /// the entries of every key under it are dropped, in a transaction
+    /// that [`PrefixListing::finish`] commits.
+    pub fn list_prefix_again(&mut self, base: &str, prefix: &str) -> Result<PrefixListing<'_>> {
+        // Keys are looked up by name only here: the index is made the first time.
+        self.conn
+            .execute_batch("CREATE INDEX IF NOT EXISTS keys_by_key ON keys (key)")?;
+        self.conn.execute_batch("BEGIN")?;
+        let full = format!("{base}{prefix}");
+        let under = "SELECT id FROM keys INDEXED BY keys_by_key
+                     WHERE key >= ?1 AND key < ?1 || char(1114111) AND substr(key, 1, length(?1)) = ?1";
+        let old: (i64, i64) = self.conn.query_row(
+            &format!("SELECT count(*), coalesce(sum(is_marker), 0) FROM entries WHERE key_id IN ({under})"),
+            [&full],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        self.conn.execute(
+            &format!("DELETE FROM entries WHERE key_id IN ({under})"),
+            [&full],
+        )?;
+        let next_id: i64 =
+            self.conn
+                .query_row("SELECT coalesce(max(id), 0) FROM keys", [], |r| r.get(0))?;
+        Ok(PrefixListing {
+            conn: &self.conn,
+            current: None,
+            next_id,
+            rows: 0,
+            markers: 0,
+            old,
+            relative: prefix.to_owned(),
+        })
+    }
+
     /// Records the report's files (key, MD5) on the first run; on a resumed
     /// one, checks they are the same files and drops the rows of those not
     /// finished. Returns, per file, whether it is done.

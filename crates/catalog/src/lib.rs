@@ -51,7 +51,7 @@ pub use actions::{ActionRow, ActionStore, Outcome};
 pub use files::{companions, readable_by_others, remove, work_dir};
 pub use hazards::{ActionRef, NeededVersion};
 pub use history::{HistoryRow, KeyHistory};
-pub use inventory::{Source, Staging};
+pub use inventory::{PrefixListing, Source, Staging};
 pub use lock::WorkLock;
 pub use outcomes::{Intended, KeyAction, PlannedKey, SeenEntry, Top};
 pub use scan_state::{Bounds, RangeState, ScanRecord, ScanTotals};

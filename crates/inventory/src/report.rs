@@ -291,3 +291,53 @@ fn stage_files(
         Ok(read)
     })
 }
+
+/// What listing prefixes again did.
+#[derive(Debug, Clone, Default)]
+pub struct RescanSummary {
+    pub prefixes: u64,
+    pub versions: i64,
+    pub delete_markers: i64,
+    pub requests: u64,
+    pub elapsed: Duration,
+}
+
+/// Lists each of `prefixes` (relative to the location's base) with
+/// ListObjectVersions and replaces the entries of the keys under it, one
+/// prefix per transaction: entries newer than a report come from S3
+/// itself. `listed` counts the entries listed so far.
+pub async fn rescan_prefixes(
+    s3: &S3,
+    catalog: &mut Catalog,
+    location: &Location,
+    prefixes: &[String],
+    page_size: i32,
+    listed: &AtomicU64,
+) -> Result<RescanSummary, ScanError> {
+    let started = Instant::now();
+    let requests = s3.counters().requests();
+    let mut summary = RescanSummary::default();
+    for prefix in prefixes {
+        let full = format!("{}{prefix}", location.base_prefix);
+        let mut pager = s3.pager(
+            &location.bucket,
+            s3io::ListRequest {
+                prefix: full,
+                ..s3io::ListRequest::default()
+            },
+            page_size,
+        );
+        let mut listing = catalog.list_prefix_again(&location.base_prefix, prefix)?;
+        while let Some(page) = pager.next_page().await? {
+            listing.push(&page.entries)?;
+            listed.fetch_add(page.entries.len() as u64, Ordering::Relaxed);
+        }
+        summary.versions += listing.rows - listing.markers;
+        summary.delete_markers += listing.markers;
+        listing.finish()?;
+        summary.prefixes += 1;
+    }
+    summary.requests = s3.counters().requests() - requests;
+    summary.elapsed = started.elapsed();
+    Ok(summary)
+}
