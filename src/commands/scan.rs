@@ -125,17 +125,9 @@ pub async fn run(global: &GlobalArgs, args: ScanArgs) -> Result<u8, CliError> {
             location.bucket
         );
     }
-    if args.fresh && path.exists() {
-        let question = format!(
-            "--fresh deletes the catalog {} (its scan, plans and apply history) and scans {} from scratch. Continue?",
-            shown(&path.display().to_string()),
-            shown(&location.to_string())
-        );
-        if !output::confirm(&question, args.yes)? {
-            eprintln!("nothing changed");
-            return Ok(exit::ERROR);
-        }
-        catalog::remove(path)?;
+    let from = format!("scans {} from scratch", shown(&location.to_string()));
+    if !fresh_start(path, &args, &from)? {
+        return Ok(exit::ERROR);
     }
 
     let mut catalog = Catalog::open_or_create(path).await?;
@@ -214,6 +206,24 @@ pub async fn run(global: &GlobalArgs, args: ScanArgs) -> Result<u8, CliError> {
     Ok(exit::OK)
 }
 
+/// With `--fresh`, asks before deleting the catalog (`then` says what
+/// follows) and deletes it; false: the person said no, nothing changed.
+fn fresh_start(path: &std::path::Path, args: &ScanArgs, then: &str) -> Result<bool, CliError> {
+    if !(args.fresh && path.exists()) {
+        return Ok(true);
+    }
+    let question = format!(
+        "--fresh deletes the catalog {} (its scan, plans and apply history) and {then}. Continue?",
+        shown(&path.display().to_string()),
+    );
+    if !output::confirm(&question, args.yes)? {
+        eprintln!("nothing changed");
+        return Ok(false);
+    }
+    catalog::remove(path)?;
+    Ok(true)
+}
+
 /// `scan --inventory MANIFEST`: the catalog built from the report.
 async fn ingest_report(
     s3: &S3,
@@ -227,17 +237,9 @@ async fn ingest_report(
     let work = catalog::work_dir(path)?;
     // Checked before the catalog is touched: a bad report changes nothing.
     let (manifest, _) = inventory::report::manifest_of(s3, at, location, &work).await?;
-    if args.fresh && path.exists() {
-        let question = format!(
-            "--fresh deletes the catalog {} (its scan, plans and apply history) and builds it again from {}. Continue?",
-            shown(&path.display().to_string()),
-            shown(&at.to_string())
-        );
-        if !output::confirm(&question, args.yes)? {
-            eprintln!("nothing changed");
-            return Ok(exit::ERROR);
-        }
-        catalog::remove(path)?;
+    let from = format!("builds it again from {}", shown(&at.to_string()));
+    if !fresh_start(path, args, &from)? {
+        return Ok(exit::ERROR);
     }
     let mut catalog = Catalog::open_or_create(path).await?;
     let progress = Arc::new(inventory::report::IngestProgress::default());

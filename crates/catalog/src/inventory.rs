@@ -97,10 +97,7 @@ impl PrefixListing<'_> {
         let mut new_key = self
             .conn
             .prepare_cached("INSERT INTO keys (id, key) VALUES (?1, ?2)")?;
-        let mut insert = self.conn.prepare_cached(
-            "INSERT INTO entries (key_id, seq, version_id, is_marker, is_latest, mtime, size, etag, etag_parts, storage_class) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-        )?;
+        let mut insert = self.conn.prepare_cached(crate::writer::INSERT_ENTRY)?;
         for e in entries {
             let same = self.current.as_ref().is_some_and(|(k, _, _)| *k == e.key);
             if !same {
@@ -118,19 +115,7 @@ impl PrefixListing<'_> {
                 self.current = Some((e.key.clone(), id, 0));
             }
             let (_, id, seq) = self.current.as_mut().expect("set above");
-            let etag = e.etag.as_deref().map(Etag::new);
-            insert.execute(params![
-                *id,
-                *seq,
-                e.version_id,
-                e.is_marker,
-                e.is_latest,
-                e.mtime,
-                e.size,
-                etag,
-                etag.and_then(|t| t.parts),
-                e.storage_class,
-            ])?;
+            crate::writer::insert_entry(&mut insert, *id, *seq, e)?;
             *seq += 1;
             self.rows += 1;
             self.markers += i64::from(e.is_marker);

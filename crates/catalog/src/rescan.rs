@@ -6,7 +6,6 @@
 use model::Entry;
 use rusqlite::params;
 
-use crate::writer::Etag;
 use crate::{Catalog, CatalogError, Result};
 
 impl Catalog {
@@ -24,10 +23,7 @@ impl Catalog {
                 "SELECT count(*), coalesce(sum(is_marker), 0) FROM entries WHERE key_id = ?1",
             )?;
             let mut delete = tx.prepare_cached("DELETE FROM entries WHERE key_id = ?1")?;
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO entries (key_id, seq, version_id, is_marker, is_latest, mtime, \
-                 size, etag, etag_parts, storage_class) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-            )?;
+            let mut insert = tx.prepare_cached(crate::writer::INSERT_ENTRY)?;
             let mut count = tx.prepare_cached(
                 "UPDATE ranges SET rows = rows + ?2, delete_markers = delete_markers + ?3 WHERE id = ?1",
             )?;
@@ -36,19 +32,7 @@ impl Catalog {
                     old.query_row([key_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
                 delete.execute([key_id])?;
                 for (seq, e) in entries.iter().enumerate() {
-                    let etag = e.etag.as_deref().map(Etag::new);
-                    insert.execute(params![
-                        key_id,
-                        seq as i64,
-                        e.version_id,
-                        e.is_marker,
-                        e.is_latest,
-                        e.mtime,
-                        e.size,
-                        etag,
-                        etag.and_then(|t| t.parts),
-                        e.storage_class,
-                    ])?;
+                    crate::writer::insert_entry(&mut insert, *key_id, seq as i64, e)?;
                 }
                 // The range the key belongs to keeps its counts true.
                 let in_range = ranges.iter().find(|r| {

@@ -525,6 +525,34 @@ impl<'c> Statements<'c> {
     }
 }
 
+/// One entry row, inserted one at a time (keys listed again): the scan's
+/// bulk path binds the same columns in multi-row statements.
+pub(crate) const INSERT_ENTRY: &str =
+    "INSERT INTO entries (key_id, seq, version_id, is_marker, is_latest, mtime, \
+     size, etag, etag_parts, storage_class) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
+
+/// Inserts `e` as entry `seq` of key `key_id` with [`INSERT_ENTRY`].
+pub(crate) fn insert_entry(
+    insert: &mut rusqlite::Statement<'_>,
+    key_id: i64,
+    seq: i64,
+    e: &Entry,
+) -> rusqlite::Result<usize> {
+    let etag = e.etag.as_deref().map(Etag::new);
+    insert.execute(params![
+        key_id,
+        seq,
+        e.version_id,
+        e.is_marker,
+        e.is_latest,
+        e.mtime,
+        e.size,
+        etag,
+        etag.and_then(|t| t.parts),
+        e.storage_class,
+    ])
+}
+
 /// An ETag as stored: 16 bytes when it is an MD5 in lower-case hex
 /// (optionally `-N` for multipart, N going to `etag_parts`), else its text.
 #[derive(Debug, Clone, Copy)]

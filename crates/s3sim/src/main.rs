@@ -21,6 +21,16 @@ async fn main() -> std::io::Result<()> {
             started.elapsed().as_secs_f64()
         );
     }
+    if let Some(dir) = &options.write_inventory {
+        let started = Instant::now();
+        let manifest = options.write_inventory(&sim, dir)?;
+        eprintln!(
+            "s3sim: wrote the inventory report in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+        println!("{}", manifest.display());
+        return Ok(());
+    }
     let listener = tokio::net::TcpListener::bind(&options.listen).await?;
     let server = s3sim::serve(sim.clone(), listener)?;
     if let Some(path) = &options.addr_file {

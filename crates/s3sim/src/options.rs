@@ -110,6 +110,18 @@ pub struct Options {
     /// as AWS does when the caller may not use the key (repeatable).
     #[arg(long, value_name = "KEY_ID")]
     pub deny_kms_key: Vec<String>,
+
+    /// Write the S3 Inventory report of the seeded bucket (every version,
+    /// as AWS lays one out) under DIR, print its manifest's path, and exit
+    /// instead of serving.
+    #[arg(long, value_name = "DIR", requires = "seed_bucket")]
+    pub write_inventory: Option<PathBuf>,
+    /// The report's format: csv, orc or parquet.
+    #[arg(long, value_name = "FORMAT", default_value = "parquet", value_parser = ["csv", "orc", "parquet"])]
+    pub inventory_format: String,
+    /// Data files in the report.
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    pub inventory_files: usize,
 }
 
 impl Options {
@@ -155,6 +167,31 @@ impl Options {
             object_size: self.seed_object_size,
             seed: self.seed,
         })
+    }
+
+    /// Writes the seeded bucket's inventory report (`--write-inventory`);
+    /// returns its manifest's path.
+    pub fn write_inventory(&self, sim: &Sim, dir: &std::path::Path) -> std::io::Result<PathBuf> {
+        let spec = self
+            .seed_spec()
+            .ok_or_else(|| std::io::Error::other("--write-inventory needs --seed-bucket"))?;
+        let rows = crate::report::rows_of(&sim.store, &spec.bucket)
+            .map_err(|e| std::io::Error::other(format!("{e:?}")))?;
+        let format = match self.inventory_format.as_str() {
+            "csv" => s3inventory::Format::Csv,
+            "orc" => s3inventory::Format::Orc,
+            _ => s3inventory::Format::Parquet,
+        };
+        let created = crate::store::now_ms();
+        s3inventory::write_report(
+            dir,
+            &spec.bucket,
+            format,
+            &rows,
+            self.inventory_files,
+            created,
+        )
+        .map_err(|e| std::io::Error::other(e.to_string()))
     }
 
     /// Starts the server on `listen`, on the current tokio runtime.
