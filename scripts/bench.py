@@ -280,10 +280,15 @@ def inventory_section(I):
         "",
         *[f"    {r['gen']}" for r in I["runs"]],
         "",
-        "What bounds it: the files are decoded on as many threads as there are cores, but every row goes through "
-        "one SQLite connection twice — staged as it is read (committed a file at a time, so a killed ingest "
-        "resumes), then sorted into `keys` and `entries` in listing order in one statement each — and the "
-        "catalog is compacted once at the end, as after a scan.",
+        "What bounds it: one core. The files are decoded on as many threads as there are cores, but "
+        "every row then goes through the catalog's one SQLite connection twice: staged as it is read "
+        "(`inventory_rows`, committed as each file finishes, so a killed ingest resumes at the first unfinished "
+        "file), then read back in the order staged — a report in key order (s3sim's are) needs no sort, one "
+        "out of order is sorted by SQLite — and written as `keys` and `entries`; the file is compacted at the end, as after a scan. CPU "
+        "seconds are about the wall seconds. Measured at 1 M versions with `S3REWIND_LOG=inventory=info,"
+        "catalog=info`: staging 2.0 s, ordering 3.0 s, counting and clearing the stage 1.2 s, compaction "
+        "0.8 s. The targets assumed the rows could go into the catalog once, at SQLite's bulk-append speed; "
+        "two passes and a compaction cost 6–7×.",
         INVENTORY_END,
     ]
     return "\n".join(lines) + "\n"

@@ -213,6 +213,19 @@ fn a_bad_report_is_refused_with_a_clear_error_and_nothing_half_written() {
         err.contains("a data file of the report is missing"),
         "{err}"
     );
+    // A catalog made by listing is not mixed with a report.
+    let listed = fresh("listed.db");
+    s3rewind_ok(&listed, &strs(&at(&server, &["scan", &b.url()])));
+    let before = rows(&listed);
+    let err = s3rewind_err(
+        &listed,
+        &strs(&at(
+            &server,
+            &["scan", &b.url(), "--inventory", manifest.to_str().unwrap()],
+        )),
+    );
+    assert!(err.contains("already holds a listing"), "{err}");
+    assert_eq!(rows(&listed), before);
     // Put back, the damaged catalog's scan finishes from where it was.
     std::fs::write(&second, &good).unwrap();
     s3rewind_ok(

@@ -69,6 +69,12 @@ pub async fn run(global: &GlobalArgs, args: ScanArgs) -> Result<u8, CliError> {
         let totals = catalog.scan_totals()?;
         let new = prefixes.len() as i64 - totals.prefixes;
         let complete = totals.ranges > 0 && totals.ranges == totals.ranges_done && new == 0;
+        if complete && from_report.is_some() && catalog.sources()?.is_empty() {
+            return Err(catalog::CatalogError::Refused(
+                "this catalog already holds a listing of the bucket: a report's rows would mix with it\n  hint: `scan --fresh --inventory MANIFEST` builds the catalog from the report instead, or `scan --rescan PREFIX` lists parts of it again".into(),
+            )
+            .into());
+        }
         if complete && !rescan.is_empty() {
             return list_again(&s3, catalog, &location, &rescan, &args).await;
         }

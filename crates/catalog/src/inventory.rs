@@ -4,9 +4,17 @@
 //! transaction; and where each prefix's entries came from (`sources`).
 
 use model::Entry;
+use rusqlite::types::Value;
 use rusqlite::{params, OptionalExtension};
 
-use crate::writer::Etag;
+use crate::writer::{Etag, Insert, ENTRY_INSERT, KEY_INSERT};
+
+const STAGE_INSERT: &str =
+    "INSERT OR FAIL INTO inventory_rows (file, key, version_id, is_marker, is_latest, \
+     mtime_ms, size, etag, etag_parts, storage_class) VALUES ";
+
+/// Rows ordered into `entries` between multi-row inserts.
+const SETTLE_BATCH: usize = 4096;
 use crate::{Catalog, Result};
 
 /// Where a prefix's entries came from.
@@ -34,26 +42,21 @@ impl Staging<'_> {
         file: i64,
         rows: impl IntoIterator<Item = (&'e Entry, i64)>,
     ) -> Result<()> {
-        let mut insert = self.conn.prepare_cached(
-            "INSERT INTO inventory_rows (file, key, version_id, is_marker, is_latest, mtime_ms, size, etag, etag_parts, storage_class) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-        )?;
-        for (e, ms) in rows {
+        let rows: Vec<(&Entry, i64)> = rows.into_iter().collect();
+        let mut insert = Insert::prepare(self.conn, STAGE_INSERT, 10)?;
+        insert.run(&rows, |s, at, &(e, ms)| {
             let etag = e.etag.as_deref().map(Etag::new);
-            insert.execute(params![
-                file,
-                e.key,
-                e.version_id,
-                e.is_marker,
-                e.is_latest,
-                ms,
-                e.size,
-                etag,
-                etag.and_then(|t| t.parts),
-                e.storage_class,
-            ])?;
-        }
-        Ok(())
+            s.raw_bind_parameter(at, file)?;
+            s.raw_bind_parameter(at + 1, e.key.as_str())?;
+            s.raw_bind_parameter(at + 2, e.version_id.as_str())?;
+            s.raw_bind_parameter(at + 3, e.is_marker)?;
+            s.raw_bind_parameter(at + 4, e.is_latest)?;
+            s.raw_bind_parameter(at + 5, ms)?;
+            s.raw_bind_parameter(at + 6, e.size)?;
+            s.raw_bind_parameter(at + 7, etag)?;
+            s.raw_bind_parameter(at + 8, etag.and_then(|t| t.parts))?;
+            s.raw_bind_parameter(at + 9, e.storage_class.as_deref())
+        })
     }
 
     /// Marks file `file` read whole, with its `rows`, and commits. (Rows
@@ -166,6 +169,92 @@ impl Drop for PrefixListing<'_> {
     }
 }
 
+/// Writes the staged rows, read in `order`, as `keys` (ids after `first`)
+/// and `entries`. With `verify`, stops and returns false at the first row
+/// out of listing order (a key before the one above it; a key's entry not
+/// after the one above it: latest first, then newest first).
+fn order_rows(
+    tx: &rusqlite::Transaction<'_>,
+    order: &str,
+    first: i64,
+    verify: bool,
+) -> Result<bool> {
+    let mut read = tx.prepare(&format!(
+        "SELECT key, version_id, is_marker, is_latest, mtime_ms, size, etag, etag_parts, storage_class
+         FROM inventory_rows ORDER BY {order}"
+    ))?;
+    let mut keys = Insert::prepare(tx, KEY_INSERT, 2)?;
+    let mut entries = Insert::prepare(tx, ENTRY_INSERT, 10)?;
+    let mut new_keys: Vec<(i64, String)> = Vec::new();
+    let mut batch: Vec<(i64, i64, [Value; 8])> = Vec::with_capacity(SETTLE_BATCH);
+    let (mut key_id, mut seq) = (first, 0i64);
+    let mut last: Option<(String, bool, i64)> = None;
+    let mut rows = read.query([])?;
+    while let Some(r) = rows.next()? {
+        let key: String = r.get(0)?;
+        let (latest, ms): (bool, i64) = (r.get(3)?, r.get(4)?);
+        let same = match &last {
+            Some((k, was_latest, was_ms)) if *k == key => {
+                if verify && (latest || (!*was_latest && *was_ms < ms)) {
+                    return Ok(false);
+                }
+                true
+            }
+            Some((k, _, _)) if verify && *k > key => return Ok(false),
+            _ => false,
+        };
+        if !same {
+            key_id += 1;
+            seq = 0;
+            new_keys.push((key_id, key.clone()));
+        }
+        last = Some((key, latest, ms));
+        let value = |i: usize| r.get::<_, Value>(i);
+        batch.push((
+            key_id,
+            seq,
+            [
+                value(1)?,
+                value(2)?,
+                Value::Integer(i64::from(latest)),
+                Value::Integer(ms.div_euclid(1000)),
+                value(5)?,
+                value(6)?,
+                value(7)?,
+                value(8)?,
+            ],
+        ));
+        seq += 1;
+        if batch.len() == SETTLE_BATCH {
+            keys.run(&new_keys, bind_key)?;
+            entries.run(&batch, bind_entry)?;
+            new_keys.clear();
+            batch.clear();
+        }
+    }
+    keys.run(&new_keys, bind_key)?;
+    entries.run(&batch, bind_entry)?;
+    Ok(true)
+}
+
+fn bind_key(s: &mut rusqlite::Statement<'_>, at: usize, k: &(i64, String)) -> rusqlite::Result<()> {
+    s.raw_bind_parameter(at, k.0)?;
+    s.raw_bind_parameter(at + 1, k.1.as_str())
+}
+
+fn bind_entry(
+    s: &mut rusqlite::Statement<'_>,
+    at: usize,
+    e: &(i64, i64, [Value; 8]),
+) -> rusqlite::Result<()> {
+    s.raw_bind_parameter(at, e.0)?;
+    s.raw_bind_parameter(at + 1, e.1)?;
+    for (i, v) in e.2.iter().enumerate() {
+        s.raw_bind_parameter(at + 2 + i, v)?;
+    }
+    Ok(())
+}
+
 impl Catalog {
     /// Starts listing `prefix` (relative to the scan's base `base`) again:
     /// the entries of every key under it are dropped, in a transaction
@@ -207,6 +296,12 @@ impl Catalog {
     pub fn begin_inventory(&mut self, files: &[(String, String)]) -> Result<Vec<bool>> {
         let tx = self.conn.transaction()?;
         let known: i64 = tx.query_row("SELECT count(*) FROM inventory_files", [], |r| r.get(0))?;
+        let listed: bool = tx.query_row("SELECT EXISTS (SELECT 1 FROM keys)", [], |r| r.get(0))?;
+        if known == 0 && listed {
+            return Err(crate::CatalogError::Refused(
+                "this catalog already holds a listing of the bucket: a report's rows would mix with it\n  hint: `scan --fresh --inventory MANIFEST` builds the catalog from the report instead, or `scan --rescan PREFIX` lists parts of it again".into(),
+            ));
+        }
         if known == 0 {
             let mut insert =
                 tx.prepare("INSERT INTO inventory_files (id, key, md5) VALUES (?1, ?2, ?3)")?;
@@ -219,8 +314,8 @@ impl Catalog {
                 .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
                 .collect::<Result<_, _>>()?;
             if had != files {
-                return Err(crate::CatalogError::WriterGone(
-                    "this catalog is ingesting another inventory report: finish that one (run the same scan again), or use scan --fresh".into(),
+                return Err(crate::CatalogError::Refused(
+                    "this catalog is being built from another inventory report: finish that one (run the same scan again), or start over with `scan --fresh --inventory MANIFEST`".into(),
                 ));
             }
         }
@@ -258,20 +353,27 @@ impl Catalog {
     ) -> Result<(i64, i64)> {
         let tx = self.conn.transaction()?;
         let first: i64 = tx.query_row("SELECT coalesce(max(id), 0) FROM keys", [], |r| r.get(0))?;
-        tx.execute(
-            "INSERT INTO keys (id, key)
-             SELECT ?1 + row_number() OVER (ORDER BY key), key
-             FROM (SELECT DISTINCT key FROM inventory_rows)",
-            [first],
-        )?;
-        tx.execute(
-            "INSERT INTO entries (key_id, seq, version_id, is_marker, is_latest, mtime, size, etag, etag_parts, storage_class)
-             SELECT ?1 + dense_rank() OVER (ORDER BY key),
-                    row_number() OVER (PARTITION BY key ORDER BY is_latest DESC, mtime_ms DESC, file, rowid) - 1,
-                    version_id, is_marker, is_latest, mtime_ms / 1000 - (mtime_ms % 1000 < 0), size, etag, etag_parts, storage_class
-             FROM inventory_rows",
-            [first],
-        )?;
+        // Reports list keys in order, and a key's entries newest first, as
+        // a listing does: then the staged rows are in order already and
+        // one pass writes them. Otherwise, SQLite's sorter (spilling to
+        // disk: memory stays flat) orders them.
+        let started = std::time::Instant::now();
+        let in_order = order_rows(&tx, "rowid", first, true)?;
+        tracing::info!(
+            in_order,
+            seconds = started.elapsed().as_secs_f64(),
+            "report rows read in the order staged"
+        );
+        if !in_order {
+            tx.execute("DELETE FROM entries WHERE key_id > ?1", [first])?;
+            tx.execute("DELETE FROM keys WHERE id > ?1", [first])?;
+            order_rows(
+                &tx,
+                "key, is_latest DESC, mtime_ms DESC, file, rowid",
+                first,
+                false,
+            )?;
+        }
         {
             let mut count = tx.prepare(
                 "SELECT count(*), coalesce(sum(is_marker), 0) FROM inventory_rows

@@ -100,6 +100,10 @@ pub enum CatalogError {
     },
     #[error("the catalog writer stopped: {0}")]
     WriterGone(String),
+    /// A command that would mix what the catalog holds with something else
+    /// (a listing with an inventory report, two reports); says what to do.
+    #[error("{0}")]
+    Refused(String),
 }
 
 pub type Result<T, E = CatalogError> = std::result::Result<T, E>;

@@ -367,13 +367,17 @@ impl Committed {
 const BATCHES: [usize; 3] = [64, 8, 1];
 
 /// One INSERT prepared for each size in [`BATCHES`].
-struct Insert<'c> {
+pub(crate) struct Insert<'c> {
     columns: usize,
     statements: Vec<(usize, rusqlite::CachedStatement<'c>)>,
 }
 
 impl<'c> Insert<'c> {
-    fn prepare(conn: &'c rusqlite::Connection, head: &str, columns: usize) -> Result<Self> {
+    pub(crate) fn prepare(
+        conn: &'c rusqlite::Connection,
+        head: &str,
+        columns: usize,
+    ) -> Result<Self> {
         let row = format!("({})", vec!["?"; columns].join(","));
         let statements = BATCHES
             .iter()
@@ -391,7 +395,7 @@ impl<'c> Insert<'c> {
     }
 
     /// Inserts `rows`, as many at a time as the prepared sizes allow.
-    fn run<T>(
+    pub(crate) fn run<T>(
         &mut self,
         mut rows: &[T],
         bind: impl Fn(&mut rusqlite::Statement<'_>, usize, &T) -> rusqlite::Result<()>,
@@ -419,8 +423,8 @@ struct Statements<'c> {
 // OR FAIL rather than the default ABORT: a multi-row statement that may
 // abort has SQLite copy every page it touches to a statement journal first.
 // Nothing is lost: any error rolls the whole transaction back.
-const KEY_INSERT: &str = "INSERT OR FAIL INTO keys (id, key) VALUES ";
-const ENTRY_INSERT: &str =
+pub(crate) const KEY_INSERT: &str = "INSERT OR FAIL INTO keys (id, key) VALUES ";
+pub(crate) const ENTRY_INSERT: &str =
     "INSERT OR FAIL INTO entries (key_id, seq, version_id, is_marker, is_latest, \
      mtime, size, etag, etag_parts, storage_class) VALUES ";
 

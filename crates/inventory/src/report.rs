@@ -156,14 +156,14 @@ pub async fn ingest(
         work,
     } = scan;
     let started = Instant::now();
-    let versioning = "Enabled";
-    catalog.begin_scan(location, None, versioning, prefixes, None)?;
     let files: Vec<(String, String)> = manifest
         .files
         .iter()
         .map(|f| (f.key.clone(), f.md5.clone()))
         .collect();
     let done = catalog.begin_inventory(&files)?;
+    // A report lists versions: the bucket is versioned (or was).
+    catalog.begin_scan(location, None, "Enabled", prefixes, None)?;
     progress.files.store(files.len() as u64, Ordering::Relaxed);
     progress.files_done.store(
         done.iter().filter(|d| **d).count() as u64,
@@ -193,6 +193,11 @@ pub async fn ingest(
         .collect();
     let keep = |row: &Row| wanted.iter().any(|p| row.entry.key.starts_with(p.as_str()));
     let rows_read = stage_files(catalog, manifest, &paths, &keep, progress)?;
+    tracing::info!(
+        rows = rows_read,
+        seconds = started.elapsed().as_secs_f64(),
+        "report files staged"
+    );
     if let ReportAt::S3 { .. } = at {
         for (_, p) in &paths {
             let _ = std::fs::remove_file(p);
@@ -201,6 +206,10 @@ pub async fn ingest(
     let as_of = model::time::format_time(manifest.created_ms.div_euclid(1000));
     let (versions, delete_markers) =
         catalog.settle_inventory(&location.base_prefix, prefixes, &at.to_string(), &as_of)?;
+    tracing::info!(
+        seconds = started.elapsed().as_secs_f64(),
+        "report rows ordered into keys and entries"
+    );
     catalog.finish_scan()?;
     let compacting = Instant::now();
     catalog.compact()?;
@@ -224,8 +233,10 @@ enum Message {
 }
 
 /// Reads the files on threads of their own (as many as there are cores,
-/// at most) and stages their rows on this one, a bounded number of
-/// batches in between: memory stays flat.
+/// at most), a bounded number of batches ahead, and stages their rows on
+/// this one in manifest order: memory stays flat, and a report whose
+/// files are in key order is staged in key order (the catalog then orders
+/// it without sorting).
 fn stage_files(
     catalog: &mut Catalog,
     manifest: &Manifest,
@@ -238,16 +249,19 @@ fn stage_files(
         .min(paths.len())
         .max(1);
     let next = AtomicU64::new(0);
-    let (tx, rx) = mpsc::sync_channel::<Message>(4 * readers);
+    let (senders, receivers): (Vec<_>, Vec<_>) = paths
+        .iter()
+        .map(|_| mpsc::sync_channel::<Message>(4))
+        .unzip();
     std::thread::scope(|scope| {
         for _ in 0..readers {
-            let tx = tx.clone();
-            let next = &next;
+            let (next, senders) = (&next, &senders);
             scope.spawn(move || loop {
                 let n = next.fetch_add(1, Ordering::Relaxed) as usize;
                 let Some((i, path)) = paths.get(n) else {
                     return;
                 };
+                let tx = &senders[n];
                 let file = &manifest.files[*i];
                 let read = s3inventory::read_file(path, manifest, file, |rows| {
                     let kept: Vec<Row> = rows.into_iter().filter(|r| keep(r)).collect();
@@ -266,24 +280,26 @@ fn stage_files(
                 }
             });
         }
-        drop(tx);
         let mut staging = catalog.staging()?;
         let mut read = 0u64;
-        for message in rx {
-            match message {
-                Message::Rows(file, rows) => {
-                    staging.push(file, rows.iter().map(|r| (&r.entry, r.mtime_ms)))?;
-                }
-                Message::Done(file, n) => {
-                    staging.file_done(file, n)?;
-                    read += n;
-                    progress.rows.fetch_add(n, Ordering::Relaxed);
-                    progress.files_done.fetch_add(1, Ordering::Relaxed);
-                }
-                Message::Failed(e) => {
-                    // What is staged of finished files is kept for the rerun.
-                    staging.finish()?;
-                    return Err(e.into());
+        for rx in receivers {
+            for message in rx.iter() {
+                match message {
+                    Message::Rows(file, rows) => {
+                        staging.push(file, rows.iter().map(|r| (&r.entry, r.mtime_ms)))?;
+                    }
+                    Message::Done(file, n) => {
+                        staging.file_done(file, n)?;
+                        read += n;
+                        progress.rows.fetch_add(n, Ordering::Relaxed);
+                        progress.files_done.fetch_add(1, Ordering::Relaxed);
+                        break;
+                    }
+                    Message::Failed(e) => {
+                        // What is staged of finished files is kept for the rerun.
+                        staging.finish()?;
+                        return Err(e.into());
+                    }
                 }
             }
         }
