@@ -65,8 +65,7 @@ impl S3 {
 
     async fn lifecycle(&self, bucket: &str) -> Result<Option<Vec<LifecycleRule>>, S3Error> {
         let out = self
-            .pacer
-            .call("", Retry::Few, || async {
+            .setting(|| async {
                 self.sdk()
                     .get_bucket_lifecycle_configuration()
                     .bucket(bucket)
@@ -75,7 +74,7 @@ impl S3 {
                     .map_err(|e| S3Error::from_sdk("GetBucketLifecycleConfiguration", bucket, e))
             })
             .await;
-        let out = match absent_if_not_configured(out)? {
+        let out = match out? {
             None => return Ok(Some(Vec::new())),
             Some(out) => out,
         };
@@ -128,8 +127,7 @@ impl S3 {
 
     async fn object_lock(&self, bucket: &str) -> Result<Option<Option<ObjectLock>>, S3Error> {
         let out = self
-            .pacer
-            .call("", Retry::Few, || async {
+            .setting(|| async {
                 self.sdk()
                     .get_object_lock_configuration()
                     .bucket(bucket)
@@ -138,7 +136,7 @@ impl S3 {
                     .map_err(|e| S3Error::from_sdk("GetObjectLockConfiguration", bucket, e))
             })
             .await;
-        let Some(out) = absent_if_not_configured(out)? else {
+        let Some(out) = out? else {
             return Ok(Some(None));
         };
         let config = out.object_lock_configuration();
@@ -158,8 +156,7 @@ impl S3 {
 
     async fn replication(&self, bucket: &str) -> Result<Option<Vec<ReplicationRule>>, S3Error> {
         let out = self
-            .pacer
-            .call("", Retry::Few, || async {
+            .setting(|| async {
                 self.sdk()
                     .get_bucket_replication()
                     .bucket(bucket)
@@ -168,7 +165,7 @@ impl S3 {
                     .map_err(|e| S3Error::from_sdk("GetBucketReplication", bucket, e))
             })
             .await;
-        let Some(out) = absent_if_not_configured(out)? else {
+        let Some(out) = out? else {
             return Ok(Some(Vec::new()));
         };
         let rules = out
@@ -210,8 +207,7 @@ impl S3 {
 
     async fn encryption(&self, bucket: &str) -> Result<Option<(String, Option<String>)>, S3Error> {
         let out = self
-            .pacer
-            .call("", Retry::Few, || async {
+            .setting(|| async {
                 self.sdk()
                     .get_bucket_encryption()
                     .bucket(bucket)
@@ -220,7 +216,7 @@ impl S3 {
                     .map_err(|e| S3Error::from_sdk("GetBucketEncryption", bucket, e))
             })
             .await;
-        let Some(out) = absent_if_not_configured(out)? else {
+        let Some(out) = out? else {
             return Ok(Some(("AES256".into(), None)));
         };
         let default = out
@@ -238,8 +234,7 @@ impl S3 {
 
     async fn requester_pays(&self, bucket: &str) -> Result<Option<bool>, S3Error> {
         let out = self
-            .pacer
-            .call("", Retry::Few, || async {
+            .setting(|| async {
                 self.sdk()
                     .get_bucket_request_payment()
                     .bucket(bucket)
@@ -248,14 +243,12 @@ impl S3 {
                     .map_err(|e| S3Error::from_sdk("GetBucketRequestPayment", bucket, e))
             })
             .await;
-        Ok(absent_if_not_configured(out)?
-            .map(|o| o.payer().is_some_and(|p| p.as_str() == "Requester")))
+        Ok(out?.map(|o| o.payer().is_some_and(|p| p.as_str() == "Requester")))
     }
 
     async fn ownership(&self, bucket: &str) -> Result<Option<Option<String>>, S3Error> {
         let out = self
-            .pacer
-            .call("", Retry::Few, || async {
+            .setting(|| async {
                 self.sdk()
                     .get_bucket_ownership_controls()
                     .bucket(bucket)
@@ -264,7 +257,7 @@ impl S3 {
                     .map_err(|e| S3Error::from_sdk("GetBucketOwnershipControls", bucket, e))
             })
             .await;
-        Ok(Some(absent_if_not_configured(out)?.and_then(|o| {
+        Ok(Some(out?.and_then(|o| {
             o.ownership_controls()
                 .and_then(|c| c.rules().first())
                 .map(|r| r.object_ownership().as_str().to_owned())
@@ -396,6 +389,19 @@ impl S3 {
             }
             Err(e) => Err(e),
         }
+    }
+}
+
+impl S3 {
+    /// One request for a part of a bucket's configuration, with few
+    /// retries (a refusal will not change); `None` for S3's "not
+    /// configured" answer.
+    async fn setting<T, F, Fut>(&self, request: F) -> Result<Option<T>, S3Error>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<T, S3Error>>,
+    {
+        absent_if_not_configured(self.pacer.call("", Retry::Few, request).await)
     }
 }
 
