@@ -8,18 +8,6 @@ use std::collections::{BTreeMap, HashSet};
 use aws_sdk_s3::primitives::ByteStream;
 use common::*;
 
-/// Seconds since the epoch, after waiting for the next second to begin, so
-/// that everything written before is at or before the returned T and
-/// everything written after is later.
-fn mark_t() -> String {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    wait_for_second_after(now);
-    model::time::format_time(now as i64)
-}
-
 /// The incident of the issue: versions before T; after T overwrites,
 /// deletes, delete-then-recreate and new keys. Returns T and each key's
 /// content at T (None: absent or deleted at T).

@@ -242,7 +242,7 @@ async fn ingest_report(
     let path = &global.catalog;
     let work = catalog::work_dir(path)?;
     // Checked before the catalog is touched: a bad report changes nothing.
-    let (manifest, _) = inventory::report::manifest_of(s3, at, location, &work).await?;
+    let manifest = inventory::report::manifest_of(s3, at, location, &work).await?;
     let from = format!("builds it again from {}", shown(&at.to_string()));
     if !fresh_start(path, args, &from)? {
         return Ok(exit::ERROR);

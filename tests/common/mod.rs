@@ -548,6 +548,15 @@ impl Bucket {
     }
 }
 
+/// Seconds since the epoch, after waiting for the next second to begin, so
+/// that everything written before is at or before the returned T and
+/// everything written after is later.
+pub fn mark_t() -> String {
+    let now = unix_now().as_secs();
+    wait_for_second_after(now);
+    model::time::format_time(now as i64)
+}
+
 /// Waits until the wall clock is past the given Unix second.
 pub fn wait_for_second_after(second: u64) {
     while unix_now().as_secs() <= second {

@@ -444,20 +444,22 @@ async fn restore_first(cx: &Context<'_>, row: &ActionRow) -> Result<Option<Outco
 /// to wait for (it is restored, or not archived after all).
 async fn restore(cx: &Context<'_>, row: &ActionRow) -> Result<Option<Outcome>, ApplyError> {
     let version = row.version_id.as_deref().unwrap_or("null");
-    // Intelligent-Tiering's archive tiers take no days: a restore moves
-    // the version back to its frequent tier.
-    let tiering = row.storage_class.as_deref() == Some("INTELLIGENT_TIERING");
-    let days = (!tiering).then_some(cx.options.archive_days);
-    let tier = &cx.options.archive_tier;
+    let (days, tier) = (cx.options.archive_days, &cx.options.archive_tier);
     let started = cx
         .s3
-        .restore_version(&cx.target.bucket, &row.key, version, days, tier)
+        .restore_version(
+            &cx.target.bucket,
+            &row.key,
+            version,
+            row.storage_class.as_deref(),
+            days,
+            tier,
+        )
         .await;
     let note = match started {
         Ok(s3io::RestoreStarted::AlreadyDone) => return Ok(None),
         Ok(s3io::RestoreStarted::Requested) => format!(
-            "the source is in the archive: restore requested ({tier}{}); run apply again once it is done",
-            days.map(|d| format!(", readable for {d} days")).unwrap_or_default()
+            "the source is in the archive: restore requested ({tier}); run apply again once it is done"
         ),
         Ok(s3io::RestoreStarted::AlreadyOngoing) => {
             "waiting for the source's restore from the archive (already under way)".into()

@@ -170,15 +170,19 @@ impl Drop for PrefixListing<'_> {
 }
 
 /// Writes the staged rows, read in `order`, as `keys` (ids after `first`)
-/// and `entries`. With `verify`, stops and returns false at the first row
-/// out of listing order (a key before the one above it; a key's entry not
-/// after the one above it: latest first, then newest first).
+/// and `entries`; returns, per prefix of `prefixes` (full keys), the rows
+/// and delete markers under it. With `verify`, stops and returns `None` at
+/// the first row out of listing order (a key before the one above it; a
+/// key's entry not after the one above it: latest first, then newest first).
 fn order_rows(
     tx: &rusqlite::Transaction<'_>,
     order: &str,
     first: i64,
+    prefixes: &[String],
     verify: bool,
-) -> Result<bool> {
+) -> Result<Option<Vec<(i64, i64)>>> {
+    let mut counts = vec![(0i64, 0i64); prefixes.len().max(1)];
+    let mut under = 0;
     let mut read = tx.prepare(&format!(
         "SELECT key, version_id, is_marker, is_latest, mtime_ms, size, etag, etag_parts, storage_class
          FROM inventory_rows ORDER BY {order}"
@@ -196,18 +200,26 @@ fn order_rows(
         let same = match &last {
             Some((k, was_latest, was_ms)) if *k == key => {
                 if verify && (latest || (!*was_latest && *was_ms < ms)) {
-                    return Ok(false);
+                    return Ok(None);
                 }
                 true
             }
-            Some((k, _, _)) if verify && *k > key => return Ok(false),
+            Some((k, _, _)) if verify && *k > key => return Ok(None),
             _ => false,
         };
         if !same {
             key_id += 1;
             seq = 0;
+            // Staged rows are under one of the prefixes (the rest were not kept).
+            under = prefixes
+                .iter()
+                .position(|p| key.starts_with(p.as_str()))
+                .unwrap_or(under);
             new_keys.push((key_id, key.clone()));
         }
+        let marker: bool = r.get(2)?;
+        counts[under].0 += 1;
+        counts[under].1 += i64::from(marker);
         last = Some((key, latest, ms));
         let value = |i: usize| r.get::<_, Value>(i);
         batch.push((
@@ -215,7 +227,7 @@ fn order_rows(
             seq,
             [
                 value(1)?,
-                value(2)?,
+                Value::Integer(i64::from(marker)),
                 Value::Integer(i64::from(latest)),
                 Value::Integer(ms.div_euclid(1000)),
                 value(5)?,
@@ -234,7 +246,7 @@ fn order_rows(
     }
     keys.run(&new_keys, bind_key)?;
     entries.run(&batch, bind_entry)?;
-    Ok(true)
+    Ok(Some(counts))
 }
 
 fn bind_key(s: &mut rusqlite::Statement<'_>, at: usize, k: &(i64, String)) -> rusqlite::Result<()> {
@@ -357,28 +369,24 @@ impl Catalog {
         // a listing does: then the staged rows are in order already and
         // one pass writes them. Otherwise, SQLite's sorter (spilling to
         // disk: memory stays flat) orders them.
+        let full: Vec<String> = prefixes.iter().map(|p| format!("{base}{p}")).collect();
         let started = std::time::Instant::now();
-        let in_order = order_rows(&tx, "rowid", first, true)?;
+        let in_order = order_rows(&tx, "rowid", first, &full, true)?;
         tracing::info!(
-            in_order,
+            in_order = in_order.is_some(),
             seconds = started.elapsed().as_secs_f64(),
             "report rows read in the order staged"
         );
-        if !in_order {
-            tx.execute("DELETE FROM entries WHERE key_id > ?1", [first])?;
-            tx.execute("DELETE FROM keys WHERE id > ?1", [first])?;
-            order_rows(
-                &tx,
-                "key, is_latest DESC, mtime_ms DESC, file, rowid",
-                first,
-                false,
-            )?;
-        }
+        let counts = match in_order {
+            Some(counts) => counts,
+            None => {
+                tx.execute("DELETE FROM entries WHERE key_id > ?1", [first])?;
+                tx.execute("DELETE FROM keys WHERE id > ?1", [first])?;
+                let order = "key, is_latest DESC, mtime_ms DESC, file, rowid";
+                order_rows(&tx, order, first, &full, false)?.expect("not verified")
+            }
+        };
         {
-            let mut count = tx.prepare(
-                "SELECT count(*), coalesce(sum(is_marker), 0) FROM inventory_rows
-                 WHERE substr(key, 1, length(?1)) = ?1",
-            )?;
             let mut range = tx.prepare(
                 "UPDATE ranges SET done = 1, rows = ?2, delete_markers = ?3, updated_at = ?4 WHERE prefix = ?1",
             )?;
@@ -386,21 +394,17 @@ impl Catalog {
                 "INSERT OR REPLACE INTO sources (prefix, kind, as_of, manifest) VALUES (?1, 'inventory', ?2, ?3)",
             )?;
             let now = model::time::now_text();
-            for prefix in prefixes {
-                let (rows, markers): (i64, i64) =
-                    count.query_row([format!("{base}{prefix}")], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            for (prefix, (rows, markers)) in prefixes.iter().zip(&counts) {
                 range.execute(params![prefix, rows, markers, now])?;
                 source.execute(params![prefix, as_of, manifest])?;
             }
         }
-        let totals: (i64, i64) = tx.query_row(
-            "SELECT count(*) - coalesce(sum(is_marker), 0), coalesce(sum(is_marker), 0) FROM inventory_rows",
-            [],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?;
+        let (rows, markers) = counts
+            .iter()
+            .fold((0, 0), |(r, m), (rows, markers)| (r + rows, m + markers));
         tx.execute("DELETE FROM inventory_rows", [])?;
         tx.commit()?;
-        Ok(totals)
+        Ok((rows - markers, markers))
     }
 
     /// Where each prefix's entries came from, by prefix.

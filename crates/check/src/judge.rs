@@ -20,7 +20,6 @@ pub const EXPIRES_LATER: i64 = 30 * DAY;
 /// What the plan's remaining actions are, as far as the checks care.
 #[derive(Debug, Clone, Default)]
 pub struct PlanShape {
-    pub name: String,
     pub kinds: HashMap<ActionKind, u64>,
     /// Its copies land in another bucket (`plan restore --into`).
     pub elsewhere: bool,

@@ -152,7 +152,6 @@ pub async fn check(
     let start = s3.counters().requests();
     let shape = match plan {
         Some((catalog, p)) => Some(PlanShape {
-            name: p.name.clone(),
             kinds: catalog.remaining_by_kind(p.id)?,
             elsewhere: p.elsewhere,
         }),
@@ -343,7 +342,7 @@ async fn kms_keys(
         let state = match state {
             Ok(s) => s,
             Err(e) if e.kind == s3io::ErrorKind::NotFound => continue,
-            Err(e) if e.stops_the_run() && e.code.is_some() => return Err(e.into()),
+            Err(e) if e.stops_the_run() => return Err(e.into()),
             Err(e) => {
                 unread.get_or_insert_with(|| e.code_and_message());
                 continue;

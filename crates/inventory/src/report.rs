@@ -78,7 +78,7 @@ pub async fn manifest_of(
     at: &ReportAt,
     location: &Location,
     work: &Path,
-) -> Result<(Manifest, PathBuf), ScanError> {
+) -> Result<Manifest, ScanError> {
     let path = match at {
         ReportAt::Local(p) => p.clone(),
         ReportAt::S3 { bucket, key } => {
@@ -98,7 +98,7 @@ pub async fn manifest_of(
         }
         .into());
     }
-    Ok((manifest, path))
+    Ok(manifest)
 }
 
 fn io_error(path: &Path, e: std::io::Error) -> ScanError {

@@ -146,6 +146,12 @@ impl S3Error {
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
         match &err {
+            // A success status whose body the SDK could not read as the
+            // operation's answer (a server that does not know the request
+            // and answers something else): not what S3 sends.
+            SdkError::ServiceError(service) if service.raw().status().is_success() => {
+                S3Error::invalid(operation, chain(&err))
+            }
             SdkError::ServiceError(service) => {
                 let status = service.raw().status().as_u16();
                 let code = service.err().code().unwrap_or_default().to_owned();
@@ -237,6 +243,7 @@ impl S3Error {
 fn status_code_name(status: u16) -> &'static str {
     match status {
         301 => "PermanentRedirect",
+        400 => "BadRequest",
         403 => "AccessDenied",
         404 => "NotFound",
         500 => "InternalError",

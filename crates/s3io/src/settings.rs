@@ -8,7 +8,6 @@ use model::bucket::{
     VersionState,
 };
 
-use crate::error::ErrorKind;
 use crate::pacer::{partition_of, Retry};
 use crate::{S3Error, S3};
 
@@ -39,7 +38,7 @@ impl S3 {
     pub async fn bucket_settings(&self, bucket: &str) -> Result<BucketSettings, S3Error> {
         let (versioning, mfa_delete) = match self.versioning_status(bucket).await {
             Ok((status, mfa)) => (Ok(status), Ok(mfa)),
-            Err(e) if e.stops_the_run() || e.kind != ErrorKind::Fatal => return Err(e),
+            Err(e) if e.stops_the_run() || e.is_retryable() => return Err(e),
             // AccessDenied, say: the other parts may still be readable.
             Err(e) => (Err(e.code_and_message()), Err(e.code_and_message())),
         };
@@ -341,17 +340,20 @@ impl S3 {
             .await
     }
 
-    /// Asks S3 to restore an archived version for `days` days (`None` for
-    /// Intelligent-Tiering's archive tiers, which take no days) at `tier`
-    /// (`Standard`, `Bulk`, `Expedited`).
+    /// Asks S3 to restore an archived version of storage class `class`
+    /// for `days` days at `tier` (`Standard`, `Bulk`, `Expedited`).
+    /// Intelligent-Tiering's archive tiers take no days (S3 refuses them):
+    /// a restore moves the version back to its frequent tier.
     pub async fn restore_version(
         &self,
         bucket: &str,
         key: &str,
         version_id: &str,
-        days: Option<i32>,
+        class: Option<&str>,
+        days: i32,
         tier: &str,
     ) -> Result<RestoreStarted, S3Error> {
+        let days = (class != Some("INTELLIGENT_TIERING")).then_some(days);
         let request = RestoreRequest::builder()
             .set_days(days)
             .glacier_job_parameters(
@@ -428,7 +430,7 @@ fn setting<T>(result: Result<Option<T>, S3Error>) -> Result<Setting<T>, S3Error>
         Ok(Some(v)) => Ok(Ok(v)),
         Ok(None) => Ok(Err("not configured".into())),
         // Wrong credentials, no bucket, no network: nothing can be read.
-        Err(e) if (e.code.is_some() && e.stops_the_run()) || e.is_retryable() => Err(e),
+        Err(e) if e.stops_the_run() || e.is_retryable() => Err(e),
         // Refused, or answered with something that is not this setting
         // (a server that does not know it): this part is not known.
         Err(e) => Ok(Err(e.code_and_message())),

@@ -180,7 +180,7 @@ fn archived(sim: &Sim, bucket: &str, key: &str, entry: &Entry) -> bool {
 /// RestoreObject accepts.
 fn in_archive(sim: &Sim, bucket: &str, key: &str, entry: &Entry) -> bool {
     match entry.content.as_ref().and_then(Content::storage_class) {
-        Some("GLACIER" | "DEEP_ARCHIVE") => true,
+        Some(c) if model::bucket::is_archive_class(c) => true,
         Some("INTELLIGENT_TIERING") => {
             sim.settings
                 .version(bucket, key, entry.version_id)
@@ -314,7 +314,7 @@ impl Sim {
         id: VersionId,
         bypass_governance: bool,
     ) -> S3Result<()> {
-        if self.settings.bucket(name).mfa_delete {
+        if self.settings.with_bucket(name, |b| b.mfa_delete) {
             return Err(mfa_required());
         }
         if self.locked(name, bucket, key, id, bypass_governance) {
@@ -331,11 +331,11 @@ impl Sim {
     fn configured<T>(
         &self,
         bucket: &str,
-        get: impl FnOnce(crate::settings::BucketSettings) -> Option<T>,
+        get: impl FnOnce(&crate::settings::BucketSettings) -> Option<T>,
     ) -> S3Result<Option<T>> {
         self.count(Op::BucketConfiguration);
         self.store.bucket(bucket).map_err(map_err)?;
-        Ok(get(self.settings.bucket(bucket)))
+        Ok(self.settings.with_bucket(bucket, get))
     }
 
     fn configure(
@@ -357,7 +357,7 @@ impl s3s::S3 for Sim {
         req: S3Request<GetBucketLifecycleConfigurationInput>,
     ) -> S3Result<S3Response<GetBucketLifecycleConfigurationOutput>> {
         let config = self
-            .configured(&req.input.bucket, |b| b.lifecycle)?
+            .configured(&req.input.bucket, |b| b.lifecycle.clone())?
             .ok_or_else(|| {
                 not_configured(
                     S3ErrorCode::NoSuchLifecycleConfiguration,
@@ -392,7 +392,7 @@ impl s3s::S3 for Sim {
         req: S3Request<GetObjectLockConfigurationInput>,
     ) -> S3Result<S3Response<GetObjectLockConfigurationOutput>> {
         let config = self
-            .configured(&req.input.bucket, |b| b.object_lock)?
+            .configured(&req.input.bucket, |b| b.object_lock.clone())?
             .ok_or_else(|| {
                 not_configured(
                     S3ErrorCode::ObjectLockConfigurationNotFoundError,
@@ -563,7 +563,7 @@ impl s3s::S3 for Sim {
         req: S3Request<GetBucketReplicationInput>,
     ) -> S3Result<S3Response<GetBucketReplicationOutput>> {
         let config = self
-            .configured(&req.input.bucket, |b| b.replication)?
+            .configured(&req.input.bucket, |b| b.replication.clone())?
             .ok_or_else(|| {
                 not_configured(
                     S3ErrorCode::ReplicationConfigurationNotFoundError,
@@ -590,7 +590,7 @@ impl s3s::S3 for Sim {
     ) -> S3Result<S3Response<GetBucketEncryptionOutput>> {
         // Every bucket encrypts with SSE-S3 unless told otherwise (AWS, 2023).
         let config = self
-            .configured(&req.input.bucket, |b| b.encryption)?
+            .configured(&req.input.bucket, |b| b.encryption.clone())?
             .unwrap_or_else(|| ServerSideEncryptionConfiguration {
                 rules: vec![ServerSideEncryptionRule {
                     apply_server_side_encryption_by_default: Some(ServerSideEncryptionByDefault {
@@ -646,7 +646,7 @@ impl s3s::S3 for Sim {
         req: S3Request<GetBucketOwnershipControlsInput>,
     ) -> S3Result<S3Response<GetBucketOwnershipControlsOutput>> {
         let config = self
-            .configured(&req.input.bucket, |b| b.ownership)?
+            .configured(&req.input.bucket, |b| b.ownership.clone())?
             .ok_or_else(|| {
                 not_configured(
                     S3ErrorCode::OwnershipControlsNotFoundError,
@@ -772,7 +772,9 @@ impl s3s::S3 for Sim {
                 BucketVersioningStatus::SUSPENDED,
             )),
         };
-        let mfa = self.settings.bucket(&req.input.bucket).mfa_delete;
+        let mfa = self
+            .settings
+            .with_bucket(&req.input.bucket, |b| b.mfa_delete);
         Ok(S3Response::new(GetBucketVersioningOutput {
             status,
             mfa_delete: mfa.then(|| MFADeleteStatus::from_static(MFADeleteStatus::ENABLED)),
@@ -915,7 +917,7 @@ impl s3s::S3 for Sim {
         let bucket = self.store.bucket(&i.bucket).map_err(map_err)?;
         let quiet = i.delete.quiet.unwrap_or(false);
         let versioned = i.delete.objects.iter().any(|o| o.version_id.is_some());
-        if versioned && self.settings.bucket(&i.bucket).mfa_delete {
+        if versioned && self.settings.with_bucket(&i.bucket, |b| b.mfa_delete) {
             return Err(mfa_required());
         }
         let bypass = i.bypass_governance_retention == Some(true);

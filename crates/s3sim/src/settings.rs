@@ -80,19 +80,25 @@ impl VersionState {
     }
 }
 
-type VersionAddress = (String, String, VersionId);
+/// bucket → key → version → state: looked up by `&str`, without
+/// allocating (every GET, HEAD, copy and deleted key asks).
+type VersionStates = HashMap<String, HashMap<String, HashMap<VersionId, VersionState>>>;
 
 /// Every bucket's configuration and every version's state.
 #[derive(Debug, Default)]
 pub struct Settings {
     buckets: Mutex<HashMap<String, BucketSettings>>,
-    versions: Mutex<HashMap<VersionAddress, VersionState>>,
+    versions: Mutex<VersionStates>,
 }
 
 impl Settings {
-    pub fn bucket(&self, bucket: &str) -> BucketSettings {
+    /// Reads a bucket's configuration (the default where none was set).
+    pub fn with_bucket<T>(&self, bucket: &str, read: impl FnOnce(&BucketSettings) -> T) -> T {
         let buckets = self.buckets.lock().expect("not poisoned");
-        buckets.get(bucket).cloned().unwrap_or_default()
+        match buckets.get(bucket) {
+            Some(b) => read(b),
+            None => read(&BucketSettings::default()),
+        }
     }
 
     pub fn update_bucket(&self, bucket: &str, change: impl FnOnce(&mut BucketSettings)) {
@@ -103,7 +109,9 @@ impl Settings {
     pub fn version(&self, bucket: &str, key: &str, id: VersionId) -> VersionState {
         let versions = self.versions.lock().expect("not poisoned");
         versions
-            .get(&(bucket.to_owned(), key.to_owned(), id))
+            .get(bucket)
+            .and_then(|keys| keys.get(key))
+            .and_then(|ids| ids.get(&id))
             .cloned()
             .unwrap_or_default()
     }
@@ -118,7 +126,11 @@ impl Settings {
         let mut versions = self.versions.lock().expect("not poisoned");
         change(
             versions
-                .entry((bucket.to_owned(), key.to_owned(), id))
+                .entry(bucket.to_owned())
+                .or_default()
+                .entry(key.to_owned())
+                .or_default()
+                .entry(id)
                 .or_default(),
         );
     }
@@ -131,20 +143,24 @@ impl Settings {
 
     /// The bucket's Object Lock is on.
     pub fn locking(&self, bucket: &str) -> bool {
-        self.bucket(bucket).object_lock.is_some_and(|c| {
-            c.object_lock_enabled
-                .is_some_and(|e| e.as_str() == s3s::dto::ObjectLockEnabled::ENABLED)
+        self.with_bucket(bucket, |b| {
+            b.object_lock.as_ref().is_some_and(|c| {
+                c.object_lock_enabled
+                    .as_ref()
+                    .is_some_and(|e| e.as_str() == s3s::dto::ObjectLockEnabled::ENABLED)
+            })
         })
     }
 
     /// A new version gets the bucket's default retention, if it has one.
     pub fn lock_new_version(&self, bucket: &str, key: &str, id: VersionId) {
-        let Some(default) = self
-            .bucket(bucket)
-            .object_lock
-            .and_then(|c| c.rule)
-            .and_then(|r| r.default_retention)
-        else {
+        let default = self.with_bucket(bucket, |b| {
+            b.object_lock
+                .as_ref()
+                .and_then(|c| c.rule.as_ref())
+                .and_then(|r| r.default_retention.clone())
+        });
+        let Some(default) = default else {
             return;
         };
         let days =
