@@ -107,6 +107,61 @@ fn a_catalog_from_a_report_equals_a_scan_of_the_bucket_in_every_format() {
 }
 
 #[test]
+fn a_report_out_of_order_gives_the_same_catalog() {
+    let server = start_server(ServerKind::S3sim, &[]);
+    let b = awkward_bucket(&server);
+    let w = Workdir::new();
+    let scanned = w.path("scanned.db");
+    s3rewind_ok(&scanned, &strs(&at(&server, &["scan", &b.url()])));
+    let listed = s3sim::report::rows_of(&server.sim().store, &b.name).unwrap();
+    let key_runs = |rows: &[s3inventory::Row]| -> Vec<Vec<s3inventory::Row>> {
+        rows.chunk_by(|a, b| a.entry.key == b.entry.key)
+            .map(<[_]>::to_vec)
+            .collect()
+    };
+    // Keys in order, each key's versions oldest first: still one pass.
+    // (Versions of the same millisecond keep their order: no report could
+    // tell it otherwise.)
+    let mut turned = 0;
+    let oldest_first: Vec<_> = key_runs(&listed)
+        .into_iter()
+        .flat_map(|mut run| {
+            if run.len() > 1 && run.windows(2).all(|w| w[0].mtime_ms != w[1].mtime_ms) {
+                run.reverse();
+                turned += 1;
+            }
+            run
+        })
+        .collect();
+    assert!(turned > 3, "{turned} keys turned");
+    // In order but for the last two keys: found out of order at the last
+    // file, after the others were written.
+    let mut runs = key_runs(&listed);
+    let n = runs.len();
+    runs.swap(n - 2, n - 1);
+    let last_swapped: Vec<_> = runs.into_iter().flatten().collect();
+    let reversed: Vec<_> = listed.iter().rev().cloned().collect();
+    for (name, report_rows, sorted) in [
+        ("oldest first", oldest_first, false),
+        ("last two keys swapped", last_swapped, true),
+        ("reversed", reversed, true),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let created = unix_now().as_millis() as i64;
+        let manifest =
+            s3inventory::write_report(dir.path(), &b.name, Format::Csv, &report_rows, 3, created)
+                .unwrap();
+        let catalog = w.path(&format!("{name}.db"));
+        let out = s3rewind_ok(
+            &catalog,
+            &["scan", &b.url(), "--inventory", manifest.to_str().unwrap()],
+        );
+        assert_eq!(out.contains("out of key order"), sorted, "{name}: {out}");
+        assert_eq!(rows(&catalog), rows(&scanned), "{name}");
+    }
+}
+
+#[test]
 fn only_rows_under_the_base_and_prefixes_are_kept() {
     let server = start_server(ServerKind::S3sim, &[]);
     let b = awkward_bucket(&server);
@@ -183,7 +238,20 @@ fn a_bad_report_is_refused_with_a_clear_error_and_nothing_half_written() {
         &["scan", &b.url(), "--inventory", manifest.to_str().unwrap()],
     );
     assert!(err.contains("its MD5 is"), "{err}");
-    assert_eq!(catalog_count(&catalog, "SELECT count(*) FROM entries"), 0);
+    // The first file is in, whole; nothing of the second.
+    assert_eq!(
+        catalog_count(
+            &catalog,
+            "SELECT count(*) FROM inventory_files WHERE done = 1"
+        ),
+        1
+    );
+    let first_file = catalog_count(&catalog, "SELECT rows FROM inventory_files WHERE id = 0");
+    let written = catalog_count(
+        &catalog,
+        "SELECT (SELECT count(*) FROM entries) + (SELECT count(*) FROM inventory_rows)",
+    );
+    assert_eq!(written, first_file);
     assert_eq!(
         catalog_count(
             &catalog,

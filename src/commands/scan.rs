@@ -289,12 +289,21 @@ async fn ingest_report(
                 "delete_markers": summary.delete_markers,
                 "seconds": summary.elapsed.as_secs_f64(),
                 "compaction_seconds": summary.compaction.as_secs_f64(),
+                "sorted": summary.sorted,
             })
         );
         return Ok(exit::OK);
     }
+    let sorted = if summary.sorted {
+        format!(
+            "; the report was out of key order: its rows were sorted, and the catalog compacted in {:.1} s",
+            summary.compaction.as_secs_f64()
+        )
+    } else {
+        String::new()
+    };
     println!(
-        "built the catalog of {} from the inventory report {} (made {}): {} versions and {} delete markers from {} files ({} read now, {} rows, {} rows/s) in {:.1} s; catalog compacted in {:.1} s",
+        "built the catalog of {} from the inventory report {} (made {}): {} versions and {} delete markers from {} files ({} read now, {} rows, {} rows/s) in {:.1} s{sorted}",
         shown(&location.to_string()),
         shown(&summary.manifest),
         model::time::format_time(summary.created),
@@ -305,7 +314,6 @@ async fn ingest_report(
         thousands(summary.rows_read),
         rate,
         summary.elapsed.as_secs_f64(),
-        summary.compaction.as_secs_f64(),
     );
     println!(
         "changes made after {} are not in it: `s3rewind scan {} --rescan PREFIX` lists the prefixes the incident touched again",

@@ -1,21 +1,29 @@
-//! A catalog built from an S3 Inventory report: its files' rows staged a
-//! file at a time (a killed ingest resumes at the first unfinished file),
-//! then turned into `keys` and `entries` in listing order in one
-//! transaction; and where each prefix's entries came from (`sources`).
+//! A catalog built from an S3 Inventory report, a file at a time, each
+//! file committed with its cursor so a killed ingest resumes at the first
+//! unfinished file; and where each prefix's entries came from (`sources`).
+//!
+//! A report in key order (the usual case) goes straight into `keys` and
+//! `entries` in one pass, as a listing's pages would; a key's versions are
+//! put in listing order as they come. Rows out of key order switch the
+//! ingest, once, to staging every row in `inventory_rows` and sorting them
+//! when all are in.
 
-use model::Entry;
+use std::cmp::Ordering;
+use std::sync::mpsc;
+
+use model::{Entry, EntryRef};
 use rusqlite::types::Value;
 use rusqlite::{params, OptionalExtension};
 
 use crate::writer::{Etag, Insert, ENTRY_INSERT, KEY_INSERT};
+use crate::{Catalog, Result};
 
 const STAGE_INSERT: &str =
     "INSERT OR FAIL INTO inventory_rows (file, key, version_id, is_marker, is_latest, \
      mtime_ms, size, etag, etag_parts, storage_class) VALUES ";
 
-/// Rows ordered into `entries` between multi-row inserts.
-const SETTLE_BATCH: usize = 4096;
-use crate::{Catalog, Result};
+/// Rows gathered between multi-row inserts into `entries`.
+const ENTRY_BATCH: usize = 4096;
 
 /// Where a prefix's entries came from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -29,40 +37,293 @@ pub struct Source {
     pub manifest: Option<String>,
 }
 
-/// Rows being staged, committed as each file is finished.
-pub struct Staging<'c> {
-    conn: &'c rusqlite::Connection,
+/// Where an ingest stands when it starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IngestStart {
+    /// Per file of the manifest, whether it is in already.
+    pub done: Vec<bool>,
+    /// The report was found out of key order: its rows are staged and
+    /// sorted at the end.
+    pub sorted: bool,
 }
 
-impl Staging<'_> {
-    /// Stages rows of file `file` (its place in the manifest): each entry
-    /// with its time in milliseconds.
-    pub fn push<'e>(
-        &mut self,
-        file: i64,
-        rows: impl IntoIterator<Item = (&'e Entry, i64)>,
-    ) -> Result<()> {
-        let rows: Vec<(&Entry, i64)> = rows.into_iter().collect();
-        let mut insert = Insert::prepare(self.conn, STAGE_INSERT, 10)?;
-        insert.run(&rows, |s, at, &(e, ms)| {
-            let etag = e.etag.as_deref().map(Etag::new);
-            s.raw_bind_parameter(at, file)?;
-            s.raw_bind_parameter(at + 1, e.key.as_str())?;
-            s.raw_bind_parameter(at + 2, e.version_id.as_str())?;
-            s.raw_bind_parameter(at + 3, e.is_marker)?;
-            s.raw_bind_parameter(at + 4, e.is_latest)?;
-            s.raw_bind_parameter(at + 5, ms)?;
-            s.raw_bind_parameter(at + 6, e.size)?;
-            s.raw_bind_parameter(at + 7, etag)?;
-            s.raw_bind_parameter(at + 8, etag.and_then(|t| t.parts))?;
-            s.raw_bind_parameter(at + 9, e.storage_class.as_deref())
+/// What settling an ingest found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Settled {
+    pub versions: i64,
+    pub delete_markers: i64,
+    /// The rows were staged and sorted (the report was out of key order).
+    pub sorted: bool,
+}
+
+/// A report's row: an entry and its time in milliseconds.
+type RowRef<'r> = (EntryRef<'r>, i64);
+
+/// A key's entries in listing order: the latest first, then newest first
+/// (ties as the report gave them).
+fn listing_order(a: &RowRef<'_>, b: &RowRef<'_>) -> Ordering {
+    b.0.is_latest.cmp(&a.0.is_latest).then(b.1.cmp(&a.1))
+}
+
+/// Stages `rows` of file `file` in `inventory_rows`.
+fn stage(conn: &rusqlite::Connection, file: i64, rows: &[RowRef<'_>]) -> Result<()> {
+    Insert::prepare(conn, STAGE_INSERT, 10)?.run(rows, |s, at, (e, ms)| {
+        let etag = e.etag.map(Etag::new);
+        s.raw_bind_parameter(at, file)?;
+        s.raw_bind_parameter(at + 1, e.key)?;
+        s.raw_bind_parameter(at + 2, e.version_id)?;
+        s.raw_bind_parameter(at + 3, e.is_marker)?;
+        s.raw_bind_parameter(at + 4, e.is_latest)?;
+        s.raw_bind_parameter(at + 5, ms)?;
+        s.raw_bind_parameter(at + 6, e.size)?;
+        s.raw_bind_parameter(at + 7, etag)?;
+        s.raw_bind_parameter(at + 8, etag.and_then(|t| t.parts))?;
+        s.raw_bind_parameter(at + 9, e.storage_class)
+    })
+}
+
+/// The staged rows, as [`stage`] wrote them.
+fn staged(conn: &rusqlite::Connection) -> Result<Vec<(Entry, i64)>> {
+    let mut stmt = conn.prepare(
+        "SELECT key, version_id, is_marker, is_latest, mtime_ms, size, etag, etag_parts, storage_class
+         FROM inventory_rows ORDER BY rowid",
+    )?;
+    let rows = stmt.query_map([], |r| {
+        let ms: i64 = r.get(4)?;
+        Ok((
+            Entry {
+                key: r.get(0)?,
+                version_id: r.get(1)?,
+                is_marker: r.get(2)?,
+                is_latest: r.get(3)?,
+                mtime: ms.div_euclid(1000),
+                size: r.get(5)?,
+                etag: crate::writer::etag_text(r.get_ref(6)?, r.get(7)?),
+                storage_class: r.get(8)?,
+            },
+            ms,
+        ))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Writes the catalog file's dirty pages to disk on a thread of its own,
+/// a few times a second, while an ingest writes it: each file's commit
+/// then finds little left to sync, and the writer, which is what bounds an
+/// ingest, hardly waits for the disk.
+struct Flusher {
+    stop: Option<mpsc::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Flusher {
+    fn start(path: &std::path::Path) -> Result<Flusher> {
+        let file = std::fs::File::open(path).map_err(|e| crate::CatalogError::Open {
+            path: path.to_owned(),
+            reason: e.to_string(),
+        })?;
+        let (stop, stopped) = mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("catalog-flush".into())
+            .spawn(move || {
+                while let Err(mpsc::RecvTimeoutError::Timeout) =
+                    stopped.recv_timeout(std::time::Duration::from_millis(200))
+                {
+                    // Only ever early: the commits sync what they need.
+                    let _ = file.sync_data();
+                }
+            })
+            .map_err(|e| crate::CatalogError::WriterGone(e.to_string()))?;
+        Ok(Flusher {
+            stop: Some(stop),
+            thread: Some(thread),
         })
     }
+}
 
-    /// Marks file `file` read whole, with its `rows`, and commits. (Rows
-    /// of other files committed with it are dropped on a resume unless
-    /// their file is finished too.)
+impl Drop for Flusher {
+    fn drop(&mut self) {
+        self.stop = None;
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A report's rows going into the catalog, committed as each file is
+/// finished ([`ReportRows::file_done`]). Dropped before, it rolls back
+/// what the unfinished file wrote.
+///
+/// In key order, a key's entries are written once all are in: the rows of
+/// the last key seen wait in `carried`, and are staged with the file's
+/// commit, since the next file may hold more of them.
+pub struct ReportRows<'c> {
+    conn: &'c rusqlite::Connection,
+    sorted: bool,
+    /// The scan's prefixes (relative) and their full keys.
+    prefixes: Vec<(String, String)>,
+    /// The rows of the last key seen, not yet written.
+    carried: Vec<(Entry, i64)>,
+    /// The last key written.
+    last_key: Option<String>,
+    next_key_id: i64,
+    /// Rows and delete markers per prefix since the last commit.
+    counts: Vec<(i64, i64)>,
+    under: usize,
+    /// Set while the catalog is out of WAL mode.
+    flusher: Option<Flusher>,
+}
+
+/// Keys and entries waiting for a multi-row insert.
+struct Pending<'r> {
+    keys: Vec<(i64, &'r str)>,
+    entries: Vec<(i64, i64, EntryRef<'r>)>,
+}
+
+impl<'r> Pending<'r> {
+    fn new() -> Self {
+        Pending {
+            keys: Vec::with_capacity(ENTRY_BATCH),
+            entries: Vec::with_capacity(ENTRY_BATCH),
+        }
+    }
+
+    fn write(&mut self, conn: &rusqlite::Connection) -> Result<()> {
+        Insert::prepare(conn, KEY_INSERT, 2)?.run(&self.keys, |s, at, (id, key)| {
+            s.raw_bind_parameter(at, *id)?;
+            s.raw_bind_parameter(at + 1, *key)
+        })?;
+        Insert::prepare(conn, ENTRY_INSERT, 10)?.run(&self.entries, |s, at, (id, seq, e)| {
+            crate::writer::bind_entry(s, at, *id, *seq, e)
+        })?;
+        self.keys.clear();
+        self.entries.clear();
+        Ok(())
+    }
+}
+
+impl ReportRows<'_> {
+    /// Takes rows of file `file` (its place in the manifest). False when
+    /// they are out of key order: then call [`ReportRows::sort_instead`]
+    /// and start over.
+    pub fn push(&mut self, file: i64, rows: &[RowRef<'_>]) -> Result<bool> {
+        if self.sorted {
+            stage(self.conn, file, rows)?;
+            return Ok(true);
+        }
+        let mut rest = rows;
+        if let Some((first, _)) = self.carried.first() {
+            let more = rest.iter().take_while(|(e, _)| e.key == first.key).count();
+            self.carried
+                .extend(rest[..more].iter().map(|(e, ms)| (e.to_entry(), *ms)));
+            rest = &rest[more..];
+            if rest.is_empty() {
+                return Ok(true);
+            }
+            if !self.write_carried()? {
+                return Ok(false);
+            }
+        }
+        let mut pending = Pending::new();
+        while let Some((first, _)) = rest.first() {
+            let run = rest.iter().take_while(|(e, _)| e.key == first.key).count();
+            if run == rest.len() {
+                // More of the key may follow.
+                self.carried = rest.iter().map(|(e, ms)| (e.to_entry(), *ms)).collect();
+                break;
+            }
+            if !self.write_key(&rest[..run], &mut pending)? {
+                return Ok(false);
+            }
+            rest = &rest[run..];
+            if pending.entries.len() >= ENTRY_BATCH {
+                pending.write(self.conn)?;
+            }
+        }
+        pending.write(self.conn)?;
+        Ok(true)
+    }
+
+    fn write_carried(&mut self) -> Result<bool> {
+        let carried = std::mem::take(&mut self.carried);
+        let rows: Vec<RowRef<'_>> = carried.iter().map(|(e, ms)| (e.borrowed(), *ms)).collect();
+        let mut pending = Pending::new();
+        let in_order = self.write_key(&rows, &mut pending)?;
+        pending.write(self.conn)?;
+        Ok(in_order)
+    }
+
+    /// Adds all of one key's entries to `pending`, in listing order; false
+    /// if the key is not after the last one written.
+    fn write_key<'r>(&mut self, rows: &[RowRef<'r>], pending: &mut Pending<'r>) -> Result<bool> {
+        let Some((first, _)) = rows.first() else {
+            return Ok(true);
+        };
+        let key = first.key;
+        if self.last_key.as_deref().is_some_and(|last| last >= key) {
+            return Ok(false);
+        }
+        let sorted_rows;
+        let rows = if rows.windows(2).all(|w| listing_order(&w[0], &w[1]).is_le()) {
+            rows
+        } else {
+            let mut copy = rows.to_vec();
+            copy.sort_by(listing_order);
+            sorted_rows = copy;
+            &sorted_rows[..]
+        };
+        let key_id = self.next_key_id;
+        self.next_key_id += 1;
+        // Rows were kept only under a prefix.
+        self.under = self
+            .prefixes
+            .iter()
+            .position(|(_, full)| key.starts_with(full.as_str()))
+            .unwrap_or(self.under);
+        pending.keys.push((key_id, key));
+        let last = self.last_key.get_or_insert_with(String::new);
+        last.clear();
+        last.push_str(key);
+        let count = &mut self.counts[self.under];
+        for (seq, &(entry, _)) in rows.iter().enumerate() {
+            count.0 += 1;
+            count.1 += i64::from(entry.is_marker);
+            pending.entries.push((key_id, seq as i64, entry));
+        }
+        Ok(true)
+    }
+
+    /// Adds the rows written since the last commit to their ranges, and
+    /// records the cursor.
+    fn record_progress(&mut self) -> Result<()> {
+        let mut range = self.conn.prepare_cached(
+            "UPDATE ranges SET rows = rows + ?2, delete_markers = delete_markers + ?3 WHERE prefix = ?1",
+        )?;
+        for ((prefix, _), (rows, markers)) in self.prefixes.iter().zip(&mut self.counts) {
+            range.execute(params![prefix, *rows, *markers])?;
+            (*rows, *markers) = (0, 0);
+        }
+        self.conn.execute(
+            "UPDATE inventory_cursor SET last_key = ?1",
+            [&self.last_key],
+        )?;
+        Ok(())
+    }
+
+    /// Marks file `file` read whole, with its `rows`, and commits it with
+    /// the cursor and the rows of its last key (staged: the next file may
+    /// hold more of them).
     pub fn file_done(&mut self, file: i64, rows: u64) -> Result<()> {
+        if !self.sorted {
+            self.conn.execute("DELETE FROM inventory_rows", [])?;
+            let carried: Vec<RowRef<'_>> = self
+                .carried
+                .iter()
+                .map(|(e, ms)| (e.borrowed(), *ms))
+                .collect();
+            stage(self.conn, file, &carried)?;
+            self.record_progress()?;
+        }
         self.conn.execute(
             "UPDATE inventory_files SET done = 1, rows = ?2 WHERE id = ?1",
             params![file, rows as i64],
@@ -71,10 +332,50 @@ impl Staging<'_> {
         Ok(())
     }
 
-    /// Commits what is staged.
-    pub fn finish(self) -> Result<()> {
-        self.conn.execute_batch("COMMIT")?;
+    /// Drops what was written (the report is out of key order) and makes
+    /// every file to be read again, staged this time.
+    pub fn sort_instead(self) -> Result<()> {
+        self.conn.execute_batch(
+            "ROLLBACK;
+             BEGIN;
+             DELETE FROM entries;
+             DELETE FROM keys;
+             DELETE FROM inventory_rows;
+             UPDATE ranges SET rows = 0, delete_markers = 0;
+             UPDATE inventory_files SET done = 0, rows = 0;
+             UPDATE inventory_cursor SET sorted = 1, last_key = NULL;
+             COMMIT",
+        )?;
         Ok(())
+    }
+
+    /// Ends a run whose files are all done: the last key's rows are
+    /// written. False if they are out of key order (see [`ReportRows::push`]).
+    pub fn finish(&mut self) -> Result<bool> {
+        if !self.sorted {
+            if !self.write_carried()? {
+                return Ok(false);
+            }
+            self.conn.execute("DELETE FROM inventory_rows", [])?;
+            self.record_progress()?;
+        }
+        self.conn.execute_batch("COMMIT")?;
+        Ok(true)
+    }
+}
+
+impl Drop for ReportRows<'_> {
+    fn drop(&mut self) {
+        // An unfinished file: nothing of it stays.
+        if !self.conn.is_autocommit() {
+            let _ = self.conn.execute_batch("ROLLBACK");
+        }
+        if self.flusher.take().is_some() {
+            // What every other connection expects.
+            let _ = self
+                .conn
+                .query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()));
+        }
     }
 }
 
@@ -169,45 +470,32 @@ impl Drop for PrefixListing<'_> {
     }
 }
 
-/// Writes the staged rows, read in `order`, as `keys` (ids after `first`)
-/// and `entries`; returns, per prefix of `prefixes` (full keys), the rows
-/// and delete markers under it. With `verify`, stops and returns `None` at
-/// the first row out of listing order (a key before the one above it; a
-/// key's entry not after the one above it: latest first, then newest first).
+/// Writes the staged rows, sorted into listing order (keys ascending; a
+/// key's entries the latest first, then newest first, then as the report
+/// gave them), as `keys` (ids after `first`) and `entries`; returns, per
+/// prefix of `prefixes` (full keys), the rows and delete markers under it.
 fn order_rows(
     tx: &rusqlite::Transaction<'_>,
-    order: &str,
     first: i64,
     prefixes: &[String],
-    verify: bool,
-) -> Result<Option<Vec<(i64, i64)>>> {
+) -> Result<Vec<(i64, i64)>> {
     let mut counts = vec![(0i64, 0i64); prefixes.len().max(1)];
     let mut under = 0;
-    let mut read = tx.prepare(&format!(
+    // SQLite's sorter spills to disk: memory stays flat.
+    let mut read = tx.prepare(
         "SELECT key, version_id, is_marker, is_latest, mtime_ms, size, etag, etag_parts, storage_class
-         FROM inventory_rows ORDER BY {order}"
-    ))?;
+         FROM inventory_rows ORDER BY key, is_latest DESC, mtime_ms DESC, file, rowid",
+    )?;
     let mut keys = Insert::prepare(tx, KEY_INSERT, 2)?;
     let mut entries = Insert::prepare(tx, ENTRY_INSERT, 10)?;
     let mut new_keys: Vec<(i64, String)> = Vec::new();
-    let mut batch: Vec<(i64, i64, [Value; 8])> = Vec::with_capacity(SETTLE_BATCH);
+    let mut batch: Vec<(i64, i64, [Value; 8])> = Vec::with_capacity(ENTRY_BATCH);
     let (mut key_id, mut seq) = (first, 0i64);
-    let mut last: Option<(String, bool, i64)> = None;
+    let mut last: Option<String> = None;
     let mut rows = read.query([])?;
     while let Some(r) = rows.next()? {
         let key: String = r.get(0)?;
-        let (latest, ms): (bool, i64) = (r.get(3)?, r.get(4)?);
-        let same = match &last {
-            Some((k, was_latest, was_ms)) if *k == key => {
-                if verify && (latest || (!*was_latest && *was_ms < ms)) {
-                    return Ok(None);
-                }
-                true
-            }
-            Some((k, _, _)) if verify && *k > key => return Ok(None),
-            _ => false,
-        };
-        if !same {
+        if last.as_ref() != Some(&key) {
             key_id += 1;
             seq = 0;
             // Staged rows are under one of the prefixes (the rest were not kept).
@@ -216,11 +504,11 @@ fn order_rows(
                 .position(|p| key.starts_with(p.as_str()))
                 .unwrap_or(under);
             new_keys.push((key_id, key.clone()));
+            last = Some(key);
         }
         let marker: bool = r.get(2)?;
         counts[under].0 += 1;
         counts[under].1 += i64::from(marker);
-        last = Some((key, latest, ms));
         let value = |i: usize| r.get::<_, Value>(i);
         batch.push((
             key_id,
@@ -228,8 +516,8 @@ fn order_rows(
             [
                 value(1)?,
                 Value::Integer(i64::from(marker)),
-                Value::Integer(i64::from(latest)),
-                Value::Integer(ms.div_euclid(1000)),
+                value(3)?,
+                Value::Integer(r.get::<_, i64>(4)?.div_euclid(1000)),
                 value(5)?,
                 value(6)?,
                 value(7)?,
@@ -237,16 +525,16 @@ fn order_rows(
             ],
         ));
         seq += 1;
-        if batch.len() == SETTLE_BATCH {
+        if batch.len() == ENTRY_BATCH {
             keys.run(&new_keys, bind_key)?;
-            entries.run(&batch, bind_entry)?;
+            entries.run(&batch, bind_values)?;
             new_keys.clear();
             batch.clear();
         }
     }
     keys.run(&new_keys, bind_key)?;
-    entries.run(&batch, bind_entry)?;
-    Ok(Some(counts))
+    entries.run(&batch, bind_values)?;
+    Ok(counts)
 }
 
 fn bind_key(s: &mut rusqlite::Statement<'_>, at: usize, k: &(i64, String)) -> rusqlite::Result<()> {
@@ -254,7 +542,7 @@ fn bind_key(s: &mut rusqlite::Statement<'_>, at: usize, k: &(i64, String)) -> ru
     s.raw_bind_parameter(at + 1, k.1.as_str())
 }
 
-fn bind_entry(
+fn bind_values(
     s: &mut rusqlite::Statement<'_>,
     at: usize,
     e: &(i64, i64, [Value; 8]),
@@ -303,9 +591,9 @@ impl Catalog {
     }
 
     /// Records the report's files (key, MD5) on the first run; on a resumed
-    /// one, checks they are the same files and drops the rows of those not
-    /// finished. Returns, per file, whether it is done.
-    pub fn begin_inventory(&mut self, files: &[(String, String)]) -> Result<Vec<bool>> {
+    /// one, checks they are the same files and drops the staged rows of
+    /// those not finished.
+    pub fn begin_inventory(&mut self, files: &[(String, String)]) -> Result<IngestStart> {
         let tx = self.conn.transaction()?;
         let known: i64 = tx.query_row("SELECT count(*) FROM inventory_files", [], |r| r.get(0))?;
         let listed: bool = tx.query_row("SELECT EXISTS (SELECT 1 FROM keys)", [], |r| r.get(0))?;
@@ -320,6 +608,10 @@ impl Catalog {
             for (i, (key, md5)) in files.iter().enumerate() {
                 insert.execute(params![i as i64, key, md5])?;
             }
+            tx.execute(
+                "INSERT OR REPLACE INTO inventory_cursor (id, sorted) VALUES (1, 0)",
+                [],
+            )?;
         } else {
             let mut same = tx.prepare("SELECT key, md5 FROM inventory_files ORDER BY id")?;
             let had: Vec<(String, String)> = same
@@ -340,71 +632,108 @@ impl Catalog {
             let rows = stmt.query_map([], |r| r.get(0))?;
             rows.collect::<Result<_, _>>()?
         };
+        let sorted: bool = tx.query_row("SELECT sorted FROM inventory_cursor", [], |r| r.get(0))?;
         tx.commit()?;
-        Ok(done)
+        Ok(IngestStart { done, sorted })
     }
 
-    /// Starts staging rows.
-    pub fn staging(&mut self) -> Result<Staging<'_>> {
+    /// Starts taking the report's rows for the scan's `prefixes`
+    /// (relative to `base`), going on from where an earlier run stopped.
+    pub fn report_rows(&mut self, base: &str, prefixes: &[String]) -> Result<ReportRows<'_>> {
+        let (sorted, last_key) =
+            self.conn
+                .query_row("SELECT sorted, last_key FROM inventory_cursor", [], |r| {
+                    Ok((r.get::<_, bool>(0)?, r.get::<_, Option<String>>(1)?))
+                })?;
+        let carried = if sorted {
+            Vec::new()
+        } else {
+            staged(&self.conn)?
+        };
+        let next_key_id: i64 =
+            self.conn
+                .query_row("SELECT coalesce(max(id), 0) + 1 FROM keys", [], |r| {
+                    r.get(0)
+                })?;
+        // Appends need no WAL: with a rollback journal each page is written
+        // once, into the file, and only the few pages a commit changes are
+        // journaled; a kill still rolls back to the last file's commit. It
+        // takes the catalog to itself: with another connection open (a
+        // `status` in another terminal), the ingest stays in WAL mode.
+        let mode: String = self
+            .conn
+            .query_row("PRAGMA journal_mode = DELETE", [], |r| r.get(0))
+            .unwrap_or_default();
+        let flusher = match mode.as_str() {
+            "delete" => Some(Flusher::start(&self.path)?),
+            _ => None,
+        };
         self.conn.execute_batch("BEGIN")?;
-        Ok(Staging { conn: &self.conn })
+        Ok(ReportRows {
+            conn: &self.conn,
+            sorted,
+            prefixes: prefixes
+                .iter()
+                .map(|p| (p.clone(), format!("{base}{p}")))
+                .collect(),
+            carried,
+            last_key,
+            next_key_id,
+            counts: vec![(0, 0); prefixes.len().max(1)],
+            under: 0,
+            flusher,
+        })
     }
 
-    /// Turns the staged rows into `keys` and `entries` — a key's entries
-    /// ordered as a listing gives them: the latest first, then newest
-    /// first, then as the report gave them — marks the scan's ranges done
-    /// with their counts, and records the report as the source of
-    /// `prefixes` (relative to `base`). One transaction. Returns (versions,
-    /// delete markers).
+    /// Ends an ingest whose files are all in: staged rows (a report out of
+    /// key order) are sorted into `keys` and `entries`; the scan's ranges
+    /// are marked done with their counts, and the report recorded as the
+    /// source of `prefixes` (relative to `base`). One transaction.
     pub fn settle_inventory(
         &mut self,
         base: &str,
         prefixes: &[String],
         manifest: &str,
         as_of: &str,
-    ) -> Result<(i64, i64)> {
+    ) -> Result<Settled> {
         let tx = self.conn.transaction()?;
-        let first: i64 = tx.query_row("SELECT coalesce(max(id), 0) FROM keys", [], |r| r.get(0))?;
-        // Reports list keys in order, and a key's entries newest first, as
-        // a listing does: then the staged rows are in order already and
-        // one pass writes them. Otherwise, SQLite's sorter (spilling to
-        // disk: memory stays flat) orders them.
-        let full: Vec<String> = prefixes.iter().map(|p| format!("{base}{p}")).collect();
-        let started = std::time::Instant::now();
-        let in_order = order_rows(&tx, "rowid", first, &full, true)?;
-        tracing::info!(
-            in_order = in_order.is_some(),
-            seconds = started.elapsed().as_secs_f64(),
-            "report rows read in the order staged"
-        );
-        let counts = match in_order {
-            Some(counts) => counts,
-            None => {
-                tx.execute("DELETE FROM entries WHERE key_id > ?1", [first])?;
-                tx.execute("DELETE FROM keys WHERE id > ?1", [first])?;
-                let order = "key, is_latest DESC, mtime_ms DESC, file, rowid";
-                order_rows(&tx, order, first, &full, false)?.expect("not verified")
+        let sorted: bool = tx.query_row("SELECT sorted FROM inventory_cursor", [], |r| r.get(0))?;
+        let now = model::time::now_text();
+        if sorted {
+            let first: i64 =
+                tx.query_row("SELECT coalesce(max(id), 0) FROM keys", [], |r| r.get(0))?;
+            let full: Vec<String> = prefixes.iter().map(|p| format!("{base}{p}")).collect();
+            let counts = order_rows(&tx, first, &full)?;
+            let mut range =
+                tx.prepare("UPDATE ranges SET rows = ?2, delete_markers = ?3 WHERE prefix = ?1")?;
+            for (prefix, (rows, markers)) in prefixes.iter().zip(&counts) {
+                range.execute(params![prefix, rows, markers])?;
             }
-        };
+            drop(range);
+            tx.execute("DELETE FROM inventory_rows", [])?;
+        }
         {
-            let mut range = tx.prepare(
-                "UPDATE ranges SET done = 1, rows = ?2, delete_markers = ?3, updated_at = ?4 WHERE prefix = ?1",
-            )?;
+            let mut range =
+                tx.prepare("UPDATE ranges SET done = 1, updated_at = ?2 WHERE prefix = ?1")?;
             let mut source = tx.prepare(
                 "INSERT OR REPLACE INTO sources (prefix, kind, as_of, manifest) VALUES (?1, 'inventory', ?2, ?3)",
             )?;
-            let now = model::time::now_text();
-            for (prefix, (rows, markers)) in prefixes.iter().zip(&counts) {
-                range.execute(params![prefix, rows, markers, now])?;
+            for prefix in prefixes {
+                range.execute(params![prefix, now])?;
                 source.execute(params![prefix, as_of, manifest])?;
             }
         }
-        let (rows, markers) = counts
-            .iter()
-            .fold((0, 0), |(r, m), (rows, markers)| (r + rows, m + markers));
-        tx.execute("DELETE FROM inventory_rows", [])?;
+        let (rows, markers): (i64, i64) = tx.query_row(
+            "SELECT coalesce(sum(rows), 0), coalesce(sum(delete_markers), 0) FROM ranges",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
         tx.commit()?;
-        Ok((rows - markers, markers))
+        Ok(Settled {
+            versions: rows - markers,
+            delete_markers: markers,
+            sorted,
+        })
     }
 
     /// Where each prefix's entries came from, by prefix.
@@ -429,15 +758,14 @@ mod tests {
     use super::*;
     use crate::testing::entry;
 
-    #[test]
-    fn staged_rows_become_entries_in_listing_order_and_a_resume_drops_unfinished_files() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("c.db");
+    fn catalog_at(dir: &std::path::Path) -> Catalog {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
-        let mut catalog = rt.block_on(Catalog::open_or_create(&path)).unwrap();
+        let mut catalog = rt
+            .block_on(Catalog::open_or_create(&dir.join("c.db")))
+            .unwrap();
         let location = model::Location {
             bucket: "b".into(),
             base_prefix: String::new(),
@@ -446,59 +774,140 @@ mod tests {
         catalog
             .begin_scan(&location, None, "Enabled", &[String::new()], None)
             .unwrap();
-        let files = vec![
-            ("f0".to_owned(), "m0".to_owned()),
-            ("f1".to_owned(), "m1".to_owned()),
-        ];
-        assert_eq!(catalog.begin_inventory(&files).unwrap(), [false, false]);
-        let mut latest = entry("k", "v3", false, 30);
-        latest.is_latest = true;
-        let rows0 = [(entry("k", "v1", false, 10), 10_000), (latest, 30_000)];
-        let rows1 = [
-            (entry("k", "v2", true, 20), 20_000),
-            (entry("a", "x", false, 5), 5_000),
-        ];
-        let mut s = catalog.staging().unwrap();
-        s.push(0, rows0.iter().map(|(e, ms)| (e, *ms))).unwrap();
-        s.file_done(0, 2).unwrap();
-        // file 1 staged but never marked done: a kill
-        s.push(1, rows1.iter().map(|(e, ms)| (e, *ms))).unwrap();
-        s.finish().unwrap();
-        assert_eq!(catalog.begin_inventory(&files).unwrap(), [true, false]);
-        let staged: i64 = catalog
-            .conn
-            .query_row("SELECT count(*) FROM inventory_rows", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(staged, 2);
-        let mut s = catalog.staging().unwrap();
-        s.push(1, rows1.iter().map(|(e, ms)| (e, *ms))).unwrap();
-        s.file_done(1, 2).unwrap();
-        s.finish().unwrap();
-        let wrong = vec![("f0".to_owned(), "other".to_owned())];
-        assert!(catalog.begin_inventory(&wrong).is_err());
+        catalog
+    }
 
-        let totals = catalog
-            .settle_inventory("", &[String::new()], "m.json", "2024-01-01T00:00:00Z")
-            .unwrap();
-        assert_eq!(totals, (3, 1));
-        let order: Vec<(i64, i64, String)> = catalog
+    fn latest(mut e: Entry) -> Entry {
+        e.is_latest = true;
+        e
+    }
+
+    fn listed(catalog: &Catalog) -> Vec<(i64, i64, String)> {
+        catalog
             .conn
             .prepare("SELECT key_id, seq, version_id FROM entries ORDER BY key_id, seq")
             .unwrap()
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .unwrap()
             .collect::<std::result::Result<_, _>>()
+            .unwrap()
+    }
+
+    fn settle(catalog: &mut Catalog) -> Settled {
+        catalog
+            .settle_inventory("", &[String::new()], "m.json", "2024-01-01T00:00:00Z")
+            .unwrap()
+    }
+
+    fn refs(rows: &[(Entry, i64)]) -> Vec<RowRef<'_>> {
+        rows.iter().map(|(e, ms)| (e.borrowed(), *ms)).collect()
+    }
+
+    fn files() -> Vec<(String, String)> {
+        vec![
+            ("f0".to_owned(), "m0".to_owned()),
+            ("f1".to_owned(), "m1".to_owned()),
+        ]
+    }
+
+    #[test]
+    fn a_report_in_key_order_is_written_in_one_pass_and_a_resume_goes_on_from_the_cursor() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut catalog = catalog_at(dir.path());
+        let start = catalog.begin_inventory(&files()).unwrap();
+        assert_eq!((start.done, start.sorted), (vec![false, false], false));
+        // A key's versions oldest first, and key k running on into file 1.
+        let file0 = vec![
+            (entry("a", "a1", false, 5), 5_000),
+            (entry("k", "v1", false, 10), 10_000),
+            (latest(entry("k", "v3", false, 30)), 30_000),
+        ];
+        let file1 = vec![
+            (entry("k", "v0", true, 8), 8_000),
+            (latest(entry("m", "x", false, 7)), 7_000),
+        ];
+        let mut rows = catalog.report_rows("", &[String::new()]).unwrap();
+        assert!(rows.push(0, &refs(&file0)).unwrap());
+        rows.file_done(0, 3).unwrap();
+        assert!(rows.push(1, &refs(&file1)).unwrap());
+        drop(rows); // a kill before file 1 is done
+                    // k's rows wait, staged, for more of them in file 1.
+        assert_eq!(listed(&catalog), [(1, 0, "a1".into())]);
+        let staged: i64 = catalog
+            .conn
+            .query_row("SELECT count(*) FROM inventory_rows", [], |r| r.get(0))
             .unwrap();
-        // keys in key order; the latest first, then newest first
+        assert_eq!(staged, 2);
+
+        let start = catalog.begin_inventory(&files()).unwrap();
+        assert_eq!(start.done, [true, false]);
+        let mut rows = catalog.report_rows("", &[String::new()]).unwrap();
+        assert!(rows.push(1, &refs(&file1)).unwrap());
+        rows.file_done(1, 2).unwrap();
+        assert!(rows.finish().unwrap());
+        drop(rows);
+        let settled = settle(&mut catalog);
         assert_eq!(
-            order,
+            (settled.versions, settled.delete_markers, settled.sorted),
+            (4, 1, false)
+        );
+        assert_eq!(
+            listed(&catalog),
             [
-                (1, 0, "x".into()),
+                (1, 0, "a1".into()),
                 (2, 0, "v3".into()),
-                (2, 1, "v2".into()),
-                (2, 2, "v1".into())
+                (2, 1, "v1".into()),
+                (2, 2, "v0".into()),
+                (3, 0, "x".into())
             ]
         );
         assert_eq!(catalog.sources().unwrap()[0].kind, "inventory");
+        let wrong = vec![("f0".to_owned(), "other".to_owned())];
+        assert!(catalog.begin_inventory(&wrong).is_err());
+    }
+
+    #[test]
+    fn a_report_out_of_key_order_is_staged_and_sorted_instead() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut catalog = catalog_at(dir.path());
+        catalog.begin_inventory(&files()).unwrap();
+        let file0 = vec![(latest(entry("k", "v2", false, 20)), 20_000)];
+        let file1 = vec![
+            (entry("k", "v1", true, 10), 10_000),
+            (latest(entry("a", "x", false, 5)), 5_000),
+        ];
+        let mut rows = catalog.report_rows("", &[String::new()]).unwrap();
+        assert!(rows.push(0, &refs(&file0)).unwrap());
+        rows.file_done(0, 1).unwrap();
+        // "a" after "k", found once a's rows are all in
+        assert!(rows.push(1, &refs(&file1)).unwrap());
+        rows.file_done(1, 2).unwrap();
+        assert!(!rows.finish().unwrap());
+        rows.sort_instead().unwrap();
+        assert!(listed(&catalog).is_empty());
+
+        let start = catalog.begin_inventory(&files()).unwrap();
+        assert_eq!((start.done, start.sorted), (vec![false, false], true));
+        let mut rows = catalog.report_rows("", &[String::new()]).unwrap();
+        assert!(rows.push(0, &refs(&file0)).unwrap());
+        rows.file_done(0, 1).unwrap();
+        assert!(rows.push(1, &refs(&file1)).unwrap());
+        rows.file_done(1, 2).unwrap();
+        assert!(rows.finish().unwrap());
+        drop(rows);
+        let settled = settle(&mut catalog);
+        assert_eq!(
+            (settled.versions, settled.delete_markers, settled.sorted),
+            (2, 1, true)
+        );
+        assert_eq!(
+            listed(&catalog),
+            [(1, 0, "x".into()), (2, 0, "v2".into()), (2, 1, "v1".into())]
+        );
+        let staged: i64 = catalog
+            .conn
+            .query_row("SELECT count(*) FROM inventory_rows", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(staged, 0);
     }
 }

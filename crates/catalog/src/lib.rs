@@ -20,8 +20,9 @@
 //! - `compact`: packing a finished scan's file.
 //! - `lock`: [`WorkLock`], one writing command at a time.
 //! - `hazards`: what a plan's remaining actions need from the bucket, for `check`.
-//! - `inventory`: a catalog built from an S3 Inventory report, staged a file at a
-//!   time; where each prefix's entries came from (`sources`).
+//! - `inventory`: a catalog built from an S3 Inventory report, a file at a time
+//!   (in one pass when the report is in key order); where each prefix's
+//!   entries came from (`sources`).
 //! - `history`: every key's entries in listing order, for the plan rules.
 //! - `timeline`: entries counted per time slot by what they did to their key.
 //! - [`plans`]: plans and their actions: made, listed, reported, exported, dropped.
@@ -51,7 +52,7 @@ pub use actions::{ActionRow, ActionStore, Outcome};
 pub use files::{companions, readable_by_others, remove, work_dir};
 pub use hazards::{ActionRef, NeededVersion};
 pub use history::{HistoryRow, KeyHistory};
-pub use inventory::{PrefixListing, Source, Staging};
+pub use inventory::{IngestStart, PrefixListing, ReportRows, Settled, Source};
 pub use lock::WorkLock;
 pub use outcomes::{Intended, KeyAction, PlannedKey, SeenEntry, Top};
 pub use scan_state::{Bounds, RangeState, ScanRecord, ScanTotals};
@@ -174,7 +175,11 @@ fn check_schema(path: &Path) -> Result<()> {
         path: path.to_owned(),
         reason,
     };
-    let conn = rusqlite::Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY)
+    // Read-write (creating nothing) where it can: a catalog whose last
+    // writer was killed mid-transaction in rollback-journal mode (an
+    // inventory ingest) has a hot journal, which only a writer can roll back.
+    let conn = rusqlite::Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE)
+        .or_else(|_| rusqlite::Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY))
         .map_err(|e| not_catalog(e.to_string()))?;
     conn.busy_timeout(std::time::Duration::from_secs(10))?;
     let tables: Vec<String> = match conn

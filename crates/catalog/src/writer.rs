@@ -19,7 +19,7 @@ use std::thread::JoinHandle;
 use rusqlite::params;
 use tokio::sync::{mpsc, oneshot};
 
-use model::Entry;
+use model::{Entry, EntryRef};
 
 use crate::{CatalogError, RangeState, Result};
 
@@ -502,17 +502,7 @@ impl<'c> Statements<'c> {
             s.raw_bind_parameter(at + 1, key)
         })?;
         self.entries.run(&rows, |s, at, &(key_id, seq, e)| {
-            let etag = e.etag.as_deref().map(Etag::new);
-            s.raw_bind_parameter(at, key_id)?;
-            s.raw_bind_parameter(at + 1, seq)?;
-            s.raw_bind_parameter(at + 2, e.version_id.as_str())?;
-            s.raw_bind_parameter(at + 3, e.is_marker)?;
-            s.raw_bind_parameter(at + 4, e.is_latest)?;
-            s.raw_bind_parameter(at + 5, e.mtime)?;
-            s.raw_bind_parameter(at + 6, e.size)?;
-            s.raw_bind_parameter(at + 7, etag)?;
-            s.raw_bind_parameter(at + 8, etag.and_then(|t| t.parts))?;
-            s.raw_bind_parameter(at + 9, e.storage_class.as_deref())
+            bind_entry(s, at, key_id, seq, &e.borrowed())
         })?;
         self.cursor.execute(params![
             page.range_id,
@@ -542,20 +532,44 @@ pub(crate) fn insert_entry(
     seq: i64,
     e: &Entry,
 ) -> rusqlite::Result<usize> {
-    let etag = e.etag.as_deref().map(Etag::new);
-    insert.execute(params![
-        key_id,
-        seq,
-        e.version_id,
-        e.is_marker,
-        e.is_latest,
-        e.mtime,
-        e.size,
-        etag,
-        etag.and_then(|t| t.parts),
-        e.storage_class,
-    ])
+    bind_entry(insert, 1, key_id, seq, &e.borrowed())?;
+    insert.raw_execute()
 }
+
+/// Binds `e`, entry `seq` of key `key_id`, to the ten parameters of an
+/// `entries` row from `at` on.
+pub(crate) fn bind_entry(
+    s: &mut rusqlite::Statement<'_>,
+    at: usize,
+    key_id: i64,
+    seq: i64,
+    e: &EntryRef<'_>,
+) -> rusqlite::Result<()> {
+    let etag = e.etag.map(Etag::new);
+    s.raw_bind_parameter(at, key_id)?;
+    s.raw_bind_parameter(at + 1, seq)?;
+    s.raw_bind_parameter(at + 2, e.version_id)?;
+    s.raw_bind_parameter(at + 3, e.is_marker)?;
+    s.raw_bind_parameter(at + 4, e.is_latest)?;
+    s.raw_bind_parameter(at + 5, e.mtime)?;
+    s.raw_bind_parameter(at + 6, e.size)?;
+    s.raw_bind_parameter(at + 7, etag)?;
+    s.raw_bind_parameter(at + 8, etag.and_then(|t| t.parts))?;
+    s.raw_bind_parameter(at + 9, e.storage_class)
+}
+
+/// Each byte's value as a hex digit, lower case only: upper case would
+/// not come back identical from the views' `lower(hex())`. 0xff for the
+/// rest. (Every ETag of a scan or report is parsed: a table, not a match.)
+const HEX_DIGIT: [u8; 256] = {
+    let mut table = [0xff; 256];
+    let mut i = 0;
+    while i < 16 {
+        table[b"0123456789abcdef"[i] as usize] = i as u8;
+        i += 1;
+    }
+    table
+};
 
 /// An ETag as stored: 16 bytes when it is an MD5 in lower-case hex
 /// (optionally `-N` for multipart, N going to `etag_parts`), else its text.
@@ -573,34 +587,50 @@ impl<'a> Etag<'a> {
             text: etag,
             parts: None,
         };
-        let (hex, parts) = match etag.split_once('-') {
-            Some((h, n)) => match n.parse::<i64>() {
-                Ok(n) => (h, Some(n)),
-                Err(_) => return text,
+        let (hex, parts) = match etag.len() {
+            32 => (etag, None),
+            _ => match etag.split_once('-') {
+                Some((h, n)) => match n.parse::<i64>() {
+                    Ok(n) => (h, Some(n)),
+                    Err(_) => return text,
+                },
+                None => return text,
             },
-            None => (etag, None),
-        };
-        // Upper case would not come back identical from the views' lower(hex()).
-        let digit = |b: u8| match b {
-            b'0'..=b'9' => Some(b - b'0'),
-            b'a'..=b'f' => Some(b - b'a' + 10),
-            _ => None,
         };
         if hex.len() != 32 {
             return text;
         }
         let mut md5 = [0u8; 16];
+        let mut bad = 0u8;
         for (byte, pair) in md5.iter_mut().zip(hex.as_bytes().chunks_exact(2)) {
-            match (digit(pair[0]), digit(pair[1])) {
-                (Some(hi), Some(lo)) => *byte = hi << 4 | lo,
-                _ => return text,
-            }
+            let (hi, lo) = (HEX_DIGIT[pair[0] as usize], HEX_DIGIT[pair[1] as usize]);
+            bad |= hi | lo;
+            *byte = hi << 4 | lo;
+        }
+        if bad & 0xf0 != 0 {
+            return text;
         }
         Etag {
             md5: Some(md5),
             text: etag,
             parts,
         }
+    }
+}
+
+/// An ETag's text from its stored form (see [`Etag`]).
+pub(crate) fn etag_text(
+    stored: rusqlite::types::ValueRef<'_>,
+    parts: Option<i64>,
+) -> Option<String> {
+    use rusqlite::types::ValueRef;
+    match stored {
+        ValueRef::Blob(md5) => Some(match parts {
+            Some(n) => format!("{}-{n}", hex::encode(md5)),
+            None => hex::encode(md5),
+        }),
+        ValueRef::Text(t) => Some(String::from_utf8_lossy(t).into_owned()),
+        _ => None,
     }
 }
 
@@ -732,5 +762,18 @@ mod tests {
         assert!(t.md5.is_none());
         let t = Etag::new("abc-def");
         assert!(t.md5.is_none() && t.text == "abc-def" && t.parts.is_none());
+        for text in [
+            "d41d8cd98f00b204e9800998ecf8427e-12",
+            "D41D8CD98F00B204E9800998ECF8427E",
+            "abc-def",
+        ] {
+            let t = Etag::new(text);
+            let stored = rusqlite::types::ToSql::to_sql(&t).unwrap();
+            let stored = match &stored {
+                rusqlite::types::ToSqlOutput::Borrowed(v) => *v,
+                other => panic!("{other:?}"),
+            };
+            assert_eq!(etag_text(stored, t.parts).as_deref(), Some(text));
+        }
     }
 }

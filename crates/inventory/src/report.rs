@@ -1,6 +1,6 @@
 //! `scan --inventory MANIFEST`: the catalog built from an S3 Inventory
 //! report instead of a listing — local, or downloaded from its destination
-//! bucket — its files read in parallel and staged a file at a time, so a
+//! bucket — its files read in parallel and written a file at a time, so a
 //! killed ingest resumes at the first unfinished file.
 
 use std::path::{Path, PathBuf};
@@ -9,8 +9,9 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use catalog::Catalog;
+use model::EntryRef;
 use model::Location;
-use s3inventory::{DataFile, InventoryError, Manifest, Row};
+use s3inventory::{DataFile, InventoryError, Manifest, Rows};
 use s3io::S3;
 
 use crate::ScanError;
@@ -67,6 +68,9 @@ pub struct IngestSummary {
     pub rows_read: u64,
     pub versions: i64,
     pub delete_markers: i64,
+    /// The report was out of key order: its rows were staged and sorted
+    /// (and the catalog compacted after).
+    pub sorted: bool,
     pub elapsed: Duration,
     pub compaction: Duration,
 }
@@ -161,19 +165,102 @@ pub async fn ingest(
         .iter()
         .map(|f| (f.key.clone(), f.md5.clone()))
         .collect();
-    let done = catalog.begin_inventory(&files)?;
+    let start = catalog.begin_inventory(&files)?;
     // A report lists versions: the bucket is versioned (or was).
     catalog.begin_scan(location, None, "Enabled", prefixes, None)?;
     progress.files.store(files.len() as u64, Ordering::Relaxed);
-    progress.files_done.store(
-        done.iter().filter(|d| **d).count() as u64,
-        Ordering::Relaxed,
-    );
-    let todo: Vec<usize> = (0..files.len()).filter(|i| !done[*i]).collect();
+    let todo: Vec<usize> = (0..files.len()).filter(|i| !start.done[*i]).collect();
+    progress
+        .files_done
+        .store((files.len() - todo.len()) as u64, Ordering::Relaxed);
+    let mut paths = local_paths(s3, at, manifest, work, &todo).await?;
 
-    // Local paths of the files to read (downloaded first from S3).
-    let mut paths = Vec::with_capacity(todo.len());
-    for &i in &todo {
+    let wanted: Vec<String> = prefixes
+        .iter()
+        .map(|p| format!("{}{p}", location.base_prefix))
+        .collect();
+    let keep = |e: &EntryRef<'_>| wanted.iter().any(|p| e.key.starts_with(p.as_str()));
+    let files_read;
+    let rows_read = match read_files(
+        catalog,
+        &location.base_prefix,
+        prefixes,
+        manifest,
+        &paths,
+        &keep,
+        progress,
+    )? {
+        Some(rows) => {
+            files_read = todo.len();
+            rows
+        }
+        None => {
+            tracing::info!(
+                "the report is out of key order: every file is read again, staged and sorted"
+            );
+            let others: Vec<usize> = (0..files.len()).filter(|i| start.done[*i]).collect();
+            paths.extend(local_paths(s3, at, manifest, work, &others).await?);
+            paths.sort();
+            progress.files_done.store(0, Ordering::Relaxed);
+            progress.rows.store(0, Ordering::Relaxed);
+            files_read = files.len();
+            read_files(
+                catalog,
+                &location.base_prefix,
+                prefixes,
+                manifest,
+                &paths,
+                &keep,
+                progress,
+            )?
+            .expect("staged rows are taken in any order")
+        }
+    };
+    tracing::info!(
+        rows = rows_read,
+        seconds = started.elapsed().as_secs_f64(),
+        "report files read into the catalog"
+    );
+    if let ReportAt::S3 { .. } = at {
+        for (_, p) in &paths {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+    let as_of = model::time::format_time(manifest.created_ms.div_euclid(1000));
+    let settled =
+        catalog.settle_inventory(&location.base_prefix, prefixes, &at.to_string(), &as_of)?;
+    catalog.finish_scan()?;
+    let compacting = Instant::now();
+    if settled.sorted {
+        catalog.compact()?;
+    } else {
+        catalog.mark_compacted()?;
+    }
+    Ok(IngestSummary {
+        manifest: at.to_string(),
+        created: manifest.created_ms.div_euclid(1000),
+        files: files.len() as u64,
+        files_read: files_read as u64,
+        rows_read,
+        versions: settled.versions,
+        delete_markers: settled.delete_markers,
+        sorted: settled.sorted,
+        elapsed: started.elapsed(),
+        compaction: compacting.elapsed(),
+    })
+}
+
+/// Local paths of the data files `which` (places in the manifest),
+/// downloaded first when the report is in S3.
+async fn local_paths(
+    s3: &S3,
+    at: &ReportAt,
+    manifest: &Manifest,
+    work: &Path,
+    which: &[usize],
+) -> Result<Vec<(usize, PathBuf)>, ScanError> {
+    let mut paths = Vec::with_capacity(which.len());
+    for &i in which {
         let file = &manifest.files[i];
         let path = match at {
             ReportAt::Local(m) => local_file(m, file)?,
@@ -186,64 +273,30 @@ pub async fn ingest(
         };
         paths.push((i, path));
     }
-
-    let wanted: Vec<String> = prefixes
-        .iter()
-        .map(|p| format!("{}{p}", location.base_prefix))
-        .collect();
-    let keep = |row: &Row| wanted.iter().any(|p| row.entry.key.starts_with(p.as_str()));
-    let rows_read = stage_files(catalog, manifest, &paths, &keep, progress)?;
-    tracing::info!(
-        rows = rows_read,
-        seconds = started.elapsed().as_secs_f64(),
-        "report files staged"
-    );
-    if let ReportAt::S3 { .. } = at {
-        for (_, p) in &paths {
-            let _ = std::fs::remove_file(p);
-        }
-    }
-    let as_of = model::time::format_time(manifest.created_ms.div_euclid(1000));
-    let (versions, delete_markers) =
-        catalog.settle_inventory(&location.base_prefix, prefixes, &at.to_string(), &as_of)?;
-    tracing::info!(
-        seconds = started.elapsed().as_secs_f64(),
-        "report rows ordered into keys and entries"
-    );
-    catalog.finish_scan()?;
-    let compacting = Instant::now();
-    catalog.compact()?;
-    Ok(IngestSummary {
-        manifest: at.to_string(),
-        created: manifest.created_ms.div_euclid(1000),
-        files: files.len() as u64,
-        files_read: todo.len() as u64,
-        rows_read,
-        versions,
-        delete_markers,
-        elapsed: started.elapsed(),
-        compaction: compacting.elapsed(),
-    })
+    Ok(paths)
 }
 
 enum Message {
-    Rows(i64, Vec<Row>),
+    Rows(i64, Rows),
     Done(i64, u64),
     Failed(InventoryError),
 }
 
 /// Reads the files on threads of their own (as many as there are cores,
-/// at most), a bounded number of batches ahead, and stages their rows on
-/// this one in manifest order: memory stays flat, and a report whose
-/// files are in key order is staged in key order (the catalog then orders
-/// it without sorting).
-fn stage_files(
+/// at most), a bounded number of batches ahead, and hands their rows to
+/// the catalog on this one in manifest order: memory stays flat, and a
+/// report whose files are in key order goes in in key order. Returns the
+/// rows read, or `None` when they were out of key order (the catalog then
+/// stages them: call again).
+fn read_files(
     catalog: &mut Catalog,
+    base: &str,
+    prefixes: &[String],
     manifest: &Manifest,
     paths: &[(usize, PathBuf)],
-    keep: &(dyn Fn(&Row) -> bool + Sync),
+    keep: &(dyn Fn(&EntryRef<'_>) -> bool + Sync),
     progress: &IngestProgress,
-) -> Result<u64, ScanError> {
+) -> Result<Option<u64>, ScanError> {
     let readers = std::thread::available_parallelism()
         .map_or(2, |n| n.get())
         .min(paths.len())
@@ -256,16 +309,17 @@ fn stage_files(
     std::thread::scope(|scope| {
         for _ in 0..readers {
             let (next, senders) = (&next, &senders);
-            scope.spawn(move || loop {
+            let reader = std::thread::Builder::new().name("report-reader".into());
+            let spawned = reader.spawn_scoped(scope, move || loop {
                 let n = next.fetch_add(1, Ordering::Relaxed) as usize;
                 let Some((i, path)) = paths.get(n) else {
                     return;
                 };
                 let tx = &senders[n];
                 let file = &manifest.files[*i];
-                let read = s3inventory::read_file(path, manifest, file, |rows| {
-                    let kept: Vec<Row> = rows.into_iter().filter(|r| keep(r)).collect();
-                    tx.send(Message::Rows(*i as i64, kept))
+                let read = s3inventory::read_file(path, manifest, file, |mut rows| {
+                    rows.retain(keep);
+                    tx.send(Message::Rows(*i as i64, rows))
                         .map_err(|_| InventoryError::Io {
                             path: path.display().to_string(),
                             reason: "the catalog writer stopped".into(),
@@ -279,32 +333,41 @@ fn stage_files(
                     return;
                 }
             });
+            spawned.map_err(|e| InventoryError::Io {
+                path: "a thread to read the report".into(),
+                reason: e.to_string(),
+            })?;
         }
-        let mut staging = catalog.staging()?;
+        // Dropped on an error: what the unfinished file wrote is rolled
+        // back, and the readers stop as their channels close.
+        let mut into = catalog.report_rows(base, prefixes)?;
         let mut read = 0u64;
         for rx in receivers {
             for message in rx.iter() {
-                match message {
+                let in_order = match message {
                     Message::Rows(file, rows) => {
-                        staging.push(file, rows.iter().map(|r| (&r.entry, r.mtime_ms)))?;
+                        into.push(file, &rows.entries().collect::<Vec<_>>())?
                     }
                     Message::Done(file, n) => {
-                        staging.file_done(file, n)?;
+                        into.file_done(file, n)?;
                         read += n;
                         progress.rows.fetch_add(n, Ordering::Relaxed);
                         progress.files_done.fetch_add(1, Ordering::Relaxed);
                         break;
                     }
-                    Message::Failed(e) => {
-                        // What is staged of finished files is kept for the rerun.
-                        staging.finish()?;
-                        return Err(e.into());
-                    }
+                    Message::Failed(e) => return Err(e.into()),
+                };
+                if !in_order {
+                    into.sort_instead()?;
+                    return Ok(None);
                 }
             }
         }
-        staging.finish()?;
-        Ok(read)
+        if !into.finish()? {
+            into.sort_instead()?;
+            return Ok(None);
+        }
+        Ok(Some(read))
     })
 }
 

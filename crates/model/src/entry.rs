@@ -18,3 +18,47 @@ pub struct Entry {
     /// `None` for STANDARD (and for delete markers).
     pub storage_class: Option<String>,
 }
+
+/// An [`Entry`] whose text is borrowed from wherever it lives: a batch of
+/// an inventory report's rows, say, read without a string per field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EntryRef<'a> {
+    pub key: &'a str,
+    pub version_id: &'a str,
+    pub is_marker: bool,
+    pub is_latest: bool,
+    pub mtime: i64,
+    pub size: Option<i64>,
+    pub etag: Option<&'a str>,
+    pub storage_class: Option<&'a str>,
+}
+
+impl Entry {
+    pub fn borrowed(&self) -> EntryRef<'_> {
+        EntryRef {
+            key: &self.key,
+            version_id: &self.version_id,
+            is_marker: self.is_marker,
+            is_latest: self.is_latest,
+            mtime: self.mtime,
+            size: self.size,
+            etag: self.etag.as_deref(),
+            storage_class: self.storage_class.as_deref(),
+        }
+    }
+}
+
+impl EntryRef<'_> {
+    pub fn to_entry(&self) -> Entry {
+        Entry {
+            key: self.key.to_owned(),
+            version_id: self.version_id.to_owned(),
+            is_marker: self.is_marker,
+            is_latest: self.is_latest,
+            mtime: self.mtime,
+            size: self.size,
+            etag: self.etag.map(str::to_owned),
+            storage_class: self.storage_class.map(str::to_owned),
+        }
+    }
+}

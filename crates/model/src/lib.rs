@@ -29,6 +29,6 @@ mod location;
 pub mod time;
 
 pub use action::ActionKind;
-pub use entry::Entry;
+pub use entry::{Entry, EntryRef};
 pub use keys::encode_key;
 pub use location::{Destination, Location, Versioning};

@@ -20,7 +20,7 @@ mod read;
 mod write;
 
 pub use manifest::{DataFile, Format, Manifest};
-pub use read::{read_file, Row};
+pub use read::{read_file, Row, Rows};
 pub use write::write_report;
 
 /// What can be wrong with a report. Each message names the file and what

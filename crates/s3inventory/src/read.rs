@@ -8,7 +8,7 @@ use std::sync::Arc;
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, TimeUnit, TimestampMillisecondType};
 use md5::{Digest, Md5};
-use model::Entry;
+use model::{Entry, EntryRef};
 
 use crate::manifest::normalise;
 use crate::{DataFile, Format, InventoryError, Manifest};
@@ -16,40 +16,171 @@ use crate::{DataFile, Format, InventoryError, Manifest};
 /// Rows handed over at a time.
 const BATCH: usize = 8192;
 
-/// One version or delete marker of the report, with its time to the
+/// One version or delete marker of a report, with its time to the
 /// millisecond (the order of a key's versions when the report does not
-/// say more).
+/// say more): what [`write_report`](crate::write_report) writes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Row {
     pub entry: Entry,
     pub mtime_ms: i64,
 }
 
-/// Reads the data file `file` of `manifest` from `path`: checks its MD5,
-/// then calls `rows` with its rows, a batch at a time. Returns the rows read.
+/// A batch of a data file's rows, their text in one buffer: reading a
+/// row costs no allocation of its own.
+#[derive(Debug, Default)]
+pub struct Rows {
+    text: String,
+    spans: Vec<Span>,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    key: (u32, u32),
+    version_id: (u32, u32),
+    etag: Option<(u32, u32)>,
+    storage_class: Option<(u32, u32)>,
+    is_marker: bool,
+    is_latest: bool,
+    size: Option<i64>,
+    mtime_ms: i64,
+}
+
+impl Rows {
+    fn with_capacity(rows: usize) -> Rows {
+        Rows {
+            // A key, a version id and an ETag, mostly.
+            text: String::with_capacity(rows * 160),
+            spans: Vec::with_capacity(rows),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.spans.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+
+    fn text(&self, (from, to): (u32, u32)) -> &str {
+        &self.text[from as usize..to as usize]
+    }
+
+    fn entry(&self, s: &Span) -> (EntryRef<'_>, i64) {
+        (
+            EntryRef {
+                key: self.text(s.key),
+                version_id: self.text(s.version_id),
+                is_marker: s.is_marker,
+                is_latest: s.is_latest,
+                mtime: s.mtime_ms.div_euclid(1000),
+                size: s.size,
+                etag: s.etag.map(|t| self.text(t)),
+                storage_class: s.storage_class.map(|t| self.text(t)),
+            },
+            s.mtime_ms,
+        )
+    }
+
+    /// Each row as an entry, with its time in milliseconds.
+    pub fn entries(&self) -> impl ExactSizeIterator<Item = (EntryRef<'_>, i64)> + '_ {
+        self.spans.iter().map(|s| self.entry(s))
+    }
+
+    /// Keeps the rows `keep` says yes to.
+    pub fn retain(&mut self, keep: impl Fn(&EntryRef<'_>) -> bool) {
+        let text = &self.text;
+        self.spans.retain(|s| {
+            let key = &text[s.key.0 as usize..s.key.1 as usize];
+            keep(&EntryRef {
+                key,
+                version_id: &text[s.version_id.0 as usize..s.version_id.1 as usize],
+                is_marker: s.is_marker,
+                is_latest: s.is_latest,
+                mtime: s.mtime_ms.div_euclid(1000),
+                size: s.size,
+                etag: None,
+                storage_class: None,
+            })
+        });
+    }
+
+    fn add(&mut self, text: &str) -> (u32, u32) {
+        let from = self.text.len() as u32;
+        self.text.push_str(text);
+        (from, self.text.len() as u32)
+    }
+
+    /// Adds a row, as a listing would show it: the `null` version named,
+    /// nothing but a time on a delete marker, STANDARD as no class.
+    fn push(&mut self, f: Fields<'_>) {
+        let key = self.add(&f.key);
+        let version_id = match f.version_id {
+            // The `null` version has no id in a report.
+            None | Some("") => self.add("null"),
+            Some(v) => self.add(v),
+        };
+        let marker = f.is_marker;
+        let etag = f
+            .etag
+            .filter(|e| !marker && !e.is_empty())
+            .map(|e| self.add(e.trim_matches('"')));
+        let storage_class = f
+            .storage_class
+            .filter(|c| !marker && !c.is_empty() && *c != "STANDARD")
+            .map(|c| self.add(c));
+        self.spans.push(Span {
+            key,
+            version_id,
+            etag,
+            storage_class,
+            is_marker: marker,
+            is_latest: f.is_latest,
+            size: if marker { None } else { f.size },
+            mtime_ms: f.mtime_ms,
+        });
+    }
+}
+
+/// Reads the data file `file` of `manifest` from `path`, checked against
+/// its MD5, and calls `rows` with its rows, a batch at a time. Returns the
+/// rows read. A CSV file is read once, hashed as it is decoded: its rows
+/// may be handed over before a mismatch is known, so keep them only when
+/// this returns `Ok`. A damaged file is named by its MD5 before whatever
+/// else failed in it.
 pub fn read_file(
     path: &Path,
     manifest: &Manifest,
     file: &DataFile,
-    mut rows: impl FnMut(Vec<Row>) -> Result<(), InventoryError>,
+    mut rows: impl FnMut(Rows) -> Result<(), InventoryError>,
 ) -> Result<u64, InventoryError> {
     let shown = path.display().to_string();
     let io = |e: std::io::Error| InventoryError::Io {
         path: shown.clone(),
         reason: e.to_string(),
     };
-    let found = md5_of(path).map_err(io)?;
-    if found != file.md5 {
-        return Err(InventoryError::Checksum {
-            path: shown,
+    let checked = |found: String| match found == file.md5 {
+        true => Ok(()),
+        false => Err(InventoryError::Checksum {
+            path: shown.clone(),
             found,
             expected: file.md5.clone(),
-        });
-    }
+        }),
+    };
     let handle = File::open(path).map_err(io)?;
     match manifest.format {
-        Format::Csv => read_csv(handle, &manifest.columns, &shown, &mut rows),
+        Format::Csv => {
+            let mut hashing = Hashing {
+                inner: BufReader::with_capacity(1 << 20, handle),
+                md5: Md5::new(),
+            };
+            let read = read_csv(&mut hashing, &manifest.columns, &shown, &mut rows);
+            std::io::copy(&mut hashing, &mut std::io::sink()).map_err(io)?;
+            checked(hex::encode(hashing.md5.finalize()))?;
+            read
+        }
         Format::Parquet => {
+            checked(md5_of(path).map_err(io)?)?;
             let reader =
                 parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(handle)
                     .and_then(|b| b.with_batch_size(BATCH).build())
@@ -57,6 +188,7 @@ pub fn read_file(
             read_batches(reader, &shown, &mut rows)
         }
         Format::Orc => {
+            checked(md5_of(path).map_err(io)?)?;
             let reader = orc_rust::ArrowReaderBuilder::try_new(handle)
                 .map_err(|e| data(&shown, 0, e.to_string()))?
                 .with_batch_size(BATCH)
@@ -71,6 +203,20 @@ fn data(path: &str, row: u64, reason: impl Into<String>) -> InventoryError {
         path: path.to_owned(),
         row,
         reason: reason.into(),
+    }
+}
+
+/// A reader that hashes what passes through it.
+struct Hashing<R> {
+    inner: R,
+    md5: Md5,
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.md5.update(&buf[..n]);
+        Ok(n)
     }
 }
 
@@ -99,46 +245,11 @@ struct Fields<'a> {
     storage_class: Option<&'a str>,
 }
 
-impl Fields<'_> {
-    fn row(self) -> Row {
-        let marker = self.is_marker;
-        Row {
-            entry: Entry {
-                key: self.key.into_owned(),
-                // The `null` version has no id in a report.
-                version_id: match self.version_id {
-                    None | Some("") => "null".to_owned(),
-                    Some(v) => v.to_owned(),
-                },
-                is_marker: marker,
-                is_latest: self.is_latest,
-                mtime: self.mtime_ms.div_euclid(1000),
-                size: if marker { None } else { self.size },
-                etag: if marker {
-                    None
-                } else {
-                    self.etag
-                        .filter(|e| !e.is_empty())
-                        .map(|e| e.trim_matches('"').to_owned())
-                },
-                storage_class: if marker {
-                    None
-                } else {
-                    self.storage_class
-                        .filter(|c| !c.is_empty() && *c != "STANDARD")
-                        .map(str::to_owned)
-                },
-            },
-            mtime_ms: self.mtime_ms,
-        }
-    }
-}
-
 fn read_csv(
-    file: File,
+    file: impl Read,
     columns: &[String],
     path: &str,
-    rows: &mut impl FnMut(Vec<Row>) -> Result<(), InventoryError>,
+    rows: &mut impl FnMut(Rows) -> Result<(), InventoryError>,
 ) -> Result<u64, InventoryError> {
     let at = |name: &str| columns.iter().position(|c| c == name);
     let key = at("key").expect("checked by the manifest");
@@ -153,13 +264,14 @@ fn read_csv(
         at("etag"),
         at("storageclass"),
     );
-    let gz = flate2::read::MultiGzDecoder::new(BufReader::with_capacity(1 << 20, file));
+    let gz = flate2::read::MultiGzDecoder::new(file);
     let mut reader = csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(false)
         .from_reader(gz);
     let mut record = csv::StringRecord::new();
-    let mut batch = Vec::with_capacity(BATCH);
+    let mut batch = Rows::with_capacity(BATCH);
+    let mut spaced = String::new();
     let mut n: u64 = 0;
     loop {
         match reader.read_record(&mut record) {
@@ -185,7 +297,7 @@ fn read_csv(
             "false" | "FALSE" | "False" | "" => Ok(false),
             other => Err(data(path, n, format!("{other:?} is not true or false"))),
         };
-        let key = decode_key(&record[key])
+        let key = decode_key(&record[key], &mut spaced)
             .ok_or_else(|| data(path, n, "the key is not URL-encoded UTF-8"))?;
         let mtime_ms = match field(modified) {
             Some(t) => parse_ms(t).ok_or_else(|| data(path, n, format!("{t:?} is not a time")))?,
@@ -198,21 +310,18 @@ fn read_csv(
             ),
             None => None,
         };
-        batch.push(
-            Fields {
-                key: key.into(),
-                version_id: Some(&record[version]),
-                is_latest: flag(latest)?,
-                is_marker: flag(marker)?,
-                size,
-                mtime_ms,
-                etag: field(etag),
-                storage_class: field(class),
-            }
-            .row(),
-        );
+        batch.push(Fields {
+            key,
+            version_id: Some(&record[version]),
+            is_latest: flag(latest)?,
+            is_marker: flag(marker)?,
+            size,
+            mtime_ms,
+            etag: field(etag),
+            storage_class: field(class),
+        });
         if batch.len() == BATCH {
-            rows(std::mem::replace(&mut batch, Vec::with_capacity(BATCH)))?;
+            rows(std::mem::replace(&mut batch, Rows::with_capacity(BATCH)))?;
         }
     }
     if !batch.is_empty() {
@@ -221,13 +330,22 @@ fn read_csv(
     Ok(n)
 }
 
-/// A CSV key: URL-encoded as a form (`+` for a space).
-fn decode_key(encoded: &str) -> Option<String> {
-    let spaced = encoded.replace('+', " ");
-    percent_encoding::percent_decode_str(&spaced)
+/// A CSV key: URL-encoded as a form (`+` for a space). `spaced` is a
+/// buffer to reuse.
+fn decode_key<'a>(encoded: &'a str, spaced: &'a mut String) -> Option<std::borrow::Cow<'a, str>> {
+    if !encoded.contains(['%', '+']) {
+        return Some(encoded.into());
+    }
+    let encoded = if encoded.contains('+') {
+        spaced.clear();
+        spaced.extend(encoded.chars().map(|c| if c == '+' { ' ' } else { c }));
+        spaced.as_str()
+    } else {
+        encoded
+    };
+    percent_encoding::percent_decode_str(encoded)
         .decode_utf8()
         .ok()
-        .map(|k| k.into_owned())
 }
 
 fn parse_ms(text: &str) -> Option<i64> {
@@ -239,7 +357,7 @@ fn parse_ms(text: &str) -> Option<i64> {
 fn read_batches<E: std::fmt::Display>(
     batches: impl Iterator<Item = Result<RecordBatch, E>>,
     path: &str,
-    rows: &mut impl FnMut(Vec<Row>) -> Result<(), InventoryError>,
+    rows: &mut impl FnMut(Rows) -> Result<(), InventoryError>,
 ) -> Result<u64, InventoryError> {
     let mut n: u64 = 0;
     for batch in batches {
@@ -275,7 +393,7 @@ fn text_at(a: Option<&arrow::array::StringArray>, i: usize) -> Option<&str> {
     a.filter(|a| a.is_valid(i)).map(|a| a.value(i))
 }
 
-fn batch_rows(batch: &RecordBatch, path: &str, before: u64) -> Result<Vec<Row>, InventoryError> {
+fn batch_rows(batch: &RecordBatch, path: &str, before: u64) -> Result<Rows, InventoryError> {
     let text = DataType::Utf8;
     let need = |name: &str, to: &DataType| {
         column(batch, name, to, path)?
@@ -304,22 +422,21 @@ fn batch_rows(batch: &RecordBatch, path: &str, before: u64) -> Result<Vec<Row>, 
         .map(|m| m.as_primitive::<TimestampMillisecondType>());
     let etag = etag.as_ref().map(|e| e.as_string::<i32>());
     let class = class.as_ref().map(|c| c.as_string::<i32>());
-    (0..batch.num_rows())
-        .map(|i| {
-            if key.is_null(i) {
-                return Err(data(path, before + i as u64 + 1, "a row without a key"));
-            }
-            Ok(Fields {
-                key: key.value(i).into(),
-                version_id: text_at(Some(version), i),
-                is_latest: latest.is_valid(i) && latest.value(i),
-                is_marker: marker.is_valid(i) && marker.value(i),
-                size: size.filter(|s| s.is_valid(i)).map(|s| s.value(i)),
-                mtime_ms: modified.filter(|m| m.is_valid(i)).map_or(0, |m| m.value(i)),
-                etag: text_at(etag, i),
-                storage_class: text_at(class, i),
-            }
-            .row())
-        })
-        .collect()
+    let mut rows = Rows::with_capacity(batch.num_rows());
+    for i in 0..batch.num_rows() {
+        if key.is_null(i) {
+            return Err(data(path, before + i as u64 + 1, "a row without a key"));
+        }
+        rows.push(Fields {
+            key: key.value(i).into(),
+            version_id: text_at(Some(version), i),
+            is_latest: latest.is_valid(i) && latest.value(i),
+            is_marker: marker.is_valid(i) && marker.value(i),
+            size: size.filter(|s| s.is_valid(i)).map(|s| s.value(i)),
+            mtime_ms: modified.filter(|m| m.is_valid(i)).map_or(0, |m| m.value(i)),
+            etag: text_at(etag, i),
+            storage_class: text_at(class, i),
+        });
+    }
+    Ok(rows)
 }

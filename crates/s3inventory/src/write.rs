@@ -295,7 +295,10 @@ mod tests {
             let mut read = Vec::new();
             for f in &manifest.files {
                 read_file(&dir.path().join(&f.key), &manifest, f, |rows| {
-                    read.extend(rows);
+                    read.extend(rows.entries().map(|(e, ms)| Row {
+                        entry: e.to_entry(),
+                        mtime_ms: ms,
+                    }));
                     Ok(())
                 })
                 .unwrap();
