@@ -298,7 +298,7 @@ def inventory_section(I):
         "",
         f"Killed halfway through (at half the whole run's time) and run again, the Parquet ingest read "
         f"{res['files_read']} of {res['files']} files ({fmt(res['rows'])} rows) in {res['seconds']:.1f} s, "
-        f"{fmt(res['rate'])} rows/s: the rate of a whole run, nothing read twice.",
+        f"{fmt(res['rate'])} rows/s (a whole run: {fmt(pq['rate'])}/s): only the unfinished files are read again.",
         "",
         "What bounds it: the catalog's one SQLite connection, on one core. The files are decoded on as many "
         "threads as there are cores, each batch's text in one buffer (no allocation per row); a report in key "
@@ -309,7 +309,8 @@ def inventory_section(I):
         "would shrink it by about a tenth). What is left is SQLite's own work per row — binding ten values, "
         "building the record, the b-tree insert (two per version: the version and, for every other one, its "
         "key) — about 1.4 µs per version on this machine, all on the writer's core while the readers share "
-        "the other. A report out of key order is staged and sorted by SQLite instead, about three times slower.",
+        "the other. A report out of key order is staged and sorted by SQLite instead, about 3.5 times slower (1 M "
+        "versions, the same report with its manifest's files listed in reverse: 5.8 s against 1.7 s).",
         INVENTORY_END,
     ]
     return "\n".join(lines) + "\n"

@@ -329,6 +329,17 @@ fn a_killed_ingest_resumes_at_the_first_unfinished_file() {
         "SELECT count(*) FROM inventory_files WHERE done = 1",
     );
     assert!(done < 24, "the kill came too late: {done} files done");
+    let status = s3rewind_ok(&catalog, &["status"]);
+    assert!(
+        status.contains(&format!("{done} of 24 data files in")),
+        "{status}"
+    );
+    // A listing is not mixed into the half-built catalog.
+    let err = s3rewind_err(&catalog, &["scan", "s3://seeded"]);
+    assert!(
+        err.contains("being built from an inventory report"),
+        "{err}"
+    );
     let out = s3rewind_ok(&catalog, &args);
     let read_now: u64 = out
         .split(" read now")

@@ -75,6 +75,15 @@ pub async fn run(global: &GlobalArgs, args: ScanArgs) -> Result<u8, CliError> {
             )
             .into());
         }
+        if !complete && from_report.is_none() {
+            if let Some((done, all)) = catalog.report_files()? {
+                return Err(catalog::CatalogError::Refused(format!(
+                    "this catalog is being built from an inventory report ({done} of {all} data files in): a listing would mix with it\n  hint: run the same `scan {} --inventory MANIFEST` again to finish it, or start over with `--fresh`",
+                    shown(&args.url)
+                ))
+                .into());
+            }
+        }
         if complete && !rescan.is_empty() {
             return list_again(&s3, catalog, &location, &rescan, &args).await;
         }

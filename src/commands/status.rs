@@ -63,14 +63,24 @@ pub async fn run(global: &GlobalArgs, json: bool) -> Result<u8, CliError> {
                 None => "; not compacted yet: the next `scan` packs it",
             }
         ),
-        None => println!(
-            "scan        UNFINISHED: started {}, {} of {} key ranges done; run `s3rewind scan s3://{}/{}` to resume",
-            scan.started_at,
-            thousands(totals.ranges_done as u64),
-            thousands(totals.ranges as u64),
-            scan.location.bucket,
-            shown(&scan.location.base_prefix)
-        ),
+        None => match catalog.report_files()? {
+            Some((done, all)) => println!(
+                "scan        UNFINISHED: started {}, from an inventory report: {} of {} data files in; run the same `s3rewind scan s3://{}/{} --inventory MANIFEST` to resume",
+                scan.started_at,
+                thousands(done as u64),
+                thousands(all as u64),
+                scan.location.bucket,
+                shown(&scan.location.base_prefix)
+            ),
+            None => println!(
+                "scan        UNFINISHED: started {}, {} of {} key ranges done; run `s3rewind scan s3://{}/{}` to resume",
+                scan.started_at,
+                thousands(totals.ranges_done as u64),
+                thousands(totals.ranges as u64),
+                scan.location.bucket,
+                shown(&scan.location.base_prefix)
+            ),
+        },
     }
     println!(
         "entries     {} versions, {} delete markers, {} keys ({} pages listed)",

@@ -736,6 +736,17 @@ impl Catalog {
         })
     }
 
+    /// How many of the report's data files are in, of how many, when the
+    /// catalog is (being) built from an inventory report.
+    pub fn report_files(&self) -> Result<Option<(i64, i64)>> {
+        let (done, all): (i64, i64) = self.conn.query_row(
+            "SELECT coalesce(sum(done), 0), count(*) FROM inventory_files",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+        Ok((all > 0).then_some((done, all)))
+    }
+
     /// Where each prefix's entries came from, by prefix.
     pub fn sources(&self) -> Result<Vec<Source>> {
         let mut stmt = self

@@ -9,7 +9,6 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use catalog::Catalog;
-use model::EntryRef;
 use model::Location;
 use s3inventory::{DataFile, InventoryError, Manifest, Rows};
 use s3io::S3;
@@ -179,7 +178,7 @@ pub async fn ingest(
         .iter()
         .map(|p| format!("{}{p}", location.base_prefix))
         .collect();
-    let keep = |e: &EntryRef<'_>| wanted.iter().any(|p| e.key.starts_with(p.as_str()));
+    let keep = |key: &str| wanted.iter().any(|p| key.starts_with(p.as_str()));
     let files_read;
     let rows_read = match read_files(
         catalog,
@@ -294,7 +293,7 @@ fn read_files(
     prefixes: &[String],
     manifest: &Manifest,
     paths: &[(usize, PathBuf)],
-    keep: &(dyn Fn(&EntryRef<'_>) -> bool + Sync),
+    keep: &(dyn Fn(&str) -> bool + Sync),
     progress: &IngestProgress,
 ) -> Result<Option<u64>, ScanError> {
     let readers = std::thread::available_parallelism()
@@ -318,7 +317,7 @@ fn read_files(
                 let tx = &senders[n];
                 let file = &manifest.files[*i];
                 let read = s3inventory::read_file(path, manifest, file, |mut rows| {
-                    rows.retain(keep);
+                    rows.retain_keys(keep);
                     tx.send(Message::Rows(*i as i64, rows))
                         .map_err(|_| InventoryError::Io {
                             path: path.display().to_string(),

@@ -87,22 +87,11 @@ impl Rows {
         self.spans.iter().map(|s| self.entry(s))
     }
 
-    /// Keeps the rows `keep` says yes to.
-    pub fn retain(&mut self, keep: impl Fn(&EntryRef<'_>) -> bool) {
+    /// Keeps the rows whose key `keep` says yes to.
+    pub fn retain_keys(&mut self, keep: impl Fn(&str) -> bool) {
         let text = &self.text;
-        self.spans.retain(|s| {
-            let key = &text[s.key.0 as usize..s.key.1 as usize];
-            keep(&EntryRef {
-                key,
-                version_id: &text[s.version_id.0 as usize..s.version_id.1 as usize],
-                is_marker: s.is_marker,
-                is_latest: s.is_latest,
-                mtime: s.mtime_ms.div_euclid(1000),
-                size: s.size,
-                etag: None,
-                storage_class: None,
-            })
-        });
+        self.spans
+            .retain(|s| keep(&text[s.key.0 as usize..s.key.1 as usize]));
     }
 
     fn add(&mut self, text: &str) -> (u32, u32) {
