@@ -814,6 +814,28 @@ mod tests {
         rows.iter().map(|(e, ms)| (e.borrowed(), *ms)).collect()
     }
 
+    /// Takes each file's rows and marks it done, then finishes: false
+    /// when the rows were out of key order.
+    fn take(catalog: &mut Catalog, files: &[(i64, &[(Entry, i64)])]) -> bool {
+        let mut rows = catalog.report_rows("", &[String::new()]).unwrap();
+        for (file, taken) in files {
+            assert!(rows.push(*file, &refs(taken)).unwrap());
+            rows.file_done(*file, taken.len() as u64).unwrap();
+        }
+        let in_order = rows.finish().unwrap();
+        if !in_order {
+            rows.sort_instead().unwrap();
+        }
+        in_order
+    }
+
+    fn staged(catalog: &Catalog) -> i64 {
+        catalog
+            .conn
+            .query_row("SELECT count(*) FROM inventory_rows", [], |r| r.get(0))
+            .unwrap()
+    }
+
     fn files() -> Vec<(String, String)> {
         vec![
             ("f0".to_owned(), "m0".to_owned()),
@@ -841,22 +863,15 @@ mod tests {
         assert!(rows.push(0, &refs(&file0)).unwrap());
         rows.file_done(0, 3).unwrap();
         assert!(rows.push(1, &refs(&file1)).unwrap());
-        drop(rows); // a kill before file 1 is done
-                    // k's rows wait, staged, for more of them in file 1.
+        // A kill before file 1 is done: k's rows wait, staged, for more of
+        // them in file 1.
+        drop(rows);
         assert_eq!(listed(&catalog), [(1, 0, "a1".into())]);
-        let staged: i64 = catalog
-            .conn
-            .query_row("SELECT count(*) FROM inventory_rows", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(staged, 2);
+        assert_eq!(staged(&catalog), 2);
 
         let start = catalog.begin_inventory(&files()).unwrap();
         assert_eq!(start.done, [true, false]);
-        let mut rows = catalog.report_rows("", &[String::new()]).unwrap();
-        assert!(rows.push(1, &refs(&file1)).unwrap());
-        rows.file_done(1, 2).unwrap();
-        assert!(rows.finish().unwrap());
-        drop(rows);
+        assert!(take(&mut catalog, &[(1, &file1)]));
         let settled = settle(&mut catalog);
         assert_eq!(
             (settled.versions, settled.delete_markers, settled.sorted),
@@ -887,25 +902,13 @@ mod tests {
             (entry("k", "v1", true, 10), 10_000),
             (latest(entry("a", "x", false, 5)), 5_000),
         ];
-        let mut rows = catalog.report_rows("", &[String::new()]).unwrap();
-        assert!(rows.push(0, &refs(&file0)).unwrap());
-        rows.file_done(0, 1).unwrap();
         // "a" after "k", found once a's rows are all in
-        assert!(rows.push(1, &refs(&file1)).unwrap());
-        rows.file_done(1, 2).unwrap();
-        assert!(!rows.finish().unwrap());
-        rows.sort_instead().unwrap();
+        assert!(!take(&mut catalog, &[(0, &file0), (1, &file1)]));
         assert!(listed(&catalog).is_empty());
 
         let start = catalog.begin_inventory(&files()).unwrap();
         assert_eq!((start.done, start.sorted), (vec![false, false], true));
-        let mut rows = catalog.report_rows("", &[String::new()]).unwrap();
-        assert!(rows.push(0, &refs(&file0)).unwrap());
-        rows.file_done(0, 1).unwrap();
-        assert!(rows.push(1, &refs(&file1)).unwrap());
-        rows.file_done(1, 2).unwrap();
-        assert!(rows.finish().unwrap());
-        drop(rows);
+        assert!(take(&mut catalog, &[(0, &file0), (1, &file1)]));
         let settled = settle(&mut catalog);
         assert_eq!(
             (settled.versions, settled.delete_markers, settled.sorted),
@@ -915,10 +918,6 @@ mod tests {
             listed(&catalog),
             [(1, 0, "x".into()), (2, 0, "v2".into()), (2, 1, "v1".into())]
         );
-        let staged: i64 = catalog
-            .conn
-            .query_row("SELECT count(*) FROM inventory_rows", [], |r| r.get(0))
-            .unwrap();
-        assert_eq!(staged, 0);
+        assert_eq!(staged(&catalog), 0);
     }
 }

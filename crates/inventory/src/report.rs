@@ -180,15 +180,7 @@ pub async fn ingest(
         .collect();
     let keep = |key: &str| wanted.iter().any(|p| key.starts_with(p.as_str()));
     let files_read;
-    let rows_read = match read_files(
-        catalog,
-        &location.base_prefix,
-        prefixes,
-        manifest,
-        &paths,
-        &keep,
-        progress,
-    )? {
+    let rows_read = match read_files(catalog, scan, &paths, &keep, progress)? {
         Some(rows) => {
             files_read = todo.len();
             rows
@@ -203,16 +195,8 @@ pub async fn ingest(
             progress.files_done.store(0, Ordering::Relaxed);
             progress.rows.store(0, Ordering::Relaxed);
             files_read = files.len();
-            read_files(
-                catalog,
-                &location.base_prefix,
-                prefixes,
-                manifest,
-                &paths,
-                &keep,
-                progress,
-            )?
-            .expect("staged rows are taken in any order")
+            read_files(catalog, scan, &paths, &keep, progress)?
+                .expect("staged rows are taken in any order")
         }
     };
     tracing::info!(
@@ -289,13 +273,12 @@ enum Message {
 /// stages them: call again).
 fn read_files(
     catalog: &mut Catalog,
-    base: &str,
-    prefixes: &[String],
-    manifest: &Manifest,
+    scan: ReportScan<'_>,
     paths: &[(usize, PathBuf)],
     keep: &(dyn Fn(&str) -> bool + Sync),
     progress: &IngestProgress,
 ) -> Result<Option<u64>, ScanError> {
+    let manifest = scan.manifest;
     let readers = std::thread::available_parallelism()
         .map_or(2, |n| n.get())
         .min(paths.len())
@@ -339,7 +322,7 @@ fn read_files(
         }
         // Dropped on an error: what the unfinished file wrote is rolled
         // back, and the readers stop as their channels close.
-        let mut into = catalog.report_rows(base, prefixes)?;
+        let mut into = catalog.report_rows(&scan.location.base_prefix, scan.prefixes)?;
         let mut read = 0u64;
         for rx in receivers {
             for message in rx.iter() {
