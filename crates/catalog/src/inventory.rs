@@ -3,10 +3,11 @@
 //! unfinished file; and where each prefix's entries came from (`sources`).
 //!
 //! A report in key order (the usual case) goes straight into `keys` and
-//! `entries` in one pass, as a listing's pages would; a key's versions are
-//! put in listing order as they come. Rows out of key order switch the
-//! ingest, once, to staging every row in `inventory_rows` and sorting them
-//! when all are in.
+//! `entries` in one pass, as a listing's pages would, each key's entries
+//! put in listing order once all of them are in. Rows out of key order
+//! switch the ingest, once, to staging every row in `inventory_rows` and
+//! sorting them when all are in. While rows go in, the catalog is in
+//! rollback-journal mode (see [`Catalog::report_rows`]).
 
 use std::cmp::Ordering;
 use std::sync::mpsc;
@@ -639,6 +640,8 @@ impl Catalog {
 
     /// Starts taking the report's rows for the scan's `prefixes`
     /// (relative to `base`), going on from where an earlier run stopped.
+    /// Until the [`ReportRows`] is dropped the catalog is in rollback-journal
+    /// mode (WAL again after), unless another connection has it open.
     pub fn report_rows(&mut self, base: &str, prefixes: &[String]) -> Result<ReportRows<'_>> {
         let (sorted, last_key) =
             self.conn
@@ -862,6 +865,21 @@ mod tests {
         let mut rows = catalog.report_rows("", &[String::new()]).unwrap();
         assert!(rows.push(0, &refs(&file0)).unwrap());
         rows.file_done(0, 3).unwrap();
+        // Someone looking on (`status`) opens the catalog, and leaves the
+        // ingest's journal mode alone.
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let onlooker = rt
+            .block_on(Catalog::open(&dir.path().join("c.db")))
+            .unwrap();
+        assert_eq!(onlooker.report_files().unwrap(), Some((1, 2)));
+        drop(onlooker);
+        let mode: String = rusqlite::Connection::open(dir.path().join("c.db"))
+            .unwrap()
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "delete");
         assert!(rows.push(1, &refs(&file1)).unwrap());
         // A kill before file 1 is done: k's rows wait, staged, for more of
         // them in file 1.

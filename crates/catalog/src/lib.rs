@@ -133,8 +133,13 @@ impl Catalog {
         };
         compact::finish_swap(path).map_err(open_err)?;
         files::create_private(path).map_err(open_err)?;
-        check_schema(path)?;
-        migrate(path).await?;
+        // A catalog that is up to date is not opened through the migrator,
+        // whose connection sets WAL mode: that takes the file to itself,
+        // which an inventory ingest (in rollback-journal mode while it runs)
+        // would refuse to a `status` looking on.
+        if check_schema(path)? {
+            migrate(path).await?;
+        }
         let conn = connect(path)?;
         Ok(Catalog {
             path: path.to_owned(),
@@ -168,8 +173,9 @@ impl Catalog {
 }
 
 /// Refuses, before anything is written, a file that is not a catalog or
-/// whose schema is newer than this s3rewind's.
-fn check_schema(path: &Path) -> Result<()> {
+/// whose schema is newer than this s3rewind's. Returns whether migrations
+/// are to be applied (a new file, or an older schema).
+fn check_schema(path: &Path) -> Result<bool> {
     use rusqlite::OpenFlags;
     let not_catalog = |reason: String| CatalogError::NotACatalog {
         path: path.to_owned(),
@@ -197,7 +203,7 @@ fn check_schema(path: &Path) -> Result<()> {
         Err(e) => return Err(e.into()),
     };
     if tables.is_empty() {
-        return Ok(());
+        return Ok(true);
     }
     if !tables.iter().any(|t| t == "_sqlx_migrations") || !tables.iter().any(|t| t == "scans") {
         return Err(not_catalog(
@@ -217,7 +223,7 @@ fn check_schema(path: &Path) -> Result<()> {
             known,
         });
     }
-    Ok(())
+    Ok(found < known)
 }
 
 async fn migrate(path: &Path) -> Result<()> {
