@@ -908,6 +908,21 @@ mod tests {
         assert_eq!(catalog.sources().unwrap()[0].kind, "inventory");
         let wrong = vec![("f0".to_owned(), "other".to_owned())];
         assert!(catalog.begin_inventory(&wrong).is_err());
+        // Left in rollback-journal mode (the switch back was refused), the
+        // finished catalog is put back in WAL mode by the next open.
+        catalog
+            .conn
+            .query_row("PRAGMA journal_mode = DELETE", [], |_| Ok(()))
+            .unwrap();
+        drop(catalog);
+        let again = rt
+            .block_on(Catalog::open(&dir.path().join("c.db")))
+            .unwrap();
+        let mode: String = again
+            .conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
     }
 
     #[test]

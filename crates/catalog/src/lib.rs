@@ -141,10 +141,34 @@ impl Catalog {
             migrate(path).await?;
         }
         let conn = connect(path)?;
-        Ok(Catalog {
+        let catalog = Catalog {
             path: path.to_owned(),
             conn,
-        })
+        };
+        catalog.back_to_wal()?;
+        Ok(catalog)
+    }
+
+    /// Puts the catalog back in WAL mode, which every command expects, if
+    /// an inventory ingest left it in rollback-journal mode (its connection
+    /// could not switch back: another one was open) and is not running: no
+    /// file of a report is waiting.
+    fn back_to_wal(&self) -> Result<()> {
+        let mode: String = self
+            .conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
+        let ingesting: bool = self.conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM inventory_files WHERE done = 0)",
+            [],
+            |r| r.get(0),
+        )?;
+        if mode != "wal" && !ingesting {
+            // Best effort: with another connection open it waits, then fails; the next open tries again.
+            let _ = self
+                .conn
+                .query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()));
+        }
+        Ok(())
     }
 
     pub fn path(&self) -> &Path {
