@@ -63,24 +63,33 @@ pub async fn run(global: &GlobalArgs, json: bool) -> Result<u8, CliError> {
                 None => "; not compacted yet: the next `scan` packs it",
             }
         ),
-        None => match catalog.report_files()? {
-            Some((done, all)) => println!(
-                "scan        UNFINISHED: started {}, from an inventory report: {} of {} data files in; run the same `s3rewind scan s3://{}/{} --inventory MANIFEST` to resume",
+        None => {
+            // A report's ingest resumes with its manifest, a listing without.
+            let (progress, resume) = match catalog.report_files()? {
+                Some((done, all)) => (
+                    format!(
+                        "from an inventory report: {} of {} data files in",
+                        thousands(done as u64),
+                        thousands(all as u64)
+                    ),
+                    " --inventory MANIFEST",
+                ),
+                None => (
+                    format!(
+                        "{} of {} key ranges done",
+                        thousands(totals.ranges_done as u64),
+                        thousands(totals.ranges as u64)
+                    ),
+                    "",
+                ),
+            };
+            println!(
+                "scan        UNFINISHED: started {}, {progress}; run the same `s3rewind scan s3://{}/{}{resume}` to resume",
                 scan.started_at,
-                thousands(done as u64),
-                thousands(all as u64),
                 scan.location.bucket,
                 shown(&scan.location.base_prefix)
-            ),
-            None => println!(
-                "scan        UNFINISHED: started {}, {} of {} key ranges done; run `s3rewind scan s3://{}/{}` to resume",
-                scan.started_at,
-                thousands(totals.ranges_done as u64),
-                thousands(totals.ranges as u64),
-                scan.location.bucket,
-                shown(&scan.location.base_prefix)
-            ),
-        },
+            );
+        }
     }
     println!(
         "entries     {} versions, {} delete markers, {} keys ({} pages listed)",

@@ -40,7 +40,8 @@ impl Catalog {
 
     /// Records the catalog as compacted without rewriting it: for a file
     /// written in one pass in key order (an inventory report's), which
-    /// packing would shrink by about a tenth at the cost of rewriting it.
+    /// packing would shrink a little at the cost of rewriting it
+    /// (docs/benchmarks.md, "Inventory ingest", measures how much).
     pub fn mark_compacted(&mut self) -> Result<()> {
         mark_compacted(&self.conn)
     }

@@ -16,7 +16,7 @@ use model::{Entry, EntryRef};
 use rusqlite::types::Value;
 use rusqlite::{params, OptionalExtension};
 
-use crate::writer::{Etag, Insert, ENTRY_INSERT, KEY_INSERT};
+use crate::writer::{bind_entry_columns, Insert, ENTRY_INSERT, KEY_INSERT};
 use crate::{Catalog, Result};
 
 const STAGE_INSERT: &str =
@@ -57,6 +57,22 @@ pub struct Settled {
     pub sorted: bool,
 }
 
+/// Which of `prefixes` (full keys, none inside another) `key` is under,
+/// trying `was` (the previous key's) first: keys come in order, so most
+/// share it. Rows were kept only under a prefix.
+fn prefix_of(key: &str, prefixes: &[String], was: usize) -> usize {
+    if prefixes
+        .get(was)
+        .is_some_and(|p| key.starts_with(p.as_str()))
+    {
+        return was;
+    }
+    prefixes
+        .iter()
+        .position(|p| key.starts_with(p.as_str()))
+        .unwrap_or(was)
+}
+
 /// A report's row: an entry and its time in milliseconds.
 type RowRef<'r> = (EntryRef<'r>, i64);
 
@@ -69,17 +85,9 @@ fn listing_order(a: &RowRef<'_>, b: &RowRef<'_>) -> Ordering {
 /// Stages `rows` of file `file` in `inventory_rows`.
 fn stage(conn: &rusqlite::Connection, file: i64, rows: &[RowRef<'_>]) -> Result<()> {
     Insert::prepare(conn, STAGE_INSERT, 10)?.run(rows, |s, at, (e, ms)| {
-        let etag = e.etag.map(Etag::new);
         s.raw_bind_parameter(at, file)?;
         s.raw_bind_parameter(at + 1, e.key)?;
-        s.raw_bind_parameter(at + 2, e.version_id)?;
-        s.raw_bind_parameter(at + 3, e.is_marker)?;
-        s.raw_bind_parameter(at + 4, e.is_latest)?;
-        s.raw_bind_parameter(at + 5, ms)?;
-        s.raw_bind_parameter(at + 6, e.size)?;
-        s.raw_bind_parameter(at + 7, etag)?;
-        s.raw_bind_parameter(at + 8, etag.and_then(|t| t.parts))?;
-        s.raw_bind_parameter(at + 9, e.storage_class)
+        bind_entry_columns(s, at + 2, e, *ms)
     })
 }
 
@@ -161,11 +169,12 @@ impl Drop for Flusher {
 pub struct ReportRows<'c> {
     conn: &'c rusqlite::Connection,
     sorted: bool,
-    /// The scan's prefixes (relative) and their full keys.
-    prefixes: Vec<(String, String)>,
+    /// The scan's prefixes, relative and as full keys.
+    prefixes: Vec<String>,
+    full: Vec<String>,
     /// The rows of the last key seen, not yet written.
     carried: Vec<(Entry, i64)>,
-    /// The last key written.
+    /// The last key written (the one with the highest id).
     last_key: Option<String>,
     next_key_id: i64,
     /// Rows and delete markers per prefix since the last commit.
@@ -176,19 +185,13 @@ pub struct ReportRows<'c> {
 }
 
 /// Keys and entries waiting for a multi-row insert.
+#[derive(Default)]
 struct Pending<'r> {
     keys: Vec<(i64, &'r str)>,
     entries: Vec<(i64, i64, EntryRef<'r>)>,
 }
 
-impl<'r> Pending<'r> {
-    fn new() -> Self {
-        Pending {
-            keys: Vec::with_capacity(ENTRY_BATCH),
-            entries: Vec::with_capacity(ENTRY_BATCH),
-        }
-    }
-
+impl Pending<'_> {
     fn write(&mut self, conn: &rusqlite::Connection) -> Result<()> {
         Insert::prepare(conn, KEY_INSERT, 2)?.run(&self.keys, |s, at, (id, key)| {
             s.raw_bind_parameter(at, *id)?;
@@ -225,7 +228,7 @@ impl ReportRows<'_> {
                 return Ok(false);
             }
         }
-        let mut pending = Pending::new();
+        let mut pending = Pending::default();
         while let Some((first, _)) = rest.first() {
             let run = rest.iter().take_while(|(e, _)| e.key == first.key).count();
             if run == rest.len() {
@@ -248,7 +251,7 @@ impl ReportRows<'_> {
     fn write_carried(&mut self) -> Result<bool> {
         let carried = std::mem::take(&mut self.carried);
         let rows: Vec<RowRef<'_>> = carried.iter().map(|(e, ms)| (e.borrowed(), *ms)).collect();
-        let mut pending = Pending::new();
+        let mut pending = Pending::default();
         let in_order = self.write_key(&rows, &mut pending)?;
         pending.write(self.conn)?;
         Ok(in_order)
@@ -275,12 +278,7 @@ impl ReportRows<'_> {
         };
         let key_id = self.next_key_id;
         self.next_key_id += 1;
-        // Rows were kept only under a prefix.
-        self.under = self
-            .prefixes
-            .iter()
-            .position(|(_, full)| key.starts_with(full.as_str()))
-            .unwrap_or(self.under);
+        self.under = prefix_of(key, &self.full, self.under);
         pending.keys.push((key_id, key));
         let last = self.last_key.get_or_insert_with(String::new);
         last.clear();
@@ -294,20 +292,15 @@ impl ReportRows<'_> {
         Ok(true)
     }
 
-    /// Adds the rows written since the last commit to their ranges, and
-    /// records the cursor.
+    /// Adds the rows written since the last commit to their ranges.
     fn record_progress(&mut self) -> Result<()> {
         let mut range = self.conn.prepare_cached(
             "UPDATE ranges SET rows = rows + ?2, delete_markers = delete_markers + ?3 WHERE prefix = ?1",
         )?;
-        for ((prefix, _), (rows, markers)) in self.prefixes.iter().zip(&mut self.counts) {
+        for (prefix, (rows, markers)) in self.prefixes.iter().zip(&mut self.counts) {
             range.execute(params![prefix, *rows, *markers])?;
             (*rows, *markers) = (0, 0);
         }
-        self.conn.execute(
-            "UPDATE inventory_cursor SET last_key = ?1",
-            [&self.last_key],
-        )?;
         Ok(())
     }
 
@@ -344,7 +337,7 @@ impl ReportRows<'_> {
              DELETE FROM inventory_rows;
              UPDATE ranges SET rows = 0, delete_markers = 0;
              UPDATE inventory_files SET done = 0, rows = 0;
-             UPDATE inventory_cursor SET sorted = 1, last_key = NULL;
+             UPDATE inventory_ingest SET sorted = 1;
              COMMIT",
         )?;
         Ok(())
@@ -499,11 +492,7 @@ fn order_rows(
         if last.as_ref() != Some(&key) {
             key_id += 1;
             seq = 0;
-            // Staged rows are under one of the prefixes (the rest were not kept).
-            under = prefixes
-                .iter()
-                .position(|p| key.starts_with(p.as_str()))
-                .unwrap_or(under);
+            under = prefix_of(&key, prefixes, under);
             new_keys.push((key_id, key.clone()));
             last = Some(key);
         }
@@ -610,7 +599,7 @@ impl Catalog {
                 insert.execute(params![i as i64, key, md5])?;
             }
             tx.execute(
-                "INSERT OR REPLACE INTO inventory_cursor (id, sorted) VALUES (1, 0)",
+                "INSERT OR REPLACE INTO inventory_ingest (id, sorted) VALUES (1, 0)",
                 [],
             )?;
         } else {
@@ -633,7 +622,7 @@ impl Catalog {
             let rows = stmt.query_map([], |r| r.get(0))?;
             rows.collect::<Result<_, _>>()?
         };
-        let sorted: bool = tx.query_row("SELECT sorted FROM inventory_cursor", [], |r| r.get(0))?;
+        let sorted: bool = tx.query_row("SELECT sorted FROM inventory_ingest", [], |r| r.get(0))?;
         tx.commit()?;
         Ok(IngestStart { done, sorted })
     }
@@ -643,15 +632,19 @@ impl Catalog {
     /// Until the [`ReportRows`] is dropped the catalog is in rollback-journal
     /// mode (WAL again after), unless another connection has it open.
     pub fn report_rows(&mut self, base: &str, prefixes: &[String]) -> Result<ReportRows<'_>> {
-        let (sorted, last_key) =
-            self.conn
-                .query_row("SELECT sorted, last_key FROM inventory_cursor", [], |r| {
-                    Ok((r.get::<_, bool>(0)?, r.get::<_, Option<String>>(1)?))
-                })?;
-        let carried = if sorted {
-            Vec::new()
+        let sorted: bool = self
+            .conn
+            .query_row("SELECT sorted FROM inventory_ingest", [], |r| r.get(0))?;
+        let (carried, last_key) = if sorted {
+            (Vec::new(), None)
         } else {
-            staged(&self.conn)?
+            let last = self
+                .conn
+                .query_row("SELECT key FROM keys ORDER BY id DESC LIMIT 1", [], |r| {
+                    r.get(0)
+                })
+                .optional()?;
+            (staged(&self.conn)?, last)
         };
         let next_key_id: i64 =
             self.conn
@@ -675,10 +668,8 @@ impl Catalog {
         Ok(ReportRows {
             conn: &self.conn,
             sorted,
-            prefixes: prefixes
-                .iter()
-                .map(|p| (p.clone(), format!("{base}{p}")))
-                .collect(),
+            prefixes: prefixes.to_vec(),
+            full: prefixes.iter().map(|p| format!("{base}{p}")).collect(),
             carried,
             last_key,
             next_key_id,
@@ -700,7 +691,7 @@ impl Catalog {
         as_of: &str,
     ) -> Result<Settled> {
         let tx = self.conn.transaction()?;
-        let sorted: bool = tx.query_row("SELECT sorted FROM inventory_cursor", [], |r| r.get(0))?;
+        let sorted: bool = tx.query_row("SELECT sorted FROM inventory_ingest", [], |r| r.get(0))?;
         let now = model::time::now_text();
         if sorted {
             let first: i64 =

@@ -545,17 +545,29 @@ pub(crate) fn bind_entry(
     seq: i64,
     e: &EntryRef<'_>,
 ) -> rusqlite::Result<()> {
-    let etag = e.etag.map(Etag::new);
     s.raw_bind_parameter(at, key_id)?;
     s.raw_bind_parameter(at + 1, seq)?;
-    s.raw_bind_parameter(at + 2, e.version_id)?;
-    s.raw_bind_parameter(at + 3, e.is_marker)?;
-    s.raw_bind_parameter(at + 4, e.is_latest)?;
-    s.raw_bind_parameter(at + 5, e.mtime)?;
-    s.raw_bind_parameter(at + 6, e.size)?;
-    s.raw_bind_parameter(at + 7, etag)?;
-    s.raw_bind_parameter(at + 8, etag.and_then(|t| t.parts))?;
-    s.raw_bind_parameter(at + 9, e.storage_class)
+    bind_entry_columns(s, at + 2, e, e.mtime)
+}
+
+/// Binds `e`'s own eight columns, `version_id` to `storage_class`, from
+/// `at` on, with `time` as its time (`entries` keeps seconds; a report's
+/// staged rows milliseconds).
+pub(crate) fn bind_entry_columns(
+    s: &mut rusqlite::Statement<'_>,
+    at: usize,
+    e: &EntryRef<'_>,
+    time: i64,
+) -> rusqlite::Result<()> {
+    let etag = e.etag.map(Etag::new);
+    s.raw_bind_parameter(at, e.version_id)?;
+    s.raw_bind_parameter(at + 1, e.is_marker)?;
+    s.raw_bind_parameter(at + 2, e.is_latest)?;
+    s.raw_bind_parameter(at + 3, time)?;
+    s.raw_bind_parameter(at + 4, e.size)?;
+    s.raw_bind_parameter(at + 5, etag)?;
+    s.raw_bind_parameter(at + 6, etag.and_then(|t| t.parts))?;
+    s.raw_bind_parameter(at + 7, e.storage_class)
 }
 
 /// Each byte's value as a hex digit, lower case only: upper case would

@@ -179,12 +179,8 @@ pub async fn ingest(
         .map(|p| format!("{}{p}", location.base_prefix))
         .collect();
     let keep = |key: &str| wanted.iter().any(|p| key.starts_with(p.as_str()));
-    let files_read;
-    let rows_read = match read_files(catalog, scan, &paths, &keep, progress)? {
-        Some(rows) => {
-            files_read = todo.len();
-            rows
-        }
+    let (files_read, rows_read) = match read_files(catalog, scan, &paths, &keep, progress)? {
+        Some(rows) => (todo.len(), rows),
         None => {
             tracing::info!(
                 "the report is out of key order: every file is read again, staged and sorted"
@@ -194,9 +190,9 @@ pub async fn ingest(
             paths.sort();
             progress.files_done.store(0, Ordering::Relaxed);
             progress.rows.store(0, Ordering::Relaxed);
-            files_read = files.len();
-            read_files(catalog, scan, &paths, &keep, progress)?
-                .expect("staged rows are taken in any order")
+            let rows = read_files(catalog, scan, &paths, &keep, progress)?
+                .expect("staged rows are taken in any order");
+            (files.len(), rows)
         }
     };
     tracing::info!(
