@@ -192,6 +192,15 @@ struct Pending<'r> {
 }
 
 impl Pending<'_> {
+    /// Made once per batch: grown row by row instead, its vectors would
+    /// be reallocated (and, this size, mapped afresh) a dozen times each.
+    fn for_batch() -> Self {
+        Pending {
+            keys: Vec::with_capacity(ENTRY_BATCH),
+            entries: Vec::with_capacity(ENTRY_BATCH),
+        }
+    }
+
     fn write(&mut self, conn: &rusqlite::Connection) -> Result<()> {
         Insert::prepare(conn, KEY_INSERT, 2)?.run(&self.keys, |s, at, (id, key)| {
             s.raw_bind_parameter(at, *id)?;
@@ -228,7 +237,7 @@ impl ReportRows<'_> {
                 return Ok(false);
             }
         }
-        let mut pending = Pending::default();
+        let mut pending = Pending::for_batch();
         while let Some((first, _)) = rest.first() {
             let run = rest.iter().take_while(|(e, _)| e.key == first.key).count();
             if run == rest.len() {
