@@ -16,7 +16,7 @@ use model::{Entry, EntryRef};
 use rusqlite::types::Value;
 use rusqlite::{params, OptionalExtension};
 
-use crate::writer::{bind_entry_columns, Insert, ENTRY_INSERT, KEY_INSERT};
+use crate::insert::{bind_entry, bind_entry_columns, Binder, Insert, ENTRY_INSERT, KEY_INSERT};
 use crate::{Catalog, Result};
 
 const STAGE_INSERT: &str =
@@ -83,11 +83,11 @@ fn listing_order(a: &RowRef<'_>, b: &RowRef<'_>) -> Ordering {
 }
 
 /// Stages `rows` of file `file` in `inventory_rows`.
-fn stage(conn: &rusqlite::Connection, file: i64, rows: &[RowRef<'_>]) -> Result<()> {
-    Insert::prepare(conn, STAGE_INSERT, 10)?.run(rows, |s, at, (e, ms)| {
-        s.raw_bind_parameter(at, file)?;
-        s.raw_bind_parameter(at + 1, e.key)?;
-        bind_entry_columns(s, at + 2, e, *ms)
+fn stage(insert: &mut Insert<'_>, file: i64, rows: &[RowRef<'_>]) -> Result<()> {
+    insert.run(rows, |b, at, (e, ms)| {
+        b.int(at, file)?;
+        b.text(at + 1, e.key)?;
+        bind_entry_columns(b, at + 2, e, *ms)
     })
 }
 
@@ -107,7 +107,7 @@ fn staged(conn: &rusqlite::Connection) -> Result<Vec<(Entry, i64)>> {
                 is_latest: r.get(3)?,
                 mtime: ms.div_euclid(1000),
                 size: r.get(5)?,
-                etag: crate::writer::etag_text(r.get_ref(6)?, r.get(7)?),
+                etag: crate::insert::etag_text(r.get_ref(6)?, r.get(7)?),
                 storage_class: r.get(8)?,
             },
             ms,
@@ -168,6 +168,7 @@ impl Drop for Flusher {
 /// commit, since the next file may hold more of them.
 pub struct ReportRows<'c> {
     conn: &'c rusqlite::Connection,
+    inserts: Inserts<'c>,
     sorted: bool,
     /// The scan's prefixes, relative and as full keys.
     prefixes: Vec<String>,
@@ -182,6 +183,13 @@ pub struct ReportRows<'c> {
     under: usize,
     /// Set while the catalog is out of WAL mode.
     flusher: Option<Flusher>,
+}
+
+/// An ingest's bulk statements, prepared once.
+struct Inserts<'c> {
+    keys: Insert<'c>,
+    entries: Insert<'c>,
+    stage: Insert<'c>,
 }
 
 /// Keys and entries waiting for a multi-row insert.
@@ -201,13 +209,13 @@ impl Pending<'_> {
         }
     }
 
-    fn write(&mut self, conn: &rusqlite::Connection) -> Result<()> {
-        Insert::prepare(conn, KEY_INSERT, 2)?.run(&self.keys, |s, at, (id, key)| {
-            s.raw_bind_parameter(at, *id)?;
-            s.raw_bind_parameter(at + 1, *key)
+    fn write(&mut self, inserts: &mut Inserts<'_>) -> Result<()> {
+        inserts.keys.run(&self.keys, |b, at, (id, key)| {
+            b.int(at, *id)?;
+            b.text(at + 1, key)
         })?;
-        Insert::prepare(conn, ENTRY_INSERT, 10)?.run(&self.entries, |s, at, (id, seq, e)| {
-            crate::writer::bind_entry(s, at, *id, *seq, e)
+        inserts.entries.run(&self.entries, |b, at, (id, seq, e)| {
+            bind_entry(b, at, *id, *seq, e)
         })?;
         self.keys.clear();
         self.entries.clear();
@@ -221,7 +229,7 @@ impl ReportRows<'_> {
     /// and start over.
     pub fn push(&mut self, file: i64, rows: &[RowRef<'_>]) -> Result<bool> {
         if self.sorted {
-            stage(self.conn, file, rows)?;
+            stage(&mut self.inserts.stage, file, rows)?;
             return Ok(true);
         }
         let mut rest = rows;
@@ -250,10 +258,10 @@ impl ReportRows<'_> {
             }
             rest = &rest[run..];
             if pending.entries.len() >= ENTRY_BATCH {
-                pending.write(self.conn)?;
+                pending.write(&mut self.inserts)?;
             }
         }
-        pending.write(self.conn)?;
+        pending.write(&mut self.inserts)?;
         Ok(true)
     }
 
@@ -262,7 +270,7 @@ impl ReportRows<'_> {
         let rows: Vec<RowRef<'_>> = carried.iter().map(|(e, ms)| (e.borrowed(), *ms)).collect();
         let mut pending = Pending::default();
         let in_order = self.write_key(&rows, &mut pending)?;
-        pending.write(self.conn)?;
+        pending.write(&mut self.inserts)?;
         Ok(in_order)
     }
 
@@ -324,7 +332,7 @@ impl ReportRows<'_> {
                 .iter()
                 .map(|(e, ms)| (e.borrowed(), *ms))
                 .collect();
-            stage(self.conn, file, &carried)?;
+            stage(&mut self.inserts.stage, file, &carried)?;
             self.record_progress()?;
         }
         self.conn.execute(
@@ -404,7 +412,7 @@ impl PrefixListing<'_> {
         let mut new_key = self
             .conn
             .prepare_cached("INSERT INTO keys (id, key) VALUES (?1, ?2)")?;
-        let mut insert = self.conn.prepare_cached(crate::writer::INSERT_ENTRY)?;
+        let mut rows = Vec::with_capacity(entries.len());
         for e in entries {
             let same = self.current.as_ref().is_some_and(|(k, _, _)| *k == e.key);
             if !same {
@@ -422,12 +430,13 @@ impl PrefixListing<'_> {
                 self.current = Some((e.key.clone(), id, 0));
             }
             let (_, id, seq) = self.current.as_mut().expect("set above");
-            crate::writer::insert_entry(&mut insert, *id, *seq, e)?;
+            rows.push((*id, *seq, e.borrowed()));
             *seq += 1;
             self.rows += 1;
             self.markers += i64::from(e.is_marker);
         }
-        Ok(())
+        Insert::prepare(self.conn, ENTRY_INSERT, 10)?
+            .run(&rows, |b, at, (id, seq, e)| bind_entry(b, at, *id, *seq, e))
     }
 
     /// Commits: the prefix's source is now this listing, the range that
@@ -536,20 +545,20 @@ fn order_rows(
     Ok(counts)
 }
 
-fn bind_key(s: &mut rusqlite::Statement<'_>, at: usize, k: &(i64, String)) -> rusqlite::Result<()> {
-    s.raw_bind_parameter(at, k.0)?;
-    s.raw_bind_parameter(at + 1, k.1.as_str())
+fn bind_key<'r>(b: &mut Binder<'r>, at: usize, k: &'r (i64, String)) -> rusqlite::Result<()> {
+    b.int(at, k.0)?;
+    b.text(at + 1, &k.1)
 }
 
-fn bind_values(
-    s: &mut rusqlite::Statement<'_>,
+fn bind_values<'r>(
+    b: &mut Binder<'r>,
     at: usize,
-    e: &(i64, i64, [Value; 8]),
+    e: &'r (i64, i64, [Value; 8]),
 ) -> rusqlite::Result<()> {
-    s.raw_bind_parameter(at, e.0)?;
-    s.raw_bind_parameter(at + 1, e.1)?;
+    b.int(at, e.0)?;
+    b.int(at + 1, e.1)?;
     for (i, v) in e.2.iter().enumerate() {
-        s.raw_bind_parameter(at + 2 + i, v)?;
+        b.value(at + 2 + i, v)?;
     }
     Ok(())
 }
@@ -674,8 +683,14 @@ impl Catalog {
             _ => None,
         };
         self.conn.execute_batch("BEGIN")?;
+        let inserts = Inserts {
+            keys: Insert::prepare(&self.conn, KEY_INSERT, 2)?,
+            entries: Insert::prepare(&self.conn, ENTRY_INSERT, 10)?,
+            stage: Insert::prepare(&self.conn, STAGE_INSERT, 10)?,
+        };
         Ok(ReportRows {
             conn: &self.conn,
+            inserts,
             sorted,
             prefixes: prefixes.to_vec(),
             full: prefixes.iter().map(|p| format!("{base}{p}")).collect(),

@@ -17,6 +17,7 @@
 //! - `scan_state`: the `scans` row and the key `ranges`, each with its cursor.
 //! - `writer`: [`ScanWriter`], a scan's pages appended to `keys` and
 //!   `entries`, and its ranges cut.
+//! - `insert`: the bulk paths' multi-row INSERTs, binding rows in place.
 //! - `compact`: packing a finished scan's file.
 //! - `lock`: [`WorkLock`], one writing command at a time.
 //! - `hazards`: what a plan's remaining actions need from the bucket, for `check`.
@@ -36,6 +37,7 @@ mod compact;
 mod files;
 mod hazards;
 mod history;
+mod insert;
 mod inventory;
 mod lock;
 mod outcomes;

@@ -3,9 +3,10 @@
 //! scan's revision moved on, so that plans made before (which refer to
 //! entries by position) are made again rather than applied.
 
-use model::Entry;
+use model::{Entry, EntryRef};
 use rusqlite::params;
 
+use crate::insert::{bind_entry, Insert, ENTRY_INSERT};
 use crate::{Catalog, CatalogError, Result};
 
 impl Catalog {
@@ -23,7 +24,7 @@ impl Catalog {
                 "SELECT count(*), coalesce(sum(is_marker), 0) FROM entries WHERE key_id = ?1",
             )?;
             let mut delete = tx.prepare_cached("DELETE FROM entries WHERE key_id = ?1")?;
-            let mut insert = tx.prepare_cached(crate::writer::INSERT_ENTRY)?;
+            let mut insert = Insert::prepare(&tx, ENTRY_INSERT, 10)?;
             let mut count = tx.prepare_cached(
                 "UPDATE ranges SET rows = rows + ?2, delete_markers = delete_markers + ?3 WHERE id = ?1",
             )?;
@@ -31,9 +32,11 @@ impl Catalog {
                 let (rows, markers): (i64, i64) =
                     old.query_row([key_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
                 delete.execute([key_id])?;
-                for (seq, e) in entries.iter().enumerate() {
-                    crate::writer::insert_entry(&mut insert, *key_id, seq as i64, e)?;
-                }
+                let listed: Vec<(i64, EntryRef<'_>)> =
+                    (0..).zip(entries.iter().map(Entry::borrowed)).collect();
+                insert.run(&listed, |b, at, (seq, e)| {
+                    bind_entry(b, at, *key_id, *seq, e)
+                })?;
                 // The range the key belongs to keeps its counts true.
                 let in_range = ranges.iter().find(|r| {
                     key.strip_prefix(base.as_str())

@@ -19,8 +19,9 @@ use std::thread::JoinHandle;
 use rusqlite::params;
 use tokio::sync::{mpsc, oneshot};
 
-use model::{Entry, EntryRef};
+use model::Entry;
 
+use crate::insert::{bind_entry, Insert, ENTRY_INSERT, KEY_INSERT};
 use crate::{CatalogError, RangeState, Result};
 
 /// One ListObjectVersions page of one key range, and the cursor that
@@ -360,73 +361,11 @@ impl Committed {
     }
 }
 
-/// Rows per execution of the multi-row INSERTs, largest first. Executing a
-/// statement has a fixed cost (cursor opened, root-to-leaf seek, reset)
-/// that one row at a time paid for every row; within one execution SQLite
-/// appends to the b-tree's last page without searching it again.
-const BATCHES: [usize; 3] = [64, 8, 1];
-
-/// One INSERT prepared for each size in [`BATCHES`].
-pub(crate) struct Insert<'c> {
-    columns: usize,
-    statements: Vec<(usize, rusqlite::CachedStatement<'c>)>,
-}
-
-impl<'c> Insert<'c> {
-    pub(crate) fn prepare(
-        conn: &'c rusqlite::Connection,
-        head: &str,
-        columns: usize,
-    ) -> Result<Self> {
-        let row = format!("({})", vec!["?"; columns].join(","));
-        let statements = BATCHES
-            .iter()
-            .map(|&rows| {
-                Ok((
-                    rows,
-                    conn.prepare_cached(&format!("{head}{}", vec![row.as_str(); rows].join(",")))?,
-                ))
-            })
-            .collect::<Result<_>>()?;
-        Ok(Insert {
-            columns,
-            statements,
-        })
-    }
-
-    /// Inserts `rows`, as many at a time as the prepared sizes allow.
-    pub(crate) fn run<T>(
-        &mut self,
-        mut rows: &[T],
-        bind: impl Fn(&mut rusqlite::Statement<'_>, usize, &T) -> rusqlite::Result<()>,
-    ) -> Result<()> {
-        for (size, statement) in &mut self.statements {
-            while rows.len() >= *size {
-                let (now, rest) = rows.split_at(*size);
-                for (i, row) in now.iter().enumerate() {
-                    bind(statement, 1 + i * self.columns, row)?;
-                }
-                statement.raw_execute()?;
-                rows = rest;
-            }
-        }
-        Ok(())
-    }
-}
-
 struct Statements<'c> {
     keys: Insert<'c>,
     entries: Insert<'c>,
     cursor: rusqlite::CachedStatement<'c>,
 }
-
-// OR FAIL rather than the default ABORT: a multi-row statement that may
-// abort has SQLite copy every page it touches to a statement journal first.
-// Nothing is lost: any error rolls the whole transaction back.
-pub(crate) const KEY_INSERT: &str = "INSERT OR FAIL INTO keys (id, key) VALUES ";
-pub(crate) const ENTRY_INSERT: &str =
-    "INSERT OR FAIL INTO entries (key_id, seq, version_id, is_marker, is_latest, \
-     mtime, size, etag, etag_parts, storage_class) VALUES ";
 
 impl<'c> Statements<'c> {
     fn prepare(conn: &'c rusqlite::Connection) -> Result<Self> {
@@ -497,12 +436,12 @@ impl<'c> Statements<'c> {
             done.delete_markers += entry.is_marker as u64;
         }
         state.last_key = last_key.map(str::to_owned);
-        self.keys.run(&keys, |s, at, &(id, key)| {
-            s.raw_bind_parameter(at, id)?;
-            s.raw_bind_parameter(at + 1, key)
+        self.keys.run(&keys, |b, at, &(id, key)| {
+            b.int(at, id)?;
+            b.text(at + 1, key)
         })?;
-        self.entries.run(&rows, |s, at, &(key_id, seq, e)| {
-            bind_entry(s, at, key_id, seq, &e.borrowed())
+        self.entries.run(&rows, |b, at, &(key_id, seq, e)| {
+            bind_entry(b, at, key_id, seq, &e.borrowed())
         })?;
         self.cursor.execute(params![
             page.range_id,
@@ -516,143 +455,6 @@ impl<'c> Statements<'c> {
             model::time::now_text(),
         ])?;
         Ok(done)
-    }
-}
-
-/// One entry row, inserted one at a time (keys listed again): the scan's
-/// bulk path binds the same columns in multi-row statements.
-pub(crate) const INSERT_ENTRY: &str =
-    "INSERT INTO entries (key_id, seq, version_id, is_marker, is_latest, mtime, \
-     size, etag, etag_parts, storage_class) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)";
-
-/// Inserts `e` as entry `seq` of key `key_id` with [`INSERT_ENTRY`].
-pub(crate) fn insert_entry(
-    insert: &mut rusqlite::Statement<'_>,
-    key_id: i64,
-    seq: i64,
-    e: &Entry,
-) -> rusqlite::Result<usize> {
-    bind_entry(insert, 1, key_id, seq, &e.borrowed())?;
-    insert.raw_execute()
-}
-
-/// Binds `e`, entry `seq` of key `key_id`, to the ten parameters of an
-/// `entries` row from `at` on.
-pub(crate) fn bind_entry(
-    s: &mut rusqlite::Statement<'_>,
-    at: usize,
-    key_id: i64,
-    seq: i64,
-    e: &EntryRef<'_>,
-) -> rusqlite::Result<()> {
-    s.raw_bind_parameter(at, key_id)?;
-    s.raw_bind_parameter(at + 1, seq)?;
-    bind_entry_columns(s, at + 2, e, e.mtime)
-}
-
-/// Binds `e`'s own eight columns, `version_id` to `storage_class`, from
-/// `at` on, with `time` as its time (`entries` keeps seconds; a report's
-/// staged rows milliseconds).
-pub(crate) fn bind_entry_columns(
-    s: &mut rusqlite::Statement<'_>,
-    at: usize,
-    e: &EntryRef<'_>,
-    time: i64,
-) -> rusqlite::Result<()> {
-    let etag = e.etag.map(Etag::new);
-    s.raw_bind_parameter(at, e.version_id)?;
-    s.raw_bind_parameter(at + 1, e.is_marker)?;
-    s.raw_bind_parameter(at + 2, e.is_latest)?;
-    s.raw_bind_parameter(at + 3, time)?;
-    s.raw_bind_parameter(at + 4, e.size)?;
-    s.raw_bind_parameter(at + 5, etag)?;
-    s.raw_bind_parameter(at + 6, etag.and_then(|t| t.parts))?;
-    s.raw_bind_parameter(at + 7, e.storage_class)
-}
-
-/// Each byte's value as a hex digit, lower case only: upper case would
-/// not come back identical from the views' `lower(hex())`. 0xff for the
-/// rest. (Every ETag of a scan or report is parsed: a table, not a match.)
-const HEX_DIGIT: [u8; 256] = {
-    let mut table = [0xff; 256];
-    let mut i = 0;
-    while i < 16 {
-        table[b"0123456789abcdef"[i] as usize] = i as u8;
-        i += 1;
-    }
-    table
-};
-
-/// An ETag as stored: 16 bytes when it is an MD5 in lower-case hex
-/// (optionally `-N` for multipart, N going to `etag_parts`), else its text.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Etag<'a> {
-    pub(crate) md5: Option<[u8; 16]>,
-    text: &'a str,
-    pub(crate) parts: Option<i64>,
-}
-
-impl<'a> Etag<'a> {
-    pub(crate) fn new(etag: &'a str) -> Etag<'a> {
-        let text = Etag {
-            md5: None,
-            text: etag,
-            parts: None,
-        };
-        let (hex, parts) = match etag.len() {
-            32 => (etag, None),
-            _ => match etag.split_once('-') {
-                Some((h, n)) => match n.parse::<i64>() {
-                    Ok(n) => (h, Some(n)),
-                    Err(_) => return text,
-                },
-                None => return text,
-            },
-        };
-        if hex.len() != 32 {
-            return text;
-        }
-        let mut md5 = [0u8; 16];
-        let mut bad = 0u8;
-        for (byte, pair) in md5.iter_mut().zip(hex.as_bytes().chunks_exact(2)) {
-            let (hi, lo) = (HEX_DIGIT[pair[0] as usize], HEX_DIGIT[pair[1] as usize]);
-            bad |= hi | lo;
-            *byte = hi << 4 | lo;
-        }
-        if bad & 0xf0 != 0 {
-            return text;
-        }
-        Etag {
-            md5: Some(md5),
-            text: etag,
-            parts,
-        }
-    }
-}
-
-/// An ETag's text from its stored form (see [`Etag`]).
-pub(crate) fn etag_text(
-    stored: rusqlite::types::ValueRef<'_>,
-    parts: Option<i64>,
-) -> Option<String> {
-    use rusqlite::types::ValueRef;
-    match stored {
-        ValueRef::Blob(md5) => Some(match parts {
-            Some(n) => format!("{}-{n}", hex::encode(md5)),
-            None => hex::encode(md5),
-        }),
-        ValueRef::Text(t) => Some(String::from_utf8_lossy(t).into_owned()),
-        _ => None,
-    }
-}
-
-impl rusqlite::ToSql for Etag<'_> {
-    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
-        use rusqlite::types::{ToSqlOutput, ValueRef};
-        Ok(ToSqlOutput::Borrowed(match &self.md5 {
-            Some(md5) => ValueRef::Blob(md5),
-            None => ValueRef::Text(self.text.as_bytes()),
-        }))
     }
 }
 
@@ -759,33 +561,5 @@ mod tests {
             assert!(catalog.ranges().unwrap().iter().all(|r| r.done));
             assert!(catalog.finish_scan().unwrap());
         });
-    }
-
-    #[test]
-    fn etags_round_trip_through_their_compact_form() {
-        let t = Etag::new("d41d8cd98f00b204e9800998ecf8427e");
-        assert_eq!(t.md5.map(|m| m[0]), Some(0xd4));
-        assert_eq!(t.parts, None);
-        let t = Etag::new("d41d8cd98f00b204e9800998ecf8427e-12");
-        assert!(t.md5.is_some());
-        assert_eq!(t.parts, Some(12));
-        // Upper case would not come back identical from the view: keep as text.
-        let t = Etag::new("D41D8CD98F00B204E9800998ECF8427E");
-        assert!(t.md5.is_none());
-        let t = Etag::new("abc-def");
-        assert!(t.md5.is_none() && t.text == "abc-def" && t.parts.is_none());
-        for text in [
-            "d41d8cd98f00b204e9800998ecf8427e-12",
-            "D41D8CD98F00B204E9800998ECF8427E",
-            "abc-def",
-        ] {
-            let t = Etag::new(text);
-            let stored = rusqlite::types::ToSql::to_sql(&t).unwrap();
-            let stored = match &stored {
-                rusqlite::types::ToSqlOutput::Borrowed(v) => *v,
-                other => panic!("{other:?}"),
-            };
-            assert_eq!(etag_text(stored, t.parts).as_deref(), Some(text));
-        }
     }
 }

@@ -1,0 +1,420 @@
+//! Multi-row INSERTs for the bulk paths (a scan's pages, a report's rows),
+//! on SQLite's C API.
+//!
+//! rusqlite copies every text and blob it binds (SQLITE_TRANSIENT): one
+//! allocation, copy and free for each key, version id and ETag. Here they
+//! are bound in place (SQLITE_STATIC): the rows outlive the statement's
+//! executions, and every binding is cleared before [`Insert::run`] returns,
+//! so the statement never holds a pointer past them.
+
+use std::ffi::{c_int, CStr};
+use std::marker::PhantomData;
+use std::ptr::NonNull;
+
+use model::EntryRef;
+use rusqlite::ffi;
+use rusqlite::types::Value;
+
+use crate::Result;
+
+/// Rows per execution, largest first. Executing a statement has a fixed
+/// cost (cursor opened, root-to-leaf seek, reset) that one row at a time
+/// paid for every row; within one execution SQLite appends to the b-tree's
+/// last page without searching it again.
+const BATCHES: [usize; 3] = [64, 8, 1];
+
+// OR FAIL rather than the default ABORT: a multi-row statement that may
+// abort has SQLite copy every page it touches to a statement journal first.
+// Nothing is lost: any error rolls the whole transaction back.
+pub(crate) const KEY_INSERT: &str = "INSERT OR FAIL INTO keys (id, key) VALUES ";
+pub(crate) const ENTRY_INSERT: &str =
+    "INSERT OR FAIL INTO entries (key_id, seq, version_id, is_marker, is_latest, \
+     mtime, size, etag, etag_parts, storage_class) VALUES ";
+
+/// One INSERT prepared for each size in [`BATCHES`], on the connection
+/// it borrows.
+pub(crate) struct Insert<'c> {
+    conn: &'c rusqlite::Connection,
+    columns: usize,
+    statements: Vec<(usize, Statement)>,
+}
+
+/// A prepared statement, finalized on drop.
+struct Statement(NonNull<ffi::sqlite3_stmt>);
+
+impl Drop for Statement {
+    fn drop(&mut self) {
+        // SAFETY: prepared by `Insert::prepare` and finalized only here.
+        unsafe { ffi::sqlite3_finalize(self.0.as_ptr()) };
+    }
+}
+
+/// The error SQLite holds for connection `db` after `code`.
+fn failure(db: *mut ffi::sqlite3, code: c_int) -> rusqlite::Error {
+    // SAFETY: a live connection's handle; errmsg's text is read before any
+    // other call on it.
+    let message = unsafe {
+        let text = ffi::sqlite3_errmsg(db);
+        (!text.is_null()).then(|| CStr::from_ptr(text).to_string_lossy().into_owned())
+    };
+    rusqlite::Error::SqliteFailure(ffi::Error::new(code), message)
+}
+
+impl<'c> Insert<'c> {
+    /// Prepares `head` (`INSERT ... VALUES `) followed by rows of
+    /// `columns` parameters.
+    pub(crate) fn prepare(
+        conn: &'c rusqlite::Connection,
+        head: &str,
+        columns: usize,
+    ) -> Result<Self> {
+        let row = format!("({})", vec!["?"; columns].join(","));
+        let mut statements = Vec::with_capacity(BATCHES.len());
+        for rows in BATCHES {
+            let sql = format!("{head}{}", vec![row.as_str(); rows].join(","));
+            let mut stmt = std::ptr::null_mut();
+            // SAFETY: `sql` is valid for its length; the handle is the live
+            // connection's, which outlives the statement (lifetime 'c).
+            let code = unsafe {
+                ffi::sqlite3_prepare_v3(
+                    conn.handle(),
+                    sql.as_ptr().cast(),
+                    sql.len() as c_int,
+                    ffi::SQLITE_PREPARE_PERSISTENT as _,
+                    &mut stmt,
+                    std::ptr::null_mut(),
+                )
+            };
+            let Some(stmt) = NonNull::new(stmt).filter(|_| code == ffi::SQLITE_OK) else {
+                // SAFETY: as above.
+                return Err(failure(unsafe { conn.handle() }, code).into());
+            };
+            statements.push((rows, Statement(stmt)));
+        }
+        Ok(Insert {
+            conn,
+            columns,
+            statements,
+        })
+    }
+
+    /// Inserts `rows`, as many at a time as the prepared sizes allow; `bind`
+    /// binds one row's columns from the parameter it is given on.
+    pub(crate) fn run<'r, T>(
+        &mut self,
+        mut rows: &'r [T],
+        bind: impl Fn(&mut Binder<'r>, usize, &'r T) -> rusqlite::Result<()>,
+    ) -> Result<()> {
+        // SAFETY: the live connection's handle, only used while it is.
+        let db = unsafe { self.conn.handle() };
+        for (size, statement) in &mut self.statements {
+            let mut binder = Binder {
+                db,
+                stmt: statement.0.as_ptr(),
+                rows: PhantomData,
+            };
+            let ran = (|| {
+                while rows.len() >= *size {
+                    let (now, rest) = rows.split_at(*size);
+                    for (i, row) in now.iter().enumerate() {
+                        bind(&mut binder, 1 + i * self.columns, row)?;
+                    }
+                    binder.execute()?;
+                    rows = rest;
+                }
+                Ok::<_, rusqlite::Error>(())
+            })();
+            // SAFETY: a live statement; after this it points at none of `rows`.
+            unsafe { ffi::sqlite3_clear_bindings(binder.stmt) };
+            ran?;
+        }
+        Ok(())
+    }
+}
+
+/// Binds values that live as long as `'r` (the rows being inserted) to
+/// one statement's parameters, by number (1-based).
+pub(crate) struct Binder<'r> {
+    db: *mut ffi::sqlite3,
+    stmt: *mut ffi::sqlite3_stmt,
+    rows: PhantomData<&'r ()>,
+}
+
+impl<'r> Binder<'r> {
+    fn check(&self, code: c_int) -> rusqlite::Result<()> {
+        match code {
+            ffi::SQLITE_OK => Ok(()),
+            code => Err(failure(self.db, code)),
+        }
+    }
+
+    fn execute(&mut self) -> rusqlite::Result<()> {
+        // SAFETY: a live statement with every parameter bound to values
+        // that outlive this call.
+        let code = unsafe { ffi::sqlite3_step(self.stmt) };
+        // SAFETY: as above; reset returns the step's error, if any.
+        let reset = unsafe { ffi::sqlite3_reset(self.stmt) };
+        match code {
+            ffi::SQLITE_DONE => Ok(()),
+            _ => Err(failure(self.db, reset)),
+        }
+    }
+
+    pub(crate) fn int(&mut self, at: usize, v: i64) -> rusqlite::Result<()> {
+        // SAFETY: a live statement; SQLite checks `at`.
+        self.check(unsafe { ffi::sqlite3_bind_int64(self.stmt, at as c_int, v) })
+    }
+
+    pub(crate) fn null(&mut self, at: usize) -> rusqlite::Result<()> {
+        // SAFETY: as for `int`.
+        self.check(unsafe { ffi::sqlite3_bind_null(self.stmt, at as c_int) })
+    }
+
+    pub(crate) fn opt_int(&mut self, at: usize, v: Option<i64>) -> rusqlite::Result<()> {
+        match v {
+            Some(v) => self.int(at, v),
+            None => self.null(at),
+        }
+    }
+
+    /// Binds `v` in place: it lives as long as the rows.
+    pub(crate) fn text(&mut self, at: usize, v: &'r str) -> rusqlite::Result<()> {
+        // SAFETY: `v` outlives every execution of the statement with this
+        // binding (lifetime 'r; cleared at the end of `Insert::run`).
+        self.check(unsafe {
+            ffi::sqlite3_bind_text64(
+                self.stmt,
+                at as c_int,
+                v.as_ptr().cast(),
+                v.len() as u64,
+                ffi::SQLITE_STATIC(),
+                ffi::SQLITE_UTF8 as _,
+            )
+        })
+    }
+
+    pub(crate) fn opt_text(&mut self, at: usize, v: Option<&'r str>) -> rusqlite::Result<()> {
+        match v {
+            Some(v) => self.text(at, v),
+            None => self.null(at),
+        }
+    }
+
+    /// Binds a copy of `v`, which may not outlive this call.
+    pub(crate) fn blob_copy(&mut self, at: usize, v: &[u8]) -> rusqlite::Result<()> {
+        // SAFETY: SQLite copies `v` before returning (SQLITE_TRANSIENT).
+        self.check(unsafe {
+            ffi::sqlite3_bind_blob64(
+                self.stmt,
+                at as c_int,
+                v.as_ptr().cast(),
+                v.len() as u64,
+                ffi::SQLITE_TRANSIENT(),
+            )
+        })
+    }
+
+    pub(crate) fn value(&mut self, at: usize, v: &'r Value) -> rusqlite::Result<()> {
+        match v {
+            Value::Null => self.null(at),
+            Value::Integer(i) => self.int(at, *i),
+            // SAFETY: as for `int`.
+            Value::Real(f) => {
+                self.check(unsafe { ffi::sqlite3_bind_double(self.stmt, at as c_int, *f) })
+            }
+            Value::Text(t) => self.text(at, t),
+            Value::Blob(b) => self.blob_copy(at, b),
+        }
+    }
+}
+
+/// Binds `e`, entry `seq` of key `key_id`, to the ten parameters of an
+/// `entries` row from `at` on.
+pub(crate) fn bind_entry<'r>(
+    b: &mut Binder<'r>,
+    at: usize,
+    key_id: i64,
+    seq: i64,
+    e: &EntryRef<'r>,
+) -> rusqlite::Result<()> {
+    b.int(at, key_id)?;
+    b.int(at + 1, seq)?;
+    bind_entry_columns(b, at + 2, e, e.mtime)
+}
+
+/// Binds `e`'s own eight columns, `version_id` to `storage_class`, from
+/// `at` on, with `time` as its time (`entries` keeps seconds; a report's
+/// staged rows milliseconds).
+pub(crate) fn bind_entry_columns<'r>(
+    b: &mut Binder<'r>,
+    at: usize,
+    e: &EntryRef<'r>,
+    time: i64,
+) -> rusqlite::Result<()> {
+    b.text(at, e.version_id)?;
+    b.int(at + 1, i64::from(e.is_marker))?;
+    b.int(at + 2, i64::from(e.is_latest))?;
+    b.int(at + 3, time)?;
+    b.opt_int(at + 4, e.size)?;
+    match e.etag.map(Etag::new) {
+        Some(Etag {
+            md5: Some(md5),
+            parts,
+            ..
+        }) => {
+            b.blob_copy(at + 5, &md5)?;
+            b.opt_int(at + 6, parts)?;
+        }
+        Some(etag) => {
+            b.text(at + 5, etag.text)?;
+            b.null(at + 6)?;
+        }
+        None => {
+            b.null(at + 5)?;
+            b.null(at + 6)?;
+        }
+    }
+    b.opt_text(at + 7, e.storage_class)
+}
+
+/// Each byte's value as a hex digit, lower case only: upper case would
+/// not come back identical from the views' `lower(hex())`. 0xff for the
+/// rest. (Every ETag of a scan or report is parsed: a table, not a match.)
+const HEX_DIGIT: [u8; 256] = {
+    let mut table = [0xff; 256];
+    let mut i = 0;
+    while i < 16 {
+        table[b"0123456789abcdef"[i] as usize] = i as u8;
+        i += 1;
+    }
+    table
+};
+
+/// An ETag as stored: 16 bytes when it is an MD5 in lower-case hex
+/// (optionally `-N` for multipart, N going to `etag_parts`), else its text.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Etag<'a> {
+    pub(crate) md5: Option<[u8; 16]>,
+    pub(crate) text: &'a str,
+    pub(crate) parts: Option<i64>,
+}
+
+impl<'a> Etag<'a> {
+    pub(crate) fn new(etag: &'a str) -> Etag<'a> {
+        let text = Etag {
+            md5: None,
+            text: etag,
+            parts: None,
+        };
+        let (hex, parts) = match etag.len() {
+            32 => (etag, None),
+            _ => match etag.split_once('-') {
+                Some((h, n)) => match n.parse::<i64>() {
+                    Ok(n) => (h, Some(n)),
+                    Err(_) => return text,
+                },
+                None => return text,
+            },
+        };
+        if hex.len() != 32 {
+            return text;
+        }
+        let mut md5 = [0u8; 16];
+        let mut bad = 0u8;
+        for (byte, pair) in md5.iter_mut().zip(hex.as_bytes().chunks_exact(2)) {
+            let (hi, lo) = (HEX_DIGIT[pair[0] as usize], HEX_DIGIT[pair[1] as usize]);
+            bad |= hi | lo;
+            *byte = hi << 4 | lo;
+        }
+        if bad & 0xf0 != 0 {
+            return text;
+        }
+        Etag {
+            md5: Some(md5),
+            text: etag,
+            parts,
+        }
+    }
+}
+
+/// An ETag's text from its stored form (see [`Etag`]).
+pub(crate) fn etag_text(
+    stored: rusqlite::types::ValueRef<'_>,
+    parts: Option<i64>,
+) -> Option<String> {
+    use rusqlite::types::ValueRef;
+    match stored {
+        ValueRef::Blob(md5) => Some(match parts {
+            Some(n) => format!("{}-{n}", hex::encode(md5)),
+            None => hex::encode(md5),
+        }),
+        ValueRef::Text(t) => Some(String::from_utf8_lossy(t).into_owned()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rusqlite::types::ValueRef;
+
+    #[test]
+    fn rows_go_in_by_every_batch_size_and_a_failure_is_sqlites_error() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE keys (id INTEGER PRIMARY KEY, key TEXT NOT NULL)")
+            .unwrap();
+        // 64 + 8 + 1 + 1: each prepared size is used.
+        let rows: Vec<(i64, String)> = (1..=74).map(|i| (i, format!("key {i} é"))).collect();
+        let mut insert = Insert::prepare(&conn, KEY_INSERT, 2).unwrap();
+        fn bind<'r>(b: &mut Binder<'r>, at: usize, row: &'r (i64, String)) -> rusqlite::Result<()> {
+            b.int(at, row.0)?;
+            b.text(at + 1, &row.1)
+        }
+        insert.run(&rows, bind).unwrap();
+        let back: Vec<(i64, String)> = conn
+            .prepare("SELECT id, key FROM keys ORDER BY id")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(back, rows);
+
+        let again = vec![(75, "new".to_string()), (3, "taken".to_string())];
+        let err = insert.run(&again, bind).unwrap_err().to_string();
+        assert!(err.contains("UNIQUE constraint failed: keys.id"), "{err}");
+        // The statement was reset: the connection takes the next one.
+        insert.run(&[(76, "after".to_string())], bind).unwrap();
+        let count: i64 = conn
+            .query_row("SELECT count(*) FROM keys", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(count, 76);
+    }
+
+    #[test]
+    fn etags_round_trip_through_their_compact_form() {
+        let t = Etag::new("d41d8cd98f00b204e9800998ecf8427e");
+        assert_eq!(t.md5.map(|m| m[0]), Some(0xd4));
+        assert_eq!(t.parts, None);
+        let t = Etag::new("d41d8cd98f00b204e9800998ecf8427e-12");
+        assert!(t.md5.is_some());
+        assert_eq!(t.parts, Some(12));
+        // Upper case would not come back identical from the view: keep as text.
+        let t = Etag::new("D41D8CD98F00B204E9800998ECF8427E");
+        assert!(t.md5.is_none());
+        let t = Etag::new("abc-def");
+        assert!(t.md5.is_none() && t.text == "abc-def" && t.parts.is_none());
+        for text in [
+            "d41d8cd98f00b204e9800998ecf8427e-12",
+            "D41D8CD98F00B204E9800998ECF8427E",
+            "abc-def",
+        ] {
+            let t = Etag::new(text);
+            let stored = match &t.md5 {
+                Some(md5) => ValueRef::Blob(md5),
+                None => ValueRef::Text(t.text.as_bytes()),
+            };
+            assert_eq!(etag_text(stored, t.parts).as_deref(), Some(text));
+        }
+    }
+}
