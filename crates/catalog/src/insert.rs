@@ -154,8 +154,9 @@ impl<'r> Binder<'r> {
         let code = unsafe { ffi::sqlite3_step(self.stmt) };
         // SAFETY: as above; reset returns the step's error, if any.
         let reset = unsafe { ffi::sqlite3_reset(self.stmt) };
-        match code {
-            ffi::SQLITE_DONE => Ok(()),
+        match (code, reset) {
+            (ffi::SQLITE_DONE, _) => Ok(()),
+            (_, ffi::SQLITE_OK) => Err(failure(self.db, code)),
             _ => Err(failure(self.db, reset)),
         }
     }
