@@ -229,6 +229,18 @@ impl<'r> Binder<'r> {
     }
 }
 
+/// Binds key `key`, with id `id`, to the two parameters of a `keys` row
+/// from `at` on.
+pub(crate) fn bind_key<'r>(
+    b: &mut Binder<'r>,
+    at: usize,
+    id: i64,
+    key: &'r str,
+) -> rusqlite::Result<()> {
+    b.int(at, id)?;
+    b.text(at + 1, key)
+}
+
 /// Binds `e`, entry `seq` of key `key_id`, to the ten parameters of an
 /// `entries` row from `at` on.
 pub(crate) fn bind_entry<'r>(
@@ -368,8 +380,7 @@ mod tests {
         let rows: Vec<(i64, String)> = (1..=74).map(|i| (i, format!("key {i} é"))).collect();
         let mut insert = Insert::prepare(&conn, KEY_INSERT, 2).unwrap();
         fn bind<'r>(b: &mut Binder<'r>, at: usize, row: &'r (i64, String)) -> rusqlite::Result<()> {
-            b.int(at, row.0)?;
-            b.text(at + 1, &row.1)
+            bind_key(b, at, row.0, &row.1)
         }
         insert.run(&rows, bind).unwrap();
         let back: Vec<(i64, String)> = conn

@@ -16,7 +16,9 @@ use model::{Entry, EntryRef};
 use rusqlite::types::Value;
 use rusqlite::{params, OptionalExtension};
 
-use crate::insert::{bind_entry, bind_entry_columns, Binder, Insert, ENTRY_INSERT, KEY_INSERT};
+use crate::insert::{
+    bind_entry, bind_entry_columns, bind_key, Binder, Insert, ENTRY_INSERT, KEY_INSERT,
+};
 use crate::{Catalog, Result};
 
 const STAGE_INSERT: &str =
@@ -75,6 +77,11 @@ fn prefix_of(key: &str, prefixes: &[String], was: usize) -> usize {
 
 /// A report's row: an entry and its time in milliseconds.
 type RowRef<'r> = (EntryRef<'r>, i64);
+
+/// `rows` as borrowed rows.
+fn refs(rows: &[(Entry, i64)]) -> Vec<RowRef<'_>> {
+    rows.iter().map(|(e, ms)| (e.borrowed(), *ms)).collect()
+}
 
 /// A key's entries in listing order: the latest first, then newest first
 /// (ties as the report gave them).
@@ -210,10 +217,9 @@ impl Pending<'_> {
     }
 
     fn write(&mut self, inserts: &mut Inserts<'_>) -> Result<()> {
-        inserts.keys.run(&self.keys, |b, at, (id, key)| {
-            b.int(at, *id)?;
-            b.text(at + 1, key)
-        })?;
+        inserts
+            .keys
+            .run(&self.keys, |b, at, (id, key)| bind_key(b, at, *id, key))?;
         inserts.entries.run(&self.entries, |b, at, (id, seq, e)| {
             bind_entry(b, at, *id, *seq, e)
         })?;
@@ -267,7 +273,7 @@ impl ReportRows<'_> {
 
     fn write_carried(&mut self) -> Result<bool> {
         let carried = std::mem::take(&mut self.carried);
-        let rows: Vec<RowRef<'_>> = carried.iter().map(|(e, ms)| (e.borrowed(), *ms)).collect();
+        let rows = refs(&carried);
         let mut pending = Pending::default();
         let in_order = self.write_key(&rows, &mut pending)?;
         pending.write(&mut self.inserts)?;
@@ -327,12 +333,7 @@ impl ReportRows<'_> {
     pub fn file_done(&mut self, file: i64, rows: u64) -> Result<()> {
         if !self.sorted {
             self.conn.execute("DELETE FROM inventory_rows", [])?;
-            let carried: Vec<RowRef<'_>> = self
-                .carried
-                .iter()
-                .map(|(e, ms)| (e.borrowed(), *ms))
-                .collect();
-            stage(&mut self.inserts.stage, file, &carried)?;
+            stage(&mut self.inserts.stage, file, &refs(&self.carried))?;
             self.record_progress()?;
         }
         self.conn.execute(
@@ -375,12 +376,17 @@ impl ReportRows<'_> {
     }
 }
 
+/// Rolls back the transaction `conn` is in, if any: on the drop of
+/// something unfinished, nothing of it stays.
+fn roll_back_unfinished(conn: &rusqlite::Connection) {
+    if !conn.is_autocommit() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+}
+
 impl Drop for ReportRows<'_> {
     fn drop(&mut self) {
-        // An unfinished file: nothing of it stays.
-        if !self.conn.is_autocommit() {
-            let _ = self.conn.execute_batch("ROLLBACK");
-        }
+        roll_back_unfinished(self.conn);
         if self.flusher.take().is_some() {
             // What every other connection expects.
             let _ = self
@@ -394,6 +400,7 @@ impl Drop for ReportRows<'_> {
 /// entries replaced, in one transaction, by what S3 lists now.
 pub struct PrefixListing<'c> {
     conn: &'c rusqlite::Connection,
+    entries: Insert<'c>,
     /// The key being written, its id and the next seq.
     current: Option<(String, i64, i64)>,
     next_id: i64,
@@ -435,7 +442,7 @@ impl PrefixListing<'_> {
             self.rows += 1;
             self.markers += i64::from(e.is_marker);
         }
-        Insert::prepare(self.conn, ENTRY_INSERT, 10)?
+        self.entries
             .run(&rows, |b, at, (id, seq, e)| bind_entry(b, at, *id, *seq, e))
     }
 
@@ -475,10 +482,7 @@ impl PrefixListing<'_> {
 
 impl Drop for PrefixListing<'_> {
     fn drop(&mut self) {
-        // Not finished: nothing of it stays.
-        if !self.conn.is_autocommit() {
-            let _ = self.conn.execute_batch("ROLLBACK");
-        }
+        roll_back_unfinished(self.conn);
     }
 }
 
@@ -534,20 +538,15 @@ fn order_rows(
         ));
         seq += 1;
         if batch.len() == ENTRY_BATCH {
-            keys.run(&new_keys, bind_key)?;
+            keys.run(&new_keys, |b, at, (id, key)| bind_key(b, at, *id, key))?;
             entries.run(&batch, bind_values)?;
             new_keys.clear();
             batch.clear();
         }
     }
-    keys.run(&new_keys, bind_key)?;
+    keys.run(&new_keys, |b, at, (id, key)| bind_key(b, at, *id, key))?;
     entries.run(&batch, bind_values)?;
     Ok(counts)
-}
-
-fn bind_key<'r>(b: &mut Binder<'r>, at: usize, k: &'r (i64, String)) -> rusqlite::Result<()> {
-    b.int(at, k.0)?;
-    b.text(at + 1, &k.1)
 }
 
 fn bind_values<'r>(
@@ -589,6 +588,7 @@ impl Catalog {
                 .query_row("SELECT coalesce(max(id), 0) FROM keys", [], |r| r.get(0))?;
         Ok(PrefixListing {
             conn: &self.conn,
+            entries: Insert::prepare(&self.conn, ENTRY_INSERT, 10)?,
             current: None,
             next_id,
             rows: 0,
@@ -653,22 +653,20 @@ impl Catalog {
         let sorted: bool = self
             .conn
             .query_row("SELECT sorted FROM inventory_ingest", [], |r| r.get(0))?;
-        let (carried, last_key) = if sorted {
-            (Vec::new(), None)
-        } else {
-            let last = self
-                .conn
-                .query_row("SELECT key FROM keys ORDER BY id DESC LIMIT 1", [], |r| {
-                    r.get(0)
-                })
-                .optional()?;
-            (staged(&self.conn)?, last)
+        // The last key written is the one with the highest id.
+        let last: Option<(i64, String)> = self
+            .conn
+            .query_row(
+                "SELECT id, key FROM keys ORDER BY id DESC LIMIT 1",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?;
+        let next_key_id = last.as_ref().map_or(1, |(id, _)| id + 1);
+        let (carried, last_key) = match sorted {
+            true => (Vec::new(), None),
+            false => (staged(&self.conn)?, last.map(|(_, key)| key)),
         };
-        let next_key_id: i64 =
-            self.conn
-                .query_row("SELECT coalesce(max(id), 0) + 1 FROM keys", [], |r| {
-                    r.get(0)
-                })?;
         // Appends need no WAL: with a rollback journal each page is written
         // once, into the file, and only the few pages a commit changes are
         // journaled; a kill still rolls back to the last file's commit. It
@@ -826,10 +824,6 @@ mod tests {
         catalog
             .settle_inventory("", &[String::new()], "m.json", "2024-01-01T00:00:00Z")
             .unwrap()
-    }
-
-    fn refs(rows: &[(Entry, i64)]) -> Vec<RowRef<'_>> {
-        rows.iter().map(|(e, ms)| (e.borrowed(), *ms)).collect()
     }
 
     /// Takes each file's rows and marks it done, then finishes: false

@@ -21,7 +21,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use model::Entry;
 
-use crate::insert::{bind_entry, Insert, ENTRY_INSERT, KEY_INSERT};
+use crate::insert::{bind_entry, bind_key, Insert, ENTRY_INSERT, KEY_INSERT};
 use crate::{CatalogError, RangeState, Result};
 
 /// One ListObjectVersions page of one key range, and the cursor that
@@ -436,10 +436,8 @@ impl<'c> Statements<'c> {
             done.delete_markers += entry.is_marker as u64;
         }
         state.last_key = last_key.map(str::to_owned);
-        self.keys.run(&keys, |b, at, &(id, key)| {
-            b.int(at, id)?;
-            b.text(at + 1, key)
-        })?;
+        self.keys
+            .run(&keys, |b, at, &(id, key)| bind_key(b, at, id, key))?;
         self.entries.run(&rows, |b, at, &(key_id, seq, e)| {
             bind_entry(b, at, key_id, seq, &e.borrowed())
         })?;

@@ -159,13 +159,9 @@ pub fn read_file(
     let handle = File::open(path).map_err(io)?;
     match manifest.format {
         Format::Csv => {
-            let mut hashing = Hashing {
-                inner: BufReader::with_capacity(1 << 20, handle),
-                md5: Md5::new(),
-            };
+            let mut hashing = Hashing::new(BufReader::with_capacity(1 << 20, handle));
             let read = read_csv(&mut hashing, &manifest.columns, &shown, &mut rows);
-            std::io::copy(&mut hashing, &mut std::io::sink()).map_err(io)?;
-            checked(hex::encode(hashing.md5.finalize()))?;
+            checked(hashing.finish().map_err(io)?)?;
             read
         }
         Format::Parquet => {
@@ -209,17 +205,23 @@ impl<R: Read> Read for Hashing<R> {
     }
 }
 
-fn md5_of(path: &Path) -> std::io::Result<String> {
-    let mut reader = BufReader::with_capacity(1 << 20, File::open(path)?);
-    let mut hasher = Md5::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = reader.read(&mut buf)?;
-        if n == 0 {
-            return Ok(hex::encode(hasher.finalize()));
+impl<R: Read> Hashing<R> {
+    fn new(inner: R) -> Self {
+        Hashing {
+            inner,
+            md5: Md5::new(),
         }
-        hasher.update(&buf[..n]);
     }
+
+    /// Reads what is left, and gives the MD5 of all of it, in hex.
+    fn finish(mut self) -> std::io::Result<String> {
+        std::io::copy(&mut self, &mut std::io::sink())?;
+        Ok(hex::encode(self.md5.finalize()))
+    }
+}
+
+fn md5_of(path: &Path) -> std::io::Result<String> {
+    Hashing::new(BufReader::with_capacity(1 << 20, File::open(path)?)).finish()
 }
 
 /// A row's fields, however the format gave them.
