@@ -15,7 +15,7 @@ use model::EntryRef;
 use rusqlite::ffi;
 use rusqlite::types::Value;
 
-use crate::Result;
+use crate::{CatalogError, Result};
 
 /// Rows per execution, largest first. Executing a statement has a fixed
 /// cost (cursor opened, root-to-leaf seek, reset) that one row at a time
@@ -26,7 +26,6 @@ const BATCHES: [usize; 3] = [64, 8, 1];
 // OR FAIL rather than the default ABORT: a multi-row statement that may
 // abort has SQLite copy every page it touches to a statement journal first.
 // Nothing is lost: any error rolls the whole transaction back.
-pub(crate) const KEY_INSERT: &str = "INSERT OR FAIL INTO keys (id, key) VALUES ";
 pub(crate) const ENTRY_INSERT: &str =
     "INSERT OR FAIL INTO entries (key_id, seq, version_id, is_marker, is_latest, \
      mtime, size, etag, etag_parts, storage_class) VALUES ";
@@ -39,14 +38,29 @@ pub(crate) struct Insert<'c> {
     statements: Vec<(usize, Statement)>,
 }
 
-/// A prepared statement, finalized on drop.
-struct Statement(NonNull<ffi::sqlite3_stmt>);
+/// A prepared statement, finalized on drop, with what each of its
+/// parameters holds.
+struct Statement {
+    stmt: NonNull<ffi::sqlite3_stmt>,
+    bound: Vec<Bound>,
+}
 
 impl Drop for Statement {
     fn drop(&mut self) {
         // SAFETY: prepared by `Insert::prepare` and finalized only here.
-        unsafe { ffi::sqlite3_finalize(self.0.as_ptr()) };
+        unsafe { ffi::sqlite3_finalize(self.stmt.as_ptr()) };
     }
+}
+
+/// What a parameter holds, as far as binding it again may be skipped:
+/// bindings outlive an execution, and most rows repeat the row before
+/// them in a few columns (no delete marker, no storage class, no parts).
+/// Each binding call costs more than the comparison, and rows bind ten.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Bound {
+    Null,
+    Int(i64),
+    Other,
 }
 
 /// The error SQLite holds for connection `db` after `code`.
@@ -89,7 +103,14 @@ impl<'c> Insert<'c> {
                 // SAFETY: as above.
                 return Err(failure(unsafe { conn.handle() }, code).into());
             };
-            statements.push((rows, Statement(stmt)));
+            statements.push((
+                rows,
+                Statement {
+                    stmt,
+                    // A statement's parameters start NULL.
+                    bound: vec![Bound::Null; rows * columns],
+                },
+            ));
         }
         Ok(Insert {
             conn,
@@ -110,7 +131,8 @@ impl<'c> Insert<'c> {
         for (size, statement) in &mut self.statements {
             let mut binder = Binder {
                 db,
-                stmt: statement.0.as_ptr(),
+                stmt: statement.stmt.as_ptr(),
+                bound: std::mem::take(&mut statement.bound),
                 rows: PhantomData,
             };
             let ran = (|| {
@@ -126,9 +148,55 @@ impl<'c> Insert<'c> {
             })();
             // SAFETY: a live statement; after this it points at none of `rows`.
             unsafe { ffi::sqlite3_clear_bindings(binder.stmt) };
+            binder.bound.fill(Bound::Null);
+            statement.bound = binder.bound;
             ran?;
         }
         Ok(())
+    }
+}
+
+/// `keys` rows, each key with the id it is known by. SQLite gives each
+/// key the id one past the highest itself: given an explicit id it would
+/// first search the table for it, root to leaf, for every key (an eighth
+/// of a report's ingest). The ids it gave are checked against the ones
+/// expected.
+pub(crate) struct KeyInsert<'c>(Insert<'c>);
+
+impl<'c> KeyInsert<'c> {
+    pub(crate) fn prepare(conn: &'c rusqlite::Connection) -> Result<Self> {
+        Ok(KeyInsert(Insert::prepare(
+            conn,
+            "INSERT OR FAIL INTO keys (key) VALUES ",
+            1,
+        )?))
+    }
+
+    /// Inserts `rows`, whose ids (from `key`, with the key's name) follow
+    /// one another from one past the table's highest.
+    pub(crate) fn run<'r, T>(
+        &mut self,
+        rows: &'r [T],
+        key: impl Fn(&'r T) -> (i64, &'r str),
+    ) -> Result<()> {
+        let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
+            return Ok(());
+        };
+        let (first, last) = (key(first).0, key(last).0);
+        let mismatch = |given| CatalogError::KeyIds {
+            expected: last,
+            given,
+        };
+        if !(0..).zip(rows).all(|(i, r)| key(r).0 == first + i) {
+            return Err(mismatch(None));
+        }
+        self.0.run(rows, |b, at, r| b.text(at, key(r).1))?;
+        // SAFETY: the live connection's handle.
+        let given = unsafe { ffi::sqlite3_last_insert_rowid(self.0.conn.handle()) };
+        match given == last {
+            true => Ok(()),
+            false => Err(mismatch(Some(given))),
+        }
     }
 }
 
@@ -137,6 +205,8 @@ impl<'c> Insert<'c> {
 pub(crate) struct Binder<'r> {
     db: *mut ffi::sqlite3,
     stmt: *mut ffi::sqlite3_stmt,
+    /// Per parameter (from 1 on), what it holds.
+    bound: Vec<Bound>,
     rows: PhantomData<&'r ()>,
 }
 
@@ -161,12 +231,31 @@ impl<'r> Binder<'r> {
         }
     }
 
+    /// Records that parameter `at` now holds `now`; false if it did already.
+    fn holds(&mut self, at: usize, now: Bound) -> bool {
+        match self.bound.get_mut(at.wrapping_sub(1)) {
+            Some(was) if *was == now && now != Bound::Other => false,
+            Some(was) => {
+                *was = now;
+                true
+            }
+            // Out of range: SQLite says so.
+            None => true,
+        }
+    }
+
     pub(crate) fn int(&mut self, at: usize, v: i64) -> rusqlite::Result<()> {
+        if !self.holds(at, Bound::Int(v)) {
+            return Ok(());
+        }
         // SAFETY: a live statement; SQLite checks `at`.
         self.check(unsafe { ffi::sqlite3_bind_int64(self.stmt, at as c_int, v) })
     }
 
     pub(crate) fn null(&mut self, at: usize) -> rusqlite::Result<()> {
+        if !self.holds(at, Bound::Null) {
+            return Ok(());
+        }
         // SAFETY: as for `int`.
         self.check(unsafe { ffi::sqlite3_bind_null(self.stmt, at as c_int) })
     }
@@ -180,6 +269,7 @@ impl<'r> Binder<'r> {
 
     /// Binds `v` in place: it lives as long as the rows.
     pub(crate) fn text(&mut self, at: usize, v: &'r str) -> rusqlite::Result<()> {
+        self.holds(at, Bound::Other);
         // SAFETY: `v` outlives every execution of the statement with this
         // binding (lifetime 'r; cleared at the end of `Insert::run`).
         self.check(unsafe {
@@ -203,6 +293,7 @@ impl<'r> Binder<'r> {
 
     /// Binds a copy of `v`, which may not outlive this call.
     pub(crate) fn blob_copy(&mut self, at: usize, v: &[u8]) -> rusqlite::Result<()> {
+        self.holds(at, Bound::Other);
         // SAFETY: SQLite copies `v` before returning (SQLITE_TRANSIENT).
         self.check(unsafe {
             ffi::sqlite3_bind_blob64(
@@ -221,24 +312,13 @@ impl<'r> Binder<'r> {
             Value::Integer(i) => self.int(at, *i),
             // SAFETY: as for `int`.
             Value::Real(f) => {
+                self.holds(at, Bound::Other);
                 self.check(unsafe { ffi::sqlite3_bind_double(self.stmt, at as c_int, *f) })
             }
             Value::Text(t) => self.text(at, t),
             Value::Blob(b) => self.blob_copy(at, b),
         }
     }
-}
-
-/// Binds key `key`, with id `id`, to the two parameters of a `keys` row
-/// from `at` on.
-pub(crate) fn bind_key<'r>(
-    b: &mut Binder<'r>,
-    at: usize,
-    id: i64,
-    key: &'r str,
-) -> rusqlite::Result<()> {
-    b.int(at, id)?;
-    b.text(at + 1, key)
 }
 
 /// Binds `e`, entry `seq` of key `key_id`, to the ten parameters of an
@@ -371,26 +451,35 @@ mod tests {
     use super::*;
     use rusqlite::types::ValueRef;
 
-    #[test]
-    fn rows_go_in_by_every_batch_size_and_a_failure_is_sqlites_error() {
+    fn keys_table() -> rusqlite::Connection {
         let conn = rusqlite::Connection::open_in_memory().unwrap();
         conn.execute_batch("CREATE TABLE keys (id INTEGER PRIMARY KEY, key TEXT NOT NULL)")
             .unwrap();
-        // 64 + 8 + 1 + 1: each prepared size is used.
-        let rows: Vec<(i64, String)> = (1..=74).map(|i| (i, format!("key {i} é"))).collect();
-        let mut insert = Insert::prepare(&conn, KEY_INSERT, 2).unwrap();
-        fn bind<'r>(b: &mut Binder<'r>, at: usize, row: &'r (i64, String)) -> rusqlite::Result<()> {
-            bind_key(b, at, row.0, &row.1)
-        }
-        insert.run(&rows, bind).unwrap();
-        let back: Vec<(i64, String)> = conn
-            .prepare("SELECT id, key FROM keys ORDER BY id")
+        conn
+    }
+
+    fn keys(conn: &rusqlite::Connection) -> Vec<(i64, String)> {
+        conn.prepare("SELECT id, key FROM keys ORDER BY id")
             .unwrap()
             .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
             .unwrap()
             .collect::<rusqlite::Result<_>>()
-            .unwrap();
-        assert_eq!(back, rows);
+            .unwrap()
+    }
+
+    #[test]
+    fn rows_go_in_by_every_batch_size_and_a_failure_is_sqlites_error() {
+        let conn = keys_table();
+        // 64 + 8 + 1 + 1: each prepared size is used.
+        let rows: Vec<(i64, String)> = (1..=74).map(|i| (i, format!("key {i} é"))).collect();
+        let mut insert =
+            Insert::prepare(&conn, "INSERT OR FAIL INTO keys (id, key) VALUES ", 2).unwrap();
+        fn bind<'r>(b: &mut Binder<'r>, at: usize, row: &'r (i64, String)) -> rusqlite::Result<()> {
+            b.int(at, row.0)?;
+            b.text(at + 1, &row.1)
+        }
+        insert.run(&rows, bind).unwrap();
+        assert_eq!(keys(&conn), rows);
 
         let again = vec![(75, "new".to_string()), (3, "taken".to_string())];
         let err = insert.run(&again, bind).unwrap_err().to_string();
@@ -401,6 +490,92 @@ mod tests {
             .query_row("SELECT count(*) FROM keys", [], |r| r.get(0))
             .unwrap();
         assert_eq!(count, 76);
+    }
+
+    #[test]
+    fn a_parameter_bound_as_before_keeps_its_value_and_any_other_is_rebound() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t (n INTEGER, a, b)")
+            .unwrap();
+        let mut insert = Insert::prepare(&conn, "INSERT INTO t (n, a, b) VALUES ", 3).unwrap();
+        // Each value in turn the same as the one bound before it, NULL,
+        // an integer, a text: over executions of every size, and runs.
+        let values = [
+            Value::Null,
+            Value::Integer(7),
+            Value::Integer(7),
+            Value::Null,
+        ];
+        let rows: Vec<(i64, Value, Value)> = (0..150)
+            .map(|n| {
+                let a = match n % 5 {
+                    4 => Value::Text(format!("t{n}")),
+                    i => values[i as usize % 4].clone(),
+                };
+                (n, a, values[(n as usize / 64) % 4].clone())
+            })
+            .collect();
+        fn bind<'r>(
+            b: &mut Binder<'r>,
+            at: usize,
+            row: &'r (i64, Value, Value),
+        ) -> rusqlite::Result<()> {
+            b.int(at, row.0)?;
+            b.value(at + 1, &row.1)?;
+            b.value(at + 2, &row.2)
+        }
+        for part in rows.chunks(75) {
+            insert.run(part, bind).unwrap();
+        }
+        let back: Vec<(i64, Value, Value)> = conn
+            .prepare("SELECT n, a, b FROM t ORDER BY rowid")
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            .unwrap()
+            .collect::<rusqlite::Result<_>>()
+            .unwrap();
+        assert_eq!(back, rows);
+    }
+
+    #[test]
+    fn keys_get_the_ids_expected_or_an_error_says_they_did_not() {
+        let conn = keys_table();
+        let mut insert = KeyInsert::prepare(&conn).unwrap();
+        let first: Vec<(i64, String)> = (1..=3).map(|i| (i, format!("k{i}"))).collect();
+        insert.run(&first, |(id, key)| (*id, key)).unwrap();
+        assert_eq!(keys(&conn), first);
+
+        // Ids that do not follow one another: refused before any is written.
+        let gaps = [(4, "a"), (6, "b")];
+        let err = insert.run(&gaps, |&(id, key)| (id, key)).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                CatalogError::KeyIds {
+                    expected: 6,
+                    given: None
+                }
+            ),
+            "{err}"
+        );
+        assert_eq!(keys(&conn).len(), 3);
+
+        // Ids after a key someone else wrote: SQLite's ids are not these.
+        conn.execute("INSERT INTO keys (id, key) VALUES (4, 'other')", [])
+            .unwrap();
+        let late = [(4, "c"), (5, "d")];
+        let err = insert.run(&late, |&(id, key)| (id, key)).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                CatalogError::KeyIds {
+                    expected: 5,
+                    given: Some(6)
+                }
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains("something else wrote"), "{err}");
     }
 
     #[test]

@@ -16,9 +16,7 @@ use model::{Entry, EntryRef};
 use rusqlite::types::Value;
 use rusqlite::{params, OptionalExtension};
 
-use crate::insert::{
-    bind_entry, bind_entry_columns, bind_key, Binder, Insert, ENTRY_INSERT, KEY_INSERT,
-};
+use crate::insert::{bind_entry, bind_entry_columns, Binder, Insert, KeyInsert, ENTRY_INSERT};
 use crate::{Catalog, Result};
 
 const STAGE_INSERT: &str =
@@ -124,9 +122,10 @@ fn staged(conn: &rusqlite::Connection) -> Result<Vec<(Entry, i64)>> {
 }
 
 /// Writes the catalog file's dirty pages to disk on a thread of its own,
-/// a few times a second, while an ingest writes it: each file's commit
-/// then finds little left to sync, and the writer, which is what bounds an
-/// ingest, hardly waits for the disk.
+/// every 20 ms, while an ingest writes it: each file's commit then finds
+/// little left to sync, and the writer, which is what bounds an ingest,
+/// hardly waits for the disk. (Every 200 ms, the twenty commits of a
+/// 10 M-version report still waited 0.8 s; every 20 ms, 0.3 s.)
 struct Flusher {
     stop: Option<mpsc::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -143,7 +142,7 @@ impl Flusher {
             .name("catalog-flush".into())
             .spawn(move || {
                 while let Err(mpsc::RecvTimeoutError::Timeout) =
-                    stopped.recv_timeout(std::time::Duration::from_millis(200))
+                    stopped.recv_timeout(std::time::Duration::from_millis(20))
                 {
                     // Only ever early: the commits sync what they need.
                     let _ = file.sync_data();
@@ -194,7 +193,7 @@ pub struct ReportRows<'c> {
 
 /// An ingest's bulk statements, prepared once.
 struct Inserts<'c> {
-    keys: Insert<'c>,
+    keys: KeyInsert<'c>,
     entries: Insert<'c>,
     stage: Insert<'c>,
 }
@@ -217,9 +216,7 @@ impl Pending<'_> {
     }
 
     fn write(&mut self, inserts: &mut Inserts<'_>) -> Result<()> {
-        inserts
-            .keys
-            .run(&self.keys, |b, at, (id, key)| bind_key(b, at, *id, key))?;
+        inserts.keys.run(&self.keys, |&(id, key)| (id, key))?;
         inserts.entries.run(&self.entries, |b, at, (id, seq, e)| {
             bind_entry(b, at, *id, *seq, e)
         })?;
@@ -502,7 +499,7 @@ fn order_rows(
         "SELECT key, version_id, is_marker, is_latest, mtime_ms, size, etag, etag_parts, storage_class
          FROM inventory_rows ORDER BY key, is_latest DESC, mtime_ms DESC, file, rowid",
     )?;
-    let mut keys = Insert::prepare(tx, KEY_INSERT, 2)?;
+    let mut keys = KeyInsert::prepare(tx)?;
     let mut entries = Insert::prepare(tx, ENTRY_INSERT, 10)?;
     let mut new_keys: Vec<(i64, String)> = Vec::new();
     let mut batch: Vec<(i64, i64, [Value; 8])> = Vec::with_capacity(ENTRY_BATCH);
@@ -538,13 +535,13 @@ fn order_rows(
         ));
         seq += 1;
         if batch.len() == ENTRY_BATCH {
-            keys.run(&new_keys, |b, at, (id, key)| bind_key(b, at, *id, key))?;
+            keys.run(&new_keys, |(id, key)| (*id, key))?;
             entries.run(&batch, bind_values)?;
             new_keys.clear();
             batch.clear();
         }
     }
-    keys.run(&new_keys, |b, at, (id, key)| bind_key(b, at, *id, key))?;
+    keys.run(&new_keys, |(id, key)| (*id, key))?;
     entries.run(&batch, bind_values)?;
     Ok(counts)
 }
@@ -682,7 +679,7 @@ impl Catalog {
         };
         self.conn.execute_batch("BEGIN")?;
         let inserts = Inserts {
-            keys: Insert::prepare(&self.conn, KEY_INSERT, 2)?,
+            keys: KeyInsert::prepare(&self.conn)?,
             entries: Insert::prepare(&self.conn, ENTRY_INSERT, 10)?,
             stage: Insert::prepare(&self.conn, STAGE_INSERT, 10)?,
         };

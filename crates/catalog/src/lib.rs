@@ -101,6 +101,14 @@ pub enum CatalogError {
         holder: String,
         lock_file: PathBuf,
     },
+    /// Keys did not get the ids a writer handed out (`given`: the last
+    /// id SQLite gave; none when the ids handed out did not follow one
+    /// another): something else wrote `keys` meanwhile.
+    #[error("{}\n  hint: make sure one s3rewind at a time writes this catalog, and run the command again", match given {
+        Some(given) => format!("the catalog gave its new keys ids up to {given} where up to {expected} were expected: something else wrote to it meanwhile"),
+        None => format!("new keys up to id {expected} were handed ids that do not follow one another"),
+    })]
+    KeyIds { expected: i64, given: Option<i64> },
     #[error("the catalog writer stopped: {0}")]
     WriterGone(String),
     /// A command that would mix what the catalog holds with something else

@@ -21,7 +21,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use model::Entry;
 
-use crate::insert::{bind_entry, bind_key, Insert, ENTRY_INSERT, KEY_INSERT};
+use crate::insert::{bind_entry, Insert, KeyInsert, ENTRY_INSERT};
 use crate::{CatalogError, RangeState, Result};
 
 /// One ListObjectVersions page of one key range, and the cursor that
@@ -362,7 +362,7 @@ impl Committed {
 }
 
 struct Statements<'c> {
-    keys: Insert<'c>,
+    keys: KeyInsert<'c>,
     entries: Insert<'c>,
     cursor: rusqlite::CachedStatement<'c>,
 }
@@ -370,7 +370,7 @@ struct Statements<'c> {
 impl<'c> Statements<'c> {
     fn prepare(conn: &'c rusqlite::Connection) -> Result<Self> {
         Ok(Statements {
-            keys: Insert::prepare(conn, KEY_INSERT, 2)?,
+            keys: KeyInsert::prepare(conn)?,
             entries: Insert::prepare(conn, ENTRY_INSERT, 10)?,
             cursor: conn.prepare_cached(
                 "UPDATE ranges SET next_key_marker = ?2, next_version_id_marker = ?3, \
@@ -436,8 +436,7 @@ impl<'c> Statements<'c> {
             done.delete_markers += entry.is_marker as u64;
         }
         state.last_key = last_key.map(str::to_owned);
-        self.keys
-            .run(&keys, |b, at, &(id, key)| bind_key(b, at, id, key))?;
+        self.keys.run(&keys, |&(id, key)| (id, key))?;
         self.entries.run(&rows, |b, at, &(key_id, seq, e)| {
             bind_entry(b, at, key_id, seq, &e.borrowed())
         })?;

@@ -288,27 +288,30 @@ fn read_files(
         for _ in 0..readers {
             let (next, senders) = (&next, &senders);
             let reader = std::thread::Builder::new().name("report-reader".into());
-            let spawned = reader.spawn_scoped(scope, move || loop {
-                let n = next.fetch_add(1, Ordering::Relaxed) as usize;
-                let Some((i, path)) = paths.get(n) else {
-                    return;
-                };
-                let tx = &senders[n];
-                let file = &manifest.files[*i];
-                let read = s3inventory::read_file(path, manifest, file, |mut rows| {
-                    rows.retain_keys(keep);
-                    tx.send(Message::Rows(*i as i64, rows))
-                        .map_err(|_| InventoryError::Io {
-                            path: path.display().to_string(),
-                            reason: "the catalog writer stopped".into(),
-                        })
-                });
-                let message = match read {
-                    Ok(n) => Message::Done(*i as i64, n),
-                    Err(e) => Message::Failed(e),
-                };
-                if tx.send(message).is_err() {
-                    return;
+            let spawned = reader.spawn_scoped(scope, move || {
+                yield_to_the_writer();
+                loop {
+                    let n = next.fetch_add(1, Ordering::Relaxed) as usize;
+                    let Some((i, path)) = paths.get(n) else {
+                        return;
+                    };
+                    let tx = &senders[n];
+                    let file = &manifest.files[*i];
+                    let read = s3inventory::read_file(path, manifest, file, |mut rows| {
+                        rows.retain_keys(keep);
+                        tx.send(Message::Rows(*i as i64, rows))
+                            .map_err(|_| InventoryError::Io {
+                                path: path.display().to_string(),
+                                reason: "the catalog writer stopped".into(),
+                            })
+                    });
+                    let message = match read {
+                        Ok(n) => Message::Done(*i as i64, n),
+                        Err(e) => Message::Failed(e),
+                    };
+                    if tx.send(message).is_err() {
+                        return;
+                    }
                 }
             });
             spawned.map_err(|e| InventoryError::Io {
@@ -347,6 +350,19 @@ fn read_files(
         }
         Ok(Some(read))
     })
+}
+
+/// Lowers the calling thread's priority (nice 10). The catalog's one
+/// writer bounds an ingest; the readers need about half a core between
+/// them, but decoding a file's first batches and hashing it wakes them
+/// all at once, and on a machine with few cores the writer then waited for
+/// a core. (On Linux a thread has a nice value of its own.)
+fn yield_to_the_writer() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: changes only this thread's own scheduling priority.
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS, 0, 10);
+    }
 }
 
 /// What listing prefixes again did.
