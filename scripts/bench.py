@@ -330,7 +330,7 @@ def inventory_section(I):
         "order — s3sim's are, and AWS's in practice — goes straight into `keys` and `entries` in one pass, each "
         "file committed with its cursor. During the ingest the catalog is in rollback-journal mode, not WAL: "
         "appended pages are written once, into the file, and a thread syncs them every 20 ms so the "
-        f"commits hardly wait for the disk; the readers run at a lower priority, so that the writer never waits "
+        f"commits hardly wait for the disk (the journal's file is kept from one commit to the next); the readers run at a lower priority, so that the writer never waits "
         f"for a core. The file is not compacted after: packing it (`VACUUM INTO`) would take "
         f"it from {pk['bytes'] / 2**20:.0f} MiB to {pk['packed'] / 2**20:.0f} MiB. Texts are bound in place, not "
         "copied (SQLite's C API; rusqlite copies each). What is left is SQLite's own work per row — the INSERT's "

@@ -386,9 +386,7 @@ impl Drop for ReportRows<'_> {
         roll_back_unfinished(self.conn);
         if self.flusher.take().is_some() {
             // What every other connection expects.
-            let _ = self
-                .conn
-                .query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()));
+            let _ = crate::back_to_wal(self.conn);
         }
     }
 }
@@ -666,15 +664,17 @@ impl Catalog {
         };
         // Appends need no WAL: with a rollback journal each page is written
         // once, into the file, and only the few pages a commit changes are
-        // journaled; a kill still rolls back to the last file's commit. It
-        // takes the catalog to itself: with another connection open (a
-        // `status` in another terminal), the ingest stays in WAL mode.
+        // journaled; a kill still rolls back to the last file's commit. The
+        // journal file is kept from one commit to the next (PERSIST: its
+        // header zeroed): deleted and made again, it cost each commit a
+        // file's creation and removal. It takes the catalog to itself: with another connection open (a `status` in another
+        // terminal), the ingest stays in WAL mode.
         let mode: String = self
             .conn
-            .query_row("PRAGMA journal_mode = DELETE", [], |r| r.get(0))
+            .query_row("PRAGMA journal_mode = PERSIST", [], |r| r.get(0))
             .unwrap_or_default();
         let flusher = match mode.as_str() {
-            "delete" => Some(Flusher::start(&self.path)?),
+            "persist" => Some(Flusher::start(&self.path)?),
             _ => None,
         };
         self.conn.execute_batch("BEGIN")?;
@@ -885,6 +885,8 @@ mod tests {
             .unwrap()
             .query_row("PRAGMA journal_mode", [], |r| r.get(0))
             .unwrap();
+        // Still a rollback journal (a new connection says DELETE: a file
+        // records WAL mode only).
         assert_eq!(mode, "delete");
         assert!(rows.push(1, &refs(&file1)).unwrap());
         // A kill before file 1 is done: k's rows wait, staged, for more of
@@ -918,8 +920,14 @@ mod tests {
         // finished catalog is put back in WAL mode by the next open.
         catalog
             .conn
-            .query_row("PRAGMA journal_mode = DELETE", [], |_| Ok(()))
+            .query_row("PRAGMA journal_mode = PERSIST", [], |_| Ok(()))
             .unwrap();
+        catalog
+            .conn
+            .execute_batch("BEGIN; DELETE FROM inventory_rows; COMMIT")
+            .unwrap();
+        let journal = dir.path().join("c.db-journal");
+        assert!(journal.exists());
         drop(catalog);
         let again = rt
             .block_on(Catalog::open(&dir.path().join("c.db")))
@@ -929,6 +937,8 @@ mod tests {
             .query_row("PRAGMA journal_mode", [], |r| r.get(0))
             .unwrap();
         assert_eq!(mode, "wal");
+        // and its rollback journal is gone.
+        assert!(!journal.exists());
     }
 
     #[test]

@@ -174,9 +174,7 @@ impl Catalog {
         )?;
         if mode != "wal" && !ingesting {
             // Best effort: with another connection open it waits, then fails; the next open tries again.
-            let _ = self
-                .conn
-                .query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()));
+            let _ = back_to_wal(&self.conn);
         }
         Ok(())
     }
@@ -286,7 +284,13 @@ async fn migrate(path: &Path) -> Result<()> {
     conn.close().await.map_err(open_err)
 }
 
-/// A rusqlite connection with the settings every s3rewind connection uses.
+/// Puts `conn`'s catalog in WAL mode, by way of DELETE mode: from PERSIST
+/// straight to WAL, SQLite would leave the rollback journal's file behind.
+pub(crate) fn back_to_wal(conn: &rusqlite::Connection) -> rusqlite::Result<()> {
+    conn.query_row("PRAGMA journal_mode = DELETE", [], |_| Ok(()))?;
+    conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))
+}
+
 /// Ids as a JSON array, for `IN (SELECT value FROM json_each(?))`: one
 /// bound parameter however many ids.
 pub(crate) fn json_ids(ids: &[i64]) -> String {
@@ -294,6 +298,7 @@ pub(crate) fn json_ids(ids: &[i64]) -> String {
     format!("[{}]", list.join(","))
 }
 
+/// A rusqlite connection with the settings every s3rewind connection uses.
 pub(crate) fn connect(path: &Path) -> Result<rusqlite::Connection> {
     let conn = rusqlite::Connection::open(path).map_err(|e| CatalogError::Open {
         path: path.to_owned(),
