@@ -157,10 +157,9 @@ impl<'c> Insert<'c> {
 }
 
 /// `keys` rows, each key with the id it is known by. SQLite gives each
-/// key the id one past the highest itself: given an explicit id it would
-/// first search the table for it, root to leaf, for every key (an eighth
-/// of a report's ingest). The ids it gave are checked against the ones
-/// expected.
+/// key the id one past the highest itself: given an explicit id, it would
+/// first search the table for it, root to leaf, for every key. The ids it
+/// gave are checked against the ones expected.
 pub(crate) struct KeyInsert<'c>(Insert<'c>);
 
 impl<'c> KeyInsert<'c> {

@@ -124,8 +124,8 @@ fn staged(conn: &rusqlite::Connection) -> Result<Vec<(Entry, i64)>> {
 /// Writes the catalog file's dirty pages to disk on a thread of its own,
 /// every 20 ms, while an ingest writes it: each file's commit then finds
 /// little left to sync, and the writer, which is what bounds an ingest,
-/// hardly waits for the disk. (Every 200 ms, the twenty commits of a
-/// 10 M-version report still waited 0.8 s; every 20 ms, 0.3 s.)
+/// hardly waits for the disk. (Every 200 ms, the commits still waited
+/// for most of what the last 200 ms had written.)
 struct Flusher {
     stop: Option<mpsc::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -665,10 +665,11 @@ impl Catalog {
         // Appends need no WAL: with a rollback journal each page is written
         // once, into the file, and only the few pages a commit changes are
         // journaled; a kill still rolls back to the last file's commit. The
-        // journal file is kept from one commit to the next (PERSIST: its
+        // journal's file is kept from one commit to the next (PERSIST: its
         // header zeroed): deleted and made again, it cost each commit a
-        // file's creation and removal. It takes the catalog to itself: with another connection open (a `status` in another
-        // terminal), the ingest stays in WAL mode.
+        // file's creation and removal. It takes the catalog to itself:
+        // with another connection open (a `status` in another terminal),
+        // the ingest stays in WAL mode.
         let mode: String = self
             .conn
             .query_row("PRAGMA journal_mode = PERSIST", [], |r| r.get(0))
