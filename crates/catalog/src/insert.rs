@@ -171,25 +171,21 @@ impl<'c> KeyInsert<'c> {
         )?))
     }
 
-    /// Inserts `rows`, whose ids (from `key`, with the key's name) follow
-    /// one another from one past the table's highest.
-    pub(crate) fn run<'r, T>(
-        &mut self,
-        rows: &'r [T],
-        key: impl Fn(&'r T) -> (i64, &'r str),
-    ) -> Result<()> {
-        let (Some(first), Some(last)) = (rows.first(), rows.last()) else {
+    /// Inserts `keys` (id, name), whose ids follow one another from one
+    /// past the table's highest.
+    pub(crate) fn run<K: AsRef<str>>(&mut self, keys: &[(i64, K)]) -> Result<()> {
+        let (Some(&(first, _)), Some(&(last, _))) = (keys.first(), keys.last()) else {
             return Ok(());
         };
-        let (first, last) = (key(first).0, key(last).0);
         let mismatch = |given| CatalogError::KeyIds {
             expected: last,
             given,
         };
-        if !(0..).zip(rows).all(|(i, r)| key(r).0 == first + i) {
+        if !(0..).zip(keys).all(|(i, (id, _))| *id == first + i) {
             return Err(mismatch(None));
         }
-        self.0.run(rows, |b, at, r| b.text(at, key(r).1))?;
+        self.0
+            .run(keys, |b, at, (_, key)| b.text(at, key.as_ref()))?;
         // SAFETY: the live connection's handle.
         let given = unsafe { ffi::sqlite3_last_insert_rowid(self.0.conn.handle()) };
         match given == last {
@@ -541,12 +537,12 @@ mod tests {
         let conn = keys_table();
         let mut insert = KeyInsert::prepare(&conn).unwrap();
         let first: Vec<(i64, String)> = (1..=3).map(|i| (i, format!("k{i}"))).collect();
-        insert.run(&first, |(id, key)| (*id, key)).unwrap();
+        insert.run(&first).unwrap();
         assert_eq!(keys(&conn), first);
 
         // Ids that do not follow one another: refused before any is written.
         let gaps = [(4, "a"), (6, "b")];
-        let err = insert.run(&gaps, |&(id, key)| (id, key)).unwrap_err();
+        let err = insert.run(&gaps).unwrap_err();
         assert!(
             matches!(
                 err,
@@ -563,7 +559,7 @@ mod tests {
         conn.execute("INSERT INTO keys (id, key) VALUES (4, 'other')", [])
             .unwrap();
         let late = [(4, "c"), (5, "d")];
-        let err = insert.run(&late, |&(id, key)| (id, key)).unwrap_err();
+        let err = insert.run(&late).unwrap_err();
         assert!(
             matches!(
                 err,

@@ -216,7 +216,7 @@ impl Pending<'_> {
     }
 
     fn write(&mut self, inserts: &mut Inserts<'_>) -> Result<()> {
-        inserts.keys.run(&self.keys, |&(id, key)| (id, key))?;
+        inserts.keys.run(&self.keys)?;
         inserts.entries.run(&self.entries, |b, at, (id, seq, e)| {
             bind_entry(b, at, *id, *seq, e)
         })?;
@@ -395,6 +395,7 @@ impl Drop for ReportRows<'_> {
 /// entries replaced, in one transaction, by what S3 lists now.
 pub struct PrefixListing<'c> {
     conn: &'c rusqlite::Connection,
+    keys: KeyInsert<'c>,
     entries: Insert<'c>,
     /// The key being written, its id and the next seq.
     current: Option<(String, i64, i64)>,
@@ -411,9 +412,7 @@ impl PrefixListing<'_> {
         let mut find = self
             .conn
             .prepare_cached("SELECT id FROM keys INDEXED BY keys_by_key WHERE key = ?1")?;
-        let mut new_key = self
-            .conn
-            .prepare_cached("INSERT INTO keys (id, key) VALUES (?1, ?2)")?;
+        let mut new_keys = Vec::new();
         let mut rows = Vec::with_capacity(entries.len());
         for e in entries {
             let same = self.current.as_ref().is_some_and(|(k, _, _)| *k == e.key);
@@ -425,7 +424,7 @@ impl PrefixListing<'_> {
                     Some(id) => id,
                     None => {
                         self.next_id += 1;
-                        new_key.execute(params![self.next_id, e.key])?;
+                        new_keys.push((self.next_id, e.key.as_str()));
                         self.next_id
                     }
                 };
@@ -437,6 +436,7 @@ impl PrefixListing<'_> {
             self.rows += 1;
             self.markers += i64::from(e.is_marker);
         }
+        self.keys.run(&new_keys)?;
         self.entries
             .run(&rows, |b, at, (id, seq, e)| bind_entry(b, at, *id, *seq, e))
     }
@@ -533,13 +533,13 @@ fn order_rows(
         ));
         seq += 1;
         if batch.len() == ENTRY_BATCH {
-            keys.run(&new_keys, |(id, key)| (*id, key))?;
+            keys.run(&new_keys)?;
             entries.run(&batch, bind_values)?;
             new_keys.clear();
             batch.clear();
         }
     }
-    keys.run(&new_keys, |(id, key)| (*id, key))?;
+    keys.run(&new_keys)?;
     entries.run(&batch, bind_values)?;
     Ok(counts)
 }
@@ -583,6 +583,7 @@ impl Catalog {
                 .query_row("SELECT coalesce(max(id), 0) FROM keys", [], |r| r.get(0))?;
         Ok(PrefixListing {
             conn: &self.conn,
+            keys: KeyInsert::prepare(&self.conn)?,
             entries: Insert::prepare(&self.conn, ENTRY_INSERT, 10)?,
             current: None,
             next_id,

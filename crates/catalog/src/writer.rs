@@ -436,7 +436,7 @@ impl<'c> Statements<'c> {
             done.delete_markers += entry.is_marker as u64;
         }
         state.last_key = last_key.map(str::to_owned);
-        self.keys.run(&keys, |&(id, key)| (id, key))?;
+        self.keys.run(&keys)?;
         self.entries.run(&rows, |b, at, &(key_id, seq, e)| {
             bind_entry(b, at, key_id, seq, &e.borrowed())
         })?;

@@ -290,29 +290,7 @@ fn read_files(
             let reader = std::thread::Builder::new().name("report-reader".into());
             let spawned = reader.spawn_scoped(scope, move || {
                 yield_to_the_writer();
-                loop {
-                    let n = next.fetch_add(1, Ordering::Relaxed) as usize;
-                    let Some((i, path)) = paths.get(n) else {
-                        return;
-                    };
-                    let tx = &senders[n];
-                    let file = &manifest.files[*i];
-                    let read = s3inventory::read_file(path, manifest, file, |mut rows| {
-                        rows.retain_keys(keep);
-                        tx.send(Message::Rows(*i as i64, rows))
-                            .map_err(|_| InventoryError::Io {
-                                path: path.display().to_string(),
-                                reason: "the catalog writer stopped".into(),
-                            })
-                    });
-                    let message = match read {
-                        Ok(n) => Message::Done(*i as i64, n),
-                        Err(e) => Message::Failed(e),
-                    };
-                    if tx.send(message).is_err() {
-                        return;
-                    }
-                }
+                read_in_turn(next, paths, senders, manifest, keep);
             });
             spawned.map_err(|e| InventoryError::Io {
                 path: "a thread to read the report".into(),
@@ -350,6 +328,41 @@ fn read_files(
         }
         Ok(Some(read))
     })
+}
+
+/// A reader thread: takes the next file of `paths` not yet taken (`next`)
+/// and sends its rows, then whether it was read whole, on the file's own
+/// channel; until none is left or the catalog writer stops.
+fn read_in_turn(
+    next: &AtomicU64,
+    paths: &[(usize, PathBuf)],
+    senders: &[mpsc::SyncSender<Message>],
+    manifest: &Manifest,
+    keep: &(dyn Fn(&str) -> bool + Sync),
+) {
+    loop {
+        let n = next.fetch_add(1, Ordering::Relaxed) as usize;
+        let Some((i, path)) = paths.get(n) else {
+            return;
+        };
+        let tx = &senders[n];
+        let file = &manifest.files[*i];
+        let read = s3inventory::read_file(path, manifest, file, |mut rows| {
+            rows.retain_keys(keep);
+            tx.send(Message::Rows(*i as i64, rows))
+                .map_err(|_| InventoryError::Io {
+                    path: path.display().to_string(),
+                    reason: "the catalog writer stopped".into(),
+                })
+        });
+        let message = match read {
+            Ok(n) => Message::Done(*i as i64, n),
+            Err(e) => Message::Failed(e),
+        };
+        if tx.send(message).is_err() {
+            return;
+        }
+    }
 }
 
 /// Lowers the calling thread's priority (nice 10). The catalog's one
