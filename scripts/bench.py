@@ -235,7 +235,8 @@ def inventory_bench():
         size = sum(p.stat().st_size for p in report.rglob("*") if p.is_file())
         catalog = WORK / f"inventory-{fmt}.db"
         cmd = [S3REWIND, "--catalog", catalog, "scan", "s3://big", "--inventory", manifest]
-        # A run varies by about ±6 % here: the median of three, each into a new catalog.
+        # One run varies by several percent from the next: the median of three,
+        # each into a new catalog.
         tries = []
         for i in range(3):
             for p in catalog.parent.glob(catalog.name + "*"):
@@ -244,8 +245,9 @@ def inventory_bench():
             os.sync()
             log(f"ingest the {fmt} report ({i + 1} of 3)")
             tries.append(run(cmd))
-        seconds = sorted(t.seconds for t in tries)
-        r = next(t for t in tries if t.seconds == seconds[1])
+        tries.sort(key=lambda t: t.seconds)
+        r = tries[1]
+        seconds = [t.seconds for t in tries]
         m = re.search(r"([\d,]+) versions and ([\d,]+) delete markers", r.out)
         rows = int(m.group(1).replace(",", "")) + int(m.group(2).replace(",", ""))
         assert rows == keys * 2, (rows, r.out)
@@ -346,6 +348,13 @@ def inventory_section(I):
         "bytecode, building the record, the b-tree inserts (the version and, for every other one, its key) — "
         f"{1e6 / pq['rate']:.2f} µs per version over the whole Parquet run, on the writer's core while the "
         "readers share the other.",
+        "",
+        "A run's seconds move with the machine's load, more from one hour to the next than from one run to the "
+        "next. To compare two builds of the ingest, count the writer's instructions instead, which load does not "
+        "change: on a report of 1,000,000 versions (the commands above with `--seed-keys 500000 "
+        "--inventory-files 4`), `valgrind --tool=callgrind --separate-threads=yes target/release/s3rewind "
+        "--catalog c.db scan s3://big --inventory MANIFEST` writes a file per thread; the writer's ends in `-01`, "
+        "and `callgrind_annotate` splits it by function.",
         "",
         f"A report out of key order is staged and sorted by SQLite instead: the same Parquet report with its "
         f"manifest's files listed in reverse took {srt['seconds']:.1f} s ({fmt(srt['rate'])}/s), "

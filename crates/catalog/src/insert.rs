@@ -540,19 +540,15 @@ mod tests {
         insert.run(&first).unwrap();
         assert_eq!(keys(&conn), first);
 
+        // The ids a failed run expected and was given.
+        let ids = |err: CatalogError| match err {
+            CatalogError::KeyIds { expected, given } => (expected, given),
+            other => panic!("not a KeyIds error: {other}"),
+        };
+
         // Ids that do not follow one another: refused before any is written.
         let gaps = [(4, "a"), (6, "b")];
-        let err = insert.run(&gaps).unwrap_err();
-        assert!(
-            matches!(
-                err,
-                CatalogError::KeyIds {
-                    expected: 6,
-                    given: None
-                }
-            ),
-            "{err}"
-        );
+        assert_eq!(ids(insert.run(&gaps).unwrap_err()), (6, None));
         assert_eq!(keys(&conn).len(), 3);
 
         // Ids after a key someone else wrote: SQLite's ids are not these.
@@ -560,17 +556,8 @@ mod tests {
             .unwrap();
         let late = [(4, "c"), (5, "d")];
         let err = insert.run(&late).unwrap_err();
-        assert!(
-            matches!(
-                err,
-                CatalogError::KeyIds {
-                    expected: 5,
-                    given: Some(6)
-                }
-            ),
-            "{err}"
-        );
         assert!(err.to_string().contains("something else wrote"), "{err}");
+        assert_eq!(ids(err), (5, Some(6)));
     }
 
     #[test]
