@@ -11,7 +11,7 @@ use std::ffi::{c_int, CStr};
 use std::marker::PhantomData;
 use std::ptr::NonNull;
 
-use model::EntryRef;
+use model::{EntryRef, Etag};
 use rusqlite::ffi;
 use rusqlite::types::Value;
 
@@ -286,6 +286,21 @@ impl<'r> Binder<'r> {
         }
     }
 
+    /// Binds `v` in place: it lives as long as the rows.
+    pub(crate) fn blob(&mut self, at: usize, v: &'r [u8]) -> rusqlite::Result<()> {
+        self.holds(at, Bound::Other);
+        // SAFETY: as for `text`.
+        self.check(unsafe {
+            ffi::sqlite3_bind_blob64(
+                self.stmt,
+                at as c_int,
+                v.as_ptr().cast(),
+                v.len() as u64,
+                ffi::SQLITE_STATIC(),
+            )
+        })
+    }
+
     /// Binds a copy of `v`, which may not outlive this call.
     pub(crate) fn blob_copy(&mut self, at: usize, v: &[u8]) -> rusqlite::Result<()> {
         self.holds(at, Bound::Other);
@@ -323,7 +338,7 @@ pub(crate) fn bind_entry<'r>(
     at: usize,
     key_id: i64,
     seq: i64,
-    e: &EntryRef<'r>,
+    e: &'r EntryRef<'r>,
 ) -> rusqlite::Result<()> {
     b.int(at, key_id)?;
     b.int(at + 1, seq)?;
@@ -336,7 +351,7 @@ pub(crate) fn bind_entry<'r>(
 pub(crate) fn bind_entry_columns<'r>(
     b: &mut Binder<'r>,
     at: usize,
-    e: &EntryRef<'r>,
+    e: &'r EntryRef<'r>,
     time: i64,
 ) -> rusqlite::Result<()> {
     b.text(at, e.version_id)?;
@@ -344,14 +359,14 @@ pub(crate) fn bind_entry_columns<'r>(
     b.int(at + 2, i64::from(e.is_latest))?;
     b.int(at + 3, time)?;
     b.opt_int(at + 4, e.size)?;
-    match e.etag.map(Etag::new) {
+    match &e.etag {
         Some(Etag {
             md5: Some(md5),
             parts,
             ..
         }) => {
-            b.blob_copy(at + 5, &md5)?;
-            b.opt_int(at + 6, parts)?;
+            b.blob(at + 5, md5)?;
+            b.opt_int(at + 6, *parts)?;
         }
         Some(etag) => {
             b.text(at + 5, etag.text)?;
@@ -365,67 +380,7 @@ pub(crate) fn bind_entry_columns<'r>(
     b.opt_text(at + 7, e.storage_class)
 }
 
-/// Each byte's value as a hex digit, lower case only: upper case would
-/// not come back identical from the views' `lower(hex())`. 0xff for the
-/// rest. (Every ETag of a scan or report is parsed: a table, not a match.)
-const HEX_DIGIT: [u8; 256] = {
-    let mut table = [0xff; 256];
-    let mut i = 0;
-    while i < 16 {
-        table[b"0123456789abcdef"[i] as usize] = i as u8;
-        i += 1;
-    }
-    table
-};
-
-/// An ETag as stored: 16 bytes when it is an MD5 in lower-case hex
-/// (optionally `-N` for multipart, N going to `etag_parts`), else its text.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Etag<'a> {
-    pub(crate) md5: Option<[u8; 16]>,
-    pub(crate) text: &'a str,
-    pub(crate) parts: Option<i64>,
-}
-
-impl<'a> Etag<'a> {
-    pub(crate) fn new(etag: &'a str) -> Etag<'a> {
-        let text = Etag {
-            md5: None,
-            text: etag,
-            parts: None,
-        };
-        let (hex, parts) = match etag.len() {
-            32 => (etag, None),
-            _ => match etag.split_once('-') {
-                Some((h, n)) => match n.parse::<i64>() {
-                    Ok(n) => (h, Some(n)),
-                    Err(_) => return text,
-                },
-                None => return text,
-            },
-        };
-        if hex.len() != 32 {
-            return text;
-        }
-        let mut md5 = [0u8; 16];
-        let mut bad = 0u8;
-        for (byte, pair) in md5.iter_mut().zip(hex.as_bytes().chunks_exact(2)) {
-            let (hi, lo) = (HEX_DIGIT[pair[0] as usize], HEX_DIGIT[pair[1] as usize]);
-            bad |= hi | lo;
-            *byte = hi << 4 | lo;
-        }
-        if bad & 0xf0 != 0 {
-            return text;
-        }
-        Etag {
-            md5: Some(md5),
-            text: etag,
-            parts,
-        }
-    }
-}
-
-/// An ETag's text from its stored form (see [`Etag`]).
+/// An ETag's text from its stored form (see [`model::Etag`]).
 pub(crate) fn etag_text(
     stored: rusqlite::types::ValueRef<'_>,
     parts: Option<i64>,
@@ -562,23 +517,13 @@ mod tests {
 
     #[test]
     fn etags_round_trip_through_their_compact_form() {
-        let t = Etag::new("d41d8cd98f00b204e9800998ecf8427e");
-        assert_eq!(t.md5.map(|m| m[0]), Some(0xd4));
-        assert_eq!(t.parts, None);
-        let t = Etag::new("d41d8cd98f00b204e9800998ecf8427e-12");
-        assert!(t.md5.is_some());
-        assert_eq!(t.parts, Some(12));
-        // Upper case would not come back identical from the view: keep as text.
-        let t = Etag::new("D41D8CD98F00B204E9800998ECF8427E");
-        assert!(t.md5.is_none());
-        let t = Etag::new("abc-def");
-        assert!(t.md5.is_none() && t.text == "abc-def" && t.parts.is_none());
         for text in [
+            "d41d8cd98f00b204e9800998ecf8427e",
             "d41d8cd98f00b204e9800998ecf8427e-12",
             "D41D8CD98F00B204E9800998ECF8427E",
             "abc-def",
         ] {
-            let t = Etag::new(text);
+            let t = Etag::parse(text);
             let stored = match &t.md5 {
                 Some(md5) => ValueRef::Blob(md5),
                 None => ValueRef::Text(t.text.as_bytes()),

@@ -19,7 +19,7 @@ use std::thread::JoinHandle;
 use rusqlite::params;
 use tokio::sync::{mpsc, oneshot};
 
-use model::Entry;
+use model::{Entry, EntryRef};
 
 use crate::insert::{bind_entry, Insert, KeyInsert, ENTRY_INSERT};
 use crate::{CatalogError, RangeState, Result};
@@ -419,7 +419,7 @@ impl<'c> Statements<'c> {
             ..Committed::default()
         };
         let mut keys: Vec<(i64, &str)> = Vec::with_capacity(page.entries.len());
-        let mut rows: Vec<(i64, i64, &Entry)> = Vec::with_capacity(page.entries.len());
+        let mut rows: Vec<(i64, i64, EntryRef<'_>)> = Vec::with_capacity(page.entries.len());
         let mut last_key = state.last_key.as_deref();
         for entry in &page.entries {
             if last_key == Some(entry.key.as_str()) {
@@ -431,14 +431,14 @@ impl<'c> Statements<'c> {
                 last_key = Some(&entry.key);
                 state.last_seq = 0;
             }
-            rows.push((state.last_key_id, state.last_seq, entry));
+            rows.push((state.last_key_id, state.last_seq, entry.borrowed()));
             done.rows += 1;
             done.delete_markers += entry.is_marker as u64;
         }
         state.last_key = last_key.map(str::to_owned);
         self.keys.run(&keys)?;
-        self.entries.run(&rows, |b, at, &(key_id, seq, e)| {
-            bind_entry(b, at, key_id, seq, &e.borrowed())
+        self.entries.run(&rows, |b, at, (key_id, seq, e)| {
+            bind_entry(b, at, *key_id, *seq, e)
         })?;
         self.cursor.execute(params![
             page.range_id,

@@ -12,7 +12,8 @@
 //!
 //! # Layout
 //!
-//! - `entry`: [`Entry`], one object version or delete marker.
+//! - `entry`: [`Entry`], one object version or delete marker, and its
+//!   [`Etag`] as the catalog stores it.
 //! - `action`: [`ActionKind`], the four things a plan can ask of S3.
 //! - [`bucket`]: a bucket's configuration and one version's lock and archive state.
 //! - `location`: [`Location`] and [`Versioning`].
@@ -29,6 +30,6 @@ mod location;
 pub mod time;
 
 pub use action::ActionKind;
-pub use entry::{Entry, EntryRef};
+pub use entry::{Entry, EntryRef, Etag};
 pub use keys::encode_key;
 pub use location::{Destination, Location, Versioning};

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, TimeUnit, TimestampMillisecondType};
 use md5::{Digest, Md5};
-use model::{Entry, EntryRef};
+use model::{Entry, EntryRef, Etag};
 
 use crate::manifest::normalise;
 use crate::{DataFile, Format, InventoryError, Manifest};
@@ -37,12 +37,20 @@ pub struct Rows {
 struct Span {
     key: (u32, u32),
     version_id: (u32, u32),
-    etag: Option<(u32, u32)>,
+    etag: Option<EtagSpan>,
     storage_class: Option<(u32, u32)>,
     is_marker: bool,
     is_latest: bool,
     size: Option<i64>,
     mtime_ms: i64,
+}
+
+/// An ETag's text in the batch's buffer, and what [`Etag::parse`] made of it.
+#[derive(Debug, Clone, Copy)]
+struct EtagSpan {
+    text: (u32, u32),
+    md5: Option<[u8; 16]>,
+    parts: Option<i64>,
 }
 
 impl Rows {
@@ -75,7 +83,11 @@ impl Rows {
                 is_latest: s.is_latest,
                 mtime: s.mtime_ms.div_euclid(1000),
                 size: s.size,
-                etag: s.etag.map(|t| self.text(t)),
+                etag: s.etag.map(|e| Etag {
+                    md5: e.md5,
+                    text: self.text(e.text),
+                    parts: e.parts,
+                }),
                 storage_class: s.storage_class.map(|t| self.text(t)),
             },
             s.mtime_ms,
@@ -110,10 +122,15 @@ impl Rows {
             Some(v) => self.add(v),
         };
         let marker = f.is_marker;
-        let etag = f
-            .etag
-            .filter(|e| !marker && !e.is_empty())
-            .map(|e| self.add(e.trim_matches('"')));
+        // Parsed here, on a reader's thread, not by the catalog's writer.
+        let etag = f.etag.filter(|e| !marker && !e.is_empty()).map(|e| {
+            let e = Etag::parse(e.trim_matches('"'));
+            EtagSpan {
+                text: self.add(e.text),
+                md5: e.md5,
+                parts: e.parts,
+            }
+        });
         let storage_class = f
             .storage_class
             .filter(|c| !marker && !c.is_empty() && *c != "STANDARD")
