@@ -185,16 +185,27 @@ pub fn read_file(
             checked(md5_of(path).map_err(io)?)?;
             let reader =
                 parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(handle)
-                    .and_then(|b| b.with_batch_size(BATCH).build())
+                    .and_then(|b| {
+                        let wanted = wanted(b.schema().fields().iter().map(|f| f.name().as_str()));
+                        let only =
+                            parquet::arrow::ProjectionMask::roots(b.parquet_schema(), wanted);
+                        b.with_projection(only).with_batch_size(BATCH).build()
+                    })
                     .map_err(|e| data(&shown, 0, e.to_string()))?;
             read_batches(reader, &shown, &mut rows)
         }
         Format::Orc => {
             checked(md5_of(path).map_err(io)?)?;
-            let reader = orc_rust::ArrowReaderBuilder::try_new(handle)
-                .map_err(|e| data(&shown, 0, e.to_string()))?
-                .with_batch_size(BATCH)
-                .build();
+            let builder = orc_rust::ArrowReaderBuilder::try_new(handle)
+                .map_err(|e| data(&shown, 0, e.to_string()))?;
+            let root = builder.file_metadata().root_data_type();
+            let names: Vec<&str> = root.children().iter().map(|c| c.name()).collect();
+            let wanted: Vec<&str> = wanted(names.iter().copied())
+                .into_iter()
+                .map(|i| names[i])
+                .collect();
+            let only = orc_rust::projection::ProjectionMask::named_roots(root, &wanted);
+            let reader = builder.with_projection(only).with_batch_size(BATCH).build();
             read_batches(reader, &shown, &mut rows)
         }
     }
@@ -375,6 +386,29 @@ fn read_batches<E: std::fmt::Display>(
         rows(out)?;
     }
     Ok(n)
+}
+
+/// The columns a row is made of (normalised names): a report may carry
+/// many more (its owner, ACLs, encryption, replication…), left undecoded.
+const COLUMNS: [&str; 8] = [
+    "key",
+    "versionid",
+    "islatest",
+    "isdeletemarker",
+    "size",
+    "lastmodifieddate",
+    "etag",
+    "storageclass",
+];
+
+/// The places of the columns in [`COLUMNS`] among a file's `names`.
+fn wanted<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<usize> {
+    names
+        .into_iter()
+        .enumerate()
+        .filter(|(_, name)| COLUMNS.contains(&normalise(name).as_str()))
+        .map(|(i, _)| i)
+        .collect()
 }
 
 /// The column named (normalised) `name`, cast to `to`.
