@@ -337,14 +337,15 @@ def inventory_section(I):
         f"{fmt(res['rate'])} rows/s (a whole run: {fmt(pq['rate'])}/s): only the unfinished files are read again.",
         "",
         "What bounds it: the catalog's one SQLite connection, on one core. The files are decoded on as many "
-        "threads as there are cores, each batch's text in one buffer (no allocation per row); a report in key "
+        "threads as there are cores, only the columns a row needs, each batch's text in one buffer (no "
+        "allocation per row) and each ETag parsed there, off the writer's core; a report in key "
         "order — s3sim's are, and AWS's in practice — goes straight into `keys` and `entries` in one pass, each "
         "file committed with its cursor. During the ingest the catalog is in rollback-journal mode, not WAL: "
         "appended pages are written once, into the file, and a thread syncs them every 20 ms so the "
         "commits hardly wait for the disk (the journal's file is kept from one commit to the next); the "
         "readers run at a lower priority than the writer, which seldom waits for a core. The file is not "
-        f"compacted after: packing it (`VACUUM INTO`) would take it from {pk['bytes'] / 2**20:.0f} MiB to {pk['packed'] / 2**20:.0f} MiB. Texts are bound in place, not "
-        "copied (SQLite's C API; rusqlite copies each). What is left is SQLite's own work per row — the INSERT's "
+        f"compacted after: packing it (`VACUUM INTO`) would take it from {pk['bytes'] / 2**20:.0f} MiB to {pk['packed'] / 2**20:.0f} MiB. Texts and ETags' 16 bytes are bound "
+        "in place, not copied (SQLite's C API; rusqlite copies each). What is left is SQLite's own work per row — the INSERT's "
         "bytecode, building the record, the b-tree inserts (the version and, for every other one, its key) — "
         f"{1e6 / pq['rate']:.2f} µs per version over the whole Parquet run, on the writer's core while the "
         "readers share the other.",
