@@ -288,32 +288,35 @@ impl<'r> Binder<'r> {
 
     /// Binds `v` in place: it lives as long as the rows.
     pub(crate) fn blob(&mut self, at: usize, v: &'r [u8]) -> rusqlite::Result<()> {
-        self.holds(at, Bound::Other);
         // SAFETY: as for `text`.
-        self.check(unsafe {
-            ffi::sqlite3_bind_blob64(
-                self.stmt,
-                at as c_int,
-                v.as_ptr().cast(),
-                v.len() as u64,
-                ffi::SQLITE_STATIC(),
-            )
-        })
+        unsafe { self.bytes(at, v, ffi::SQLITE_STATIC()) }
     }
 
     /// Binds a copy of `v`, which may not outlive this call.
     pub(crate) fn blob_copy(&mut self, at: usize, v: &[u8]) -> rusqlite::Result<()> {
-        self.holds(at, Bound::Other);
         // SAFETY: SQLite copies `v` before returning (SQLITE_TRANSIENT).
-        self.check(unsafe {
-            ffi::sqlite3_bind_blob64(
-                self.stmt,
-                at as c_int,
-                v.as_ptr().cast(),
-                v.len() as u64,
-                ffi::SQLITE_TRANSIENT(),
-            )
-        })
+        unsafe { self.bytes(at, v, ffi::SQLITE_TRANSIENT()) }
+    }
+
+    /// Binds `v` as a blob, kept as `keep` says.
+    ///
+    /// # Safety
+    ///
+    /// With SQLITE_STATIC, `v` must outlive every execution with this binding.
+    unsafe fn bytes(
+        &mut self,
+        at: usize,
+        v: &[u8],
+        keep: ffi::sqlite3_destructor_type,
+    ) -> rusqlite::Result<()> {
+        self.holds(at, Bound::Other);
+        self.check(ffi::sqlite3_bind_blob64(
+            self.stmt,
+            at as c_int,
+            v.as_ptr().cast(),
+            v.len() as u64,
+            keep,
+        ))
     }
 
     pub(crate) fn value(&mut self, at: usize, v: &'r Value) -> rusqlite::Result<()> {
