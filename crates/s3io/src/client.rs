@@ -200,7 +200,8 @@ impl S3 {
     }
 
     /// Checks that the bucket is reachable and says whether it is versioned.
-    /// Fails fast (few retries): it is the first call of every command.
+    /// Fails fast when nothing answers (few retries): it is the first call
+    /// of every command, and a wrong endpoint is best reported at once.
     pub async fn bucket_versioning(&self, bucket: &str) -> Result<Versioning, S3Error> {
         Ok(self.versioning_status(bucket).await?.0)
     }

@@ -32,6 +32,10 @@
 //! quota and client-side rate limiter are off, so this table is the whole
 //! budget.
 //!
+//! A command's first call (GetBucketVersioning) stops after three attempts
+//! when nothing answered, so that a wrong endpoint is reported at once; an
+//! error S3 answered with has the table's budget.
+//!
 //! A request that creates a version (CopyObject, a DeleteObject that adds a
 //! marker, CompleteMultipartUpload) is sent with [`Retry::Once`]: a
 //! transient error may hide a success, and a blind second attempt would
@@ -55,8 +59,10 @@ pub enum Retry {
     Idempotent,
     /// It may create a version: transient errors go back to the caller.
     Once,
-    /// The first call of a command: three attempts, so that a wrong
-    /// endpoint or bucket is reported at once.
+    /// The first call of a command: three attempts when nothing answers,
+    /// so that a wrong endpoint is reported at once (a missing bucket is
+    /// never retried). An answer with an error code (a 500, SlowDown)
+    /// comes from S3, and is retried as any other call's.
     Few,
 }
 
@@ -231,7 +237,9 @@ impl Pacer {
             };
             let retry_allowed = match (retry, error.kind) {
                 (Retry::Once, ErrorKind::Transient) => false,
-                (Retry::Few, _) => retries < FEW_RETRIES,
+                // An answer (a 500, a SlowDown) came from a server that
+                // knows S3: only when nothing answered is it the endpoint.
+                (Retry::Few, _) if error.code.is_none() => retries < FEW_RETRIES,
                 _ => true,
             };
             match self.retry_delay(&error, retries).filter(|_| retry_allowed) {
@@ -443,6 +451,47 @@ mod tests {
                 });
             }
         }
+    }
+
+    /// Calls `pacer` with `retry`, failing the first `failures` attempts
+    /// with a transient error with `code`; the attempts made, and whether
+    /// the call succeeded.
+    async fn attempts(retry: Retry, code: Option<&str>, failures: u32) -> (u32, bool) {
+        let pacer = Pacer::new(Pace {
+            concurrency: 1,
+            max_rps: None,
+        });
+        let made = AtomicUsize::new(0);
+        let result = pacer
+            .call("", retry, || {
+                let n = made.fetch_add(1, Ordering::Relaxed) as u32;
+                async move {
+                    match n < failures {
+                        true => Err(S3Error {
+                            kind: ErrorKind::Transient,
+                            operation: "GetBucketVersioning",
+                            code: code.map(str::to_owned),
+                            detail: "failed on purpose".into(),
+                            advice: None,
+                        }),
+                        false => Ok(()),
+                    }
+                }
+            })
+            .await;
+        (made.load(Ordering::Relaxed) as u32, result.is_ok())
+    }
+
+    #[tokio::test]
+    async fn a_first_call_gives_up_soon_when_nothing_answers_but_not_on_s3s_own_errors() {
+        // No answer at all (refused, reset, timed out): three attempts.
+        assert_eq!(attempts(Retry::Few, None, 5).await, (3, false));
+        // InternalError from S3 itself, four times: the fifth attempt goes through.
+        assert_eq!(
+            attempts(Retry::Few, Some("InternalError"), 4).await,
+            (5, true)
+        );
+        assert_eq!(attempts(Retry::Idempotent, None, 4).await, (5, true));
     }
 
     #[test]
