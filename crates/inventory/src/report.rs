@@ -347,13 +347,30 @@ fn read_in_turn(
         };
         let tx = &senders[n];
         let file = &manifest.files[*i];
-        let read = s3inventory::read_file(path, manifest, file, |mut rows| {
-            rows.retain_keys(keep);
-            tx.send(Message::Rows(*i as i64, rows))
-                .map_err(|_| InventoryError::Io {
-                    path: path.display().to_string(),
-                    reason: "the catalog writer stopped".into(),
-                })
+        // A decoder that panics on a hostile file must fail the ingest:
+        // unwinding here would leave the file's channel open, and the
+        // writer waiting on it for ever.
+        let read = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            s3inventory::read_file(path, manifest, file, |mut rows| {
+                rows.retain_keys(keep);
+                tx.send(Message::Rows(*i as i64, rows))
+                    .map_err(|_| InventoryError::Io {
+                        path: path.display().to_string(),
+                        reason: "the catalog writer stopped".into(),
+                    })
+            })
+        }))
+        .unwrap_or_else(|panic| {
+            let why = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_default();
+            Err(InventoryError::Data {
+                path: path.display().to_string(),
+                row: 0,
+                reason: format!("its decoder failed: {why}"),
+            })
         });
         let message = match read {
             Ok(n) => Message::Done(*i as i64, n),

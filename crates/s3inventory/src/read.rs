@@ -186,9 +186,10 @@ pub fn read_file(
             let reader =
                 parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(handle)
                     .and_then(|b| {
-                        let wanted = wanted(b.schema().fields().iter().map(|f| f.name().as_str()));
+                        let fields = b.schema().fields().clone();
+                        let places = (0..fields.len()).filter(|&i| wanted(fields[i].name()));
                         let only =
-                            parquet::arrow::ProjectionMask::roots(b.parquet_schema(), wanted);
+                            parquet::arrow::ProjectionMask::roots(b.parquet_schema(), places);
                         b.with_projection(only).with_batch_size(BATCH).build()
                     })
                     .map_err(|e| data(&shown, 0, e.to_string()))?;
@@ -199,12 +200,13 @@ pub fn read_file(
             let builder = orc_rust::ArrowReaderBuilder::try_new(handle)
                 .map_err(|e| data(&shown, 0, e.to_string()))?;
             let root = builder.file_metadata().root_data_type();
-            let names: Vec<&str> = root.children().iter().map(|c| c.name()).collect();
-            let wanted: Vec<&str> = wanted(names.iter().copied())
-                .into_iter()
-                .map(|i| names[i])
+            let names: Vec<&str> = root
+                .children()
+                .iter()
+                .map(|c| c.name())
+                .filter(|name| wanted(name))
                 .collect();
-            let only = orc_rust::projection::ProjectionMask::named_roots(root, &wanted);
+            let only = orc_rust::projection::ProjectionMask::named_roots(root, &names);
             let reader = builder.with_projection(only).with_batch_size(BATCH).build();
             read_batches(reader, &shown, &mut rows)
         }
@@ -401,14 +403,9 @@ const COLUMNS: [&str; 8] = [
     "storageclass",
 ];
 
-/// The places of the columns in [`COLUMNS`] among a file's `names`.
-fn wanted<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<usize> {
-    names
-        .into_iter()
-        .enumerate()
-        .filter(|(_, name)| COLUMNS.contains(&normalise(name).as_str()))
-        .map(|(i, _)| i)
-        .collect()
+/// Whether a file's column `name` is one of [`COLUMNS`].
+fn wanted(name: &str) -> bool {
+    COLUMNS.contains(&normalise(name).as_str())
 }
 
 /// The column named (normalised) `name`, cast to `to`.
@@ -418,6 +415,8 @@ fn column(
     to: &DataType,
     path: &str,
 ) -> Result<Option<Arc<dyn Array>>, InventoryError> {
+    // A column not in COLUMNS was never decoded: it would read as absent.
+    debug_assert!(COLUMNS.contains(&name), "{name} is not in COLUMNS");
     let schema = batch.schema();
     let Some(i) = schema
         .fields()

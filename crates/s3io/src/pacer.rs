@@ -59,10 +59,8 @@ pub enum Retry {
     Idempotent,
     /// It may create a version: transient errors go back to the caller.
     Once,
-    /// The first call of a command: three attempts when nothing answers,
-    /// so that a wrong endpoint is reported at once (a missing bucket is
-    /// never retried). An answer with an error code (a 500, SlowDown)
-    /// comes from S3, and is retried as any other call's.
+    /// The first call of a command: three attempts when nothing answers
+    /// (see the retry budget above).
     Few,
 }
 
