@@ -117,6 +117,24 @@ pub async fn run(global: &GlobalArgs, command: PlanCommand) -> Result<u8, CliErr
                 allow_before_data: false,
             },
         ),
+        PlanCommand::Resolve {
+            plan,
+            actions,
+            ours,
+            not_ours: _,
+        } => {
+            let info = plan::find_plan(&catalog, &plan)?;
+            let resolution = match ours {
+                true => catalog::Resolution::Ours,
+                false => catalog::Resolution::NotOurs,
+            };
+            let mut catalog = catalog;
+            for id in actions {
+                let status = catalog.resolve(info.id, id, resolution)?;
+                println!("plan {} action {id}: {status}", shown(&plan));
+            }
+            Ok(exit::OK)
+        }
         PlanCommand::List(json) => list(&catalog, json.json),
         PlanCommand::Show { name, json } => show(&catalog, &name, json.json),
         PlanCommand::Drop { name, yes } => {
@@ -225,7 +243,9 @@ fn create(catalog: &Catalog, request: PlanRequest<'_>) -> Result<u8, CliError> {
 /// A plan's progress in words: not applied, partly applied, applied (with failures).
 pub fn state(p: &catalog::plans::PlanInfo) -> &'static str {
     let s = &p.status;
-    if s.pending + s.in_flight + s.restoring == 0 && s.total() > 0 {
+    if p.undone_by.is_some() {
+        "undone"
+    } else if s.pending + s.in_flight + s.restoring + s.uncertain == 0 && s.total() > 0 {
         if s.failed > 0 {
             "applied with failures"
         } else {
@@ -252,7 +272,9 @@ pub fn plan_json(p: &catalog::plans::PlanInfo) -> serde_json::Value {
         "skipped": s.skipped,
         "drifted": s.drifted,
         "restoring": s.restoring,
+        "uncertain": s.uncertain,
         "pending": s.pending + s.in_flight,
+        "undone_by": p.undone_by,
         "state": state(p),
     })
 }
