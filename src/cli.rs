@@ -356,7 +356,11 @@ pub enum PlanCommand {
         #[arg(value_name = "ACTION", required = true)]
         actions: Vec<i64>,
         /// The candidate version is the action's own.
-        #[arg(long, conflicts_with = "not_ours", required_unless_present = "not_ours")]
+        #[arg(
+            long,
+            conflicts_with = "not_ours",
+            required_unless_present = "not_ours"
+        )]
         ours: bool,
         /// It is not.
         #[arg(long)]

@@ -267,7 +267,9 @@ fn a_killed_apply_finishes_on_rerun_without_doing_anything_twice() {
             .unwrap()
     };
     assert!(
-        uncertain.iter().all(|(_, kind)| kind == "add_delete_marker"),
+        uncertain
+            .iter()
+            .all(|(_, kind)| kind == "add_delete_marker"),
         "{uncertain:?}"
     );
     for (id, _) in &uncertain {
@@ -789,7 +791,10 @@ fn copies_carry_the_scans_condition_and_a_key_written_since_is_left_alone() {
         let out = s3rewind(&w.catalog(), &verify_r);
         let text = String::from_utf8_lossy(&out.stdout);
         assert_eq!(out.status.code(), Some(1), "{text}");
-        assert!(text.contains("img/000.jpg") && text.contains("of 11 keys"), "{text}");
+        assert!(
+            text.contains("img/000.jpg") && text.contains("of 11 keys"),
+            "{text}"
+        );
         s3rewind_ok(&w.catalog(), &["plan", "undo", "r", "--name", "r-undo"]);
         s3rewind_ok(
             &w.catalog(),

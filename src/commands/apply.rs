@@ -55,7 +55,12 @@ pub async fn run(global: &GlobalArgs, args: ApplyArgs) -> Result<u8, CliError> {
                 print_preflight(pre);
             }
         }
-        dry_run(&catalog, &report, checked.as_ref().ok().and_then(|c| c.as_ref().ok()), &args)?;
+        dry_run(
+            &catalog,
+            &report,
+            checked.as_ref().ok().and_then(|c| c.as_ref().ok()),
+            &args,
+        )?;
         return match checked {
             Ok(Ok(_)) => Ok(exit::OK),
             Ok(Err(refusal)) => Err(CliError::Refused(refusal)),
@@ -78,6 +83,11 @@ pub async fn run(global: &GlobalArgs, args: ApplyArgs) -> Result<u8, CliError> {
         println!("apply plan {name} to {place}");
         super::plan::print_report(&report, false);
         print_preflight(&pre);
+        if args.settle && args.yes {
+            // Said even when --yes skips the question: settling sends
+            // nothing new, and the operator should see that it did not.
+            println!("{}", shown(&pre.question));
+        }
     }
     if !output::confirm(&shown(&pre.question), args.yes)? {
         eprintln!("nothing changed");

@@ -371,6 +371,15 @@ pub fn report_json(report: &plan::PlanReport) -> serde_json::Value {
         "dollars": e.dollars,
     });
     plan["sample"] = sample.into();
+    plan["stale"] = match report.stale.is_stale() {
+        false => serde_json::Value::Null,
+        true => serde_json::json!({
+            "keys": report.stale.keys,
+            "changes": report.stale.changes.iter().map(|c| serde_json::json!({
+                "revision": c.revision, "kind": c.kind, "plan": c.plan, "at": c.at,
+            })).collect::<Vec<_>>(),
+        }),
+    };
     plan
 }
 
@@ -399,14 +408,38 @@ pub fn print_report(report: &plan::PlanReport, sample: bool) {
     }
     let s = &info.status;
     println!(
-        "progress    {} done, {} failed, {} skipped, {} drifted, {} restoring, {} pending",
+        "progress    {} done, {} failed, {} skipped, {} drifted, {} uncertain, {} restoring, {} pending",
         thousands(s.done),
         thousands(s.failed),
         thousands(s.skipped),
         thousands(s.drifted),
+        thousands(s.uncertain),
         thousands(s.restoring),
         thousands(s.pending + s.in_flight)
     );
+    if let Some(undo) = &info.undone_by {
+        println!(
+            "undone      by plan {} (applied): apply refuses this plan again unless --reapply",
+            shown(undo)
+        );
+    }
+    if report.stale.is_stale() {
+        let changes: Vec<String> = report
+            .stale
+            .changes
+            .iter()
+            .map(|c| match &c.plan {
+                Some(p) if c.kind == "apply" => format!("plan {} applied at {}", shown(p), c.at),
+                Some(p) => format!("plan {}'s keys listed again at {}", shown(p), c.at),
+                None => format!("{} at {}", c.kind, c.at),
+            })
+            .collect();
+        println!(
+            "stale       {} of its keys changed after it was made ({}): apply refuses it; make it again",
+            thousands(report.stale.keys),
+            changes.join("; ")
+        );
+    }
     if let Some(k) = report
         .kinds
         .iter()

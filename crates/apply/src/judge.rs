@@ -14,7 +14,7 @@
 
 use catalog::{ActionRow, Expected, Outcome};
 use model::{ActionKind, Attribution, Entry};
-use s3io::{Landed, Seen, S3Error};
+use s3io::{Landed, S3Error, Seen};
 
 use crate::Context;
 
@@ -87,12 +87,10 @@ pub(crate) async fn judge_write(
     upload_etag: Option<&str>,
 ) -> Result<Seen, S3Error> {
     let Some(gained) = gained(entries, expected) else {
-        return Ok(Seen::Changed(
-            match drifted(entries.first(), expected) {
-                Outcome::Drifted { found } => found,
-                _ => unreachable!("drifted is drifted"),
-            },
-        ));
+        return Ok(Seen::Changed(match drifted(entries.first(), expected) {
+            Outcome::Drifted { found } => found,
+            _ => unreachable!("drifted is drifted"),
+        }));
     };
     // A write that landed is the first entry above what was expected (it
     // was sent on that condition); others may have written since.

@@ -44,7 +44,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use catalog::actions::ActionStoreThread;
-use catalog::{ActionRow, ActionStore, CatalogError, Claim, Expectations, Expected, Follow, Outcome};
+use catalog::{
+    ActionRow, ActionStore, CatalogError, Claim, Expectations, Expected, Follow, Outcome,
+};
 use futures::future::BoxFuture;
 use futures::stream::{self, StreamExt, TryStreamExt};
 use model::limits::DELETE_BATCH;
@@ -397,8 +399,9 @@ async fn worker(cx: &Context<'_>, index: i64, workers: i64) -> Result<Vec<Action
             .store
             .claim(cx.target.plan_id, first, first + size - 1, claim)
             .await?;
-        let (later, now): (Vec<ActionRow>, Vec<ActionRow>) =
-            rows.into_iter().partition(|r| r.after_writes && !cx.options.settle);
+        let (later, now): (Vec<ActionRow>, Vec<ActionRow>) = rows
+            .into_iter()
+            .partition(|r| r.after_writes && !cx.options.settle);
         deferred.extend(later);
         if !now.is_empty() {
             execute_checked(cx, now, false).await?;
@@ -872,4 +875,3 @@ async fn newest_of_runs<'k>(
         .try_collect()
         .await
 }
-

@@ -154,7 +154,10 @@ pub async fn preflight(
     })?;
     let null_deletes = catalog.remaining_null_deletes(info.id)?;
     if null_deletes > 0 && into.is_none() {
-        let versioning = s3.bucket_versioning(&scan.location.bucket).await.map_err(ApplyError::S3)?;
+        let versioning = s3
+            .bucket_versioning(&scan.location.bucket)
+            .await
+            .map_err(ApplyError::S3)?;
         if versioning != model::Versioning::Enabled {
             return Ok(Err(Refusal::NullDeletes {
                 plan,
@@ -207,7 +210,10 @@ pub async fn preflight(
     };
     let mut notes = Vec::new();
     if let (Some(d), true) = (into, copies > 0) {
-        let versioning = s3.bucket_versioning(&d.bucket).await.map_err(ApplyError::S3)?;
+        let versioning = s3
+            .bucket_versioning(&d.bucket)
+            .await
+            .map_err(ApplyError::S3)?;
         if versioning != model::Versioning::Enabled {
             notes.push(format!(
                 "the destination bucket {} is not versioned ({}): its {copies} copies get no version id, so `plan undo` cannot take them back",
@@ -229,7 +235,11 @@ pub async fn preflight(
 /// The scan plan `info` was made from, if the plan and this client fit it:
 /// the catalog's scan, at the endpoint the scan listed (`verify` and
 /// `check --plan` need no more).
-pub fn fits(s3: &S3, catalog: &Catalog, info: &PlanInfo) -> Result<Result<ScanRecord, Refusal>, ApplyError> {
+pub fn fits(
+    s3: &S3,
+    catalog: &Catalog,
+    info: &PlanInfo,
+) -> Result<Result<ScanRecord, Refusal>, ApplyError> {
     let scan = catalog
         .scan_record()?
         .ok_or_else(|| catalog::CatalogError::Refused("the catalog holds no scan".into()))?;

@@ -316,7 +316,12 @@ impl crate::Catalog {
     /// recorded as theirs (`matched_by = 'person'`); what it made goes into
     /// the entries under a new revision, as apply's own results do. Returns
     /// the status it now has.
-    pub fn resolve(&mut self, plan_id: i64, id: i64, resolution: Resolution) -> Result<&'static str> {
+    pub fn resolve(
+        &mut self,
+        plan_id: i64,
+        id: i64,
+        resolution: Resolution,
+    ) -> Result<&'static str> {
         let found: Option<(String, Option<String>)> = self
             .conn
             .query_row(
@@ -363,7 +368,14 @@ impl crate::Catalog {
                 params![plan_id, id],
             )?;
         } else {
-            complete(&tx, plan_id, &[(id, outcome.clone())], Follow { revision: Some(revision) })?;
+            complete(
+                &tx,
+                plan_id,
+                &[(id, outcome.clone())],
+                Follow {
+                    revision: Some(revision),
+                },
+            )?;
         }
         if outcome != Outcome::Released {
             tx.execute(
@@ -641,7 +653,9 @@ fn complete(
     )?;
     let now = model::time::now_text();
     let mut plain: Vec<i64> = Vec::new();
-    let mut entries = follow.revision.map(|revision| EntryLog::new(conn, plan_id, revision));
+    let mut entries = follow
+        .revision
+        .map(|revision| EntryLog::new(conn, plan_id, revision));
     for (id, outcome) in outcomes {
         if let (Outcome::Done { .. }, Some(log)) = (outcome, entries.as_mut()) {
             log.done(*id, outcome)?;
@@ -861,7 +875,11 @@ fn expected(conn: &rusqlite::Connection, plan_id: i64, key_ids: &[i64]) -> Resul
         let key_id: i64 = r.get(0)?;
         let kind: String = r.get(1)?;
         let removal = ActionKind::parse(&kind).is_some_and(ActionKind::is_removal);
-        match (removal, r.get::<_, Option<String>>(2)?, r.get::<_, Option<String>>(3)?) {
+        match (
+            removal,
+            r.get::<_, Option<String>>(2)?,
+            r.get::<_, Option<String>>(3)?,
+        ) {
             (true, Some(v), _) => removes.entry(key_id).or_default().push(v),
             (false, _, Some(made)) => out.entry(key_id).or_default().ids.push(made),
             _ => {}
@@ -1054,7 +1072,12 @@ mod tests {
                 &catalog,
                 "SELECT version_id, is_latest FROM key_history WHERE key_id = 1 ORDER BY seq"
             ),
-            [("a4".into(), 1), ("a3".into(), 0), ("a2".into(), 0), ("a1".into(), 0)]
+            [
+                ("a4".into(), 1),
+                ("a3".into(), 0),
+                ("a2".into(), 0),
+                ("a1".into(), 0)
+            ]
         );
         assert_eq!(
             rows(

@@ -55,7 +55,7 @@ mod writer;
 use std::path::{Path, PathBuf};
 
 pub use actions::{
-    ActionRow, ActionStore, Claim, Expected, Expectations, Follow, Outcome, Resolution,
+    ActionRow, ActionStore, Claim, Expectations, Expected, Follow, Outcome, Resolution,
 };
 pub use changes::{Change, ChangeKind, Staleness};
 pub use files::{companions, readable_by_others, remove, work_dir};

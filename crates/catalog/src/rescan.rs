@@ -104,7 +104,10 @@ impl Catalog {
                 let (new, removed): (&[Entry], Vec<&Held>) = match in_order {
                     true => (
                         &entries[..first_kept],
-                        before.iter().filter(|h| !kept.iter().any(|k| k.seq == h.seq)).collect(),
+                        before
+                            .iter()
+                            .filter(|h| !kept.iter().any(|k| k.seq == h.seq))
+                            .collect(),
                     ),
                     false => (&entries[..], before.iter().collect()),
                 };
@@ -154,7 +157,9 @@ mod tests {
     fn live(catalog: &crate::Catalog, key_id: i64) -> Vec<(i64, String, bool)> {
         catalog
             .conn()
-            .prepare("SELECT seq, version_id, is_latest FROM key_history WHERE key_id = ?1 ORDER BY seq")
+            .prepare(
+                "SELECT seq, version_id, is_latest FROM key_history WHERE key_id = ?1 ORDER BY seq",
+            )
             .unwrap()
             .query_map([key_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
             .unwrap()

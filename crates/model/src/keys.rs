@@ -16,9 +16,8 @@ pub fn encode_key(key: &str) -> String {
 /// as it is: XML 1.0 has no form at all for most control characters, and
 /// its parsers turn a carriage return into a line feed.
 pub fn xml_safe(key: &str) -> bool {
-    !key.chars().any(|c| {
-        (c < ' ' && c != '\t' && c != '\n') || c == '\u{FFFE}' || c == '\u{FFFF}'
-    })
+    !key.chars()
+        .any(|c| (c < ' ' && c != '\t' && c != '\n') || c == '\u{FFFE}' || c == '\u{FFFF}')
 }
 
 #[cfg(test)]

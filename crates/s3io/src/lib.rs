@@ -40,6 +40,6 @@ pub use pager::VersionPager;
 pub use settings::RestoreStarted;
 pub use urlcode::decode_url_component;
 pub use writes::{
-    multipart_etag, Condition, CopyRequest, DeleteTarget, Journal, Landed, Look, Seen, Support, Write,
-    Written,
+    multipart_etag, Condition, CopyRequest, DeleteTarget, Journal, Landed, Look, Seen, Support,
+    Write, Written,
 };

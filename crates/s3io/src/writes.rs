@@ -408,9 +408,7 @@ impl S3 {
             match journal.judge(look).await? {
                 Seen::Written(landed) => return Ok(Written::Done(landed)),
                 Seen::Changed(why) => return Ok(Written::Changed(why)),
-                Seen::Unknown { candidate, why } => {
-                    return Ok(Written::Unknown { candidate, why })
-                }
+                Seen::Unknown { candidate, why } => return Ok(Written::Unknown { candidate, why }),
                 Seen::NotWritten => match self.pacer.retry_delay(&error, retries) {
                     Some(delay) => {
                         retries += 1;
@@ -596,7 +594,8 @@ impl S3 {
                     .await;
                 Some(match made {
                     Ok(out) => {
-                        self.remove_probe(bucket, &scratch, out.version_id()).await?;
+                        self.remove_probe(bucket, &scratch, out.version_id())
+                            .await?;
                         Support::Ignored
                     }
                     // No current version: S3 judged the condition.
@@ -644,7 +643,12 @@ impl S3 {
             key: key.to_owned(),
             version_id: version_id.unwrap_or("null").to_owned(),
         };
-        match self.delete_versions(bucket, &[target]).await?.pop().flatten() {
+        match self
+            .delete_versions(bucket, &[target])
+            .await?
+            .pop()
+            .flatten()
+        {
             Some(e) => Err(e),
             None => Ok(()),
         }
@@ -751,7 +755,9 @@ impl S3 {
                     kind: ErrorKind::Fatal,
                     operation: "CompleteMultipartUpload",
                     code: None,
-                    detail: format!("the upload could not be recorded before its completion: {why}"),
+                    detail: format!(
+                        "the upload could not be recorded before its completion: {why}"
+                    ),
                     advice: None,
                 })?;
             self.complete(req, &upload_id, parts, etag).await
@@ -940,7 +946,12 @@ impl S3 {
 
     /// Aborts a multipart upload: nothing of it can land afterwards.
     /// Already gone counts as done.
-    pub async fn abort_upload(&self, bucket: &str, key: &str, upload_id: &str) -> Result<(), S3Error> {
+    pub async fn abort_upload(
+        &self,
+        bucket: &str,
+        key: &str,
+        upload_id: &str,
+    ) -> Result<(), S3Error> {
         let sent = self
             .pacer
             .call(partition_of(key), Retry::Idempotent, || async {
@@ -955,7 +966,9 @@ impl S3 {
             })
             .await;
         match sent {
-            Err(e) if e.kind != ErrorKind::NotFound && e.code.as_deref() != Some("NoSuchUpload") => {
+            Err(e)
+                if e.kind != ErrorKind::NotFound && e.code.as_deref() != Some("NoSuchUpload") =>
+            {
                 Err(e)
             }
             _ => Ok(()),
@@ -998,12 +1011,7 @@ mod tests {
 
     #[test]
     fn a_multipart_etag_is_the_md5_of_its_parts_md5s() {
-        let part = |n: i32, etag: &str| {
-            CompletedPart::builder()
-                .part_number(n)
-                .e_tag(etag)
-                .build()
-        };
+        let part = |n: i32, etag: &str| CompletedPart::builder().part_number(n).e_tag(etag).build();
         let a = hex_of(&Md5::digest(b"a"));
         let b = hex_of(&Md5::digest(b"b"));
         let mut both = Md5::digest(b"a").to_vec();
