@@ -830,7 +830,7 @@ fn restore_into_another_place_leaves_the_bucket_alone_and_verifies_and_undoes_th
         &w.catalog(),
         &["plan", "restore", "--to", &t, "--into", &b.url()],
     );
-    assert!(err.contains("scanned location itself"), "{err}");
+    assert!(err.contains("overlaps the scanned location"), "{err}");
     let err = s3rewind_err(
         &w.catalog(),
         &[
@@ -864,4 +864,53 @@ fn restore_into_another_place_leaves_the_bucket_alone_and_verifies_and_undoes_th
     }
     s3rewind_ok(&w.catalog(), &["verify", "unlook"]);
     assert_eq!(b.listing(), before);
+}
+
+#[test]
+fn restore_into_the_scanned_bucket_only_where_it_holds_no_key() {
+    let mut b = Bucket::new("into-same", true);
+    let (t, at_t) = incident(&mut b, 6);
+    let w = Workdir::new();
+    let c = w.catalog();
+    s3rewind_ok(&c, &["scan", &b.url()]);
+    // Above the scanned keys, or onto a prefix they are under: refused,
+    // naming a key that is there, and no plan is made.
+    for into in [
+        format!("s3://{}", b.name),
+        format!("s3://{}/img", b.name),
+        format!("s3://{}/img/00", b.name),
+    ] {
+        let err = s3rewind_err(&c, &["plan", "restore", "--to", &t, "--into", &into]);
+        assert!(
+            err.contains("overlaps the scanned location") && err.contains("img/"),
+            "{into}: {err}"
+        );
+    }
+    let plans: i64 = catalog_scalar(&c, "SELECT count(*) FROM plans");
+    assert_eq!(plans, 0);
+    // An empty folder of the same bucket is a place apart.
+    let into = format!("s3://{}/restored/", b.name);
+    s3rewind_ok(
+        &c,
+        &[
+            "plan", "restore", "--to", &t, "--into", &into, "--name", "aside",
+        ],
+    );
+    // Someone writes there after the plan: the copy does not replace it.
+    let (taken, _) = at_t
+        .iter()
+        .find(|(_, v)| v.is_some())
+        .expect("a key to copy");
+    let taken_there = format!("restored/{taken}");
+    b.put(&taken_there, b"written there after the plan");
+    let out = s3rewind_ok(&c, &["apply", "aside", "--yes"]);
+    assert!(out.contains("1 drifted"), "{out}");
+    assert_eq!(
+        b.get(&taken_there),
+        Some(b"written there after the plan".to_vec())
+    );
+    for (key, content) in at_t.iter().filter(|(k, _)| *k != taken) {
+        let there = format!("restored/{key}");
+        assert_eq!(&b.get(&there), content, "{key}");
+    }
 }

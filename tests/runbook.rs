@@ -237,4 +237,77 @@ fn a_killed_apply_is_settled_without_sending_anything_new() {
     );
     assert_eq!(in_flight, 0);
     s3rewind_ok(&c, &["plan", "undo", "wrong", "--name", "back"]);
+    let mut undo = vec!["apply", "back", "--yes"];
+    undo.extend(endpoint);
+    s3rewind_ok(&c, &undo);
+
+    // Undone: every view says so, and the rest of the plan is not applied
+    // over its own undo unless asked for.
+    for shown in [
+        s3rewind_ok(&c, &["plan", "list"]),
+        s3rewind_ok(&c, &["plan", "show", "wrong"]),
+        s3rewind_ok(&c, &["status"]),
+    ] {
+        assert!(shown.contains("undone"), "{shown}");
+    }
+    let html = w.path("report.html");
+    s3rewind_ok(
+        &c,
+        &[
+            "report",
+            "wrong",
+            "--out",
+            html.to_str().expect("utf-8 path"),
+        ],
+    );
+    let page = std::fs::read_to_string(&html).expect("report written");
+    assert!(page.contains("Undone by plan <code>back</code>"));
+    let listing = b.listing();
+    let mut again = vec!["apply", "wrong", "--yes"];
+    again.extend(endpoint);
+    let err = s3rewind_err(&c, &again);
+    assert!(
+        err.contains("undone by plan back") && err.contains("--reapply"),
+        "{err}"
+    );
+    assert_eq!(b.listing(), listing, "nothing was sent");
+}
+
+#[test]
+fn a_delete_of_null_waits_for_versioning_to_be_enabled() {
+    let mut b = Bucket::new("rb-null", false);
+    b.put("n", b"written before versioning");
+    b.set_versioning(aws_sdk_s3::types::BucketVersioningStatus::Enabled);
+    b.put("n", b"the current version");
+    let w = Workdir::new();
+    let c = w.catalog();
+    s3rewind_ok(&c, &["scan", &b.url()]);
+    s3rewind_ok(
+        &c,
+        &[
+            "plan",
+            "expire",
+            "--noncurrent-older-than",
+            "1s",
+            "--as-of",
+            "2030-01-01T00:00:00Z",
+            "--name",
+            "ex",
+        ],
+    );
+    let planned: String = catalog_scalar(&c, "SELECT version_id FROM actions");
+    assert_eq!(planned, "null");
+    // Suspended: a write replaces the `null` version, which is current now.
+    b.set_versioning(aws_sdk_s3::types::BucketVersioningStatus::Suspended);
+    b.put("n", b"written while suspended");
+    let err = s3rewind_err(&c, &["apply", "ex", "--yes"]);
+    assert!(
+        err.contains("`null`")
+            && err.contains("Suspended")
+            && err.contains("put-bucket-versioning"),
+        "{err}"
+    );
+    assert_eq!(b.get("n"), Some(b"written while suspended".to_vec()));
+    let status: String = catalog_scalar(&c, "SELECT status FROM actions");
+    assert_eq!(status, "pending");
 }

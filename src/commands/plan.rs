@@ -35,13 +35,6 @@ pub async fn run(global: &GlobalArgs, command: PlanCommand) -> Result<u8, CliErr
                     })
                 })
                 .transpose()?;
-            if let (Some(d), Some(scan)) = (&into, catalog.scan_record()?) {
-                if d.bucket == scan.location.bucket && d.prefix == scan.location.base_prefix {
-                    return Err(CliError::Usage(format!(
-                        "--into {d} is the scanned location itself: the copies would land on the keys they restore\n  hint: restore in place without --into, or choose another bucket or prefix"
-                    )));
-                }
-            }
             let rule = Rule::Restore {
                 to,
                 rollback: a.mode == RestoreMode::Rollback,
@@ -291,7 +284,17 @@ fn list(catalog: &Catalog, json: bool) -> Result<u8, CliError> {
         return Ok(exit::OK);
     }
     let headers = [
-        "name", "rule", "created", "actions", "done", "failed", "skipped", "drifted", "pending",
+        "name",
+        "rule",
+        "created",
+        "actions",
+        "done",
+        "failed",
+        "skipped",
+        "drifted",
+        "pending",
+        "uncertain",
+        "state",
     ]
     .map(String::from);
     let rows: Vec<Vec<String>> = plans
@@ -307,6 +310,8 @@ fn list(catalog: &Catalog, json: bool) -> Result<u8, CliError> {
                 thousands(p.status.skipped),
                 thousands(p.status.drifted),
                 thousands(p.status.pending + p.status.in_flight),
+                thousands(p.status.uncertain),
+                state(p).to_owned(),
             ]
         })
         .collect();

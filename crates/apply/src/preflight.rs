@@ -59,6 +59,8 @@ pub enum Refusal {
         summary: String,
         accept: String,
     },
+    #[error("plan {plan}: {why}\n  nothing was changed")]
+    Destination { plan: String, why: String },
     #[error("plan {plan}'s copies cannot be made: {why}\n  nothing was changed\n  hint: make an exception for s3rewind's role in the bucket policy, or make the copies multipart (--multipart-threshold 0) where the policy allows UploadPartCopy")]
     CopiesRefused { plan: String, why: String },
 }
@@ -111,6 +113,18 @@ pub async fn preflight(
             remaining,
             notes: Vec::new(),
         }));
+    }
+    if let Some(d) = into {
+        match plan::check_destination(catalog, &scan.location, d) {
+            Ok(()) => {}
+            Err(plan::PlanError::Catalog(e)) => return Err(e.into()),
+            Err(e) => {
+                return Ok(Err(Refusal::Destination {
+                    plan,
+                    why: e.to_string(),
+                }))
+            }
+        }
     }
     let stale = catalog.staleness(info.id, true)?;
     if stale.is_stale() {

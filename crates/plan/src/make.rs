@@ -42,6 +42,11 @@ const SAMPLE: usize = 10;
 pub fn create_plan(catalog: &Catalog, request: &PlanRequest<'_>) -> Result<Created, PlanError> {
     let started = Instant::now();
     let scan_id = finished_scan(catalog)?;
+    if let (Rule::Restore { into: Some(d), .. }, Some(scan)) =
+        (&request.rule, catalog.scan_record()?)
+    {
+        crate::check_destination(catalog, &scan.location, d)?;
+    }
     let name = choose_name(catalog, request)?;
     check_time(catalog, request)?;
     let mut parameters = request.rule.parameters(request.where_expr);
