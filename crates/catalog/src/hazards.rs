@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 use model::ActionKind;
-use rusqlite::params;
+use rusqlite::{params, OptionalExtension};
 
 use crate::{Catalog, CatalogError, Result};
 
@@ -219,6 +219,8 @@ impl Catalog {
         Ok(n as u64)
     }
 
+    /// Records actions as skipped, with why (versions Object Lock keeps),
+    /// and with them the removals below each on its key.
     pub fn skip_actions(&mut self, plan_id: i64, skipped: &[(i64, String)]) -> Result<()> {
         let tx = self.conn.transaction()?;
         {
@@ -226,9 +228,35 @@ impl Catalog {
                 "UPDATE actions SET status = 'skipped', error = ?3, applied_at = ?4
                  WHERE plan_id = ?1 AND id = ?2",
             )?;
+            // A key is a unit: what lies below a version that stays is not
+            // removed either (the key could reach neither T nor its state
+            // before, and those versions would be gone for good).
+            let mut below = tx.prepare(&format!(
+                "UPDATE actions SET status = 'skipped', error = ?3, applied_at = ?4
+                 WHERE plan_id = ?1 AND {REMAINING}
+                   AND kind IN ('delete_version', 'delete_marker')
+                   AND (key_id, seq) IN (
+                       SELECT b.key_id, b.seq FROM actions s
+                       JOIN actions b INDEXED BY actions_by_key
+                         ON b.plan_id = s.plan_id AND b.key_id = s.key_id AND b.seq > s.seq
+                       WHERE s.plan_id = ?1 AND s.id = ?2)"
+            ))?;
             let now = model::time::now_text();
             for (id, reason) in skipped {
                 update.execute(params![plan_id, id, reason, now])?;
+                let version: Option<String> = tx
+                    .query_row(
+                        "SELECT version_id FROM actions WHERE plan_id = ?1 AND id = ?2",
+                        params![plan_id, id],
+                        |r| r.get(0),
+                    )
+                    .optional()?
+                    .flatten();
+                let why = format!(
+                    "the version above ({}) stays ({reason}), so the key is left as it is from there down (not reverted)",
+                    version.unwrap_or_default()
+                );
+                below.execute(params![plan_id, id, why, now])?;
             }
         }
         tx.commit()?;

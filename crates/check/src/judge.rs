@@ -356,6 +356,7 @@ pub fn object_lock(
     plan: Option<&PlanShape>,
     locked: &[Locked],
     checked: u64,
+    unchecked: Option<&str>,
 ) -> Finding {
     let lock = match &settings.object_lock {
         Ok(lock) => lock,
@@ -396,6 +397,18 @@ pub fn object_lock(
             "Object Lock is on: deletes of versions under retention or legal hold are refused (delete markers can always be removed)",
         )
         .fix("check --plan NAME lists which versions a plan cannot delete"),
+        Some(p) if unchecked.is_some() && p.count(ActionKind::DeleteVersion) > 0 => Finding::new(
+            "object-lock",
+            Level::Block,
+            p.count(ActionKind::DeleteVersion),
+            format!(
+                "the retention and legal hold of the versions the plan deletes could not be read ({}), so whether S3 will refuse their deletes is not known",
+                unchecked.unwrap_or_default()
+            ),
+        )
+        .fix(format!(
+            "allow s3:GetObjectRetention and s3:GetObjectLegalHold on {bucket} to the credentials in use, then check again; or apply --accept object-lock: a delete S3 refuses is recorded as failed and the versions below it on its key are left (that key is not reverted)"
+        )),
         Some(_) if !locked.is_empty() => Finding::new(
             "object-lock",
             Level::Block,
