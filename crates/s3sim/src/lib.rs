@@ -7,7 +7,26 @@
 //! interleaves versions and delete markers as AWS does. [`Config`] sets
 //! latency and faults; [`seed`] builds big buckets directly in memory;
 //! [`report`] gives a bucket's S3 Inventory report.
+//!
+//! # Layout
+//!
+//! - `store`: the buckets, keys, versions, markers and multipart uploads;
+//!   `settings`: what buckets are configured with, what versions carry
+//!   besides their bytes; `seed`: big buckets built in memory.
+//! - `s3impl`: the operations, on s3s's typed inputs; `route`:
+//!   ListObjectVersions, written by hand (`xml`).
+//! - How S3 writes, one concern each: `conditions` (If-Match /
+//!   If-None-Match on writes and deletes), `checksum` (the checksum kept
+//!   with each version), `encryption` (which encryption, and so which
+//!   ETag, a new object gets), `late` (writes made late, slowly, or not at
+//!   all behind a 200).
+//! - `server`: connections, latency and injected faults; `options`: the
+//!   command line; `report`: a bucket's inventory report.
 
+pub mod checksum;
+pub mod conditions;
+mod encryption;
+mod late;
 mod options;
 pub mod report;
 mod route;
@@ -45,6 +64,13 @@ pub struct Faults {
     /// Answer a conditional write 409 ConditionalRequestConflict (as AWS
     /// does when another write to the key races it), writing nothing.
     pub conflict: f64,
+    /// Answer a CopyObject, UploadPartCopy or CompleteMultipartUpload
+    /// `200 OK` with an `<Error>` body (InternalError), writing nothing.
+    pub copy_200_error: f64,
+    /// Give a write that makes a new entry no answer (the connection is
+    /// dropped) and make it `late_commit_delay` later.
+    pub late_commit: f64,
+    pub late_commit_delay: Duration,
 }
 
 /// How the server behaves.
@@ -67,6 +93,9 @@ pub struct Config {
     /// KMS key ids this identity may not use: reading or copying a version
     /// encrypted with one is refused (403 AccessDenied).
     pub denied_kms_keys: Vec<String>,
+    /// How long a CopyObject or CompleteMultipartUpload works, sending
+    /// whitespace meanwhile.
+    pub copy_delay: Duration,
 }
 
 impl Default for Config {
@@ -81,6 +110,7 @@ impl Default for Config {
             ignore_conditions: false,
             restore_delay: Duration::ZERO,
             denied_kms_keys: Vec::new(),
+            copy_delay: Duration::ZERO,
         }
     }
 }
@@ -131,6 +161,9 @@ ops!(
     InjectedSlowBody,
     InjectedConflict,
     Requests,
+    InjectedCopy200Error,
+    InjectedLateCommit,
+    ListMultipartUploads,
 );
 
 /// Requests per operation, readable while the server runs.
