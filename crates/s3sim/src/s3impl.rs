@@ -1178,11 +1178,11 @@ impl s3s::S3 for Sim {
             && old.storage_class.is_none()
             && kms.is_none()
             && asked.is_none();
-        let content = match src.md5() {
+        let content = match src.etag_is_md5() {
             // Nothing changes but the version, the ETag is the MD5 the
             // source has: share the bytes.
-            Some(_) if unchanged => src.clone(),
-            md5 => {
+            true if unchanged => src.clone(),
+            has_md5 => {
                 let meta = if replace_meta {
                     meta_from!(i, None, None::<&StorageClass>)
                 } else {
@@ -1202,7 +1202,11 @@ impl s3s::S3 for Sim {
                 // A multipart or SSE-KMS source's ETag is not the MD5 of
                 // its bytes: a single-request copy's is.
                 let etag = encryption::single_request_etag(self, meta.kms_key_id.is_some(), || {
-                    md5.unwrap_or_else(|| hex::encode(Md5::digest(&body)))
+                    if has_md5 {
+                        src.etag()
+                    } else {
+                        hex::encode(Md5::digest(&body))
+                    }
                 });
                 let checksum = src.checksum().for_copy(asked, || body.clone());
                 Content::Stored(Arc::new(Stored {

@@ -158,12 +158,12 @@ impl Content {
         }
     }
 
-    /// The ETag if it is the MD5 of the bytes (a seeded object's seeded
+    /// Whether the ETag is the MD5 of the bytes (a seeded object's seeded
     /// ETag counts as its MD5): what a single-request SSE-S3 copy keeps.
-    pub fn md5(&self) -> Option<String> {
+    pub fn etag_is_md5(&self) -> bool {
         match self {
-            Content::Stored(s) if s.meta.kms_key_id.is_some() || s.etag.contains('-') => None,
-            content => Some(content.etag()),
+            Content::Stored(s) => s.meta.kms_key_id.is_none() && !s.etag.contains('-'),
+            Content::Synthetic { .. } => true,
         }
     }
 
