@@ -57,9 +57,9 @@ pub enum PlanError {
     BeforeAnyData { to: String, oldest: String },
     #[error("plan {0:?} was never applied: there is nothing to undo")]
     NeverApplied(String),
-    #[error("plan {name:?} has {in_flight} actions in flight from an apply that was stopped: what they did is not known yet\n  hint: run `s3rewind apply {name}` to finish (or resolve) them, then undo")]
+    #[error("plan {name:?} has {in_flight} actions in flight from an apply that was stopped: what they did is not known yet\n  hint: `s3rewind apply {name} --settle` finds out what became of them without starting anything new; then undo")]
     UndoInFlight { name: String, in_flight: u64 },
-    #[error("plan {0:?} was made from an earlier scan of this catalog, or before keys were listed again (`scan --keys-of`)\n  hint: undo is made from the scan the plan was applied to")]
+    #[error("plan {0:?} was made from an earlier scan of this catalog (`scan --fresh` started a new one)\n  hint: undo is made from the scan the plan was applied to")]
     OtherScan(String),
     #[error(transparent)]
     Catalog(#[from] catalog::CatalogError),

@@ -10,30 +10,40 @@
 //!
 //! # Layout
 //!
-//! - `store`: the buckets, keys, versions, markers and multipart uploads;
-//!   `settings`: what buckets are configured with, what versions carry
-//!   besides their bytes; `seed`: big buckets built in memory.
+//! - `store`: the buckets, keys, versions, markers and multipart uploads
+//!   (and who wrote each entry); `settings`: what buckets are configured
+//!   with (policies among them), what versions carry besides their bytes
+//!   (Object Lock, restores); `seed`: big buckets built in memory.
 //! - `s3impl`: the operations, on s3s's typed inputs; `route`:
 //!   ListObjectVersions, written by hand (`xml`).
 //! - How S3 writes, one concern each: `conditions` (If-Match /
 //!   If-None-Match on writes and deletes), `checksum` (the checksum kept
 //!   with each version), `encryption` (which encryption, and so which
-//!   ETag, a new object gets), `late` (writes made late, slowly, or not at
+//!   ETag, a new object gets), `ssec` (objects encrypted with a
+//!   customer's key, SSE-C), `late` (writes made late, slowly, or not at
 //!   all behind a 200).
-//! - `server`: connections, latency and injected faults; `options`: the
-//!   command line; `report`: a bucket's inventory report.
+//! - Who may do it: `auth` (who is calling: principals, `--credentials`,
+//!   SigV4 secrets); `access` (the IAM actions each request needs, and the
+//!   verdict); `policy` (bucket policies, and the documented patterns
+//!   s3sim enforces).
+//! - `server`: connections, latency, injected faults, the stats page;
+//!   `options`: the command line; `report`: a bucket's inventory report.
 
+mod access;
+pub mod auth;
 pub mod checksum;
 pub mod conditions;
 mod encryption;
 mod late;
 mod options;
+pub mod policy;
 pub mod report;
 mod route;
 mod s3impl;
 pub mod seed;
 mod server;
 pub mod settings;
+mod ssec;
 pub mod store;
 pub mod xml;
 
@@ -96,6 +106,10 @@ pub struct Config {
     /// How long a CopyObject or CompleteMultipartUpload works, sending
     /// whitespace meanwhile.
     pub copy_delay: Duration,
+    /// Principals besides the `access_key` pair (which is the root user of
+    /// [`auth::DEFAULT_ACCOUNT`], allowed everything); their access keys
+    /// must differ from it and from each other.
+    pub principals: Vec<auth::KeyPair>,
 }
 
 impl Default for Config {
@@ -111,6 +125,7 @@ impl Default for Config {
             restore_delay: Duration::ZERO,
             denied_kms_keys: Vec::new(),
             copy_delay: Duration::ZERO,
+            principals: Vec::new(),
         }
     }
 }
@@ -203,11 +218,18 @@ pub struct Sim {
     pub config: Arc<Config>,
     pub counters: Arc<Counters>,
     dice: Arc<AtomicU64>,
+    /// Every key pair requests may be signed with.
+    pub keys: Arc<auth::Keys>,
 }
 
 impl Sim {
     pub fn new(config: Config) -> Sim {
         Sim {
+            keys: Arc::new(auth::Keys::new(
+                &config.access_key,
+                &config.secret_key,
+                &config.principals,
+            )),
             store: Arc::new(Store::new(config.seed)),
             settings: Arc::default(),
             dice: Arc::new(AtomicU64::new(config.seed)),

@@ -11,14 +11,16 @@ use s3s::{s3_error, S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 
 use md5::{Digest, Md5};
 
+use crate::access::requester_of;
+use crate::auth::Requester;
 use crate::checksum::{fill_checksum, Algorithm};
 use crate::conditions::{conflict, refuse_delete_condition, Precondition};
 use crate::late::{respond, Deferred, Timing};
-use crate::settings::{Restore, Retention};
+use crate::settings::{LockHeaderError, LockRequest, Restore, Retention};
 use crate::store::{
     Bucket as Keys, Content, Entry, ObjectMeta, StoreError, Stored, VersionId, Versioning,
 };
-use crate::{checksum, encryption, Op, Sim};
+use crate::{checksum, encryption, ssec, Op, Sim};
 
 pub(crate) fn map_err(e: StoreError) -> S3Error {
     match e {
@@ -140,12 +142,39 @@ macro_rules! meta_from {
                 .map(|s: &StorageClass| s.as_str().to_owned())
                 .filter(|s| s != "STANDARD"),
             kms_key_id: $i.ssekms_key_id,
+            sse_customer_key_md5: None,
         }
     };
 }
 
-/// Reads the source of a copy: an object version that is not archived.
-fn copy_source(sim: &Sim, source: &CopySource) -> S3Result<(Entry, Option<VersionId>)> {
+/// The Object Lock a write's headers ask for, refused as S3 refuses it.
+macro_rules! lock_from {
+    ($sim:expr, $i:ident) => {
+        LockRequest::from_headers(
+            $sim.settings.locking(&$i.bucket),
+            $i.object_lock_mode.as_ref().map(|m| m.as_str()),
+            $i.object_lock_retain_until_date.as_ref().map(unix_ms),
+            $i.object_lock_legal_hold_status
+                .as_ref()
+                .map(|h| h.as_str()),
+        )
+        .map_err(|e| match e {
+            LockHeaderError::NoObjectLock => s3_error!(
+                InvalidRequest,
+                "Bucket is missing Object Lock Configuration"
+            ),
+            LockHeaderError::Invalid(m) => S3Error::with_message(S3ErrorCode::InvalidArgument, m),
+        })
+    };
+}
+
+/// Reads the source of a copy: an object version that is not archived,
+/// whose customer key (SSE-C), if it has one, the copy presents.
+fn copy_source(
+    sim: &Sim,
+    source: &CopySource,
+    customer_key: Option<&str>,
+) -> S3Result<(Entry, Option<VersionId>)> {
     let CopySource::Bucket {
         bucket,
         key,
@@ -166,6 +195,7 @@ fn copy_source(sim: &Sim, source: &CopySource) -> S3Result<(Entry, Option<Versio
         e => map_err(e),
     })?;
     let content = entry.content.as_ref().expect("get returns objects");
+    ssec::readable(customer_key_of(content), customer_key)?;
     readable(sim, content)?;
     if archived(sim, name, key, &entry) {
         return Err(map_err(StoreError::InvalidObjectState));
@@ -195,6 +225,27 @@ fn in_archive(sim: &Sim, bucket: &str, key: &str, entry: &Entry) -> bool {
         }
         _ => false,
     }
+}
+
+/// Whether a part presents the customer key its upload was started with.
+fn part_encryption(
+    bucket: &crate::store::Bucket,
+    upload_id: &str,
+    customer_key: Option<&str>,
+) -> S3Result<()> {
+    let uploads = bucket.uploads.lock().expect("not poisoned");
+    match uploads.get(upload_id) {
+        Some(u) => ssec::part_key(u.meta.sse_customer_key_md5.as_deref(), customer_key),
+        // The part's own request answers NoSuchUpload.
+        None => Ok(()),
+    }
+}
+
+/// The MD5 of the customer key an SSE-C version was written with.
+fn customer_key_of(content: &Content) -> Option<&str> {
+    content
+        .meta()
+        .and_then(|m| m.sse_customer_key_md5.as_deref())
 }
 
 /// Refuses to decrypt with a KMS key this identity may not use.
@@ -233,9 +284,14 @@ macro_rules! object_output {
             content_language: meta.content_language,
             metadata: (!meta.metadata.is_empty()).then(|| meta.metadata.into_iter().collect()),
             storage_class: meta.storage_class.map(StorageClass::from),
-            server_side_encryption: Some(ServerSideEncryption::from(
-                if meta.kms_key_id.is_some() { "aws:kms" } else { "AES256" }.to_owned(),
-            )),
+            // SSE-C objects name their algorithm in the customer headers.
+            server_side_encryption: meta.sse_customer_key_md5.is_none().then(|| {
+                ServerSideEncryption::from(
+                    if meta.kms_key_id.is_some() { "aws:kms" } else { "AES256" }.to_owned(),
+                )
+            }),
+            sse_customer_algorithm: meta.sse_customer_key_md5.as_ref().map(|_| "AES256".to_owned()),
+            sse_customer_key_md5: meta.sse_customer_key_md5,
             ssekms_key_id: meta.kms_key_id,
             $($field: $value,)*
             ..Default::default()
@@ -267,6 +323,20 @@ fn not_found_headers(
 }
 
 const LOCKED: &str = "Access Denied because object protected by object lock.";
+
+fn no_lock_configuration() -> S3Error {
+    S3Error::with_message(
+        S3ErrorCode::NoSuchObjectLockConfiguration,
+        "The specified object does not have a ObjectLock configuration",
+    )
+}
+
+/// The Object Lock headers of a HEAD or GET answer.
+type LockHeaders = (
+    Option<ObjectLockMode>,
+    Option<Timestamp>,
+    Option<ObjectLockLegalHoldStatus>,
+);
 
 fn mfa_required() -> S3Error {
     s3_error!(
@@ -335,6 +405,49 @@ impl Sim {
         Ok(read(self, bucket, key, id)?.version_id)
     }
 
+    /// The per-version Object Lock requests need the bucket's Object Lock
+    /// (400 otherwise, as on AWS).
+    fn lock_enabled(&self, bucket: &str) -> S3Result<()> {
+        if self.settings.locking(bucket) {
+            return Ok(());
+        }
+        Err(s3_error!(
+            InvalidRequest,
+            "Bucket is missing Object Lock Configuration"
+        ))
+    }
+
+    /// What a HEAD or GET shows of a version's Object Lock: the retention
+    /// only to a caller allowed `s3:GetObjectRetention`, the legal hold
+    /// only to one allowed `s3:GetObjectLegalHold`, and only if a hold was
+    /// ever set on the version (HeadObject API reference).
+    fn lock_headers(
+        &self,
+        requester: Option<&crate::auth::Requester>,
+        bucket: &str,
+        key: &str,
+        state: &crate::settings::VersionState,
+    ) -> LockHeaders {
+        let retention = state
+            .retention
+            .as_ref()
+            .filter(|_| self.may(requester, "s3:GetObjectRetention", bucket, key));
+        let hold = state
+            .legal_hold
+            .filter(|_| self.may(requester, "s3:GetObjectLegalHold", bucket, key));
+        (
+            retention.map(|r| ObjectLockMode::from(r.mode.clone())),
+            retention.map(|r| timestamp(r.until_ms)),
+            hold.map(|on| {
+                ObjectLockLegalHoldStatus::from_static(if on {
+                    ObjectLockLegalHoldStatus::ON
+                } else {
+                    ObjectLockLegalHoldStatus::OFF
+                })
+            }),
+        )
+    }
+
     fn configured<T>(
         &self,
         bucket: &str,
@@ -369,28 +482,20 @@ impl Sim {
         Ok(condition)
     }
 
-    /// A new entry on `key` (an object, or a delete marker for `None`)
-    /// if `condition` holds: made now, or as `timing` says. Returns the id
-    /// to answer with.
+    /// A new entry on `key` if its condition holds: made now, or as
+    /// `timing` says (a late entry records the same writer and Object
+    /// Lock as one made now). Returns the id to answer with.
     fn new_entry(
         &self,
         name: &str,
         bucket: Arc<Keys>,
         key: &str,
-        content: Option<Content>,
-        condition: Option<Precondition>,
+        entry: NewEntry,
         timing: Option<Timing>,
     ) -> S3Result<(Option<VersionId>, Option<Deferred>)> {
-        let marker = content.is_none();
+        let marker = entry.content.is_none();
         let Some(timing) = timing else {
-            let id = self
-                .store
-                .write(&bucket, key, content, condition.as_ref(), None)
-                .map_err(map_err)?;
-            if let (Some(id), false) = (id, marker) {
-                self.settings.lock_new_version(name, key, id);
-            }
-            return Ok((id, None));
+            return Ok((entry.make(self, name, &bucket, key, None)?, None));
         };
         let sim = self.clone();
         let (name, key_) = (name.to_owned(), key.to_owned());
@@ -398,18 +503,64 @@ impl Sim {
         let (id, deferred) = self.defer(
             timing,
             move |reserved| {
-                let id = sim
-                    .store
-                    .write(&b, &key_, content, condition.as_ref(), Some(reserved))
-                    .map_err(map_err)?;
-                if let (Some(id), false) = (id, marker) {
-                    sim.settings.lock_new_version(&name, &key_, id);
-                }
+                entry.make(&sim, &name, &b, &key_, Some(reserved))?;
                 Ok(())
             },
             |reserved| self.store.id_to_be(&bucket, reserved, marker),
         );
         Ok((id, Some(deferred)))
+    }
+}
+
+/// A new entry a request asks for: an object, or a delete marker
+/// (`content: None`).
+struct NewEntry {
+    content: Option<Content>,
+    /// What the key's current object must be when the entry is made.
+    condition: Option<Precondition>,
+    /// The Object Lock the request's headers ask for (objects only).
+    lock: LockRequest,
+    /// Who asked (see [`Entry::writer`]).
+    writer: Option<Arc<Requester>>,
+}
+
+impl NewEntry {
+    /// An entry with no condition, no Object Lock headers.
+    fn plain(content: Option<Content>, writer: Option<Arc<Requester>>) -> NewEntry {
+        NewEntry {
+            content,
+            condition: None,
+            lock: LockRequest::default(),
+            writer,
+        }
+    }
+
+    /// Makes it, if its condition holds now; `reserved` as in
+    /// [`crate::Store::write`].
+    fn make(
+        self,
+        sim: &Sim,
+        name: &str,
+        bucket: &Keys,
+        key: &str,
+        reserved: Option<VersionId>,
+    ) -> S3Result<Option<VersionId>> {
+        let marker = self.content.is_none();
+        let id = sim
+            .store
+            .write(
+                bucket,
+                key,
+                self.content,
+                self.condition.as_ref(),
+                reserved,
+                self.writer,
+            )
+            .map_err(map_err)?;
+        if let (Some(id), false) = (id, marker) {
+            sim.settings.lock_new_version(name, key, id, &self.lock);
+        }
+        Ok(id)
     }
 }
 
@@ -504,17 +655,13 @@ impl s3s::S3 for Sim {
     ) -> S3Result<S3Response<GetObjectRetentionOutput>> {
         self.count(Op::ObjectLock);
         let i = req.input;
+        self.lock_enabled(&i.bucket)?;
         let id = self.version_of(&i.bucket, &i.key, i.version_id.as_deref())?;
         let retention = self
             .settings
             .version(&i.bucket, &i.key, id)
             .retention
-            .ok_or_else(|| {
-                S3Error::with_message(
-                    S3ErrorCode::NoSuchObjectLockConfiguration,
-                    "The specified object does not have a ObjectLock configuration",
-                )
-            })?;
+            .ok_or_else(no_lock_configuration)?;
         Ok(S3Response::new(GetObjectRetentionOutput {
             retention: Some(ObjectLockRetention {
                 mode: Some(ObjectLockRetentionMode::from(retention.mode)),
@@ -529,12 +676,7 @@ impl s3s::S3 for Sim {
     ) -> S3Result<S3Response<PutObjectRetentionOutput>> {
         self.count(Op::ObjectLock);
         let i = req.input;
-        if !self.settings.locking(&i.bucket) {
-            return Err(s3_error!(
-                InvalidRequest,
-                "Bucket is missing Object Lock Configuration"
-            ));
-        }
+        self.lock_enabled(&i.bucket)?;
         let id = self.version_of(&i.bucket, &i.key, i.version_id.as_deref())?;
         let retention = i.retention.and_then(|r| {
             Some(Retention {
@@ -571,8 +713,14 @@ impl s3s::S3 for Sim {
     ) -> S3Result<S3Response<GetObjectLegalHoldOutput>> {
         self.count(Op::ObjectLock);
         let i = req.input;
+        self.lock_enabled(&i.bucket)?;
         let id = self.version_of(&i.bucket, &i.key, i.version_id.as_deref())?;
-        let on = self.settings.version(&i.bucket, &i.key, id).legal_hold;
+        // A hold never set is no configuration at all (404), as AWS answers.
+        let on = self
+            .settings
+            .version(&i.bucket, &i.key, id)
+            .legal_hold
+            .ok_or_else(no_lock_configuration)?;
         Ok(S3Response::new(GetObjectLegalHoldOutput {
             legal_hold: Some(ObjectLockLegalHold {
                 status: Some(ObjectLockLegalHoldStatus::from_static(if on {
@@ -590,19 +738,14 @@ impl s3s::S3 for Sim {
     ) -> S3Result<S3Response<PutObjectLegalHoldOutput>> {
         self.count(Op::ObjectLock);
         let i = req.input;
-        if !self.settings.locking(&i.bucket) {
-            return Err(s3_error!(
-                InvalidRequest,
-                "Bucket is missing Object Lock Configuration"
-            ));
-        }
+        self.lock_enabled(&i.bucket)?;
         let id = self.version_of(&i.bucket, &i.key, i.version_id.as_deref())?;
         let on = i
             .legal_hold
             .and_then(|h| h.status)
             .is_some_and(|s| s.as_str() == ObjectLockLegalHoldStatus::ON);
         self.settings
-            .update_version(&i.bucket, &i.key, id, |v| v.legal_hold = on);
+            .update_version(&i.bucket, &i.key, id, |v| v.legal_hold = Some(on));
         Ok(S3Response::new(Default::default()))
     }
 
@@ -865,8 +1008,15 @@ impl s3s::S3 for Sim {
     ) -> S3Result<S3Response<PutObjectOutput>> {
         self.count(Op::PutObject);
         let condition = self.write_condition(&req.headers)?;
+        let writer = requester_of(&req);
         let i = req.input;
         let bucket = self.store.bucket(&i.bucket).map_err(map_err)?;
+        let lock = lock_from!(self, i)?;
+        let customer_key = ssec::presented(
+            i.sse_customer_algorithm.as_deref(),
+            i.sse_customer_key.as_deref(),
+            i.sse_customer_key_md5.as_deref(),
+        )?;
         let body = collect(i.body).await?;
         // A trailer (aws-chunked) is there once the body is read.
         let trailers = req.trailing_headers.and_then(|t| t.take());
@@ -878,15 +1028,25 @@ impl s3s::S3 for Sim {
             .and_then(|v| v.to_str().ok());
         let checksum = checksum::for_upload(sent, sdk_algorithm, &body)?;
         let mut meta = meta_from!(i, i.tagging.as_deref(), i.storage_class.as_ref());
-        meta.kms_key_id = encryption::kms_key(
-            self,
-            &i.bucket,
-            i.server_side_encryption.as_ref(),
-            meta.kms_key_id.as_deref(),
-        );
-        let etag = encryption::single_request_etag(self, meta.kms_key_id.is_some(), || {
-            hex::encode(Md5::digest(&body))
-        });
+        let etag = match &customer_key {
+            // SSE-C: the customer's key, not S3's nor KMS's.
+            Some(k) => {
+                meta.kms_key_id = None;
+                meta.sse_customer_key_md5 = Some(k.clone());
+                ssec::etag(k, &body)
+            }
+            None => {
+                meta.kms_key_id = encryption::kms_key(
+                    self,
+                    &i.bucket,
+                    i.server_side_encryption.as_ref(),
+                    meta.kms_key_id.as_deref(),
+                );
+                encryption::single_request_etag(self, meta.kms_key_id.is_some(), || {
+                    hex::encode(Md5::digest(&body))
+                })
+            }
+        };
         let content = Content::Stored(Arc::new(Stored {
             body,
             etag: etag.clone(),
@@ -897,13 +1057,19 @@ impl s3s::S3 for Sim {
             &i.bucket,
             bucket,
             &i.key,
-            Some(content),
-            condition,
+            NewEntry {
+                content: Some(content),
+                condition,
+                lock,
+                writer,
+            },
             self.timing(false),
         )?;
         let mut out = PutObjectOutput {
             e_tag: Some(ETag::Strong(etag)),
             version_id: reported(id),
+            sse_customer_algorithm: customer_key.as_ref().map(|_| "AES256".to_owned()),
+            sse_customer_key_md5: customer_key,
             ..Default::default()
         };
         fill_checksum!(out, &checksum);
@@ -915,9 +1081,16 @@ impl s3s::S3 for Sim {
         req: S3Request<GetObjectInput>,
     ) -> S3Result<S3Response<GetObjectOutput>> {
         self.count(Op::GetObject);
+        let requester = requester_of(&req);
         let i = req.input;
         let entry = read(self, &i.bucket, &i.key, i.version_id.as_deref())?;
         let content = entry.content.as_ref().expect("an object");
+        let customer_key = ssec::presented(
+            i.sse_customer_algorithm.as_deref(),
+            i.sse_customer_key.as_deref(),
+            i.sse_customer_key_md5.as_deref(),
+        )?;
+        ssec::readable(customer_key_of(content), customer_key.as_deref())?;
         readable(self, content)?;
         if archived(self, &i.bucket, &i.key, &entry) {
             return Err(map_err(StoreError::InvalidObjectState));
@@ -938,11 +1111,17 @@ impl s3s::S3 for Sim {
         let stream = futures::stream::once(async move { Ok::<_, std::io::Error>(bytes) });
         let tags = content.meta().map_or(0, |m| m.tags.len());
         let whole = content_range.is_none();
+        let state = self.settings.version(&i.bucket, &i.key, entry.version_id);
+        let (mode, until, hold) =
+            self.lock_headers(requester.as_deref(), &i.bucket, &i.key, &state);
         let mut out = object_output!(GetObjectOutput, entry, content, {
             body: Some(StreamingBlob::wrap(stream)),
             content_length: Some(len as i64),
             content_range: content_range,
             tag_count: (tags > 0).then_some(tags as i32),
+            object_lock_mode: mode,
+            object_lock_retain_until_date: until,
+            object_lock_legal_hold_status: hold,
         });
         // A ranged GET has no checksum of its bytes to give.
         if whole && checksum_enabled(i.checksum_mode.as_ref()) {
@@ -956,9 +1135,16 @@ impl s3s::S3 for Sim {
         req: S3Request<HeadObjectInput>,
     ) -> S3Result<S3Response<HeadObjectOutput>> {
         self.count(Op::HeadObject);
+        let requester = requester_of(&req);
         let i = req.input;
         let entry = read(self, &i.bucket, &i.key, i.version_id.as_deref())?;
         let content = entry.content.as_ref().expect("an object");
+        let customer_key = ssec::presented(
+            i.sse_customer_algorithm.as_deref(),
+            i.sse_customer_key.as_deref(),
+            i.sse_customer_key_md5.as_deref(),
+        )?;
+        ssec::readable(customer_key_of(content), customer_key.as_deref())?;
         let state = self.settings.version(&i.bucket, &i.key, entry.version_id);
         let restore = match state.restore() {
             Restore::NotRequested => None,
@@ -971,16 +1157,15 @@ impl s3s::S3 for Sim {
         let archive_status = (content.storage_class() == Some("INTELLIGENT_TIERING")
             && archived(self, &i.bucket, &i.key, &entry))
         .then(|| ArchiveStatus::from_static(ArchiveStatus::ARCHIVE_ACCESS));
-        let retention = state.retention.clone();
+        let (mode, until, hold) =
+            self.lock_headers(requester.as_deref(), &i.bucket, &i.key, &state);
         let mut out = object_output!(HeadObjectOutput, entry, content, {
             content_length: Some(content.size() as i64),
             restore: restore,
             archive_status: archive_status,
-            object_lock_mode: retention.as_ref().map(|r| ObjectLockMode::from(r.mode.clone())),
-            object_lock_retain_until_date: retention.map(|r| timestamp(r.until_ms)),
-            object_lock_legal_hold_status: state.legal_hold.then(|| {
-                ObjectLockLegalHoldStatus::from_static(ObjectLockLegalHoldStatus::ON)
-            }),
+            object_lock_mode: mode,
+            object_lock_retain_until_date: until,
+            object_lock_legal_hold_status: hold,
         });
         if checksum_enabled(i.checksum_mode.as_ref()) {
             fill_checksum!(out, &content.checksum());
@@ -993,6 +1178,7 @@ impl s3s::S3 for Sim {
         req: S3Request<DeleteObjectInput>,
     ) -> S3Result<S3Response<DeleteObjectOutput>> {
         self.count(Op::DeleteObject);
+        let writer = requester_of(&req);
         let i = req.input;
         let ignore = self.config.ignore_conditions;
         if !ignore {
@@ -1030,8 +1216,10 @@ impl s3s::S3 for Sim {
                     &i.bucket,
                     bucket,
                     &i.key,
-                    None,
-                    condition,
+                    NewEntry {
+                        condition,
+                        ..NewEntry::plain(None, writer)
+                    },
                     self.timing(false),
                 )?;
                 Ok(respond(
@@ -1051,6 +1239,7 @@ impl s3s::S3 for Sim {
         req: S3Request<DeleteObjectsInput>,
     ) -> S3Result<S3Response<DeleteObjectsOutput>> {
         self.count(Op::DeleteObjects);
+        let writer = requester_of(&req);
         let i = req.input;
         if i.delete.objects.len() > 1000 {
             return Err(s3_error!(MalformedXML, "The XML you provided was not well-formed or did not validate against our published schema"));
@@ -1071,6 +1260,17 @@ impl s3s::S3 for Sim {
                 message: Some(message.to_owned()),
                 version_id: object.version_id.clone(),
             };
+            // Each key is authorized on its own, as S3 does.
+            if let Err(e) = self.may_delete(
+                writer.as_deref(),
+                &i.bucket,
+                &object.key,
+                object.version_id.is_some(),
+                object.e_tag.as_ref().map(|e| e.value()),
+            ) {
+                errors.push(fail("AccessDenied", e.message().unwrap_or("Access Denied")));
+                continue;
+            }
             // Injected: S3 sometimes answers 200 with per-key SlowDown errors.
             if self.fault_delete_slowdown() {
                 errors.push(fail("SlowDown", "Please reduce your request rate."));
@@ -1109,10 +1309,14 @@ impl s3s::S3 for Sim {
                     } else {
                         Precondition::of_entry(object.e_tag.as_ref())
                     };
-                    match self
-                        .store
-                        .write(&bucket, &object.key, None, condition.as_ref(), None)
-                    {
+                    match self.store.write(
+                        &bucket,
+                        &object.key,
+                        None,
+                        condition.as_ref(),
+                        None,
+                        writer.clone(),
+                    ) {
                         Ok(marker) => deleted.push(DeletedObject {
                             key: Some(object.key.clone()),
                             version_id: None,
@@ -1145,9 +1349,21 @@ impl s3s::S3 for Sim {
         // Conditional copies (AWS, 2025) are not in s3s's input: the
         // headers are read raw.
         let condition = self.write_condition(&req.headers)?;
+        let writer = requester_of(&req);
         let i = req.input;
         let bucket = self.store.bucket(&i.bucket).map_err(map_err)?;
-        let (source, source_vid) = copy_source(self, &i.copy_source)?;
+        let lock = lock_from!(self, i)?;
+        let source_key = ssec::presented(
+            i.copy_source_sse_customer_algorithm.as_deref(),
+            i.copy_source_sse_customer_key.as_deref(),
+            i.copy_source_sse_customer_key_md5.as_deref(),
+        )?;
+        let customer_key = ssec::presented(
+            i.sse_customer_algorithm.as_deref(),
+            i.sse_customer_key.as_deref(),
+            i.sse_customer_key_md5.as_deref(),
+        )?;
+        let (source, source_vid) = copy_source(self, &i.copy_source, source_key.as_deref())?;
         let src = source.content.expect("an object");
         let replace_meta = i
             .metadata_directive
@@ -1164,20 +1380,26 @@ impl s3s::S3 for Sim {
             .map(|s| s.as_str().to_owned())
             .filter(|s| s != "STANDARD");
         // The copy's encryption is the request's or the bucket's, not the
-        // source's (see `encryption`).
-        let kms = encryption::kms_key(
-            self,
-            &i.bucket,
-            i.server_side_encryption.as_ref(),
-            i.ssekms_key_id.as_deref(),
-        );
+        // source's (see `encryption`); SSE-C only with the copy's own
+        // customer key (`ssec`).
+        let kms = match customer_key {
+            Some(_) => None,
+            None => encryption::kms_key(
+                self,
+                &i.bucket,
+                i.server_side_encryption.as_ref(),
+                i.ssekms_key_id.as_deref(),
+            ),
+        };
         let asked = asked_algorithm(i.checksum_algorithm.as_ref())?;
         let unchanged = !replace_meta
             && !replace_tags
             && storage_class.is_none()
             && old.storage_class.is_none()
             && kms.is_none()
+            && customer_key.is_none()
             && asked.is_none();
+        // An SSE-C source's ETag is no MD5: it is never shared.
         let content = match src.etag_is_md5() {
             // Nothing changes but the version, the ETag is the MD5 the
             // source has: share the bytes.
@@ -1196,18 +1418,26 @@ impl s3s::S3 for Sim {
                     },
                     storage_class,
                     kms_key_id: kms,
+                    // Encrypted again with the copy's own customer key, or
+                    // by S3 (SSE-C is not copied from the source).
+                    sse_customer_key_md5: customer_key.clone(),
                     ..meta
                 };
                 let body = src.bytes(0..src.size());
-                // A multipart or SSE-KMS source's ETag is not the MD5 of
-                // its bytes: a single-request copy's is.
-                let etag = encryption::single_request_etag(self, meta.kms_key_id.is_some(), || {
-                    if has_md5 {
-                        src.etag()
-                    } else {
-                        hex::encode(Md5::digest(&body))
+                // A multipart, SSE-KMS or SSE-C source's ETag is not the
+                // MD5 of its bytes: a single-request SSE-S3 copy's is.
+                let etag = match &customer_key {
+                    Some(k) => ssec::etag(k, &body),
+                    None => {
+                        encryption::single_request_etag(self, meta.kms_key_id.is_some(), || {
+                            if has_md5 {
+                                src.etag()
+                            } else {
+                                hex::encode(Md5::digest(&body))
+                            }
+                        })
                     }
-                });
+                };
                 let checksum = src.checksum().for_copy(asked, || body.clone());
                 Content::Stored(Arc::new(Stored {
                     body,
@@ -1229,8 +1459,12 @@ impl s3s::S3 for Sim {
             &i.bucket,
             bucket,
             &i.key,
-            Some(content),
-            condition,
+            NewEntry {
+                content: Some(content),
+                condition,
+                lock,
+                writer,
+            },
             self.timing(true),
         )?;
         Ok(respond(
@@ -1238,6 +1472,8 @@ impl s3s::S3 for Sim {
                 copy_object_result: Some(result),
                 copy_source_version_id: source_vid.map(|v| v.encode()),
                 version_id: reported(id),
+                sse_customer_algorithm: customer_key.as_ref().map(|_| "AES256".to_owned()),
+                sse_customer_key_md5: customer_key,
                 ..Default::default()
             },
             deferred,
@@ -1251,24 +1487,37 @@ impl s3s::S3 for Sim {
         self.count(Op::CreateMultipartUpload);
         let i = req.input;
         let bucket = self.store.bucket(&i.bucket).map_err(map_err)?;
+        let lock = lock_from!(self, i)?;
+        let customer_key = ssec::presented(
+            i.sse_customer_algorithm.as_deref(),
+            i.sse_customer_key.as_deref(),
+            i.sse_customer_key_md5.as_deref(),
+        )?;
         let checksum = checksum::UploadChecksum::new(
             i.checksum_algorithm.as_ref().map(ChecksumAlgorithm::as_str),
             i.checksum_type.as_ref().map(ChecksumType::as_str),
         )?;
         let mut meta = meta_from!(i, i.tagging.as_deref(), i.storage_class.as_ref());
-        meta.kms_key_id = encryption::kms_key(
-            self,
-            &i.bucket,
-            i.server_side_encryption.as_ref(),
-            meta.kms_key_id.as_deref(),
-        );
+        meta.kms_key_id = match customer_key {
+            Some(_) => None,
+            None => encryption::kms_key(
+                self,
+                &i.bucket,
+                i.server_side_encryption.as_ref(),
+                meta.kms_key_id.as_deref(),
+            ),
+        };
+        meta.sse_customer_key_md5 = customer_key.clone();
         let upload_id = self.store.create_upload(&bucket, &i.key, meta, checksum);
+        self.settings.stage_upload_lock(&upload_id, lock);
         Ok(S3Response::new(CreateMultipartUploadOutput {
             bucket: Some(i.bucket),
             key: Some(i.key),
             upload_id: Some(upload_id),
             checksum_algorithm: i.checksum_algorithm,
             checksum_type: i.checksum_type,
+            sse_customer_algorithm: customer_key.as_ref().map(|_| "AES256".to_owned()),
+            sse_customer_key_md5: customer_key,
             ..Default::default()
         }))
     }
@@ -1280,6 +1529,12 @@ impl s3s::S3 for Sim {
         self.count(Op::UploadPart);
         let i = req.input;
         let bucket = self.store.bucket(&i.bucket).map_err(map_err)?;
+        let customer_key = ssec::presented(
+            i.sse_customer_algorithm.as_deref(),
+            i.sse_customer_key.as_deref(),
+            i.sse_customer_key_md5.as_deref(),
+        )?;
+        part_encryption(&bucket, &i.upload_id, customer_key.as_deref())?;
         let body = collect(i.body).await?;
         let tag = self
             .store
@@ -1298,7 +1553,18 @@ impl s3s::S3 for Sim {
         self.count(Op::UploadPartCopy);
         let i = req.input;
         let bucket = self.store.bucket(&i.bucket).map_err(map_err)?;
-        let (source, source_vid) = copy_source(self, &i.copy_source)?;
+        let customer_key = ssec::presented(
+            i.sse_customer_algorithm.as_deref(),
+            i.sse_customer_key.as_deref(),
+            i.sse_customer_key_md5.as_deref(),
+        )?;
+        part_encryption(&bucket, &i.upload_id, customer_key.as_deref())?;
+        let source_key = ssec::presented(
+            i.copy_source_sse_customer_algorithm.as_deref(),
+            i.copy_source_sse_customer_key.as_deref(),
+            i.copy_source_sse_customer_key_md5.as_deref(),
+        )?;
+        let (source, source_vid) = copy_source(self, &i.copy_source, source_key.as_deref())?;
         let src = source.content.expect("an object");
         let size = src.size();
         let range = match i.copy_source_range.as_deref() {
@@ -1343,6 +1609,7 @@ impl s3s::S3 for Sim {
         } else {
             Precondition::of_write(&req.headers)
         };
+        let writer = requester_of(&req);
         let i = req.input;
         let bucket = self.store.bucket(&i.bucket).map_err(map_err)?;
         let parts: Vec<(i32, Option<String>)> = i
@@ -1364,6 +1631,7 @@ impl s3s::S3 for Sim {
         if condition.is_some() && self.fault_conflict() {
             // The upload cannot be completed again (see `conditions`).
             let _ = self.store.abort_upload(&bucket, &i.upload_id);
+            self.settings.take_upload_lock(&i.upload_id);
             return Err(conflict());
         }
         let key = self
@@ -1386,9 +1654,18 @@ impl s3s::S3 for Sim {
         let Some(timing) = self.timing(true) else {
             let (key, id, content) = self
                 .store
-                .complete_upload(&bucket, &i.upload_id, &parts, condition.as_ref(), None)
+                .complete_upload(
+                    &bucket,
+                    &i.upload_id,
+                    &parts,
+                    condition.as_ref(),
+                    None,
+                    writer,
+                )
                 .map_err(map_err)?;
-            self.settings.lock_new_version(&i.bucket, &key, id);
+            // The Object Lock its CreateMultipartUpload asked for.
+            let lock = self.settings.take_upload_lock(&i.upload_id);
+            self.settings.lock_new_version(&i.bucket, &key, id, &lock);
             return Ok(S3Response::new(out(Some(id), content.known_checksum())));
         };
         let sim = self.clone();
@@ -1398,9 +1675,17 @@ impl s3s::S3 for Sim {
             move |reserved| {
                 let (key, id, _) = sim
                     .store
-                    .complete_upload(&b, &upload_id, &parts, condition.as_ref(), Some(reserved))
+                    .complete_upload(
+                        &b,
+                        &upload_id,
+                        &parts,
+                        condition.as_ref(),
+                        Some(reserved),
+                        writer,
+                    )
                     .map_err(map_err)?;
-                sim.settings.lock_new_version(&name, &key, id);
+                let lock = sim.settings.take_upload_lock(&upload_id);
+                sim.settings.lock_new_version(&name, &key, id, &lock);
                 Ok(())
             },
             |reserved| self.store.id_to_be(&bucket, reserved, false),
@@ -1417,6 +1702,7 @@ impl s3s::S3 for Sim {
         self.store
             .abort_upload(&bucket, &req.input.upload_id)
             .map_err(map_err)?;
+        self.settings.take_upload_lock(&req.input.upload_id);
         Ok(S3Response::new(AbortMultipartUploadOutput::default()))
     }
 
@@ -1629,5 +1915,38 @@ impl s3s::S3 for Sim {
             start_after: i.start_after.as_deref().map(enc),
             request_charged: None,
         }))
+    }
+
+    async fn put_bucket_policy(
+        &self,
+        req: S3Request<PutBucketPolicyInput>,
+    ) -> S3Result<S3Response<PutBucketPolicyOutput>> {
+        let i = req.input;
+        let policy = crate::policy::BucketPolicy::parse(&i.policy)
+            .map_err(|m| S3Error::with_message(S3ErrorCode::MalformedPolicy, m))?;
+        self.configure(&i.bucket, |_| ())?;
+        self.settings.set_policy(&i.bucket, Some(Arc::new(policy)));
+        Ok(S3Response::new(Default::default()))
+    }
+
+    async fn get_bucket_policy(
+        &self,
+        req: S3Request<GetBucketPolicyInput>,
+    ) -> S3Result<S3Response<GetBucketPolicyOutput>> {
+        let policy = self
+            .configured(&req.input.bucket, |b| b.policy.clone())?
+            .ok_or_else(|| not_configured(S3ErrorCode::NoSuchBucketPolicy, "bucket policy"))?;
+        Ok(S3Response::new(GetBucketPolicyOutput {
+            policy: Some(policy.document.clone()),
+        }))
+    }
+
+    async fn delete_bucket_policy(
+        &self,
+        req: S3Request<DeleteBucketPolicyInput>,
+    ) -> S3Result<S3Response<DeleteBucketPolicyOutput>> {
+        self.configure(&req.input.bucket, |_| ())?;
+        self.settings.set_policy(&req.input.bucket, None);
+        Ok(S3Response::new(Default::default()))
     }
 }

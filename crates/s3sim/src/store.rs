@@ -10,6 +10,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use md5::{Digest, Md5};
 
+use crate::auth::Requester;
 use crate::checksum::{Algorithm, Checksum, UploadChecksum};
 use crate::conditions::Precondition;
 
@@ -99,6 +100,9 @@ pub struct ObjectMeta {
     pub storage_class: Option<String>,
     /// SSE-KMS key id (`None`: SSE-S3).
     pub kms_key_id: Option<String>,
+    /// SSE-C: the MD5 (base64) of the customer's key, which every read
+    /// must present again.
+    pub sse_customer_key_md5: Option<String>,
 }
 
 /// An object's content: uploaded bytes, or generated on demand (seeded
@@ -160,9 +164,14 @@ impl Content {
 
     /// Whether the ETag is the MD5 of the bytes (a seeded object's seeded
     /// ETag counts as its MD5): what a single-request SSE-S3 copy keeps.
+    /// SSE-KMS, SSE-C and multipart ETags are not.
     pub fn etag_is_md5(&self) -> bool {
         match self {
-            Content::Stored(s) => s.meta.kms_key_id.is_none() && !s.etag.contains('-'),
+            Content::Stored(s) => {
+                s.meta.kms_key_id.is_none()
+                    && s.meta.sse_customer_key_md5.is_none()
+                    && !s.etag.contains('-')
+            }
             Content::Synthetic { .. } => true,
         }
     }
@@ -222,6 +231,10 @@ pub struct Entry {
     pub mtime_ms: i64,
     /// `None`: a delete marker.
     pub content: Option<Content>,
+    /// Who made it (the signed request's principal and the client's
+    /// address); `None` for seeded entries. Shared by every entry one
+    /// requester makes.
+    pub writer: Option<Arc<Requester>>,
 }
 
 impl Entry {
@@ -401,8 +414,14 @@ impl Store {
     }
 
     /// A new object version (or the `null` one when versioning is off).
-    pub fn put(&self, bucket: &Bucket, key: &str, content: Content) -> VersionId {
-        self.put_if(bucket, key, content, None)
+    pub fn put(
+        &self,
+        bucket: &Bucket,
+        key: &str,
+        content: Content,
+        writer: Option<Arc<Requester>>,
+    ) -> VersionId {
+        self.put_if(bucket, key, content, None, writer)
             .expect("an unconditional write is never refused")
     }
 
@@ -414,16 +433,22 @@ impl Store {
         key: &str,
         content: Content,
         condition: Option<&Precondition>,
+        writer: Option<Arc<Requester>>,
     ) -> Result<VersionId, StoreError> {
         Ok(self
-            .write(bucket, key, Some(content), condition, None)?
+            .write(bucket, key, Some(content), condition, None, writer)?
             .expect("an object write makes a version"))
     }
 
     /// DeleteObject without a version id: a delete marker on a versioned
     /// bucket; a real removal on one that never was. Returns the marker's id.
-    pub fn delete(&self, bucket: &Bucket, key: &str) -> Option<VersionId> {
-        self.write(bucket, key, None, None, None)
+    pub fn delete(
+        &self,
+        bucket: &Bucket,
+        key: &str,
+        writer: Option<Arc<Requester>>,
+    ) -> Option<VersionId> {
+        self.write(bucket, key, None, None, None, writer)
             .expect("an unconditional delete is never refused")
     }
 
@@ -431,8 +456,9 @@ impl Store {
     /// delete marker (`None`), if `condition` holds for the key's current
     /// object, judged under the same lock. `reserved`: the id to give it
     /// on a versioned bucket (one already told to the client), else a
-    /// fresh one. Returns the new entry's id; `None` for a delete on a
-    /// bucket that was never versioned, which removes the key.
+    /// fresh one. `writer`: who made it (`None`: nobody said, as for
+    /// seeded entries). Returns the new entry's id; `None` for a delete on
+    /// a bucket that was never versioned, which removes the key.
     pub fn write(
         &self,
         bucket: &Bucket,
@@ -440,6 +466,7 @@ impl Store {
         content: Option<Content>,
         condition: Option<&Precondition>,
         reserved: Option<VersionId>,
+        writer: Option<Arc<Requester>>,
     ) -> Result<Option<VersionId>, StoreError> {
         let versioning = *bucket.versioning.lock().expect("not poisoned");
         let mut keys = bucket.keys.write().expect("not poisoned");
@@ -466,6 +493,7 @@ impl Store {
             version_id: id,
             mtime_ms: now_ms(),
             content,
+            writer,
         });
         Ok(Some(id))
     }
@@ -806,6 +834,7 @@ impl Store {
         parts: &[(i32, Option<String>)],
         condition: Option<&Precondition>,
         reserved: Option<VersionId>,
+        writer: Option<Arc<Requester>>,
     ) -> Result<(String, VersionId, Content), StoreError> {
         // Taken out while it completes, so that it completes once.
         let (upload, etag) = {
@@ -830,6 +859,7 @@ impl Store {
             Some(content.clone()),
             condition,
             reserved,
+            writer,
         ) {
             Ok(id) => Ok((
                 upload.key,
@@ -1012,10 +1042,10 @@ mod tests {
     #[test]
     fn listing_interleaves_versions_and_markers_newest_first() {
         let (s, b) = versioned();
-        let v1 = s.put(&b, "a", body("1"));
-        let m = s.delete(&b, "a").unwrap();
-        let v2 = s.put(&b, "a", body("2"));
-        s.put(&b, "b", body("x"));
+        let v1 = s.put(&b, "a", body("1"), None);
+        let m = s.delete(&b, "a", None).unwrap();
+        let v2 = s.put(&b, "a", body("2"), None);
+        s.put(&b, "b", body("x"), None);
         let page = s.list_versions(&b, "", None, None, None, 1000).unwrap();
         let got: Vec<(&str, VersionId, bool, bool)> = page
             .entries
@@ -1045,7 +1075,7 @@ mod tests {
         let (s, b) = versioned();
         for k in ["a", "b", "c"] {
             for i in 0..3 {
-                s.put(&b, k, body(&i.to_string()));
+                s.put(&b, k, body(&i.to_string()), None);
             }
         }
         let mut seen = Vec::new();
@@ -1083,15 +1113,15 @@ mod tests {
     fn unversioned_and_suspended_buckets_keep_one_null_version() {
         let s = Store::new(1);
         let b = s.create_bucket("b").unwrap();
-        s.put(&b, "k", body("1"));
-        s.put(&b, "k", body("2"));
+        s.put(&b, "k", body("1"), None);
+        s.put(&b, "k", body("2"), None);
         let page = s.list_versions(&b, "", None, None, None, 10).unwrap();
         assert_eq!(page.entries.len(), 1);
         assert!(page.entries[0].entry.version_id.is_null());
         *b.versioning.lock().unwrap() = Versioning::Enabled;
-        s.put(&b, "k", body("3"));
+        s.put(&b, "k", body("3"), None);
         *b.versioning.lock().unwrap() = Versioning::Suspended;
-        s.delete(&b, "k");
+        s.delete(&b, "k", None);
         let page = s.list_versions(&b, "", None, None, None, 10).unwrap();
         // null version replaced by a null marker on top of the enabled-era version.
         assert_eq!(page.entries.len(), 2);
@@ -1102,7 +1132,7 @@ mod tests {
     fn delimiters_roll_up_common_prefixes() {
         let (s, b) = versioned();
         for k in ["a/1", "a/2", "b/1", "c"] {
-            s.put(&b, k, body("x"));
+            s.put(&b, k, body("x"), None);
         }
         let page = s
             .list_versions(&b, "", Some("/"), None, None, 1000)
@@ -1112,6 +1142,72 @@ mod tests {
         let page = s.list_objects(&b, "", Some("/"), None, 1);
         assert_eq!(page.common_prefixes, ["a/"]);
         assert!(page.is_truncated);
+    }
+
+    #[test]
+    fn every_entry_keeps_its_writer() {
+        use crate::auth::{Principal, Requester};
+        let (s, b) = versioned();
+        let alice = Arc::new(Requester {
+            principal: Arc::new(Principal::root("alice", "111122223333")),
+            address: Some("10.0.0.7".parse().unwrap()),
+        });
+        let bob = Arc::new(Requester {
+            principal: Arc::new(Principal::root("bob", "444455556666")),
+            address: Some("10.0.0.8".parse().unwrap()),
+        });
+        let v1 = s.put(&b, "k", body("1"), Some(alice.clone()));
+        let marker = s.delete(&b, "k", Some(bob.clone())).unwrap();
+        let up = s.create_upload(&b, "k", ObjectMeta::default(), UploadChecksum::default());
+        let e = s.upload_part(&b, &up, 1, Bytes::from_static(b"x")).unwrap();
+        let (_, v2, _) = s
+            .complete_upload(&b, &up, &[(1, Some(e))], None, None, Some(alice.clone()))
+            .unwrap();
+        // Seeded (or otherwise unattributed) entries have no writer.
+        s.put(&b, "seeded", body("s"), None);
+        let page = s.list_versions(&b, "", None, None, None, 10).unwrap();
+        let writers: Vec<(VersionId, Option<&str>, Option<String>)> = page
+            .entries
+            .iter()
+            .map(|l| {
+                let w = l.entry.writer.as_deref();
+                (
+                    l.entry.version_id,
+                    w.map(|w| w.principal.arn.as_str()),
+                    w.and_then(|w| w.address).map(|a| a.to_string()),
+                )
+            })
+            .collect();
+        assert_eq!(
+            writers,
+            [
+                (
+                    v2,
+                    Some("arn:aws:iam::111122223333:root"),
+                    Some("10.0.0.7".into())
+                ),
+                (
+                    marker,
+                    Some("arn:aws:iam::444455556666:root"),
+                    Some("10.0.0.8".into())
+                ),
+                (
+                    v1,
+                    Some("arn:aws:iam::111122223333:root"),
+                    Some("10.0.0.7".into())
+                ),
+                (page.entries[3].entry.version_id, None, None),
+            ]
+        );
+        assert_eq!(
+            s.get(&b, "k", Some(v1))
+                .unwrap()
+                .writer
+                .unwrap()
+                .principal
+                .account_id,
+            "111122223333"
+        );
     }
 
     #[test]
@@ -1126,7 +1222,8 @@ mod tests {
             .unwrap();
         let parts = [(1, Some(e1)), (2, Some(e2))];
         assert_eq!(
-            s.complete_upload(&b, &up, &parts, None, None).map(|_| ()),
+            s.complete_upload(&b, &up, &parts, None, None, None)
+                .map(|_| ()),
             Err(StoreError::EntityTooSmall)
         );
     }
