@@ -184,9 +184,9 @@ fn keys_under_a_long_common_prefix_are_cut_between_them() {
 
 /// 90 % of the keys under one sub-prefix: a split sees that it holds more
 /// keys than its neighbours only if it explores it, which it does among
-/// ten sub-prefixes but not among a hundred (docs/scale.md shows these
-/// figures: run with `--nocapture`). Either way the parts cover the bucket
-/// exactly.
+/// ten sub-prefixes (the parts are balanced) but not among a hundred
+/// (docs/scale.md shows these figures: run with `--nocapture`). Either way
+/// the parts cover the bucket exactly.
 #[test]
 fn a_skewed_bucket_is_covered_exactly() {
     let server = start_server(ServerKind::S3sim, &[]);
@@ -210,6 +210,9 @@ fn a_skewed_bucket_is_covered_exactly() {
                 "90 % under 1 of {regions} sub-prefixes, {parts} parts: entries {sizes:?}, × total/N [{}]",
                 ratios.join(", ")
             );
+            if regions == 10 {
+                assert_balanced(&format!("{bucket} in {parts}"), &sizes);
+            }
         }
     }
 }
@@ -334,4 +337,71 @@ fn help_says_parts_count_from_zero_and_what_split_cannot_balance() {
             "split --help lacks {what:?}:\n{split}"
         );
     }
+}
+
+#[test]
+fn keys_printed_for_a_person_are_escaped() {
+    let server = start_server(ServerKind::S3sim, &[]);
+    fill(
+        &server,
+        "strangers",
+        (0..200).map(|i| (format!("in\x1b[2Jbox/{i:03}\u{202e}"), 1)),
+    );
+    let w = Workdir::new();
+    let out = s3rewind_command(&w.catalog())
+        .args(["-v", "split", "s3://strangers", "--parts", "4"])
+        .args(["--out", w.path("bounds.txt").to_str().unwrap()])
+        .args(["--endpoint-url", &server.endpoint])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !stderr.contains('\x1b') && !stderr.contains('\u{202e}'),
+        "{stderr:?}"
+    );
+    assert!(stderr.contains(r"in\x1b[2Jbox/"), "{stderr}");
+    // The file keeps them exact (URL-encoded).
+    let file = std::fs::read_to_string(w.path("bounds.txt")).unwrap();
+    assert_eq!(file.lines().count(), 3, "{file}");
+    for line in file.lines() {
+        let key = s3io::decode_url_component(line).unwrap();
+        assert!(key.starts_with("in\x1b[2Jbox/"), "{key:?}");
+    }
+}
+
+#[test]
+fn too_few_keys_for_the_parts_is_an_error() {
+    let server = start_server(ServerKind::S3sim, &[]);
+    fill(
+        &server,
+        "three",
+        ["a/1", "b/2", "c/3"].map(|k| (k.to_owned(), 2)),
+    );
+    Bucket::on(&server, "empty", true);
+    let w = Workdir::new();
+    for (url, parts) in [
+        ("s3://three", "8"),
+        ("s3://empty", "2"),
+        ("s3://three/d/", "2"),
+    ] {
+        let err = s3rewind_err(
+            &w.catalog(),
+            &[
+                "split",
+                url,
+                "--parts",
+                parts,
+                "--endpoint-url",
+                &server.endpoint,
+            ],
+        );
+        assert!(
+            err.contains("too few keys") && err.contains("fewer --parts"),
+            "{err}"
+        );
+    }
+    // As many parts as keys is fine.
+    let (json, _) = split(&server, &w, "s3://three", 3);
+    assert_eq!(json["bounds"].as_array().map(Vec::len), Some(2), "{json}");
 }
