@@ -141,6 +141,77 @@ fn a_lifecycle_rule_about_to_expire_what_a_restore_needs_blocks_apply_until_acce
     );
 }
 
+/// An enabled rule expiring current versions under `prefix` from `date`.
+fn put_expiration_date(b: &Bucket, prefix: &str, date: &str) {
+    let rule = LifecycleRule::builder()
+        .id("expire-current")
+        .status(ExpirationStatus::Enabled)
+        .filter(LifecycleRuleFilter::builder().prefix(prefix).build())
+        .expiration(
+            aws_sdk_s3::types::LifecycleExpiration::builder()
+                .date(
+                    aws_sdk_s3::primitives::DateTime::from_str(
+                        date,
+                        aws_sdk_s3::primitives::DateTimeFormat::DateTime,
+                    )
+                    .expect("a date"),
+                )
+                .build(),
+        )
+        .build()
+        .unwrap();
+    runtime().block_on(async {
+        b.client
+            .put_bucket_lifecycle_configuration()
+            .bucket(&b.name)
+            .lifecycle_configuration(
+                BucketLifecycleConfiguration::builder()
+                    .rules(rule)
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .expect("put lifecycle");
+    });
+}
+
+#[test]
+fn a_rule_expiring_current_versions_blocks_a_rollback_as_it_blocks_copies() {
+    let mut b = Bucket::new("lc-current", true);
+    let t = overwritten(&mut b, &["img/a.jpg", "img/b.jpg", "doc/c.txt"]);
+    // A date in the past: every current version under img/ is due at the
+    // rule's next run, so whatever a plan makes current there goes again.
+    put_expiration_date(&b, "img/", "2020-01-01T00:00:00Z");
+    let w = Workdir::new();
+    let cat = w.catalog();
+    s3rewind_ok(&cat, &["scan", &b.url()]);
+    s3rewind_ok(&cat, &["plan", "restore", "--to", &t, "--name", "copies"]);
+    s3rewind_ok(
+        &cat,
+        &[
+            "plan", "restore", "--to", &t, "--mode", "rollback", "--name", "rollback",
+        ],
+    );
+    for plan in ["copies", "rollback"] {
+        let (code, report) = run_json(&cat, &["check", "--plan", plan, "--json"]);
+        assert_eq!(code, Some(4), "{plan}: {report}");
+        let lifecycle = finding(&report, "lifecycle");
+        assert_eq!(lifecycle["level"], "block", "{plan}: {lifecycle}");
+        assert_eq!(lifecycle["count"], 2, "{plan}: {lifecycle}");
+        assert!(
+            lifecycle["summary"]
+                .as_str()
+                .is_some_and(|s| s.contains("makes current again")),
+            "{plan}: {lifecycle}"
+        );
+        let before = b.listing();
+        let err = s3rewind_err(&cat, &["apply", plan, "--yes"]);
+        assert!(err.contains("blocked by lifecycle"), "{plan}: {err}");
+        assert_eq!(b.listing(), before, "{plan}");
+    }
+}
+
 #[test]
 fn suspended_versioning_blocks_a_plan_that_writes_and_nothing_is_changed() {
     let mut b = Bucket::new("suspended", true);
