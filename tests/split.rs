@@ -23,7 +23,7 @@ fn fill(server: &Server, bucket: &str, keys: impl IntoIterator<Item = (String, u
                 size: 10,
                 seed: u64::from(v),
             };
-            sim.store.put(&b, &key, content);
+            sim.store.put(&b, &key, content, None);
         }
     }
 }
