@@ -114,6 +114,7 @@ pub async fn run(global: &GlobalArgs, args: ApplyArgs) -> Result<u8, CliError> {
         archive_days: args.archive_days,
         settle: args.settle,
         mixed: info.rule == "sql",
+        whole_keys: preflight::whole_keys(info),
     };
     let target = target_of(info, &pre.scan, revision);
     let progress = Arc::new(ApplyProgress::default());

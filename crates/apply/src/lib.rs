@@ -139,6 +139,11 @@ pub struct ApplyOptions {
     pub settle: bool,
     /// The plan may write a key and remove entries of it (`plan sql`).
     pub mixed: bool,
+    /// A key's removals are a unit (newest first, none below a refused
+    /// one): its removals may change what the key shows (rollbacks,
+    /// undeletes, undos, `plan sql`); not for `expire`, whose removals are
+    /// all of noncurrent versions, each on its own.
+    pub whole_keys: bool,
 }
 
 impl Default for ApplyOptions {
@@ -155,6 +160,7 @@ impl Default for ApplyOptions {
             archive_days: 7,
             settle: false,
             mixed: false,
+            whole_keys: true,
         }
     }
 }
@@ -695,33 +701,32 @@ async fn delete_in_rounds(cx: &Context<'_>, deletes: Vec<ActionRow>) -> Result<(
             return Ok(());
         }
         let rows: Vec<ActionRow> = round.iter().map(|(_, r)| r.clone()).collect();
-        let mut refused = Vec::new();
         for (chunk, places) in rows
             .chunks(DELETE_BATCH as usize)
             .zip(round.chunks(DELETE_BATCH as usize))
         {
-            let outcomes = match cx.stopping() {
+            let mut outcomes = match cx.stopping() {
                 true => chunk.iter().map(|r| (r.id, Outcome::Released)).collect(),
                 false => delete_batch(cx, chunk).await?,
             };
+            // The removals below a refused one are recorded with it, in one
+            // commit: a rerun must never find them still in flight and send
+            // them. Failed, not skipped: `--retry-failed` takes the key up
+            // again from its top, in the same order.
+            let mut below = Vec::new();
             for ((at, row), (_, outcome)) in places.iter().zip(&outcomes) {
-                if matches!(outcome, Outcome::Failed { .. }) {
-                    refused.push((*at, row.version_id.clone().unwrap_or_default()));
+                if cx.options.whole_keys && matches!(outcome, Outcome::Failed { .. }) {
+                    let version = row.version_id.clone().unwrap_or_default();
+                    below.extend(by_key[*at].drain(..).map(|r| {
+                        let error = format!(
+                            "NotSent: the version above ({version}) was refused, so the key is left as it is from there down (not reverted); --retry-failed takes it up again from the top"
+                        );
+                        (r.id, Outcome::Failed { error })
+                    }));
                 }
             }
+            outcomes.extend(below);
             cx.record(outcomes).await?;
-        }
-        for (at, version) in refused {
-            let below: Vec<(i64, Outcome)> = by_key[at]
-                .drain(..)
-                .map(|r| {
-                    let reason = format!(
-                        "the version above ({version}) is refused, so the key is left as it is from there down (not reverted)"
-                    );
-                    (r.id, Outcome::Skipped { reason })
-                })
-                .collect();
-            cx.record(below).await?;
         }
     }
 }

@@ -326,6 +326,13 @@ fn guard_of(support: Support, what: &str) -> Guard {
     }
 }
 
+/// Whether plan `info`'s removals of a key are a unit (see
+/// [`crate::ApplyOptions::whole_keys`]): all but `expire`'s, which remove
+/// noncurrent versions only.
+pub fn whole_keys(info: &PlanInfo) -> bool {
+    info.rule != "expire"
+}
+
 /// On "yes": records the versions Object Lock keeps as skipped (with the
 /// lock that keeps them: accepted), and moves the catalog to the run's
 /// revision (what the run changes is recorded under it), which it returns.
@@ -341,7 +348,7 @@ pub fn begin(
             .map(|l| (l.id, l.reason.clone()))
             .collect();
         if !locked.is_empty() {
-            catalog.skip_actions(info.id, &locked)?;
+            catalog.skip_actions(info.id, &locked, whole_keys(info))?;
         }
     }
     Ok(catalog.begin_change(ChangeKind::Apply, Some(info.id))?)

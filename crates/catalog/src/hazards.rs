@@ -220,30 +220,37 @@ impl Catalog {
     }
 
     /// Records actions as skipped, with why (versions Object Lock keeps),
-    /// and with them the removals below each on its key.
-    pub fn skip_actions(&mut self, plan_id: i64, skipped: &[(i64, String)]) -> Result<()> {
+    /// and with each (`whole_keys`) every other removal of its key.
+    /// `whole_keys`: see `apply::ApplyOptions::whole_keys`.
+    pub fn skip_actions(
+        &mut self,
+        plan_id: i64,
+        skipped: &[(i64, String)],
+        whole_keys: bool,
+    ) -> Result<()> {
         let tx = self.conn.transaction()?;
         {
             let mut update = tx.prepare(
                 "UPDATE actions SET status = 'skipped', error = ?3, applied_at = ?4
                  WHERE plan_id = ?1 AND id = ?2",
             )?;
-            // A key is a unit: what lies below a version that stays is not
-            // removed either (the key could reach neither T nor its state
-            // before, and those versions would be gone for good).
+            // A key is a unit: with one of its versions staying, none of
+            // its other removals is made — below it they would be gone for
+            // good, above it they would leave the kept version (or one it
+            // hides) on top: the key would reach neither T nor its state
+            // before.
             let mut below = tx.prepare(&format!(
                 "UPDATE actions SET status = 'skipped', error = ?3, applied_at = ?4
-                 WHERE plan_id = ?1 AND {REMAINING}
+                 WHERE plan_id = ?1 AND {REMAINING} AND id != ?2
                    AND kind IN ('delete_version', 'delete_marker')
-                   AND (key_id, seq) IN (
-                       SELECT b.key_id, b.seq FROM actions s
-                       JOIN actions b INDEXED BY actions_by_key
-                         ON b.plan_id = s.plan_id AND b.key_id = s.key_id AND b.seq > s.seq
-                       WHERE s.plan_id = ?1 AND s.id = ?2)"
+                   AND key_id = (SELECT key_id FROM actions WHERE plan_id = ?1 AND id = ?2)"
             ))?;
             let now = model::time::now_text();
             for (id, reason) in skipped {
                 update.execute(params![plan_id, id, reason, now])?;
+                if !whole_keys {
+                    continue;
+                }
                 let version: Option<String> = tx
                     .query_row(
                         "SELECT version_id FROM actions WHERE plan_id = ?1 AND id = ?2",
@@ -253,7 +260,7 @@ impl Catalog {
                     .optional()?
                     .flatten();
                 let why = format!(
-                    "the version above ({}) stays ({reason}), so the key is left as it is from there down (not reverted)",
+                    "version {} of this key stays ({reason}), so the key is left as it is (not reverted)",
                     version.unwrap_or_default()
                 );
                 below.execute(params![plan_id, id, why, now])?;
@@ -336,7 +343,7 @@ mod tests {
         assert_eq!(catalog.writes_under(1, "a").unwrap(), (1, 0));
         assert_eq!(catalog.writes_under(1, "b").unwrap(), (0, 0));
         catalog
-            .skip_actions(1, &[(3, "locked".into()), (4, "locked".into())])
+            .skip_actions(1, &[(3, "locked".into()), (4, "locked".into())], true)
             .unwrap();
         assert!(catalog
             .remaining_actions(1, ActionKind::DeleteVersion, None, 0, 10)

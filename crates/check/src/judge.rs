@@ -365,12 +365,25 @@ pub fn object_lock(
             return Finding::new("object-lock", Level::Ok, 0, "Object Lock is off")
         }
         Err(why) => {
-            return unreadable(
+            let unread = unreadable(
                 "object-lock",
                 "Object Lock configuration",
                 why,
                 "s3:GetBucketObjectLockConfiguration",
-            )
+            );
+            // Unknown is not "off": a plan that deletes versions may meet
+            // locks nobody could look at.
+            return match plan {
+                Some(p) if p.count(ActionKind::DeleteVersion) > 0 => Finding {
+                    level: Level::Block,
+                    count: p.count(ActionKind::DeleteVersion),
+                    fix: Some(format!(
+                        "allow s3:GetBucketObjectLockConfiguration on {bucket} to these credentials and check again, or apply --accept object-lock: a delete S3 refuses is recorded as failed and the versions below it on its key are left"
+                    )),
+                    ..unread
+                },
+                _ => unread,
+            };
         }
     };
     let Some(lock) = lock else {
