@@ -68,8 +68,10 @@ impl Catalog {
             .map_err(io)
             .and_then(|_| Ok(self.conn.execute("VACUUM INTO ?1", [&packing_text])?))
             .and_then(|_| {
-                let packed = rusqlite::Connection::open(&packing)?;
+                let packed = crate::connect(&packing)?;
                 mark_compacted(&packed)?;
+                // Renamed, it keeps its inode: marked for where it will lie.
+                crate::schema::stamp(&packed, &packing)?;
                 packed.close().map_err(|(_, e)| CatalogError::from(e))
             })
             .and_then(|_| File::open(&packing).and_then(|f| f.sync_all()).map_err(io));
