@@ -1,11 +1,15 @@
 //! The catalog file end to end: a file holding SQL s3rewind did not put
-//! there is refused before any of it runs, whatever the command.
+//! there is refused before any of it runs, whatever the command; and a
+//! compaction killed at any step of its swap leaves a catalog that plain
+//! SQLite (as `sqlite3` reads it for a review) reads whole.
 
 mod common;
 
+use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 
 use common::*;
+use rusqlite::OpenFlags;
 
 const KEYS: usize = 6;
 
@@ -152,4 +156,86 @@ fn views_tables_indexes_and_defaults_not_as_s3rewind_makes_them_are_refused_by_n
     std::fs::copy(&original, &c).unwrap();
     let status = s3rewind_ok(&c, &["status"]);
     assert!(status.contains("complete"), "{status}");
+}
+
+/// Every entry of the catalog as a read-only connection sees it, without
+/// s3rewind's repairs first: what `sqlite3 catalog.db` would show.
+fn read_only_entries(catalog: &Path) -> Vec<Entry> {
+    let conn = rusqlite::Connection::open_with_flags(catalog, OpenFlags::SQLITE_OPEN_READ_ONLY)
+        .expect("open read-only");
+    let check: String = conn
+        .query_row("PRAGMA quick_check", [], |r| r.get(0))
+        .expect("quick_check");
+    assert_eq!(check, "ok");
+    let mut stmt = conn
+        .prepare("SELECT key, version_id, is_marker, is_latest FROM key_history ORDER BY key, seq")
+        .expect("query catalog");
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .expect("rows")
+        .collect::<Result<_, _>>()
+        .expect("rows")
+}
+
+/// A scan killed (SIGKILL, at a point inside the compaction named by
+/// `S3REWIND_CRASH_AT`) at each step of the swap of the packed copy for the
+/// catalog: a plain read-only SQLite connection, opened right after and
+/// before any s3rewind command, sees every entry; the next scan clears or
+/// finishes what the kill left, and leaves a packed catalog in WAL mode.
+#[test]
+fn a_compaction_killed_at_any_step_leaves_a_catalog_plain_sqlite_reads_whole() {
+    let mut b = Bucket::new("swapkill", true);
+    for i in 0..400 {
+        b.put(&format!("k/{i:03}"), b"1");
+        if i % 3 == 0 {
+            b.put(&format!("k/{i:03}"), b"2");
+        }
+        if i % 7 == 0 {
+            b.delete(&format!("k/{i:03}"));
+        }
+    }
+    let expected = b.expected();
+    let wal_len = |c: &Path| std::fs::metadata(sibling(c, "-wal")).map_or(0, |m| m.len());
+    for step in ["copied", "closed", "renamed"] {
+        let w = Workdir::new();
+        let c = w.catalog();
+        let out = s3rewind_command(&c)
+            .env("S3REWIND_CRASH_AT", step)
+            .args(["scan", &b.url()])
+            .output()
+            .unwrap();
+        assert_eq!(
+            out.status.signal(),
+            Some(9),
+            "{step}: not killed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // What each step left: the catalog's rows still in its WAL, the
+        // old file whole without one, or the packed copy in its place.
+        let (wal, packing) = (wal_len(&c), sibling(&c, ".packing").exists());
+        match step {
+            "copied" => assert!(wal > 0 && packing, "{step}: WAL {wal} bytes"),
+            "closed" => assert!(wal == 0 && packing, "{step}: WAL {wal} bytes"),
+            _ => assert!(wal == 0 && !packing, "{step}: WAL {wal} bytes"),
+        }
+        let seen = read_only_entries(&c);
+        assert_eq!(seen.len(), expected.len(), "killed at {step}");
+        assert_eq!(seen, expected, "killed at {step}");
+        // Marked compacted in the copy only.
+        let compacted: Option<String> =
+            rusqlite::Connection::open_with_flags(&c, OpenFlags::SQLITE_OPEN_READ_ONLY)
+                .and_then(|conn| conn.query_row("SELECT compacted_at FROM scans", [], |r| r.get(0)))
+                .unwrap();
+        assert_eq!(compacted.is_some(), step == "renamed", "killed at {step}");
+        // The next scan finishes what the kill cut short.
+        let out = s3rewind(&c, &["scan", &b.url()]);
+        assert!(out.status.success(), "{step}: {out:?}");
+        let compacted: Option<String> = catalog_scalar(&c, "SELECT compacted_at FROM scans");
+        assert!(compacted.is_some(), "{step}: not compacted");
+        for leftover in [".packing", ".packing-wal", ".packing-journal", ".packed"] {
+            assert!(!sibling(&c, leftover).exists(), "{step}: {leftover} left");
+        }
+        let mode: String = catalog_scalar(&c, "PRAGMA journal_mode");
+        assert_eq!(mode, "wal", "{step}");
+        assert_eq!(read_only_entries(&c), expected, "after the kill at {step}");
+    }
 }

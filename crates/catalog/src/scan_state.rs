@@ -211,8 +211,9 @@ impl Catalog {
 
     /// Marks the scan finished if every range is done; returns whether it is.
     pub fn finish_scan(&self) -> Result<bool> {
-        // A finished scan is compacted next, from the WAL: copying the WAL
-        // into the file first (this commit would trigger it) is wasted work.
+        // A finished scan is compacted next, reading through the WAL, which
+        // is copied into the file once, when the compaction closes the file
+        // (this commit's checkpoint would only copy it earlier).
         self.conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         let changed = self.conn.execute(
             "UPDATE scans SET finished_at = ?1 WHERE id = (SELECT max(id) FROM scans) \
