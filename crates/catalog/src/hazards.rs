@@ -11,7 +11,7 @@ use rusqlite::params;
 
 use crate::{Catalog, CatalogError, Result};
 
-const REMAINING: &str = "status IN ('pending', 'in_flight', 'restoring', 'failed')";
+const REMAINING: &str = "status IN ('pending', 'in_flight', 'restoring', 'failed', 'uncertain')";
 
 /// A version a plan relies on being there when it runs: a copy's source,
 /// or the version an undelete brings back.
@@ -181,6 +181,21 @@ impl Catalog {
 
     /// Marks actions skipped before they run, each with its reason (a
     /// locked version a person accepted not to delete). One transaction.
+    /// Remaining deletes of version `null`: S3 takes no condition on a
+    /// version's delete, and while versioning is not Enabled every write
+    /// replaces a key's `null` version.
+    pub fn remaining_null_deletes(&self, plan_id: i64) -> Result<u64> {
+        let n: i64 = self.conn.query_row(
+            &format!(
+                "SELECT count(*) FROM actions WHERE plan_id = ?1 AND {REMAINING}
+                   AND kind IN ('delete_version', 'delete_marker') AND version_id = 'null'"
+            ),
+            [plan_id],
+            |r| r.get(0),
+        )?;
+        Ok(n as u64)
+    }
+
     pub fn skip_actions(&mut self, plan_id: i64, skipped: &[(i64, String)]) -> Result<()> {
         let tx = self.conn.transaction()?;
         {

@@ -104,6 +104,12 @@ pub struct VersionState {
     /// Retention mode and until when (Unix seconds).
     pub retention: Option<(String, i64)>,
     pub legal_hold: bool,
+    /// Its full-object checksum as `ALGORITHM:value` (HeadObject with
+    /// checksum mode; listings never carry it), when S3 keeps one.
+    pub checksum: Option<String>,
+    /// Encrypted with a key the customer holds (SSE-C): nothing can read
+    /// or copy it without that key.
+    pub customer_key: bool,
 }
 
 impl VersionState {

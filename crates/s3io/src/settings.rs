@@ -279,12 +279,30 @@ impl S3 {
                     .bucket(bucket)
                     .key(key)
                     .version_id(version_id)
+                    .checksum_mode(aws_sdk_s3::types::ChecksumMode::Enabled)
                     .send()
                     .await
                     .map_err(|e| S3Error::from_sdk("HeadObject", bucket, e))
             })
             .await?;
+        // A full-object checksum only: a composite one (of parts) differs
+        // between two copies of the same bytes made with other part sizes.
+        let full = out
+            .checksum_type()
+            .is_none_or(|t| t.as_str() == "FULL_OBJECT");
+        let checksum = [
+            ("CRC64NVME", out.checksum_crc64_nvme()),
+            ("CRC32", out.checksum_crc32()),
+            ("CRC32C", out.checksum_crc32_c()),
+            ("SHA256", out.checksum_sha256()),
+            ("SHA1", out.checksum_sha1()),
+        ]
+        .into_iter()
+        .find_map(|(algorithm, value)| Some(format!("{algorithm}:{}", value?)))
+        .filter(|_| full);
         Ok(VersionState {
+            checksum,
+            customer_key: out.sse_customer_algorithm().is_some(),
             storage_class: out
                 .storage_class()
                 .map(|c| c.as_str().to_owned())

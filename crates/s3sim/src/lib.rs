@@ -7,14 +7,32 @@
 //! interleaves versions and delete markers as AWS does. [`Config`] sets
 //! latency and faults; [`seed`] builds big buckets directly in memory;
 //! [`report`] gives a bucket's S3 Inventory report.
+//!
+//! # Layout
+//!
+//! - `server`: connections, latency, injected faults, the stats page.
+//! - `s3impl`: the S3 operations, on the store; `route`: ListObjectVersions.
+//! - `store`: buckets, keys, versions and delete markers (and who wrote
+//!   each); `settings`: bucket configurations and per-version state (Object
+//!   Lock, restores); `seed`: big buckets built in memory.
+//! - `auth`: who is calling (principals, `--credentials`, SigV4 secrets);
+//!   `access`: the IAM actions each request needs, and the verdict;
+//!   `policy`: bucket policies, and the documented patterns s3sim enforces;
+//!   `ssec`: objects encrypted with a customer's key (SSE-C).
+//! - `xml`: the ListVersionsResult document; `report`: inventory reports;
+//!   `options`: the command line.
 
+mod access;
+pub mod auth;
 mod options;
+pub mod policy;
 pub mod report;
 mod route;
 mod s3impl;
 pub mod seed;
 mod server;
 pub mod settings;
+mod ssec;
 pub mod store;
 pub mod xml;
 
@@ -67,6 +85,10 @@ pub struct Config {
     /// KMS key ids this identity may not use: reading or copying a version
     /// encrypted with one is refused (403 AccessDenied).
     pub denied_kms_keys: Vec<String>,
+    /// Principals besides the `access_key` pair (which is the root user of
+    /// [`auth::DEFAULT_ACCOUNT`], allowed everything); their access keys
+    /// must differ from it and from each other.
+    pub principals: Vec<auth::KeyPair>,
 }
 
 impl Default for Config {
@@ -81,6 +103,7 @@ impl Default for Config {
             ignore_conditions: false,
             restore_delay: Duration::ZERO,
             denied_kms_keys: Vec::new(),
+            principals: Vec::new(),
         }
     }
 }
@@ -170,11 +193,18 @@ pub struct Sim {
     pub config: Arc<Config>,
     pub counters: Arc<Counters>,
     dice: Arc<AtomicU64>,
+    /// Every key pair requests may be signed with.
+    pub keys: Arc<auth::Keys>,
 }
 
 impl Sim {
     pub fn new(config: Config) -> Sim {
         Sim {
+            keys: Arc::new(auth::Keys::new(
+                &config.access_key,
+                &config.secret_key,
+                &config.principals,
+            )),
             store: Arc::new(Store::new(config.seed)),
             settings: Arc::default(),
             dice: Arc::new(AtomicU64::new(config.seed)),
