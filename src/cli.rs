@@ -387,9 +387,10 @@ pub enum PlanCommand {
 
 #[derive(Debug, Args)]
 pub struct WhereArg {
-    /// Only keys (restore, undelete: judged by the key's newest entry) or
-    /// versions (expire) for which this SQL expression over key_history's
-    /// columns is true, e.g. "key LIKE 'hotels/%'" or "size > 1e6".
+    /// Only keys (restore, undelete: judged by the key's newest entry, so a
+    /// condition on the key's name is what works, e.g. "key LIKE
+    /// 'hotels/%'") or versions (expire: e.g. "size > 1e6") for which this
+    /// SQL expression over key_history's columns is true.
     #[arg(long = "where", value_name = "EXPR")]
     pub where_expr: Option<String>,
 }

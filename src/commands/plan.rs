@@ -220,6 +220,21 @@ fn create(catalog: &Catalog, request: PlanRequest<'_>) -> Result<u8, CliError> {
             println!("  {}", shown(key));
         }
     }
+    if let (Some(expr), 0, Rule::Restore { .. } | Rule::Undelete { .. }) =
+        (request.where_expr, created.selected_keys, &request.rule)
+    {
+        let filter = catalog::TimelineFilter {
+            where_expr: Some(expr),
+            since: None,
+            until: None,
+        };
+        if let Some((_, _, older)) = catalog.time_span(&filter)? {
+            println!(
+                "note: --where matched no key's newest entry, but {} older entries: this rule judges each key by its newest entry, which after an incident is often the bad version or a delete marker\n  hint: to choose keys by what they held before, name them with a condition on the key (e.g. key LIKE 'img/%'), or write the plan as SQL (`s3rewind plan sql`)",
+                thousands(older)
+            );
+        }
+    }
     if created.irreversible > 0 {
         println!(
             "{} versions the plan deleted for good cannot come back: they are not in this plan",

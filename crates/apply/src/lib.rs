@@ -470,13 +470,7 @@ async fn execute_checked(
         }
     }
     cx.record(decided).await?;
-    for chunk in deletes.chunks(DELETE_BATCH as usize) {
-        let outcomes = match cx.stopping() {
-            true => chunk.iter().map(|r| (r.id, Outcome::Released)).collect(),
-            false => delete_batch(cx, chunk).await?,
-        };
-        cx.record(outcomes).await?;
-    }
+    delete_in_rounds(cx, deletes).await?;
     let expectations = &checked.expectations;
     stream::iter(writes)
         .map(|row| async move {
@@ -670,6 +664,68 @@ async fn refused(
 }
 
 /// One DeleteObjects request for up to 1,000 actions.
+/// Removals, a key at a time as a unit: each round sends the newest
+/// remaining removal of every key (batched up to 1,000 keys a request),
+/// and a key whose removal S3 refuses (a legal hold or a retention placed
+/// after `check`, a denied permission) is not taken further down: removing
+/// what lies below would leave the key neither as it was nor as planned,
+/// with versions gone for good.
+async fn delete_in_rounds(cx: &Context<'_>, deletes: Vec<ActionRow>) -> Result<(), ApplyError> {
+    let mut by_key: Vec<std::collections::VecDeque<ActionRow>> = Vec::new();
+    let mut place: HashMap<i64, usize> = HashMap::new();
+    for row in deletes {
+        let at = *place.entry(row.key_id).or_insert_with(|| {
+            by_key.push(Default::default());
+            by_key.len() - 1
+        });
+        by_key[at].push_back(row);
+    }
+    for queue in &mut by_key {
+        queue
+            .make_contiguous()
+            .sort_by_key(|r| (r.seq.unwrap_or(i64::MAX), r.id));
+    }
+    loop {
+        let round: Vec<(usize, ActionRow)> = by_key
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(at, q)| q.pop_front().map(|r| (at, r)))
+            .collect();
+        if round.is_empty() {
+            return Ok(());
+        }
+        let rows: Vec<ActionRow> = round.iter().map(|(_, r)| r.clone()).collect();
+        let mut refused = Vec::new();
+        for (chunk, places) in rows
+            .chunks(DELETE_BATCH as usize)
+            .zip(round.chunks(DELETE_BATCH as usize))
+        {
+            let outcomes = match cx.stopping() {
+                true => chunk.iter().map(|r| (r.id, Outcome::Released)).collect(),
+                false => delete_batch(cx, chunk).await?,
+            };
+            for ((at, row), (_, outcome)) in places.iter().zip(&outcomes) {
+                if matches!(outcome, Outcome::Failed { .. }) {
+                    refused.push((*at, row.version_id.clone().unwrap_or_default()));
+                }
+            }
+            cx.record(outcomes).await?;
+        }
+        for (at, version) in refused {
+            let below: Vec<(i64, Outcome)> = by_key[at]
+                .drain(..)
+                .map(|r| {
+                    let reason = format!(
+                        "the version above ({version}) is refused, so the key is left as it is from there down (not reverted)"
+                    );
+                    (r.id, Outcome::Skipped { reason })
+                })
+                .collect();
+            cx.record(below).await?;
+        }
+    }
+}
+
 async fn delete_batch(
     cx: &Context<'_>,
     rows: &[ActionRow],

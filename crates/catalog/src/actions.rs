@@ -57,6 +57,8 @@ pub struct ActionRow {
     /// A multipart copy's upload recorded before its completion was sent:
     /// (upload id, the ETag the completion gives).
     pub upload: Option<(String, String)>,
+    /// The acted-on entry's place among its key's entries (lower: newer).
+    pub seq: Option<i64>,
 }
 
 /// What became of an action.
@@ -238,8 +240,11 @@ impl ActionStore {
         rx.await.map_err(gone)?
     }
 
-    /// Marks the unfinished actions with ids in `first..=last` in flight (one
-    /// more attempt each) and returns them (see [`Claim`]).
+    /// Marks the unfinished actions of the block `first..=last` in flight
+    /// (one more attempt each) and returns them (see [`Claim`]). A key is
+    /// never split between blocks: its actions belong to the block of its
+    /// first action, however far they reach, so that one worker orders
+    /// them (a key's removals go newest first and stop at a refusal).
     pub async fn claim(
         &self,
         plan_id: i64,
@@ -567,8 +572,18 @@ fn claim(
                     WHERE b.plan_id = a.plan_id AND b.key_id = a.key_id
                       AND b.kind IN ('copy_version', 'add_delete_marker')),
                 a.candidate_version_id, a.upload_id, a.upload_etag
+                , a.seq
          FROM actions a
-         WHERE a.plan_id = ?1 AND a.id BETWEEN ?2 AND ?3
+         WHERE a.plan_id = ?1
+           AND a.id IN (
+               SELECT id FROM actions WHERE plan_id = ?1 AND id BETWEEN ?2 AND ?3
+               UNION ALL
+               SELECT b.id FROM actions b INDEXED BY actions_by_key
+               WHERE b.plan_id = ?1 AND b.id > ?3 AND b.key_id IN (
+                   SELECT key_id FROM actions WHERE plan_id = ?1 AND id BETWEEN ?2 AND ?3))
+           AND NOT EXISTS (
+               SELECT 1 FROM actions o INDEXED BY actions_by_key
+               WHERE o.plan_id = ?1 AND o.key_id = a.key_id AND o.id < ?2)
            AND CASE WHEN ?6 THEN a.status IN ('in_flight', 'uncertain')
                     ELSE a.status IN {CLAIMABLE} OR (?4 AND a.status = 'failed') END
          ORDER BY a.id"
@@ -613,19 +628,33 @@ fn claim(
                     condition,
                     after_writes: r.get(12)?,
                     upload,
+                    seq: r.get(16)?,
                 })
             },
         )?
         .collect::<Result<_, _>>()?;
     // Uncertain ones are examined, never sent: they keep their status.
-    if !rows.is_empty() {
-        conn.prepare_cached(&format!(
-            "UPDATE actions SET status = 'in_flight', attempts = attempts + 1
-             WHERE plan_id = ?1 AND id BETWEEN ?2 AND ?3
-               AND CASE WHEN ?5 THEN status = 'in_flight'
-                        ELSE status IN {CLAIMABLE} AND status != 'uncertain' OR (?4 AND status = 'failed') END"
-        ))?
-        .execute(params![plan_id, first, last, retry_failed, settle])?;
+    // Runs of consecutive ids: one or two for a plan made key by key.
+    let mut update = conn.prepare_cached(&format!(
+        "UPDATE actions SET status = 'in_flight', attempts = attempts + 1
+         WHERE plan_id = ?1 AND id BETWEEN ?2 AND ?3
+           AND CASE WHEN ?5 THEN status = 'in_flight'
+                    ELSE status IN {CLAIMABLE} AND status != 'uncertain' OR (?4 AND status = 'failed') END"
+    ))?;
+    let mut i = 0;
+    while i < rows.len() {
+        let mut j = i;
+        while j + 1 < rows.len() && rows[j + 1].id == rows[j].id + 1 {
+            j += 1;
+        }
+        update.execute(params![
+            plan_id,
+            rows[i].id,
+            rows[j].id,
+            retry_failed,
+            settle
+        ])?;
+        i = j + 1;
     }
     Ok(rows)
 }
@@ -899,9 +928,7 @@ fn expected(conn: &rusqlite::Connection, plan_id: i64, key_ids: &[i64]) -> Resul
             continue;
         }
         let version: String = r.get(1)?;
-        let removed = removes
-            .get(&key_id)
-            .is_some_and(|r| r.iter().any(|v| *v == version));
+        let removed = removes.get(&key_id).is_some_and(|r| r.contains(&version));
         if !removed {
             settled.insert(key_id);
         }

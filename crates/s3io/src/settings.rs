@@ -5,7 +5,7 @@
 use aws_sdk_s3::types::{GlacierJobParameters, RestoreRequest, Tier};
 use model::bucket::{
     BucketSettings, LifecycleRule, ObjectLock, ReplicationRule, Restore, RuleFilter, Setting,
-    VersionState,
+    VersionLock, VersionState,
 };
 
 use crate::pacer::{partition_of, Retry};
@@ -18,6 +18,7 @@ const NOT_CONFIGURED: &[&str] = &[
     "ReplicationConfigurationNotFoundError",
     "ServerSideEncryptionConfigurationNotFoundError",
     "OwnershipControlsNotFoundError",
+    "NoSuchBucketPolicy",
 ];
 
 /// How a RestoreObject went.
@@ -42,13 +43,14 @@ impl S3 {
             // AccessDenied, say: the other parts may still be readable.
             Err(e) => (Err(e.code_and_message()), Err(e.code_and_message())),
         };
-        let (lifecycle, object_lock, replication, encryption, requester_pays, ownership) = tokio::join!(
+        let (lifecycle, object_lock, replication, encryption, requester_pays, ownership, policy) = tokio::join!(
             self.lifecycle(bucket),
             self.object_lock(bucket),
             self.replication(bucket),
             self.encryption(bucket),
             self.requester_pays(bucket),
             self.ownership(bucket),
+            self.policy(bucket),
         );
         Ok(BucketSettings {
             versioning,
@@ -59,6 +61,7 @@ impl S3 {
             encryption: setting(encryption)?,
             requester_pays: setting(requester_pays)?,
             ownership: setting(ownership)?,
+            policy: setting(policy)?,
         })
     }
 
@@ -263,8 +266,22 @@ impl S3 {
         })))
     }
 
+    async fn policy(&self, bucket: &str) -> Result<Option<String>, S3Error> {
+        let out = self
+            .setting(|| async {
+                self.sdk()
+                    .get_bucket_policy()
+                    .bucket(bucket)
+                    .send()
+                    .await
+                    .map_err(|e| S3Error::from_sdk("GetBucketPolicy", bucket, e))
+            })
+            .await;
+        Ok(out?.map(|o| o.policy().unwrap_or_default().to_owned()))
+    }
+
     /// HeadObject of one version: its storage class, archive and restore
-    /// state, KMS key, retention and legal hold.
+    /// state, KMS key and full-object checksum (its lock: [`S3::version_lock`]).
     pub async fn version_state(
         &self,
         bucket: &str,
@@ -314,13 +331,68 @@ impl S3 {
                 Some(_) => Restore::Done,
             },
             kms_key_id: out.ssekms_key_id().map(str::to_owned),
-            retention: out
-                .object_lock_mode()
-                .zip(out.object_lock_retain_until_date())
-                .map(|(m, t)| (m.as_str().to_owned(), t.secs())),
-            legal_hold: out
-                .object_lock_legal_hold_status()
+        })
+    }
+
+    /// A version's retention and legal hold as the lock APIs give them
+    /// (GetObjectRetention, GetObjectLegalHold): HeadObject returns the
+    /// lock headers only to callers allowed s3:GetObjectRetention and
+    /// s3:GetObjectLegalHold, and says nothing when they are not, so an
+    /// absent header proves nothing. `NoSuchObjectLockConfiguration` is
+    /// S3's answer for a version with no retention (or never a hold): not
+    /// locked. An AccessDenied is returned as the error it is: the caller
+    /// cannot know.
+    pub async fn version_lock(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: &str,
+    ) -> Result<VersionLock, S3Error> {
+        let none = |e: &S3Error| e.code.as_deref() == Some("NoSuchObjectLockConfiguration");
+        let retention = self
+            .pacer
+            .call(partition_of(key), Retry::Idempotent, || async {
+                self.sdk()
+                    .get_object_retention()
+                    .bucket(bucket)
+                    .key(key)
+                    .version_id(version_id)
+                    .send()
+                    .await
+                    .map_err(|e| S3Error::from_sdk("GetObjectRetention", bucket, e))
+            })
+            .await;
+        let retention = match retention {
+            Ok(out) => out
+                .retention()
+                .and_then(|r| Some((r.mode()?.as_str().to_owned(), r.retain_until_date()?.secs()))),
+            Err(e) if none(&e) => None,
+            Err(e) => return Err(e),
+        };
+        let hold = self
+            .pacer
+            .call(partition_of(key), Retry::Idempotent, || async {
+                self.sdk()
+                    .get_object_legal_hold()
+                    .bucket(bucket)
+                    .key(key)
+                    .version_id(version_id)
+                    .send()
+                    .await
+                    .map_err(|e| S3Error::from_sdk("GetObjectLegalHold", bucket, e))
+            })
+            .await;
+        let legal_hold = match hold {
+            Ok(out) => out
+                .legal_hold()
+                .and_then(|h| h.status())
                 .is_some_and(|s| s.as_str() == "ON"),
+            Err(e) if none(&e) => false,
+            Err(e) => return Err(e),
+        };
+        Ok(VersionLock {
+            retention,
+            legal_hold,
         })
     }
 
