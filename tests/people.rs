@@ -397,11 +397,27 @@ fn json_everywhere_with_the_documented_fields() {
     ));
     assert_eq!(
         keys_of(&checked),
-        ["blocked", "bucket", "checks", "locked", "plan", "requests"]
+        [
+            "blocked",
+            "bucket",
+            "checks",
+            "locked",
+            "not_checked",
+            "plan",
+            "requests"
+        ]
     );
     assert_eq!(
         keys_of(&checked["checks"][0]),
-        ["check", "count", "details", "fix", "level", "summary"]
+        [
+            "check",
+            "count",
+            "details",
+            "fix",
+            "level",
+            "not_checked",
+            "summary"
+        ]
     );
     let names: Vec<&str> = checked["checks"]
         .as_array()
@@ -421,7 +437,8 @@ fn json_everywhere_with_the_documented_fields() {
             "replication",
             "encryption",
             "requester-pays",
-            "ownership"
+            "ownership",
+            "policy"
         ]
     );
 

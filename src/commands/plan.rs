@@ -391,6 +391,7 @@ pub fn report_json(report: &plan::PlanReport) -> serde_json::Value {
         "dollars": e.dollars,
     });
     plan["sample"] = sample.into();
+    plan["into"] = report.into.as_ref().map(|(d, _)| d.to_string()).into();
     plan["stale"] = match report.stale.is_stale() {
         false => serde_json::Value::Null,
         true => serde_json::json!({
@@ -407,8 +408,14 @@ pub fn report_json(report: &plan::PlanReport) -> serde_json::Value {
 pub fn print_report(report: &plan::PlanReport, sample: bool) {
     let info = &report.info;
     println!("plan        {}", shown(&info.name));
-    println!("rule        {} {}", info.rule, info.parameters);
+    println!("rule        {} {}", info.rule, shown(&info.parameters));
     println!("created     {}", info.created_at);
+    if let Some((d, _)) = &report.into {
+        println!(
+            "into        {}: its copies land there, not on the scanned keys (the sample's lands_at column shows where)",
+            shown(&d.to_string())
+        );
+    }
     println!(
         "actions     {} on {} keys",
         thousands(info.actions),
