@@ -22,7 +22,8 @@
 //! - `writer`: [`ScanWriter`], a scan's pages appended to `keys` and
 //!   `entries`, and its ranges cut.
 //! - `insert`: the bulk paths' multi-row INSERTs, binding rows in place.
-//! - `compact`: packing a finished scan's file.
+//! - `compact`: packing a finished scan's file, the packed copy swapped in
+//!   so that a reader sees a whole catalog at every instant.
 //! - `lock`: [`WorkLock`], one writing command at a time.
 //! - `hazards`: what a plan's remaining actions need from the bucket, for `check`.
 //! - `inventory`: a catalog built from an S3 Inventory report, a file at a time
