@@ -12,8 +12,8 @@ fn scan_ok(catalog: &std::path::Path, url: &str, extra: &[&str]) -> String {
     s3rewind_ok(catalog, &args)
 }
 
-/// A finished scan leaves an intact catalog in WAL mode (the packed copy
-/// is written in rollback mode), and nothing of its compaction behind.
+/// A finished scan leaves an intact catalog in WAL mode, and nothing of its
+/// compaction behind.
 #[track_caller]
 fn assert_catalog_sound(catalog: &std::path::Path) {
     let mode: String = catalog_scalar(catalog, "PRAGMA journal_mode");
@@ -25,10 +25,10 @@ fn assert_catalog_sound(catalog: &std::path::Path) {
     }
 }
 
-/// A scan cut down inside its compaction, after the packed copy became the
-/// catalog (`<catalog>.packed` synced) but before it was renamed over the
-/// old file and its WAL: the next command finishes the swap, and never lets
-/// SQLite read the old WAL into the packed file.
+/// A scan of an older s3rewind cut down inside its compaction, after the
+/// packed copy became the catalog (`<catalog>.packed` synced) but before it
+/// was renamed over the old file and its WAL: the next command finishes the
+/// swap, and never lets SQLite read the old WAL into the packed file.
 #[test]
 fn compaction_cut_after_its_commit_point_is_finished_by_the_next_command() {
     let mut b = Bucket::new("cutpack", true);

@@ -4,14 +4,45 @@
 //! table filled row by row leaves its pages partly empty; rebuilt in one
 //! pass it is packed. `VACUUM` does that in place but writes every page three times (a
 //! temporary copy, the WAL, the file). When no other connection has the
-//! catalog open, s3rewind writes one packed copy with `VACUUM INTO` — read
-//! through the scan's WAL, which is never copied into the file it replaces —
-//! and renames it over the catalog instead.
+//! catalog open, s3rewind writes one packed copy with `VACUUM INTO` (read
+//! through the scan's WAL) and renames it over the catalog instead.
 //!
-//! Crash safety rests on one rename. Until `<catalog>.packing` is synced and
-//! renamed to `<catalog>.packed`, the catalog and its WAL are untouched; from
-//! then on the packed copy *is* the catalog, and whoever opens it next
-//! finishes the swap ([`finish_swap`]) before SQLite sees the stale WAL.
+//! A reader — s3rewind, or `sqlite3` on a catalog under review — sees the
+//! whole catalog at every instant, wherever the compaction is killed.
+//! SQLite finds a file's companions by name (`<catalog>-wal`, `-shm`,
+//! `-journal`), not by the file they were made for, and plays a WAL or a
+//! hot journal it finds into whatever file has the name. So the old file's
+//! WAL may neither stay beside the packed copy (its pages would be read
+//! into it) nor go while the old file still has the name (the old file
+//! would be read without it: for a scan just finished, without nearly
+//! everything). The swap therefore goes:
+//!
+//! 1. The copy (`<catalog>.packing`) is written, put in WAL mode (its own
+//!    header says so: nothing needs writing to the catalog after the
+//!    rename), marked compacted, closed (whole on its own) and synced.
+//! 2. The compaction's connection to the old file, its last, closes:
+//!    SQLite copies the WAL into the file and removes it and the `-shm`
+//!    (a checkpoint: a kill in the middle leaves the WAL to be read again).
+//!    The old file alone is now the whole catalog.
+//! 3. With SQLite's lock bytes held (no connection can start reading), and
+//!    only if no companion is left that SQLite would apply to the file of
+//!    that name (a WAL: another connection is open; a rollback journal),
+//!    the copy is renamed over the catalog: one step of the file system,
+//!    the commit point. Before it the name is the old file, after it the
+//!    copy; each is whole and has no companion.
+//!
+//! A copy left by a kill before the rename is cleared away by whoever opens
+//! the catalog next ([`finish_swap`]), and the next `scan` packs again
+//! (`scans.compacted_at` is only set in the copy).
+//!
+//! The lock bytes see every connection that has read the catalog in WAL
+//! mode (it holds a shared lock until it closes), so such a reader keeps
+//! the file where it is (it is packed in place instead); hence only a
+//! catalog in WAL mode is swapped. What they cannot see is a connection
+//! opened before the rename that reads for the first time after it: it
+//! reads the old file, whole, but finds the new one's companions by name,
+//! and should be opened again before the catalog is written (SQLite's own
+//! warning about renaming a file in use, sqlite.org/howtocorrupt.html).
 
 use std::fs::File;
 #[cfg(unix)]
@@ -20,10 +51,17 @@ use std::path::Path;
 #[cfg(unix)]
 use std::time::{Duration, Instant};
 
-use rusqlite::config::DbConfig;
-
 use crate::files::{open_private, remove_if_there, sibling};
 use crate::{Catalog, CatalogError, Result};
+
+/// The packed copy and the companions SQLite may make beside it while it is
+/// written: all of them go when a copy is cleared away.
+const COPY: [&str; 4] = [
+    ".packing",
+    ".packing-journal",
+    ".packing-wal",
+    ".packing-shm",
+];
 
 impl Catalog {
     /// Rewrites the catalog file packed, and records that it was (see
@@ -57,48 +95,66 @@ impl Catalog {
         let Some(packing_text) = packing.to_str().map(str::to_owned) else {
             return Ok(false);
         };
+        // In rollback-journal mode a reader holds no lock between its
+        // reads: nothing would tell that the file is in use.
+        let mode: String = self
+            .conn
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))?;
+        if mode != "wal" {
+            return Ok(false);
+        }
         let io = |e: std::io::Error| CatalogError::Open {
             path: self.path.clone(),
             reason: format!("while compacting: {e}"),
         };
-        remove_if_there(&packing).map_err(io)?;
-        remove_if_there(&sibling(&self.path, ".packing-journal")).map_err(io)?;
+        remove_copy(&self.path).map_err(io)?;
         // VACUUM INTO fills an empty file as it finds it: made private first.
         let copied = open_private(&packing, true)
             .map_err(io)
             .and_then(|_| Ok(self.conn.execute("VACUUM INTO ?1", [&packing_text])?))
             .and_then(|_| {
-                let packed = rusqlite::Connection::open(&packing)?;
+                let packed = crate::connect(&packing)?;
+                // VACUUM INTO writes a rollback-journal file; switched here,
+                // the catalog needs no write to its header once renamed.
+                packed.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))?;
                 mark_compacted(&packed)?;
+                // Renamed, it keeps its inode: marked for where it will lie.
+                crate::schema::stamp(&packed, &packing)?;
+                // Closed, its WAL is copied in and removed with the -shm.
                 packed.close().map_err(|(_, e)| CatalogError::from(e))
             })
             .and_then(|_| File::open(&packing).and_then(|f| f.sync_all()).map_err(io));
         if let Err(e) = copied {
             // A partial copy (a full disk, say) is not left behind.
-            let _ = remove_if_there(&packing);
+            let _ = remove_copy(&self.path);
             return Err(e);
         }
-        // Copying the WAL into the old file on close would be wasted: the
-        // packed copy replaces both. If the swap does not happen, the WAL
-        // stays valid and the next connection to close checkpoints it.
-        self.conn
-            .set_db_config(DbConfig::SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, true)?;
+        crash_point("copied");
         let conn = std::mem::replace(&mut self.conn, rusqlite::Connection::open_in_memory()?);
         conn.close().map_err(|(_, e)| e)?;
+        crash_point("closed");
         let swapped = swap_if_alone(&self.path, &packing);
         if !matches!(swapped, Ok(true)) {
-            let _ = remove_if_there(&packing);
+            let _ = remove_copy(&self.path);
         }
-        // On an error past the commit point the next open finishes the swap.
         let swapped = swapped.map_err(io)?;
         self.conn = crate::connect(&self.path)?;
-        if swapped {
-            // VACUUM INTO writes a rollback-journal file.
-            self.conn.pragma_update(None, "journal_mode", "WAL")?;
-            return Ok(true);
-        }
-        Ok(false)
+        Ok(swapped)
     }
+}
+
+/// Kills the process, as `kill -9` would, at the named step of the
+/// compaction when `S3REWIND_CRASH_AT` names it: for the tests that check
+/// that every step leaves a whole catalog. Only in builds with the
+/// `crash-points` feature (the workspace's tests turn it on).
+fn crash_point(step: &str) {
+    #[cfg(feature = "crash-points")]
+    if std::env::var_os("S3REWIND_CRASH_AT").is_some_and(|at| at == step) {
+        // SAFETY: raise has no preconditions.
+        unsafe { libc::raise(libc::SIGKILL) };
+    }
+    #[cfg(not(feature = "crash-points"))]
+    let _ = step;
 }
 
 fn mark_compacted(conn: &rusqlite::Connection) -> Result<()> {
@@ -109,17 +165,55 @@ fn mark_compacted(conn: &rusqlite::Connection) -> Result<()> {
     Ok(())
 }
 
+/// Removes the packed copy of the catalog at `path` and what SQLite made
+/// beside it.
+fn remove_copy(path: &Path) -> std::io::Result<()> {
+    for suffix in COPY {
+        remove_if_there(&sibling(path, suffix))?;
+    }
+    Ok(())
+}
+
+/// Whether a companion SQLite would apply to the file named `path` is
+/// there: a WAL (a connection still has the file open, in this process or
+/// another, or one was killed and what it wrote is part of the catalog)
+/// or a rollback journal.
+#[cfg(unix)]
+fn has_log(path: &Path) -> bool {
+    sibling(path, "-wal").exists() || sibling(path, "-journal").exists()
+}
+
 /// Renames `packing` over the catalog at `path` when no connection has it
-/// open, keeping new ones out meanwhile. False if another is open.
+/// open and nothing beside it would be read into the copy, keeping new
+/// connections out meanwhile. False, and the old file stays, otherwise.
 #[cfg(unix)]
 fn swap_if_alone(path: &Path, packing: &Path) -> std::io::Result<bool> {
-    let Some(old) = lock_out_connections(path, Duration::ZERO)? else {
+    // Checked first without the lock too: a connection of this process
+    // keeps the WAL, and its locks are ones this process's own lock would
+    // not see (and closing the lock's file would release them).
+    if has_log(path) {
+        return Ok(false);
+    }
+    let Some(_old) = lock_out_connections(path, Duration::ZERO)? else {
         return Ok(false);
     };
-    let packed = sibling(path, ".packed");
-    std::fs::rename(packing, &packed)?;
+    if has_log(path) {
+        return Ok(false);
+    }
+    // Without a WAL no connection uses it: the old file's, left by a
+    // connection killed while closing. The copy starts with none.
+    remove_if_there(&sibling(path, "-shm"))?;
+    // The commit point. A connection that opened the old file before it
+    // and waits for the lock reads the old file after it, whole (see the
+    // module's last paragraph).
+    match std::fs::rename(packing, path) {
+        // Another command's open took it for a copy cut short (between the
+        // close above and the lock, nothing held the catalog).
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        other => other?,
+    }
+    crash_point("renamed");
     sync_dir(path)?;
-    replace_with_packed(path, &packed, &old)?;
     Ok(true)
 }
 
@@ -128,17 +222,19 @@ fn swap_if_alone(_: &Path, _: &Path) -> std::io::Result<bool> {
     Ok(false)
 }
 
-/// Completes a swap that a compaction committed to but did not finish
-/// (`<catalog>.packed` is there), or clears away the copy of one cut short
-/// before its commit point. Run before anything opens the catalog.
+/// Clears away the copy of a compaction cut short before its commit point,
+/// or completes a swap that an older s3rewind committed to but did not
+/// finish (`<catalog>.packed` is there: the copy was the catalog from then
+/// on, the old file perhaps already without its WAL). Run before anything
+/// opens the catalog.
 #[cfg(unix)]
 pub(crate) fn finish_swap(path: &Path) -> std::io::Result<()> {
     let packed = sibling(path, ".packed");
     if !packed.exists() {
         return clear_unfinished_copy(path);
     }
-    // The compaction that made it may still be swapping.
-    let Some(old) = lock_out_connections(path, Duration::from_secs(10))? else {
+    // An older s3rewind's compaction may still be swapping.
+    let Some(_old) = lock_out_connections(path, crate::BUSY_TIMEOUT)? else {
         return Err(std::io::Error::other(format!(
             "{} holds a compacted copy of the catalog, but another program has the catalog open; \
              close it and run the command again",
@@ -146,7 +242,7 @@ pub(crate) fn finish_swap(path: &Path) -> std::io::Result<()> {
         )));
     };
     if packed.exists() {
-        replace_with_packed(path, &packed, &old)?;
+        replace_with_packed(path, &packed)?;
     }
     Ok(())
 }
@@ -156,35 +252,32 @@ pub(crate) fn finish_swap(_: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// A `.packing` copy (and its journal) left by a compaction killed before
-/// its commit point is only a partial copy: removed, unless a compaction
-/// is writing it right now (it holds the catalog open, so its lock bytes
-/// cannot be taken).
+/// A `.packing` copy (and what SQLite made beside it) left by a compaction
+/// killed before its commit point is not the catalog: removed, unless a
+/// compaction is writing it right now (it holds the catalog open, so its
+/// lock bytes cannot be taken).
 #[cfg(unix)]
 fn clear_unfinished_copy(path: &Path) -> std::io::Result<()> {
-    let packing = sibling(path, ".packing");
-    let journal = sibling(path, ".packing-journal");
-    if !(packing.exists() || journal.exists()) || !path.exists() {
+    let left = COPY.iter().any(|suffix| sibling(path, suffix).exists());
+    if !left || !path.exists() {
         return Ok(());
     }
     if lock_out_connections(path, Duration::ZERO)?.is_some() {
-        remove_if_there(&packing)?;
-        remove_if_there(&journal)?;
+        remove_copy(path)?;
     }
     Ok(())
 }
 
 /// The WAL belongs to the old file: it goes first, so that SQLite never
-/// applies it to the packed one. `old` is the old file, locked.
+/// applies it to the packed one. The old file is kept whole (not emptied)
+/// for a reader that opened it before: SQLite would take a file of no
+/// pages for a new database, and delete the WAL found beside it.
 #[cfg(unix)]
-fn replace_with_packed(path: &Path, packed: &Path, old: &File) -> std::io::Result<()> {
+fn replace_with_packed(path: &Path, packed: &Path) -> std::io::Result<()> {
     remove_if_there(&sibling(path, "-wal"))?;
     remove_if_there(&sibling(path, "-shm"))?;
     std::fs::rename(packed, path)?;
-    sync_dir(path)?;
-    // Whoever opened the old file and waits for the lock finds it empty,
-    // not a stale copy.
-    old.set_len(0)
+    sync_dir(path)
 }
 
 /// Opens the catalog file and takes SQLite's lock bytes — PENDING, RESERVED

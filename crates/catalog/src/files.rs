@@ -9,13 +9,16 @@ use std::fs::{File, OpenOptions};
 use std::path::{Path, PathBuf};
 
 /// What follows a catalog's file name in the names of its companions.
-const SUFFIXES: [&str; 8] = [
+const SUFFIXES: [&str; 10] = [
     "-wal",
     "-shm",
     "-journal",
     ".lock",
     ".packing",
     ".packing-journal",
+    ".packing-wal",
+    ".packing-shm",
+    // What an older s3rewind's compaction, cut short, could leave.
     ".packed",
     ".packed-journal",
 ];

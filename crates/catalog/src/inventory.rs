@@ -563,8 +563,7 @@ impl Catalog {
     /// that [`PrefixListing::finish`] commits.
     pub fn list_prefix_again(&mut self, base: &str, prefix: &str) -> Result<PrefixListing<'_>> {
         // Keys are looked up by name only here: the index is made the first time.
-        self.conn
-            .execute_batch("CREATE INDEX IF NOT EXISTS keys_by_key ON keys (key)")?;
+        self.index_keys()?;
         self.conn.execute_batch("BEGIN")?;
         let full = format!("{base}{prefix}");
         let under = "SELECT id FROM keys INDEXED BY keys_by_key

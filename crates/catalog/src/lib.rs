@@ -5,7 +5,9 @@
 //! ([`user_sql`]).
 //!
 //! The schema lives in the numbered files of `migrations/` and is applied by
-//! `sqlx::migrate!` whenever a catalog is opened; no code here creates tables.
+//! `sqlx::migrate!` whenever a catalog is opened, once the file is found to
+//! hold exactly what those migrations make (`schema`); no code here
+//! creates tables.
 //! Reads and small writes use one rusqlite connection ([`Catalog`]); the two
 //! hot paths — the scan's bulk inserts ([`ScanWriter`]) and apply's claims
 //! and outcomes ([`ActionStore`]) — each own a thread with prepared
@@ -13,12 +15,15 @@
 //!
 //! # Layout
 //!
+//! - `schema`: a file runs nothing until its schema is exactly what the
+//!   migrations make; every connection's defensive settings.
 //! - `files`: the catalog file and its companions (`-wal`, `.lock`, …), created private.
 //! - `scan_state`: the `scans` row and the key `ranges`, each with its cursor.
 //! - `writer`: [`ScanWriter`], a scan's pages appended to `keys` and
 //!   `entries`, and its ranges cut.
 //! - `insert`: the bulk paths' multi-row INSERTs, binding rows in place.
-//! - `compact`: packing a finished scan's file.
+//! - `compact`: packing a finished scan's file, the packed copy swapped in
+//!   so that a reader sees a whole catalog at every instant.
 //! - `lock`: [`WorkLock`], one writing command at a time.
 //! - `hazards`: what a plan's remaining actions need from the bucket, for `check`.
 //! - `inventory`: a catalog built from an S3 Inventory report, a file at a time
@@ -48,6 +53,7 @@ mod outcomes;
 pub mod plans;
 mod rescan;
 mod scan_state;
+mod schema;
 mod timeline;
 pub mod user_sql;
 mod writer;
@@ -65,6 +71,7 @@ pub use inventory::{IngestStart, PrefixListing, ReportRows, Settled, Source};
 pub use lock::WorkLock;
 pub use outcomes::{Intended, KeyAction, PlannedKey, SeenEntry, Top};
 pub use scan_state::{Bounds, RangeState, ScanRecord, ScanTotals};
+pub use schema::Difference;
 pub use timeline::{Slot, TimelineFilter, TIMELINE_SQL};
 pub use writer::{Cut, ScanPage, ScanWriter, WriterHandle, WriterStats};
 
@@ -74,6 +81,9 @@ pub use rusqlite;
 /// compacts a quarter as many pages, rows pack slightly tighter, and
 /// apply's commits cost fewer WAL frames. Catalogs made before keep theirs.
 const PAGE_SIZE: u32 = 16_384;
+
+/// How long a connection waits for another to let go of the catalog.
+const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
 
@@ -92,6 +102,20 @@ pub enum CatalogError {
         found: i64,
         known: i64,
     },
+    /// A file whose schema is not exactly what s3rewind's migrations make:
+    /// something added, missing or changed (a trigger, a view redefined, a
+    /// table swapped for a view, a default changed). SQL stored in a file
+    /// runs inside s3rewind's own statements, so such a file is refused
+    /// before anything runs on it or writes to it.
+    #[error("{path} is not a catalog s3rewind made, and s3rewind runs nothing from it (the file is left as it was): {}", schema::describe(differences))]
+    Untrusted {
+        path: PathBuf,
+        differences: Vec<Difference>,
+    },
+    /// A catalog that s3rewind did not make where it lies (copied, sent)
+    /// and that fails SQLite's quick check.
+    #[error("the catalog {path} is damaged: SQLite's quick check found {problems}\n  hint: use another copy of it if you have one; otherwise scan the bucket into a new catalog (`s3rewind scan s3://BUCKET --catalog new.db`)")]
+    Damaged { path: PathBuf, problems: String },
     #[error("cannot bring the catalog at {path} up to date: {reason}")]
     Migrate { path: PathBuf, reason: String },
     #[error("catalog: {0}")]
@@ -150,14 +174,24 @@ impl Catalog {
         };
         compact::finish_swap(path).map_err(open_err)?;
         files::create_private(path).map_err(open_err)?;
+        let schemas = schema::Schemas::get().await?;
+        // Before anything runs on the file or writes to it.
+        let found = schema::check(path, schemas)?;
+        let migrated = found.version < schemas.latest();
         // A catalog that is up to date is not opened through the migrator,
         // whose connection sets WAL mode: that takes the file to itself,
         // which an inventory ingest (in rollback-journal mode while it runs)
         // would refuse to a `status` looking on.
-        if check_schema(path)? {
+        if migrated {
             migrate(path).await?;
         }
         let conn = connect(path)?;
+        if migrated {
+            schema::check_migrated(&conn, path, schemas)?;
+        }
+        if !found.marked {
+            schema::stamp(&conn, path)?;
+        }
         let catalog = Catalog {
             path: path.to_owned(),
             conn,
@@ -211,60 +245,6 @@ impl Catalog {
     }
 }
 
-/// Refuses, before anything is written, a file that is not a catalog or
-/// whose schema is newer than this s3rewind's. Returns whether migrations
-/// are to be applied (a new file, or an older schema).
-fn check_schema(path: &Path) -> Result<bool> {
-    use rusqlite::OpenFlags;
-    let not_catalog = |reason: String| CatalogError::NotACatalog {
-        path: path.to_owned(),
-        reason,
-    };
-    // Read-write (creating nothing) where it can: a catalog whose last
-    // writer was killed mid-transaction in rollback-journal mode (an
-    // inventory ingest) has a hot journal, which only a writer can roll back.
-    let conn = rusqlite::Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_WRITE)
-        .or_else(|_| rusqlite::Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY))
-        .map_err(|e| not_catalog(e.to_string()))?;
-    conn.busy_timeout(std::time::Duration::from_secs(10))?;
-    let tables: Vec<String> = match conn
-        .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
-        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
-    {
-        Ok(t) => t,
-        Err(rusqlite::Error::SqliteFailure(e, _))
-            if e.code == rusqlite::ErrorCode::NotADatabase =>
-        {
-            return Err(not_catalog(
-                "it is not a SQLite database, or it is damaged".into(),
-            ))
-        }
-        Err(e) => return Err(e.into()),
-    };
-    if tables.is_empty() {
-        return Ok(true);
-    }
-    if !tables.iter().any(|t| t == "_sqlx_migrations") || !tables.iter().any(|t| t == "scans") {
-        return Err(not_catalog(
-            "it is a SQLite database of another program".into(),
-        ));
-    }
-    let found: i64 = conn.query_row(
-        "SELECT coalesce(max(version), 0) FROM _sqlx_migrations",
-        [],
-        |r| r.get(0),
-    )?;
-    let known = MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0);
-    if found > known {
-        return Err(CatalogError::NewerSchema {
-            path: path.to_owned(),
-            found,
-            known,
-        });
-    }
-    Ok(found < known)
-}
-
 async fn migrate(path: &Path) -> Result<()> {
     use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqliteSynchronous};
     use sqlx::Connection;
@@ -277,10 +257,11 @@ async fn migrate(path: &Path) -> Result<()> {
         .page_size(PAGE_SIZE)
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Normal)
-        .busy_timeout(std::time::Duration::from_secs(10));
+        .busy_timeout(BUSY_TIMEOUT);
     let mut conn = sqlx::SqliteConnection::connect_with(&options)
         .await
         .map_err(open_err)?;
+    schema::harden_sqlx(&mut conn).await.map_err(open_err)?;
     MIGRATOR
         .run(&mut conn)
         .await
@@ -305,13 +286,15 @@ pub(crate) fn json_ids(ids: &[i64]) -> String {
     format!("[{}]", list.join(","))
 }
 
-/// A rusqlite connection with the settings every s3rewind connection uses.
+/// A rusqlite connection with the settings every s3rewind connection uses,
+/// [`schema::harden`]'s first.
 pub(crate) fn connect(path: &Path) -> Result<rusqlite::Connection> {
     let conn = rusqlite::Connection::open(path).map_err(|e| CatalogError::Open {
         path: path.to_owned(),
         reason: e.to_string(),
     })?;
-    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    schema::harden(&conn)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     Ok(conn)
 }

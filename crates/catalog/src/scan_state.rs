@@ -209,24 +209,25 @@ impl Catalog {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// A key the catalog holds under `prefix`, if any (for `--into`).
+    /// The first key (in key order) the catalog holds under `prefix`, if
+    /// any (for `--into`).
     pub fn first_key_under(&self, prefix: &str) -> Result<Option<String>> {
         // substr and length both count characters, so the prefix compares
         // exactly whatever its bytes; a scan of `keys`, at plan time only.
-        Ok(self
-            .conn
-            .query_row(
-                "SELECT key FROM keys WHERE substr(key, 1, length(?1)) = ?1 LIMIT 1",
-                [prefix],
-                |r| r.get(0),
-            )
-            .optional()?)
+        // min(), not the first row: keys' ids follow the order in which the
+        // scan's ranges were written, which varies from run to run.
+        Ok(self.conn.query_row(
+            "SELECT min(key) FROM keys WHERE substr(key, 1, length(?1)) = ?1",
+            [prefix],
+            |r| r.get(0),
+        )?)
     }
 
     /// Marks the scan finished if every range is done; returns whether it is.
     pub fn finish_scan(&self) -> Result<bool> {
-        // A finished scan is compacted next, from the WAL: copying the WAL
-        // into the file first (this commit would trigger it) is wasted work.
+        // A finished scan is compacted next, reading through the WAL, which
+        // is copied into the file once, when the compaction closes the file
+        // (this commit's checkpoint would only copy it earlier).
         self.conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         let changed = self.conn.execute(
             "UPDATE scans SET finished_at = ?1 WHERE id = (SELECT max(id) FROM scans) \
@@ -256,5 +257,25 @@ impl Catalog {
                 })
             },
         )?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::{catalog_with, entry};
+
+    #[test]
+    fn the_first_key_under_a_prefix_is_the_first_in_key_order_whatever_its_id() {
+        // Ranges listed in parallel give keys ids in the order they were
+        // written: here `new/` got its id before `img/`.
+        let (_dir, catalog) = catalog_with(vec![entry("new/0.txt", "v1", false, 1)]);
+        catalog
+            .conn()
+            .execute("INSERT INTO keys (id, key) VALUES (2, 'img/000.jpg')", [])
+            .unwrap();
+        let first = |prefix: &str| catalog.first_key_under(prefix).unwrap();
+        assert_eq!(first("").as_deref(), Some("img/000.jpg"));
+        assert_eq!(first("new/").as_deref(), Some("new/0.txt"));
+        assert_eq!(first("old/"), None);
     }
 }

@@ -4,7 +4,9 @@
 //! places where text a person typed becomes SQL. Each is compiled as exactly
 //! one statement while a SQLite authorizer is installed that denies every
 //! write, schema change, ATTACH, transaction and state-changing PRAGMA; an
-//! attempt fails at compile time, before anything runs.
+//! attempt fails at compile time, before anything runs. It runs on the
+//! catalog's own connection, opened like every other (`crate::connect`:
+//! `trusted_schema` off, defensive mode on).
 
 use std::sync::{Arc, Mutex};
 
