@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use apply::preflight::{self, PreflightOptions};
-use apply::{ApplyOptions, ApplyProgress, ApplyTarget};
+use apply::{ApplyOptions, ApplyProgress};
 use catalog::Catalog;
 use s3io::S3;
 
@@ -93,7 +93,7 @@ pub async fn run(global: &GlobalArgs, args: ApplyArgs) -> Result<u8, CliError> {
         eprintln!("nothing changed");
         return Ok(exit::ERROR);
     }
-    let revision = preflight::begin(&mut catalog, info, &pre)?;
+    let begun = preflight::begin(&mut catalog, info, &pre)?;
     let locked = pre.report.as_ref().map_or(0, |r| r.locked.len());
     if locked > 0 && !json {
         println!(
@@ -109,14 +109,9 @@ pub async fn run(global: &GlobalArgs, args: ApplyArgs) -> Result<u8, CliError> {
         retry_failed: args.retry_failed,
         multipart_threshold: args.multipart_threshold,
         part_size: args.part_size,
-        guards: pre.guards.clone(),
         archive_tier: args.archive_tier.clone(),
         archive_days: args.archive_days,
-        settle: args.settle,
-        mixed: info.rule == "sql",
-        whole_keys: preflight::whole_keys(info),
     };
-    let target = target_of(info, &pre.scan, revision);
     let progress = Arc::new(ApplyProgress::default());
     let progress_of = progress.clone();
     let paced = s3.clone();
@@ -146,7 +141,7 @@ pub async fn run(global: &GlobalArgs, args: ApplyArgs) -> Result<u8, CliError> {
             ),
         }
     });
-    let result = apply::apply(&s3, catalog.path(), &target, &options, &progress, async {
+    let result = apply::apply(&s3, catalog.path(), &begun, &options, &progress, async {
         let _ = tokio::signal::ctrl_c().await;
     })
     .await;
@@ -325,22 +320,6 @@ pub(super) async fn connect_for(
     let s3 = S3::connect(&super::client_options(global, pace)).await;
     let scan = preflight::fits(&s3, catalog, info)?.map_err(CliError::Refused)?;
     Ok((scan, s3))
-}
-
-/// What applying (or verifying) `info` acts on; `revision`: the catalog
-/// revision an apply run records under.
-pub(super) fn target_of(
-    info: &catalog::plans::PlanInfo,
-    scan: &catalog::ScanRecord,
-    revision: i64,
-) -> ApplyTarget {
-    ApplyTarget {
-        plan_id: info.id,
-        last_id: info.actions as i64,
-        bucket: scan.location.bucket.clone(),
-        into: plan::destination_of(info).map(|d| (d, scan.location.base_prefix.clone())),
-        revision,
-    }
 }
 
 fn guards_json(guards: &apply::Guards) -> serde_json::Value {

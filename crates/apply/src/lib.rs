@@ -127,23 +127,11 @@ pub struct ApplyOptions {
     pub multipart_threshold: u64,
     /// Part size for multipart copies; `None`: S3-sized parts (512 MiB or more).
     pub part_size: Option<u64>,
-    /// How each kind of write is guarded (the preflight finds out).
-    pub guards: Guards,
     /// How archived sources are restored before their copy: the retrieval
     /// tier (`Standard`, `Bulk`, `Expedited`) and the days the restored
     /// copy stays readable.
     pub archive_tier: String,
     pub archive_days: i32,
-    /// Only find out what became of the actions a stopped run left in
-    /// flight or uncertain; send nothing.
-    pub settle: bool,
-    /// The plan may write a key and remove entries of it (`plan sql`).
-    pub mixed: bool,
-    /// A key's removals are a unit (newest first, none below a refused
-    /// one): its removals may change what the key shows (rollbacks,
-    /// undeletes, undos, `plan sql`); not for `expire`, whose removals are
-    /// all of noncurrent versions, each on its own.
-    pub whole_keys: bool,
 }
 
 impl Default for ApplyOptions {
@@ -155,12 +143,8 @@ impl Default for ApplyOptions {
             retry_failed: false,
             multipart_threshold: model::limits::SINGLE_COPY_LIMIT,
             part_size: None,
-            guards: Guards::default(),
             archive_tier: "Standard".into(),
             archive_days: 7,
-            settle: false,
-            mixed: false,
-            whole_keys: true,
         }
     }
 }
@@ -182,6 +166,18 @@ pub struct ApplyTarget {
 }
 
 impl ApplyTarget {
+    /// What applying (or verifying) plan `info`, made from `scan`, acts on;
+    /// `revision`: the catalog revision a run records what it changes under.
+    pub fn of(info: &catalog::plans::PlanInfo, scan: &catalog::ScanRecord, revision: i64) -> Self {
+        ApplyTarget {
+            plan_id: info.id,
+            last_id: info.actions as i64,
+            bucket: scan.location.bucket.clone(),
+            into: plan::destination_of(info).map(|d| (d, scan.location.base_prefix.clone())),
+            revision,
+        }
+    }
+
     /// The bucket the plan's actions land in.
     pub fn bucket(&self) -> &str {
         self.into.as_ref().map_or(&self.bucket, |(d, _)| &d.bucket)
@@ -245,6 +241,8 @@ struct Context<'a> {
     s3: &'a S3,
     store: ActionStore,
     target: &'a ApplyTarget,
+    /// What the preflight decided: guards, and how keys are taken.
+    run: &'a preflight::Begun,
     options: &'a ApplyOptions,
     progress: &'a ApplyProgress,
     /// Set once the run is asked to stop: nothing more is sent.
@@ -261,8 +259,8 @@ impl Context<'_> {
     /// condition to give.
     fn looks_first(&self, row: &ActionRow) -> bool {
         let guard = match row.kind {
-            ActionKind::CopyVersion => &self.options.guards.copies,
-            ActionKind::AddDeleteMarker => &self.options.guards.markers,
+            ActionKind::CopyVersion => &self.run.guards.copies,
+            ActionKind::AddDeleteMarker => &self.run.guards.markers,
             // Elsewhere, the catalog does not know the destination's entries.
             _ => return self.options.verify && self.target.into.is_none(),
         };
@@ -272,7 +270,7 @@ impl Context<'_> {
     /// The condition a write is sent with, when its kind's are honoured.
     fn condition<'r>(&self, row: &'r ActionRow) -> Option<Condition<'r>> {
         match row.kind {
-            ActionKind::CopyVersion if self.options.guards.copies == Guard::Conditions => {
+            ActionKind::CopyVersion if self.run.guards.copies == Guard::Conditions => {
                 // Elsewhere, the copy lands only where nothing is.
                 match (self.target.into.is_some(), row.condition.as_deref()) {
                     (true, _) | (false, Some("*")) => Some(Condition::IfNoneMatch),
@@ -280,7 +278,7 @@ impl Context<'_> {
                     (false, None) => None,
                 }
             }
-            ActionKind::AddDeleteMarker if self.options.guards.markers == Guard::Conditions => {
+            ActionKind::AddDeleteMarker if self.run.guards.markers == Guard::Conditions => {
                 match row.condition.as_deref() {
                     Some("*") | None => None,
                     Some(tag) => Some(Condition::IfMatch(tag)),
@@ -303,13 +301,15 @@ impl Context<'_> {
     }
 }
 
-/// Applies the plan's unfinished actions. `shutdown` resolving stops the
+/// Applies the plan's unfinished actions, as the preflight and its
+/// [`preflight::begin`] decided (`run`: there is no other way to get one,
+/// so no caller skips the checks). `shutdown` resolving stops the
 /// run: nothing more is sent, the calls in flight finish and are recorded,
 /// and what was claimed but not sent is pending again.
 pub async fn apply(
     s3: &S3,
     catalog_path: &std::path::Path,
-    target: &ApplyTarget,
+    run: &preflight::Begun,
     options: &ApplyOptions,
     progress: &ApplyProgress,
     shutdown: impl std::future::Future<Output = ()>,
@@ -321,6 +321,7 @@ pub async fn apply(
         counters.retries(),
         counters.throttled(),
     );
+    let target = &run.target;
     let follow = Follow {
         revision: target.into.is_none().then_some(target.revision),
     };
@@ -330,6 +331,7 @@ pub async fn apply(
         s3,
         store,
         target,
+        run,
         options,
         progress,
         stopping: AtomicBool::new(false),
@@ -368,7 +370,7 @@ pub async fn apply(
         restoring: count(&progress.restoring),
         uncertain: count(&progress.uncertain),
         released: count(&progress.released),
-        guards: options.guards.clone(),
+        guards: run.guards.clone(),
         requests: counters.requests() - requests,
         retries: counters.retries() - retries,
         throttled: counters.throttled() - throttled,
@@ -387,11 +389,11 @@ async fn finish(thread: ActionStoreThread) -> Result<(), ApplyError> {
 /// write is done.
 async fn worker(cx: &Context<'_>, index: i64, workers: i64) -> Result<Vec<ActionRow>, ApplyError> {
     let size = cx.options.block_size.max(1);
-    let claim = match cx.options.settle {
+    let claim = match cx.run.settle {
         true => Claim::Settle,
         false => Claim::Run {
             retry_failed: cx.options.retry_failed,
-            mixed: cx.options.mixed,
+            mixed: cx.run.mixed,
         },
     };
     let mut deferred = Vec::new();
@@ -407,7 +409,7 @@ async fn worker(cx: &Context<'_>, index: i64, workers: i64) -> Result<Vec<Action
             .await?;
         let (later, now): (Vec<ActionRow>, Vec<ActionRow>) = rows
             .into_iter()
-            .partition(|r| r.after_writes && !cx.options.settle);
+            .partition(|r| r.after_writes && !cx.run.settle);
         deferred.extend(later);
         if !now.is_empty() {
             execute_checked(cx, now, false).await?;
@@ -466,7 +468,7 @@ async fn execute_checked(
     for row in rows {
         if let Some(o) = checked.decisions.get(&row.id) {
             decided.push((row.id, o.clone()));
-        } else if cx.options.settle || cx.stopping() {
+        } else if cx.run.settle || cx.stopping() {
             // Nothing new is sent.
             decided.push((row.id, Outcome::Released));
         } else if row.kind.is_removal() {
@@ -715,7 +717,7 @@ async fn delete_in_rounds(cx: &Context<'_>, deletes: Vec<ActionRow>) -> Result<(
             // again from its top, in the same order.
             let mut below = Vec::new();
             for ((at, row), (_, outcome)) in places.iter().zip(&outcomes) {
-                if cx.options.whole_keys && matches!(outcome, Outcome::Failed { .. }) {
+                if cx.run.whole_keys && matches!(outcome, Outcome::Failed { .. }) {
                     let version = row.version_id.clone().unwrap_or_default();
                     below.extend(by_key[*at].drain(..).map(|r| {
                         let error = format!(
@@ -782,7 +784,7 @@ async fn check_keys(
     all_looked: bool,
 ) -> Result<Checked, ApplyError> {
     let resumed = |r: &ActionRow| {
-        (r.was_in_flight || r.uncertain.is_some()) && (!r.kind.is_removal() || cx.options.settle)
+        (r.was_in_flight || r.uncertain.is_some()) && (!r.kind.is_removal() || cx.run.settle)
     };
     let looked = |r: &ActionRow| !resumed(r) && (all_looked || cx.looks_first(r));
     let mut key_ids: Vec<i64> = rows

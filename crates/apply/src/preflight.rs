@@ -80,6 +80,29 @@ pub struct Preflight {
     pub question: String,
     /// What a person should know before saying yes.
     pub notes: Vec<String>,
+    /// Whether only in-flight actions are settled.
+    settle: bool,
+}
+
+/// A run the preflight allowed and [`begin`] started: what the run acts
+/// on and how. Only [`begin`] makes one, so [`crate::apply`] cannot be
+/// called without the checks.
+#[derive(Debug)]
+pub struct Begun {
+    pub(crate) target: crate::ApplyTarget,
+    pub(crate) guards: Guards,
+    /// Only find out what became of the actions in flight; send nothing.
+    pub(crate) settle: bool,
+    /// The plan may write a key and remove entries of it (`plan sql`).
+    pub(crate) mixed: bool,
+    /// A key's removals are a unit ([`whole_keys`]).
+    pub(crate) whole_keys: bool,
+}
+
+impl Begun {
+    pub fn target(&self) -> &crate::ApplyTarget {
+        &self.target
+    }
 }
 
 /// Everything decided before the question (see the module documentation).
@@ -112,6 +135,7 @@ pub async fn preflight(
             guards: Guards::default(),
             remaining,
             notes: Vec::new(),
+            settle: true,
         }));
     }
     if let Some(d) = into {
@@ -233,6 +257,7 @@ pub async fn preflight(
         guards,
         remaining,
         notes,
+        settle: false,
     }))
 }
 
@@ -335,12 +360,12 @@ pub fn whole_keys(info: &PlanInfo) -> bool {
 
 /// On "yes": records the versions Object Lock keeps as skipped (with the
 /// lock that keeps them: accepted), and moves the catalog to the run's
-/// revision (what the run changes is recorded under it), which it returns.
+/// revision (what the run changes is recorded under it).
 pub fn begin(
     catalog: &mut Catalog,
     info: &PlanInfo,
     preflight: &Preflight,
-) -> Result<i64, ApplyError> {
+) -> Result<Begun, ApplyError> {
     if let Some(report) = &preflight.report {
         let locked: Vec<(i64, String)> = report
             .locked
@@ -351,5 +376,12 @@ pub fn begin(
             catalog.skip_actions(info.id, &locked, whole_keys(info))?;
         }
     }
-    Ok(catalog.begin_change(ChangeKind::Apply, Some(info.id))?)
+    let revision = catalog.begin_change(ChangeKind::Apply, Some(info.id))?;
+    Ok(Begun {
+        target: crate::ApplyTarget::of(info, &preflight.scan, revision),
+        guards: preflight.guards.clone(),
+        settle: preflight.settle,
+        mixed: info.rule == "sql",
+        whole_keys: whole_keys(info),
+    })
 }
