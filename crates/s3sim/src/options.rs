@@ -110,6 +110,11 @@ pub struct Options {
     /// as AWS does when the caller may not use the key (repeatable).
     #[arg(long, value_name = "KEY_ID")]
     pub deny_kms_key: Vec<String>,
+    /// Answer ListObjectVersions the way this server lays it out: aws;
+    /// minio (EncodingType after the entries, its own URL encoding); ceph
+    /// (older RGW: NextKeyMarker raw while keys are URL-encoded).
+    #[arg(long, value_name = "SERVER", value_enum, default_value = "aws")]
+    pub list_dialect: crate::xml::Dialect,
 
     /// Write the S3 Inventory report of the seeded bucket (every version,
     /// as AWS lays one out) under DIR, print its manifest's path, and exit
@@ -145,6 +150,7 @@ impl Options {
             ignore_conditions: self.ignore_conditions,
             restore_delay: ms(self.restore_delay_ms),
             denied_kms_keys: self.deny_kms_key.clone(),
+            list_dialect: self.list_dialect,
         });
         if let Some(spec) = self.seed_spec() {
             crate::seed::seed(&sim.store, &spec)?;
