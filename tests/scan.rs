@@ -941,3 +941,23 @@ fn every_dialect_restores_and_verifies_awkward_keys() {
         assert_restored_exactly(&catalog, t, &now);
     }
 }
+
+/// `--rescan P` replaces every key under P, those whose next character is
+/// the last one Unicode has (U+10FFFF) too: one gone since stays gone, one
+/// changed since is replaced, not added to.
+#[test]
+fn a_prefix_listed_again_replaces_keys_that_go_on_with_the_last_character() {
+    let mut b = Bucket::new("maxchar", true);
+    let gone = b.put("p/\u{10FFFF}gone", b"1");
+    b.put("p/\u{10FFFF}changed", b"1");
+    b.put("p/\u{10FFFF}", b"1");
+    b.put("p/plain", b"1");
+    b.put("q/\u{10FFFF}", b"1");
+    let w = Workdir::new();
+    s3rewind_ok(&w.catalog(), &["scan", &b.url(), "--page-size", "2"]);
+    b.delete_version("p/\u{10FFFF}gone", &gone);
+    b.put("p/\u{10FFFF}changed", b"2");
+    b.put("p/\u{10FFFF}", b"2");
+    s3rewind_ok(&w.catalog(), &["scan", &b.url(), "--rescan", "p/"]);
+    assert_entries(&w.catalog(), &b.expected(), "after --rescan p/");
+}

@@ -557,6 +557,24 @@ fn bind_values<'r>(
     Ok(())
 }
 
+/// The first text after every text that starts with `prefix` (`None`: no
+/// such bound, every text from `prefix` on starts with it): its last
+/// character moved up by one, after dropping trailing U+10FFFF, the last
+/// character there is. SQLite compares text as UTF-8 bytes, in the order
+/// of code points, so the keys under `prefix` are exactly those from
+/// `prefix` up to, not including, this one. (A bound of `prefix` followed
+/// by U+10FFFF missed the keys that go on with that character.)
+fn past_prefix(prefix: &str) -> Option<String> {
+    let mut bound = prefix.trim_end_matches(char::MAX).to_owned();
+    let last = bound.pop()?;
+    // The code point after `last`, past the surrogates no text holds.
+    let next = (u32::from(last) + 1..=u32::from(char::MAX))
+        .find_map(char::from_u32)
+        .expect("a character before U+10FFFF has one after it");
+    bound.push(next);
+    Some(bound)
+}
+
 impl Catalog {
     /// Starts listing `prefix` (relative to the scan's base `base`) again:
     /// the entries of every key under it are dropped, in a transaction
@@ -567,16 +585,24 @@ impl Catalog {
             .execute_batch("CREATE INDEX IF NOT EXISTS keys_by_key ON keys (key)")?;
         self.conn.execute_batch("BEGIN")?;
         let full = format!("{base}{prefix}");
-        let under = "SELECT id FROM keys INDEXED BY keys_by_key
-                     WHERE key >= ?1 AND key < ?1 || char(1114111) AND substr(key, 1, length(?1)) = ?1";
+        // Both bounds in the index search: a prefix near the start of the
+        // bucket must not walk every key after it.
+        let bounds: Vec<String> = std::iter::once(full.clone())
+            .chain(past_prefix(&full))
+            .collect();
+        let under = match bounds.len() {
+            1 => "SELECT id FROM keys INDEXED BY keys_by_key WHERE key >= ?1",
+            _ => "SELECT id FROM keys INDEXED BY keys_by_key WHERE key >= ?1 AND key < ?2",
+        };
+        let bounds = rusqlite::params_from_iter(&bounds);
         let old: (i64, i64) = self.conn.query_row(
             &format!("SELECT count(*), coalesce(sum(is_marker), 0) FROM entries WHERE key_id IN ({under})"),
-            [&full],
+            bounds.clone(),
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
         self.conn.execute(
             &format!("DELETE FROM entries WHERE key_id IN ({under})"),
-            [&full],
+            bounds,
         )?;
         let next_id: i64 =
             self.conn
@@ -941,6 +967,20 @@ mod tests {
         assert_eq!(mode, "wal");
         // and its rollback journal is gone.
         assert!(!journal.exists());
+    }
+
+    #[test]
+    fn the_bound_past_a_prefix_holds_every_key_under_it() {
+        assert_eq!(past_prefix("p/").as_deref(), Some("p0"));
+        assert_eq!(past_prefix("p\u{10FFFF}").as_deref(), Some("q"));
+        assert_eq!(past_prefix("\u{D7FF}").as_deref(), Some("\u{E000}"));
+        assert_eq!(past_prefix("\u{10FFFF}"), None);
+        assert_eq!(past_prefix(""), None);
+        let bound = past_prefix("a/é").unwrap();
+        for key in ["a/é", "a/é\u{10FFFF}", "a/é\u{10FFFF}\u{10FFFF}z"] {
+            assert!(key < bound.as_str(), "{key:?}");
+        }
+        assert!("a/ê" >= bound.as_str());
     }
 
     #[test]
