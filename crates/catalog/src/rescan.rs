@@ -1,7 +1,9 @@
 //! Keys listed again after the scan (`scan --keys-of`): their entries
 //! replaced by what S3 lists now, the ranges' counts kept true, and the
 //! scan's revision moved on, so that plans made before (which refer to
-//! entries by position) are made again rather than applied.
+//! entries by position) are made again rather than applied. The keys of an
+//! inventory report whose entries tie on time are listed again the same
+//! way before its ingest ends.
 
 use model::{Entry, EntryRef};
 use rusqlite::params;
@@ -16,51 +18,82 @@ impl Catalog {
         let scan = self
             .scan_record()?
             .ok_or_else(|| CatalogError::WriterGone("no scan to list keys of again".into()))?;
-        let base = scan.location.base_prefix;
         let ranges = self.ranges()?;
         let tx = self.conn.transaction()?;
-        {
-            let mut old = tx.prepare_cached(
-                "SELECT count(*), coalesce(sum(is_marker), 0) FROM entries WHERE key_id = ?1",
-            )?;
-            let mut delete = tx.prepare_cached("DELETE FROM entries WHERE key_id = ?1")?;
-            let mut insert = Insert::prepare(&tx, ENTRY_INSERT, 10)?;
-            let mut count = tx.prepare_cached(
-                "UPDATE ranges SET rows = rows + ?2, delete_markers = delete_markers + ?3 WHERE id = ?1",
-            )?;
-            for (key_id, key, entries) in keys {
-                let (rows, markers): (i64, i64) =
-                    old.query_row([key_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
-                delete.execute([key_id])?;
-                let listed: Vec<(i64, EntryRef<'_>)> =
-                    (0..).zip(entries.iter().map(Entry::borrowed)).collect();
-                insert.run(&listed, |b, at, (seq, e)| {
-                    bind_entry(b, at, *key_id, *seq, e)
-                })?;
-                // The range the key belongs to keeps its counts true.
-                let in_range = ranges.iter().find(|r| {
-                    key.strip_prefix(base.as_str())
-                        .is_some_and(|rel| rel.starts_with(r.prefix.as_str()))
-                        && r.after.as_deref().is_none_or(|a| key.as_str() > a)
-                        && r.upto.as_deref().is_none_or(|u| key.as_str() <= u)
-                });
-                if let Some(r) = in_range {
-                    let now_markers = entries.iter().filter(|e| e.is_marker).count() as i64;
-                    count.execute(params![
-                        r.id,
-                        entries.len() as i64 - rows,
-                        now_markers - markers
-                    ])?;
-                }
-            }
-            tx.execute(
-                "UPDATE scans SET revision = revision + 1, rescanned_at = ?2 WHERE id = ?1",
-                params![scan.id, model::time::now_text()],
-            )?;
-        }
+        replace(&tx, &scan.location.base_prefix, &ranges, keys)?;
+        tx.execute(
+            "UPDATE scans SET revision = revision + 1, rescanned_at = ?2 WHERE id = ?1",
+            params![scan.id, model::time::now_text()],
+        )?;
         tx.commit()?;
         Ok(scan.revision + 1)
     }
+
+    /// Replaces the entries of keys of an inventory report whose entries
+    /// tied on time by what a listing of them gave (as for
+    /// [`Catalog::replace_entries`]), and takes them off the keys waiting
+    /// for it, in one transaction. No plan can refer to them yet: the
+    /// ingest is not finished.
+    pub fn settle_ties(&mut self, keys: &[(i64, String, Vec<Entry>)]) -> Result<()> {
+        let scan = self
+            .scan_record()?
+            .ok_or_else(|| CatalogError::WriterGone("no scan to list keys of again".into()))?;
+        let ranges = self.ranges()?;
+        let tx = self.conn.transaction()?;
+        replace(&tx, &scan.location.base_prefix, &ranges, keys)?;
+        {
+            let mut settled = tx.prepare("DELETE FROM inventory_ties WHERE key_id = ?1")?;
+            for (key_id, _, _) in keys {
+                settled.execute([key_id])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+/// Replaces each key's entries, keeping the counts of the range it is in
+/// (of the scan's `ranges`, relative to `base`) true.
+fn replace(
+    tx: &rusqlite::Transaction<'_>,
+    base: &str,
+    ranges: &[crate::RangeState],
+    keys: &[(i64, String, Vec<Entry>)],
+) -> Result<()> {
+    let mut old = tx.prepare_cached(
+        "SELECT count(*), coalesce(sum(is_marker), 0) FROM entries WHERE key_id = ?1",
+    )?;
+    let mut delete = tx.prepare_cached("DELETE FROM entries WHERE key_id = ?1")?;
+    let mut insert = Insert::prepare(tx, ENTRY_INSERT, 10)?;
+    let mut count = tx.prepare_cached(
+        "UPDATE ranges SET rows = rows + ?2, delete_markers = delete_markers + ?3 WHERE id = ?1",
+    )?;
+    for (key_id, key, entries) in keys {
+        let (rows, markers): (i64, i64) =
+            old.query_row([key_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        delete.execute([key_id])?;
+        let listed: Vec<(i64, EntryRef<'_>)> =
+            (0..).zip(entries.iter().map(Entry::borrowed)).collect();
+        insert.run(&listed, |b, at, (seq, e)| {
+            bind_entry(b, at, *key_id, *seq, e)
+        })?;
+        // The range the key belongs to keeps its counts true.
+        let in_range = ranges.iter().find(|r| {
+            key.strip_prefix(base)
+                .is_some_and(|rel| rel.starts_with(r.prefix.as_str()))
+                && r.after.as_deref().is_none_or(|a| key.as_str() > a)
+                && r.upto.as_deref().is_none_or(|u| key.as_str() <= u)
+        });
+        if let Some(r) = in_range {
+            let now_markers = entries.iter().filter(|e| e.is_marker).count() as i64;
+            count.execute(params![
+                r.id,
+                entries.len() as i64 - rows,
+                now_markers - markers
+            ])?;
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]
