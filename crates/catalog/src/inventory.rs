@@ -105,18 +105,17 @@ fn tie(a: &EntryRef<'_>, b: &EntryRef<'_>) -> bool {
     !a.is_latest && !b.is_latest && a.mtime == b.mtime
 }
 
-/// A version id listed more than once among one key's rows.
-fn repeated<'r>(ids: impl Iterator<Item = &'r str> + Clone) -> Option<&'r str> {
-    let n = ids.clone().count();
-    if n <= 16 {
+/// A version id listed more than once among one key's `items`.
+fn repeated<'r, T>(items: &'r [T], id: impl Fn(&'r T) -> &'r str) -> Option<&'r str> {
+    if items.len() <= 16 {
         // Most keys have a few versions: compared pairwise, nothing allocated.
-        return ids
-            .clone()
+        return (1..items.len())
+            .map(|i| id(&items[i]))
             .enumerate()
-            .find(|(i, id)| ids.clone().skip(i + 1).any(|other| other == *id))
-            .map(|(_, id)| id);
+            .find(|&(i, later)| items[..=i].iter().any(|e| id(e) == later))
+            .map(|(_, twice)| twice);
     }
-    let mut sorted: Vec<&str> = ids.collect();
+    let mut sorted: Vec<&str> = items.iter().map(id).collect();
     sorted.sort_unstable();
     sorted.windows(2).find(|w| w[0] == w[1]).map(|w| w[0])
 }
@@ -146,7 +145,7 @@ impl VersionIds {
     }
 
     fn repeated(&self) -> Option<&str> {
-        repeated(self.ids[..self.used].iter().map(String::as_str))
+        repeated(&self.ids[..self.used], String::as_str)
     }
 }
 
@@ -371,7 +370,7 @@ impl ReportRows<'_> {
         };
         let key_id = self.next_key_id;
         if rows.len() > 1 {
-            if let Some(twice) = repeated(rows.iter().map(|(e, _)| e.version_id)) {
+            if let Some(twice) = repeated(rows, |(e, _)| e.version_id) {
                 return Err(listed_twice(key, twice));
             }
             if rows.windows(2).any(|w| tie(&w[0].0, &w[1].0)) {
