@@ -212,11 +212,22 @@ pub struct ApplyArgs {
     /// Start at most this many requests per second (a positive number).
     #[arg(long, value_name = "N", value_parser = positive_rate)]
     pub max_rps: Option<f64>,
-    /// Before acting on a key, check that its newest entry is still what the
-    /// scan saw; if someone changed it since, skip its actions (one LIST
-    /// request per key).
+    /// Before acting on a key, check that its newest entry is exactly what
+    /// the catalog expects (what the scan saw, or what this plan's own
+    /// actions lead to); if someone changed it since — a new write, or a
+    /// removed marker or version — leave its actions `drifted` (one LIST
+    /// request per key). Without it, copies and new delete markers still
+    /// carry their condition; deletes of a given version cannot.
     #[arg(long)]
     pub verify: bool,
+    /// Send nothing new: find out what became of the actions a stopped or
+    /// killed run left in flight (done, not sent, or uncertain), so that
+    /// `plan undo` can be made at once.
+    #[arg(long, conflicts_with_all = ["dry_run", "retry_failed"])]
+    pub settle: bool,
+    /// Apply a plan that was undone (its undo applied) all the same.
+    #[arg(long)]
+    pub reapply: bool,
     /// Try actions that failed in an earlier run again.
     #[arg(long)]
     pub retry_failed: bool,
@@ -322,6 +333,38 @@ pub enum PlanCommand {
         plan: String,
         #[command(flatten)]
         name: NameArg,
+    },
+    /// Settle an uncertain action: say whether the version S3 shows is its own.
+    ///
+    /// An action is uncertain when its call's answer was lost (a kill, a
+    /// timeout, a 500) and the key then showed a version that may or may
+    /// not be the one it made: a delete marker (S3 tells no marker from
+    /// another), or a copy whose content could not be matched. apply never
+    /// sends it again; `plan_review` shows its `candidate_version_id` and
+    /// why. `--ours`: the candidate is the action's result (`plan undo`
+    /// then takes it back). `--not-ours`: someone else wrote it (the action
+    /// becomes drifted); with no candidate, the call did not land and the
+    /// next apply sends it again. docs/runbook.md says how to decide.
+    #[command(after_help = "Example:\n  \
+        s3rewind sql \"SELECT id, key, candidate_version_id, error FROM plan_review WHERE plan = 'r' AND status = 'uncertain'\"\n  \
+        s3rewind plan resolve r 17 --ours")]
+    Resolve {
+        /// The plan.
+        #[arg(value_name = "PLAN")]
+        plan: String,
+        /// The uncertain actions' ids (plan_review.id).
+        #[arg(value_name = "ACTION", required = true)]
+        actions: Vec<i64>,
+        /// The candidate version is the action's own.
+        #[arg(
+            long,
+            conflicts_with = "not_ours",
+            required_unless_present = "not_ours"
+        )]
+        ours: bool,
+        /// It is not.
+        #[arg(long)]
+        not_ours: bool,
     },
     /// List the plans with their progress.
     List(JsonArg),

@@ -51,9 +51,9 @@ pub enum CliError {
     Plan(#[from] plan::PlanError),
     #[error(transparent)]
     Apply(#[from] apply::ApplyError),
-    /// apply refused a plan that `check` blocks.
-    #[error("{0}")]
-    Blocked(String),
+    /// apply refused the plan before anything was sent.
+    #[error(transparent)]
+    Refused(#[from] apply::preflight::Refusal),
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }
@@ -63,7 +63,7 @@ impl CliError {
         match self {
             CliError::Scan(inventory::ScanError::Interrupted) => exit::INTERRUPTED,
             CliError::Apply(apply::ApplyError::Interrupted) => exit::INTERRUPTED,
-            CliError::Blocked(_) => exit::BLOCKED,
+            CliError::Refused(apply::preflight::Refusal::Blocked { .. }) => exit::BLOCKED,
             _ => exit::ERROR,
         }
     }

@@ -141,6 +141,77 @@ fn a_lifecycle_rule_about_to_expire_what_a_restore_needs_blocks_apply_until_acce
     );
 }
 
+/// An enabled rule expiring current versions under `prefix` from `date`.
+fn put_expiration_date(b: &Bucket, prefix: &str, date: &str) {
+    let rule = LifecycleRule::builder()
+        .id("expire-current")
+        .status(ExpirationStatus::Enabled)
+        .filter(LifecycleRuleFilter::builder().prefix(prefix).build())
+        .expiration(
+            aws_sdk_s3::types::LifecycleExpiration::builder()
+                .date(
+                    aws_sdk_s3::primitives::DateTime::from_str(
+                        date,
+                        aws_sdk_s3::primitives::DateTimeFormat::DateTime,
+                    )
+                    .expect("a date"),
+                )
+                .build(),
+        )
+        .build()
+        .unwrap();
+    runtime().block_on(async {
+        b.client
+            .put_bucket_lifecycle_configuration()
+            .bucket(&b.name)
+            .lifecycle_configuration(
+                BucketLifecycleConfiguration::builder()
+                    .rules(rule)
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .expect("put lifecycle");
+    });
+}
+
+#[test]
+fn a_rule_expiring_current_versions_blocks_a_rollback_as_it_blocks_copies() {
+    let mut b = Bucket::new("lc-current", true);
+    let t = overwritten(&mut b, &["img/a.jpg", "img/b.jpg", "doc/c.txt"]);
+    // A date in the past: every current version under img/ is due at the
+    // rule's next run, so whatever a plan makes current there goes again.
+    put_expiration_date(&b, "img/", "2020-01-01T00:00:00Z");
+    let w = Workdir::new();
+    let cat = w.catalog();
+    s3rewind_ok(&cat, &["scan", &b.url()]);
+    s3rewind_ok(&cat, &["plan", "restore", "--to", &t, "--name", "copies"]);
+    s3rewind_ok(
+        &cat,
+        &[
+            "plan", "restore", "--to", &t, "--mode", "rollback", "--name", "rollback",
+        ],
+    );
+    for plan in ["copies", "rollback"] {
+        let (code, report) = run_json(&cat, &["check", "--plan", plan, "--json"]);
+        assert_eq!(code, Some(4), "{plan}: {report}");
+        let lifecycle = finding(&report, "lifecycle");
+        assert_eq!(lifecycle["level"], "block", "{plan}: {lifecycle}");
+        assert_eq!(lifecycle["count"], 2, "{plan}: {lifecycle}");
+        assert!(
+            lifecycle["summary"]
+                .as_str()
+                .is_some_and(|s| s.contains("makes current again")),
+            "{plan}: {lifecycle}"
+        );
+        let before = b.listing();
+        let err = s3rewind_err(&cat, &["apply", plan, "--yes"]);
+        assert!(err.contains("blocked by lifecycle"), "{plan}: {err}");
+        assert_eq!(b.listing(), before, "{plan}");
+    }
+}
+
 #[test]
 fn suspended_versioning_blocks_a_plan_that_writes_and_nothing_is_changed() {
     let mut b = Bucket::new("suspended", true);
@@ -654,4 +725,185 @@ fn check_refuses_what_it_cannot_judge_with_a_clear_error() {
     let out = s3rewind(&w.catalog(), &["apply", "x", "--accept", "everything"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("object-lock"));
+}
+
+/// An s3sim whose `operator` principal may list, read, write and delete,
+/// but not read retention or legal holds.
+fn server_with_an_operator(w: &Workdir) -> Server {
+    let file = w.path("principals.json");
+    let allow = [
+        "s3:List*",
+        "s3:GetBucket*",
+        "s3:GetLifecycleConfiguration",
+        "s3:GetReplicationConfiguration",
+        "s3:GetEncryptionConfiguration",
+        "s3:GetObject",
+        "s3:GetObjectVersion",
+        "s3:PutObject",
+        "s3:DeleteObject",
+        "s3:DeleteObjectVersion",
+    ];
+    std::fs::write(
+        &file,
+        format!(
+            r#"[{{"access_key":"operator","secret_key":"operator-secret","account_id":"123456789012",
+                 "arn":"arn:aws:iam::123456789012:user/operator","allow":{}}}]"#,
+            serde_json::to_string(&allow).unwrap()
+        ),
+    )
+    .unwrap();
+    start_server(
+        ServerKind::S3sim,
+        &["--credentials", file.to_str().expect("utf-8 path")],
+    )
+}
+
+fn hold(b: &Bucket, key: &str, version: &str) {
+    runtime().block_on(async {
+        b.client
+            .put_object_legal_hold()
+            .bucket(&b.name)
+            .key(key)
+            .version_id(version)
+            .legal_hold(
+                ObjectLockLegalHold::builder()
+                    .status(ObjectLockLegalHoldStatus::On)
+                    .build(),
+            )
+            .send()
+            .await
+            .expect("legal hold");
+    });
+}
+
+#[test]
+fn a_rollback_under_object_lock_keeps_a_key_whole_whoever_reads_the_locks() {
+    let w = Workdir::new();
+    let server = server_with_an_operator(&w);
+    let mut b = locked_bucket(&server, "lock-unit");
+    let kept = b.put("k", b"k at T");
+    b.put("other", b"other at T");
+    let t = mark_t();
+    let below = b.put("k", b"k bad 1");
+    let top = b.put("k", b"k bad 2");
+    b.put("other", b"other bad");
+    let cat = w.catalog();
+    let endpoint = ["--endpoint-url", server.endpoint.as_str()];
+    fn with<'a>(args: &[&'a str], endpoint: [&'a str; 2]) -> Vec<&'a str> {
+        let mut all = args.to_vec();
+        all.extend(endpoint);
+        all
+    }
+    let as_operator = |args: &[&str]| {
+        s3rewind_command(&cat)
+            .env("AWS_ACCESS_KEY_ID", "operator")
+            .env("AWS_SECRET_ACCESS_KEY", "operator-secret")
+            .args(with(args, endpoint))
+            .output()
+            .expect("run s3rewind")
+    };
+    s3rewind_ok(&cat, &with(&["scan", &b.url()], endpoint));
+    s3rewind_ok(
+        &cat,
+        &[
+            "plan", "restore", "--to", &t, "--mode", "rollback", "--name", "r",
+        ],
+    );
+    // Placed after the plan was reviewed: the top bad version is held.
+    hold(&b, "k", &top);
+
+    // Credentials that may not read locks: HeadObject would show none, so
+    // "none locked" would be a guess. Blocked, saying why.
+    let out = as_operator(&["check", "--plan", "r", "--json"]);
+    assert_eq!(out.status.code(), Some(4));
+    let report: Value = serde_json::from_slice(&out.stdout).expect("check --json");
+    let lock = finding(&report, "object-lock");
+    assert_eq!(lock["level"], "block", "{lock}");
+    assert!(
+        lock["summary"]
+            .as_str()
+            .unwrap()
+            .contains("could not be read"),
+        "{lock}"
+    );
+    let before = b.listing();
+    let out = as_operator(&["apply", "r", "--yes"]);
+    assert_eq!(out.status.code(), Some(4));
+    assert_eq!(b.listing(), before);
+
+    // Accepted anyway: S3 refuses the held version's delete, and the
+    // version below it on the key stays too.
+    let out = as_operator(&["apply", "r", "--yes", "--accept", "object-lock"]);
+    assert!(!out.status.success());
+    let status_of = |version: &str| -> (String, Option<String>) {
+        let db = rusqlite::Connection::open(&cat).unwrap();
+        db.query_row(
+            "SELECT status, error FROM actions WHERE version_id = ?1",
+            [version],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap()
+    };
+    assert_eq!(status_of(&top).0, "failed");
+    let (status, why) = status_of(&below);
+    assert_eq!(status, "skipped");
+    assert!(why.unwrap_or_default().contains("not reverted"));
+    let versions_of_k: std::collections::BTreeSet<String> = b
+        .listing()
+        .into_iter()
+        .filter(|e| e.0 == "k")
+        .map(|e| e.1)
+        .collect();
+    assert_eq!(
+        versions_of_k,
+        [top.clone(), below.clone(), kept.clone()].into()
+    );
+    assert_eq!(b.get("other"), Some(b"other at T".to_vec()));
+}
+
+#[test]
+fn a_lock_found_by_the_preflight_keeps_the_versions_below_it_too() {
+    let mut b = locked_bucket(server(), "lock-below");
+    let kept = b.put("k", b"k at T");
+    b.put("other", b"other at T");
+    let t = mark_t();
+    let below = b.put("k", b"k bad 1");
+    let top = b.put("k", b"k bad 2");
+    b.put("other", b"other bad");
+    let w = Workdir::new();
+    let cat = w.catalog();
+    s3rewind_ok(&cat, &["scan", &b.url()]);
+    s3rewind_ok(
+        &cat,
+        &[
+            "plan", "restore", "--to", &t, "--mode", "rollback", "--name", "r",
+        ],
+    );
+    hold(&b, "k", &top);
+    s3rewind_ok(&cat, &["apply", "r", "--yes", "--accept", "object-lock"]);
+    let statuses: Vec<(String, String)> = {
+        let db = rusqlite::Connection::open(&cat).unwrap();
+        let mut stmt = db
+            .prepare("SELECT version_id, status FROM actions WHERE key = 'k' ORDER BY seq")
+            .unwrap();
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    };
+    assert_eq!(
+        statuses,
+        vec![
+            (top.clone(), "skipped".into()),
+            (below.clone(), "skipped".into())
+        ]
+    );
+    let versions_of_k: std::collections::BTreeSet<String> = b
+        .listing()
+        .into_iter()
+        .filter(|e| e.0 == "k")
+        .map(|e| e.1)
+        .collect();
+    assert_eq!(versions_of_k, [top, below, kept].into());
+    assert_eq!(b.get("other"), Some(b"other at T".to_vec()));
 }

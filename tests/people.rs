@@ -332,7 +332,9 @@ fn json_everywhere_with_the_documented_fields() {
             "restoring",
             "rule",
             "skipped",
-            "state"
+            "state",
+            "uncertain",
+            "undone_by"
         ]
     );
     assert_eq!(
@@ -404,7 +406,10 @@ fn json_everywhere_with_the_documented_fields() {
         &server.endpoint,
     ];
     let applied = json_of(&s3rewind_ok(&catalog, &apply));
-    assert_eq!(keys_of(&applied), ["failures_by_code", "plan", "run"]);
+    assert_eq!(
+        keys_of(&applied),
+        ["failures_by_code", "notes", "plan", "run"]
+    );
     assert_eq!(
         keys_of(&applied["run"]),
         [
@@ -412,14 +417,17 @@ fn json_everywhere_with_the_documented_fields() {
             "drifted",
             "failed",
             "guard",
+            "guards",
             "requests",
             "restoring",
             "retries",
             "seconds",
             "skipped",
-            "throttled"
+            "throttled",
+            "uncertain"
         ]
     );
+    assert!(applied["run"]["guards"]["markers"]["guard"].is_string());
     assert_eq!(applied["run"]["done"], 300);
     assert_eq!(applied["plan"]["state"], "applied");
     let again = json_of(&s3rewind_ok(&catalog, &apply));

@@ -4,6 +4,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
+use apply::preflight::{self, PreflightOptions};
 use apply::{ApplyOptions, ApplyProgress, ApplyTarget};
 use catalog::Catalog;
 use s3io::S3;
@@ -21,131 +22,84 @@ pub async fn run(global: &GlobalArgs, args: ApplyArgs) -> Result<u8, CliError> {
         concurrency: usize::from(args.concurrency),
         max_rps: args.max_rps,
     };
-    let (scan, s3) = connect_for(global, &catalog, info, pace).await?;
+    let s3 = S3::connect(&super::client_options(global, pace)).await;
     let name = shown(&info.name);
-    let location = &scan.location;
-    let place = shown_owned(&location.to_string());
-
+    let into = plan::destination_of(info);
     let json = args.json.json;
-    if !json {
-        println!("apply plan {name} to {place}");
-        super::plan::print_report(&report, false);
-    }
-    let remaining = info.status.remaining(args.retry_failed);
+    let remaining = match args.settle {
+        true => info.status.in_flight + info.status.uncertain,
+        false => info.status.remaining(args.retry_failed),
+    };
     if remaining == 0 {
         if json {
-            println!("{:#}", summary_json(&catalog, &report, None)?);
+            println!("{:#}", summary_json(&catalog, &report, None, None)?);
         } else {
-            println!("nothing left to do");
+            println!("apply plan {name}: nothing left to do");
         }
         return Ok(exit_code(info.status.failed));
     }
-
-    if args.dry_run && json {
-        let mut actions = Vec::new();
-        catalog.for_each_remaining(
-            info.id,
-            args.retry_failed,
-            |id, kind, key, version, size| {
-                actions.push(serde_json::json!({
-                    "id": id, "action": kind, "key": key, "version_id": version, "size": size,
-                }));
-            },
-        )?;
-        let mut out = super::plan::report_json(&report);
-        out["dry_run"] = true.into();
-        out["remaining"] = actions.into();
-        println!("{out:#}");
-        return Ok(exit::OK);
-    }
+    let options = PreflightOptions {
+        accept: args.accept.clone(),
+        reapply: args.reapply,
+        retry_failed: args.retry_failed,
+        settle: args.settle,
+    };
+    let checked = preflight::preflight(&s3, &catalog, info, into.as_ref(), &options).await;
     if args.dry_run {
-        println!(
-            "dry run: these {} actions would be executed (nothing is called):",
-            thousands(remaining)
-        );
-        catalog.for_each_remaining(
-            info.id,
-            args.retry_failed,
-            |id, kind, key, version, size| {
-                println!(
-                    "{id:>10}  {kind:<17}  {}{}{}",
-                    shown(key),
-                    version
-                        .map(|v| format!("  version {}", shown(v)))
-                        .unwrap_or_default(),
-                    size.filter(|_| kind == "copy_version")
-                        .map(|s| format!("  ({s} bytes)"))
-                        .unwrap_or_default()
-                );
-            },
-        )?;
-        return Ok(exit::OK);
-    }
-
-    let into = plan::destination_of(info);
-    let checked = check::check(
-        &s3,
-        &location.bucket,
-        Some((
+        // What would be done is shown even where the preflight cannot run
+        // or refuses: then the run says why after it, and fails.
+        if !json {
+            println!("apply plan {name} (dry run)");
+            super::plan::print_report(&report, false);
+            if let Ok(Ok(pre)) = &checked {
+                print_preflight(pre);
+            }
+        }
+        dry_run(
             &catalog,
-            &check::PlanRef {
-                id: info.id,
-                name: info.name.clone(),
-                elsewhere: into.is_some(),
-            },
-        )),
-        Some(&scan.versioning),
-    )
-    .await
-    .map_err(super::check::check_error)?;
+            &report,
+            checked.as_ref().ok().and_then(|c| c.as_ref().ok()),
+            &args,
+        )?;
+        return match checked {
+            Ok(Ok(_)) => Ok(exit::OK),
+            Ok(Err(refusal)) => Err(CliError::Refused(refusal)),
+            Err(e) => Err(e.into()),
+        };
+    }
+    let pre = match checked? {
+        Ok(pre) => pre,
+        Err(refusal) => {
+            if json {
+                let mut out = super::plan::report_json(&report);
+                out["refused"] = refusal.to_string().into();
+                println!("{out:#}");
+            }
+            return Err(CliError::Refused(refusal));
+        }
+    };
+    let place = shown_owned(&pre.scan.location.to_string());
     if !json {
-        for f in checked
-            .checks
-            .iter()
-            .filter(|f| f.level != check::Level::Ok)
-        {
-            super::check::print_finding(f);
+        println!("apply plan {name} to {place}");
+        super::plan::print_report(&report, false);
+        print_preflight(&pre);
+        if args.settle && args.yes {
+            // Said even when --yes skips the question: settling sends
+            // nothing new, and the operator should see that it did not.
+            println!("{}", shown(&pre.question));
         }
     }
-    let blocking = checked.blocking(&args.accept);
-    if !blocking.is_empty() {
-        let names: Vec<&str> = blocking.iter().map(|f| f.check).collect();
-        return Err(CliError::Blocked(format!(
-            "plan {name} is blocked by {}: {}\n  nothing was changed\n  hint: fix it (see `s3rewind check --plan {name}`), or pass --accept {} to go ahead anyway",
-            names.join(", "),
-            shown(&blocking[0].summary),
-            names.join(" --accept ")
-        )));
-    }
-    let question = match &into {
-        None => format!(
-            "execute {} actions of plan {name} on {place}?",
-            thousands(remaining),
-        ),
-        Some(d) => format!(
-            "execute {} actions of plan {name}, from {place} into {}?",
-            thousands(remaining),
-            shown(&d.to_string())
-        ),
-    };
-    if !output::confirm(&question, args.yes)? {
+    if !output::confirm(&shown(&pre.question), args.yes)? {
         eprintln!("nothing changed");
         return Ok(exit::ERROR);
     }
-    // Accepted: what Object Lock keeps is listed as skipped, not failed.
-    if !checked.locked.is_empty() {
-        let skipped: Vec<(i64, String)> = checked
-            .locked
-            .iter()
-            .map(|l| (l.id, l.reason.clone()))
-            .collect();
-        catalog.skip_actions(info.id, &skipped)?;
-        if !json {
-            println!(
-                "{} locked versions are recorded as skipped (Object Lock keeps them)",
-                thousands(skipped.len() as u64)
-            );
-        }
+    let revision = preflight::begin(&mut catalog, info, &pre)?;
+    let locked = pre.report.as_ref().map_or(0, |r| r.locked.len());
+    if locked > 0 && !json {
+        println!(
+            "{} locked versions are recorded as skipped (Object Lock keeps them)",
+            thousands(locked as u64)
+        );
     }
 
     let options = ApplyOptions {
@@ -155,15 +109,13 @@ pub async fn run(global: &GlobalArgs, args: ApplyArgs) -> Result<u8, CliError> {
         retry_failed: args.retry_failed,
         multipart_threshold: args.multipart_threshold,
         part_size: args.part_size,
-        // Elsewhere, copies go unconditionally: the destination was not scanned.
-        condition_probe: match into {
-            None => catalog.copy_to_make(info.id)?,
-            Some(_) => None,
-        },
+        guards: pre.guards.clone(),
         archive_tier: args.archive_tier.clone(),
         archive_days: args.archive_days,
+        settle: args.settle,
+        mixed: info.rule == "sql",
     };
-    let target = target_of(info, &scan);
+    let target = target_of(info, &pre.scan, revision);
     let progress = Arc::new(ApplyProgress::default());
     let progress_of = progress.clone();
     let paced = s3.clone();
@@ -178,12 +130,12 @@ pub async fn run(global: &GlobalArgs, args: ApplyArgs) -> Result<u8, CliError> {
             done: finished,
             total: remaining,
             message: format!(
-                "{}/s · {} done, {} failed, {} skipped, {} drifted · {} in flight at most · ETA {}",
+                "{}/s · {} done, {} failed, {} drifted, {} uncertain · {} in flight at most · ETA {}",
                 thousands(rate as u64),
                 thousands(shown.done.load(Ordering::Relaxed)),
                 thousands(shown.failed.load(Ordering::Relaxed)),
-                thousands(shown.skipped.load(Ordering::Relaxed)),
                 thousands(shown.drifted.load(Ordering::Relaxed)),
+                thousands(shown.uncertain.load(Ordering::Relaxed)),
                 paced.pacer().narrowest_window(),
                 if rate > 0.0 {
                     format!("{:.0}s", left as f64 / rate)
@@ -198,21 +150,120 @@ pub async fn run(global: &GlobalArgs, args: ApplyArgs) -> Result<u8, CliError> {
     })
     .await;
     ticker.finish().await;
-    let summary = result?;
+    let summary = match result {
+        Ok(summary) => summary,
+        Err(apply::ApplyError::Interrupted) => {
+            eprintln!(
+                "stopped: {} actions done, {} not sent (pending again)",
+                thousands(progress.done.load(Ordering::Relaxed)),
+                thousands(progress.released.load(Ordering::Relaxed)),
+            );
+            return Err(apply::ApplyError::Interrupted.into());
+        }
+        Err(e) => return Err(e.into()),
+    };
     if json {
-        let out = summary_json(&catalog, &report, Some(&summary))?;
+        let out = summary_json(&catalog, &report, Some(&summary), Some(&pre))?;
         let failed = out["plan"]["failed"].as_u64().unwrap_or(0);
         println!("{out:#}");
         return Ok(exit_code(failed));
     }
-    let finished =
-        summary.done + summary.failed + summary.skipped + summary.drifted + summary.restoring;
+    print_summary(&catalog, &info.name, &summary)
+}
+
+/// What the preflight found that a person should see before the question.
+fn print_preflight(pre: &preflight::Preflight) {
+    if let Some(report) = &pre.report {
+        for f in report.checks.iter().filter(|f| f.level != check::Level::Ok) {
+            super::check::print_finding(f);
+        }
+    }
+    for (what, guard) in [
+        ("copies", &pre.guards.copies),
+        ("new delete markers", &pre.guards.markers),
+    ] {
+        match guard {
+            apply::Guard::Conditions => println!(
+                "guard: {what} are sent on the condition the catalog knows their key by (If-Match / If-None-Match: no extra request)"
+            ),
+            apply::Guard::Listing(why) => println!("guard: {}", shown(why)),
+            apply::Guard::None => {}
+        }
+    }
+    for note in &pre.notes {
+        println!("note: {}", shown(note));
+    }
+}
+
+fn dry_run(
+    catalog: &Catalog,
+    report: &plan::PlanReport,
+    pre: Option<&preflight::Preflight>,
+    args: &ApplyArgs,
+) -> Result<u8, CliError> {
+    let info = &report.info;
+    if args.json.json {
+        let mut actions = Vec::new();
+        catalog.for_each_remaining(
+            info.id,
+            args.retry_failed,
+            |id, kind, key, version, size| {
+                actions.push(serde_json::json!({
+                    "id": id, "action": kind, "key": key, "version_id": version, "size": size,
+                }));
+            },
+        )?;
+        let mut out = super::plan::report_json(report);
+        out["dry_run"] = true.into();
+        if let Some(pre) = pre {
+            out["guards"] = guards_json(&pre.guards);
+        }
+        out["remaining"] = actions.into();
+        println!("{out:#}");
+        return Ok(exit::OK);
+    }
     println!(
-        "applied plan {name}: {} done, {} failed, {} skipped, {} drifted, {} restoring in {:.1} s ({} actions/s); {} requests, {} retried, {} throttled",
+        "dry run: these {} actions would be executed (nothing is changed):",
+        thousands(info.status.remaining(args.retry_failed))
+    );
+    catalog.for_each_remaining(
+        info.id,
+        args.retry_failed,
+        |id, kind, key, version, size| {
+            println!(
+                "{id:>10}  {kind:<17}  {}{}{}",
+                shown(key),
+                version
+                    .map(|v| format!("  version {}", shown(v)))
+                    .unwrap_or_default(),
+                size.filter(|_| kind == "copy_version")
+                    .map(|s| format!("  ({s} bytes)"))
+                    .unwrap_or_default()
+            );
+        },
+    )?;
+    Ok(exit::OK)
+}
+
+fn print_summary(
+    catalog: &Catalog,
+    name: &str,
+    summary: &apply::ApplySummary,
+) -> Result<u8, CliError> {
+    let name = shown(name);
+    let finished = summary.done
+        + summary.failed
+        + summary.skipped
+        + summary.drifted
+        + summary.restoring
+        + summary.uncertain;
+    println!(
+        "applied plan {name}: {} done, {} failed, {} skipped, {} drifted, {} uncertain, {} restoring in {:.1} s ({} actions/s); {} requests, {} retried, {} throttled",
         thousands(summary.done),
         thousands(summary.failed),
         thousands(summary.skipped),
         thousands(summary.drifted),
+        thousands(summary.uncertain),
         thousands(summary.restoring),
         summary.elapsed.as_secs_f64(),
         output::rate(finished, summary.elapsed),
@@ -220,22 +271,22 @@ pub async fn run(global: &GlobalArgs, args: ApplyArgs) -> Result<u8, CliError> {
         thousands(summary.retries),
         thousands(summary.throttled),
     );
-    match summary.guard {
-        apply::Guard::Conditions => println!(
-            "copies were sent with the condition the scan saw (If-Match / If-None-Match: no extra request)"
-        ),
-        apply::Guard::Listing => println!(
-            "this endpoint ignores conditional copies: each key was listed before acting on it instead (as --verify does)"
-        ),
-        apply::Guard::None => {}
-    }
     if summary.drifted > 0 {
         println!(
-            "drifted: {} copies were refused because their key changed after the scan (see them: s3rewind sql \"SELECT key, expected_latest, error FROM plan_review WHERE plan = '{name}' AND status = 'drifted'\"); `s3rewind scan` again and make a new plan for them",
+            "drifted: {} actions were left alone because their key changed after the scan (see them: s3rewind sql \"SELECT key, expected_latest, error FROM plan_review WHERE plan = '{name}' AND status = 'drifted'\")\n  \
+             to plan them again: `s3rewind scan --keys-of {name}` lists the plan's keys again, then make a new plan (same rule, a new --name); this plan stays verifiable and undoable",
             thousands(summary.drifted)
         );
     }
-    let failures = catalog.failures_by_code(info.id)?;
+    if summary.uncertain > 0 {
+        println!(
+            "uncertain: {} writes lost their answer and the key shows a version that may or may not be theirs; a rerun looks again and never sends them twice\n  \
+             see them: s3rewind sql \"SELECT id, key, candidate_version_id, error FROM plan_review WHERE plan = '{name}' AND status = 'uncertain'\"\n  \
+             settle each: s3rewind plan resolve {name} ID --ours (or --not-ours); docs/runbook.md says how to decide",
+            thousands(summary.uncertain)
+        );
+    }
+    let failures = catalog.failures_by_code(catalog.plan_id(name.as_ref())?.unwrap_or(0))?;
     let failed: u64 = failures.iter().map(|(_, n)| n).sum();
     if failed > 0 {
         println!("completed with failures; failed actions by S3 error code:");
@@ -262,49 +313,41 @@ pub async fn run(global: &GlobalArgs, args: ApplyArgs) -> Result<u8, CliError> {
 }
 
 /// The scan a plan was made from and a client for its location: refused
-/// when the plan is older than the catalog's scan, or the client points
-/// at another endpoint than the scan did.
+/// when the plan is from another scan, or the client points at another
+/// endpoint than the scan did.
 pub(super) async fn connect_for(
     global: &GlobalArgs,
     catalog: &Catalog,
     info: &catalog::plans::PlanInfo,
     pace: s3io::Pace,
 ) -> Result<(catalog::ScanRecord, S3), CliError> {
-    let scan = catalog.scan_record()?.ok_or(plan::PlanError::NoScan)?;
-    let name = shown(&info.name);
-    if info.scan_id != scan.id {
-        return Err(CliError::Usage(format!(
-            "plan {name} was made from an earlier scan of this catalog; its versions may be gone\n  hint: make the plan again",
-        )));
-    }
-    if info.scan_revision != scan.revision {
-        return Err(CliError::Usage(format!(
-            "plan {name} was made before keys were listed again (`scan --keys-of`, {}): its actions refer to entries that were replaced\n  hint: make the plan again",
-            scan.rescanned_at.as_deref().unwrap_or("?")
-        )));
-    }
     let s3 = S3::connect(&super::client_options(global, pace)).await;
-    if s3.endpoint() != scan.location.endpoint.as_deref() {
-        return Err(CliError::Usage(format!(
-            "plan {name} belongs to {}, but this run points at {}\n  hint: pass the same --endpoint-url (or AWS_ENDPOINT_URL) the scan used",
-            shown(&scan.location.to_string()),
-            s3.endpoint().unwrap_or("AWS")
-        )));
-    }
+    let scan = preflight::fits(&s3, catalog, info)?.map_err(CliError::Refused)?;
     Ok((scan, s3))
 }
 
-/// What applying (or verifying) `info` acts on.
+/// What applying (or verifying) `info` acts on; `revision`: the catalog
+/// revision an apply run records under.
 pub(super) fn target_of(
     info: &catalog::plans::PlanInfo,
     scan: &catalog::ScanRecord,
+    revision: i64,
 ) -> ApplyTarget {
     ApplyTarget {
         plan_id: info.id,
         last_id: info.actions as i64,
         bucket: scan.location.bucket.clone(),
         into: plan::destination_of(info).map(|d| (d, scan.location.base_prefix.clone())),
+        revision,
     }
+}
+
+fn guards_json(guards: &apply::Guards) -> serde_json::Value {
+    let one = |g: &apply::Guard| match g {
+        apply::Guard::Listing(why) => serde_json::json!({ "guard": g.as_str(), "why": why }),
+        g => serde_json::json!({ "guard": g.as_str() }),
+    };
+    serde_json::json!({ "copies": one(&guards.copies), "markers": one(&guards.markers) })
 }
 
 /// `apply --json`: this run's counts (`run`, absent when nothing was left
@@ -313,6 +356,7 @@ fn summary_json(
     catalog: &Catalog,
     report: &plan::PlanReport,
     run: Option<&apply::ApplySummary>,
+    pre: Option<&preflight::Preflight>,
 ) -> Result<serde_json::Value, CliError> {
     let after = plan::find_plan(catalog, &report.info.name)?;
     let failures: serde_json::Map<String, serde_json::Value> = catalog
@@ -328,16 +372,15 @@ fn summary_json(
             "skipped": s.skipped,
             "drifted": s.drifted,
             "restoring": s.restoring,
-            "guard": match s.guard {
-                apply::Guard::Conditions => "conditions",
-                apply::Guard::Listing => "listing",
-                apply::Guard::None => "none",
-            },
+            "uncertain": s.uncertain,
+            "guard": s.guards.copies.as_str(),
+            "guards": guards_json(&s.guards),
             "seconds": s.elapsed.as_secs_f64(),
             "requests": s.requests,
             "retries": s.retries,
             "throttled": s.throttled,
         })),
+        "notes": pre.map(|p| p.notes.clone()).unwrap_or_default(),
         "failures_by_code": failures,
     }))
 }

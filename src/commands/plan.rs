@@ -35,13 +35,6 @@ pub async fn run(global: &GlobalArgs, command: PlanCommand) -> Result<u8, CliErr
                     })
                 })
                 .transpose()?;
-            if let (Some(d), Some(scan)) = (&into, catalog.scan_record()?) {
-                if d.bucket == scan.location.bucket && d.prefix == scan.location.base_prefix {
-                    return Err(CliError::Usage(format!(
-                        "--into {d} is the scanned location itself: the copies would land on the keys they restore\n  hint: restore in place without --into, or choose another bucket or prefix"
-                    )));
-                }
-            }
             let rule = Rule::Restore {
                 to,
                 rollback: a.mode == RestoreMode::Rollback,
@@ -117,6 +110,24 @@ pub async fn run(global: &GlobalArgs, command: PlanCommand) -> Result<u8, CliErr
                 allow_before_data: false,
             },
         ),
+        PlanCommand::Resolve {
+            plan,
+            actions,
+            ours,
+            not_ours: _,
+        } => {
+            let info = plan::find_plan(&catalog, &plan)?;
+            let resolution = match ours {
+                true => catalog::Resolution::Ours,
+                false => catalog::Resolution::NotOurs,
+            };
+            let mut catalog = catalog;
+            for id in actions {
+                let status = catalog.resolve(info.id, id, resolution)?;
+                println!("plan {} action {id}: {status}", shown(&plan));
+            }
+            Ok(exit::OK)
+        }
         PlanCommand::List(json) => list(&catalog, json.json),
         PlanCommand::Show { name, json } => show(&catalog, &name, json.json),
         PlanCommand::Drop { name, yes } => {
@@ -225,7 +236,9 @@ fn create(catalog: &Catalog, request: PlanRequest<'_>) -> Result<u8, CliError> {
 /// A plan's progress in words: not applied, partly applied, applied (with failures).
 pub fn state(p: &catalog::plans::PlanInfo) -> &'static str {
     let s = &p.status;
-    if s.pending + s.in_flight + s.restoring == 0 && s.total() > 0 {
+    if p.undone_by.is_some() {
+        "undone"
+    } else if s.pending + s.in_flight + s.restoring + s.uncertain == 0 && s.total() > 0 {
         if s.failed > 0 {
             "applied with failures"
         } else {
@@ -252,7 +265,9 @@ pub fn plan_json(p: &catalog::plans::PlanInfo) -> serde_json::Value {
         "skipped": s.skipped,
         "drifted": s.drifted,
         "restoring": s.restoring,
+        "uncertain": s.uncertain,
         "pending": s.pending + s.in_flight,
+        "undone_by": p.undone_by,
         "state": state(p),
     })
 }
@@ -269,7 +284,17 @@ fn list(catalog: &Catalog, json: bool) -> Result<u8, CliError> {
         return Ok(exit::OK);
     }
     let headers = [
-        "name", "rule", "created", "actions", "done", "failed", "skipped", "drifted", "pending",
+        "name",
+        "rule",
+        "created",
+        "actions",
+        "done",
+        "failed",
+        "skipped",
+        "drifted",
+        "pending",
+        "uncertain",
+        "state",
     ]
     .map(String::from);
     let rows: Vec<Vec<String>> = plans
@@ -285,6 +310,8 @@ fn list(catalog: &Catalog, json: bool) -> Result<u8, CliError> {
                 thousands(p.status.skipped),
                 thousands(p.status.drifted),
                 thousands(p.status.pending + p.status.in_flight),
+                thousands(p.status.uncertain),
+                state(p).to_owned(),
             ]
         })
         .collect();
@@ -350,6 +377,15 @@ pub fn report_json(report: &plan::PlanReport) -> serde_json::Value {
         "dollars": e.dollars,
     });
     plan["sample"] = sample.into();
+    plan["stale"] = match report.stale.is_stale() {
+        false => serde_json::Value::Null,
+        true => serde_json::json!({
+            "keys": report.stale.keys,
+            "changes": report.stale.changes.iter().map(|c| serde_json::json!({
+                "revision": c.revision, "kind": c.kind, "plan": c.plan, "at": c.at,
+            })).collect::<Vec<_>>(),
+        }),
+    };
     plan
 }
 
@@ -378,14 +414,38 @@ pub fn print_report(report: &plan::PlanReport, sample: bool) {
     }
     let s = &info.status;
     println!(
-        "progress    {} done, {} failed, {} skipped, {} drifted, {} restoring, {} pending",
+        "progress    {} done, {} failed, {} skipped, {} drifted, {} uncertain, {} restoring, {} pending",
         thousands(s.done),
         thousands(s.failed),
         thousands(s.skipped),
         thousands(s.drifted),
+        thousands(s.uncertain),
         thousands(s.restoring),
         thousands(s.pending + s.in_flight)
     );
+    if let Some(undo) = &info.undone_by {
+        println!(
+            "undone      by plan {} (applied): apply refuses this plan again unless --reapply",
+            shown(undo)
+        );
+    }
+    if report.stale.is_stale() {
+        let changes: Vec<String> = report
+            .stale
+            .changes
+            .iter()
+            .map(|c| match &c.plan {
+                Some(p) if c.kind == "apply" => format!("plan {} applied at {}", shown(p), c.at),
+                Some(p) => format!("plan {}'s keys listed again at {}", shown(p), c.at),
+                None => format!("{} at {}", c.kind, c.at),
+            })
+            .collect();
+        println!(
+            "stale       {} of its keys changed after it was made ({}): apply refuses it; make it again",
+            thousands(report.stale.keys),
+            changes.join("; ")
+        );
+    }
     if let Some(k) = report
         .kinds
         .iter()

@@ -369,6 +369,13 @@ fn render(
         thousands(s.drifted),
         thousands(s.pending + s.in_flight + s.restoring)
     );
+    if let Some(undo) = &info.undone_by {
+        let _ = write!(
+            page,
+            "<p class=\"warn\">Undone by plan <code>{}</code>: apply refuses this plan again unless <code>--reapply</code> is given.</p>",
+            h(undo)
+        );
+    }
     table(&mut page, "by-status", "Actions by status", &by_status);
     if s.failed > 0 {
         table(

@@ -36,7 +36,7 @@ pub async fn run(global: &GlobalArgs, args: VerifyArgs) -> Result<u8, CliError> 
         total: keys,
         message: "keys checked".into(),
     });
-    let target = super::apply::target_of(&info, &scan);
+    let target = super::apply::target_of(&info, &scan, scan.revision);
     let result = apply::verify::verify(&s3, &catalog, &target, |n| {
         checked.store(n, Ordering::Relaxed)
     })

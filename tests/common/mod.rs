@@ -655,6 +655,22 @@ pub fn catalog_entries(catalog: &Path) -> Vec<Entry> {
         .expect("rows")
 }
 
+/// The entries the catalog's scan listed (not what apply made since), and
+/// the ones apply removed, keys ascending, each key newest first.
+pub fn scanned_entries(catalog: &Path) -> Vec<Entry> {
+    let conn = rusqlite::Connection::open(catalog).expect("open catalog");
+    let mut stmt = conn
+        .prepare(
+            "SELECT key, version_id, is_marker, is_latest FROM entry_history \
+             WHERE added_rev IS NULL ORDER BY key, seq",
+        )
+        .expect("query catalog");
+    stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .expect("rows")
+        .collect::<Result<_, _>>()
+        .expect("rows")
+}
+
 /// Each key's newest entry at `t` in the catalog: Some((version id, etag)) if
 /// it is a version, None if it is a delete marker or the key did not exist.
 pub fn state_at(catalog: &std::path::Path, t: i64) -> BTreeMap<String, Option<(String, String)>> {
@@ -684,10 +700,15 @@ pub fn state_at(catalog: &std::path::Path, t: i64) -> BTreeMap<String, Option<(S
 /// newest entry has the content of its entry at `t` (or is a delete marker
 /// where the key was absent or deleted then), the entries removed are
 /// exactly the planned marker removals, and each copy and each new marker
-/// happened exactly once.
+/// happened exactly once. And the catalog followed apply: what it holds
+/// now is what the fresh scan found.
 #[track_caller]
 pub fn assert_restored_exactly(catalog: &Path, t: i64, now: &Path) {
-    let (before, after) = (catalog_entries(catalog), catalog_entries(now));
+    let (before, after) = (scanned_entries(catalog), catalog_entries(now));
+    assert!(
+        catalog_entries(catalog) == after,
+        "the catalog does not hold what apply left in the bucket"
+    );
     let now = state_at(now, i64::MAX);
     for (key, want) in state_at(catalog, t) {
         let got = now.get(&key).unwrap_or_else(|| panic!("{key} vanished"));

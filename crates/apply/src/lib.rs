@@ -1,36 +1,60 @@
 //! `apply`: executes a reviewed plan against S3 — strided blocks of action
 //! ids, deletes batched into DeleteObjects, copies and new delete markers in
-//! parallel — recording every action's outcome so that a killed run, rerun,
-//! finishes the plan without doing anything twice.
+//! parallel — recording every action's outcome, and what it changed in the
+//! bucket, so that a killed run, rerun, finishes the plan without doing
+//! anything twice, and a plan made afterwards sees the bucket as apply
+//! left it.
 //!
 //! Worker i of N takes blocks i, i+N, i+2N, … of `block_size` ids (ids are
 //! dense, so no COUNT or OFFSET is needed). A block is claimed (its actions
 //! marked in flight, committed) before any call goes out; outcomes are
-//! recorded as they come. On a rerun, an action still in flight was perhaps
-//! executed: a delete is simply sent again (deleting what is gone counts as
-//! done), while copies and new delete markers are first checked against
-//! their keys' newest entries — one listing for many adjacent keys, and one
-//! catalog query per block for what the plan knows of them — so a resumed
-//! run goes about as fast as a fresh one however much was in flight.
+//! recorded as they come. Every write carries the strongest guard S3 takes
+//! for it ([`Guards`]): a copy the condition the catalog knows the key by
+//! (If-Match its newest ETag, If-None-Match where it has no current
+//! object), on the copy or on the multipart completion; a new delete
+//! marker If-Match the newest ETag. Where the endpoint does not honour a
+//! kind of condition, or a write has none to give, the key is listed first
+//! and compared exactly with what the catalog expects on top. A removal on
+//! a key the plan also writes goes after that write.
+//!
+//! On a rerun, an action still in flight was perhaps executed: a delete is
+//! simply sent again (deleting what is gone counts as done), while copies
+//! and new delete markers are first judged from their keys' entries
+//! (`judge`): attributed only on proof, else `uncertain`. A stopped run
+//! (Ctrl-C) sends nothing more: the calls in flight finish and are
+//! recorded, the rest of its claims go back to pending; `--settle` finds
+//! out what became of the actions in flight without starting anything new.
 //!
 //! How hard it pushes (concurrency, throttling, retries) is s3io's call
 //! policy; nothing here repeats a call.
 //!
-//! [`verify`] checks afterwards that the bucket is where the plan meant it
-//! to be.
+//! # Layout
+//!
+//! - this file: the run — workers, blocks, deletes, writes, archived sources.
+//! - `judge`: the guard, and whether a call whose answer was lost happened.
+//! - [`preflight`]: everything decided before the confirmation question.
+//! - [`verify`]: afterwards, whether the bucket is where the plan meant it.
 
+mod judge;
+pub mod preflight;
 pub mod verify;
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use catalog::actions::{ActionStoreThread, KnownVersions};
-use catalog::{ActionRow, ActionStore, CatalogError, Outcome};
+use catalog::actions::ActionStoreThread;
+use catalog::{
+    ActionRow, ActionStore, CatalogError, Claim, Expectations, Expected, Follow, Outcome,
+};
+use futures::future::BoxFuture;
 use futures::stream::{self, StreamExt, TryStreamExt};
 use model::limits::DELETE_BATCH;
 use model::{ActionKind, Entry};
-use s3io::{Condition, CopyRequest, DeleteTarget, ErrorKind, S3Error, Seen, Write, Written, S3};
+use s3io::{
+    Condition, CopyRequest, DeleteTarget, ErrorKind, Journal, Look, S3Error, Seen, Write, Written,
+    S3,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
@@ -38,11 +62,52 @@ pub enum ApplyError {
     Catalog(#[from] CatalogError),
     #[error("{0}\n  the run stopped; what was done is recorded: fix the cause and run apply again to resume")]
     S3(S3Error),
-    #[error("interrupted; what was done is recorded: run the same apply again to resume")]
+    #[error("stopped: the calls in flight finished and are recorded, the rest is pending again; run the same apply to go on, or `plan undo` to take back what was done")]
     Interrupted,
     /// A listing for `verify` failed after its retries.
     #[error("{0}\n  verify stopped (it changes nothing): fix the cause and run it again")]
     Verify(S3Error),
+}
+
+/// How a kind of write is guarded against changes made after the scan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Guard {
+    /// Each write carries its condition (If-Match / If-None-Match): no
+    /// extra request.
+    Conditions,
+    /// The endpoint does not honour (or it is not known whether it
+    /// honours) the condition: each key is listed first, as `--verify`
+    /// does; why.
+    Listing(String),
+    /// Nothing of this kind to write.
+    None,
+}
+
+impl Guard {
+    /// The name in `--json` and the summary.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Guard::Conditions => "conditions",
+            Guard::Listing(_) => "listing",
+            Guard::None => "none",
+        }
+    }
+}
+
+/// The guard of each kind of write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Guards {
+    pub copies: Guard,
+    pub markers: Guard,
+}
+
+impl Default for Guards {
+    fn default() -> Self {
+        Guards {
+            copies: Guard::None,
+            markers: Guard::None,
+        }
+    }
 }
 
 /// How to apply.
@@ -53,7 +118,8 @@ pub struct ApplyOptions {
     pub workers: usize,
     /// Action ids per block.
     pub block_size: i64,
-    /// Check each key's newest entry before acting; skip keys changed since the scan.
+    /// Check each key's newest entry before acting; leave keys changed
+    /// since the scan (`drifted`).
     pub verify: bool,
     /// Try failed actions again.
     pub retry_failed: bool,
@@ -61,15 +127,18 @@ pub struct ApplyOptions {
     pub multipart_threshold: u64,
     /// Part size for multipart copies; `None`: S3-sized parts (512 MiB or more).
     pub part_size: Option<u64>,
-    /// A version the plan copies (key, version id), to find out once
-    /// whether the endpoint honours conditional copies; `None`: copies go
-    /// unconditionally (no copies, or conditions turned off).
-    pub condition_probe: Option<(String, String)>,
+    /// How each kind of write is guarded (the preflight finds out).
+    pub guards: Guards,
     /// How archived sources are restored before their copy: the retrieval
     /// tier (`Standard`, `Bulk`, `Expedited`) and the days the restored
     /// copy stays readable.
     pub archive_tier: String,
     pub archive_days: i32,
+    /// Only find out what became of the actions a stopped run left in
+    /// flight or uncertain; send nothing.
+    pub settle: bool,
+    /// The plan may write a key and remove entries of it (`plan sql`).
+    pub mixed: bool,
 }
 
 impl Default for ApplyOptions {
@@ -81,9 +150,11 @@ impl Default for ApplyOptions {
             retry_failed: false,
             multipart_threshold: model::limits::SINGLE_COPY_LIMIT,
             part_size: None,
-            condition_probe: None,
+            guards: Guards::default(),
             archive_tier: "Standard".into(),
             archive_days: 7,
+            settle: false,
+            mixed: false,
         }
     }
 }
@@ -99,6 +170,9 @@ pub struct ApplyTarget {
     /// undo), with the scanned location's base that the destination's
     /// prefix replaces; `None`: on the scanned keys themselves.
     pub into: Option<(model::Destination, String)>,
+    /// The catalog revision this run records what it changes under
+    /// (`Catalog::begin_change`).
+    pub revision: i64,
 }
 
 impl ApplyTarget {
@@ -125,6 +199,9 @@ pub struct ApplyProgress {
     pub skipped: AtomicU64,
     pub drifted: AtomicU64,
     pub restoring: AtomicU64,
+    pub uncertain: AtomicU64,
+    /// Claimed, but not sent: the run was stopped.
+    pub released: AtomicU64,
 }
 
 impl ApplyProgress {
@@ -134,20 +211,8 @@ impl ApplyProgress {
             + self.skipped.load(Ordering::Relaxed)
             + self.drifted.load(Ordering::Relaxed)
             + self.restoring.load(Ordering::Relaxed)
+            + self.uncertain.load(Ordering::Relaxed)
     }
-}
-
-/// How copies were guarded against writes made after the scan.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Guard {
-    /// Each copy carried the condition the scan saw (If-Match /
-    /// If-None-Match): no extra request.
-    Conditions,
-    /// The endpoint ignores conditional copies: each key was listed first
-    /// (as `--verify` does).
-    Listing,
-    /// Copies went unconditionally (none to make, or not asked for).
-    None,
 }
 
 /// What a run did.
@@ -159,7 +224,11 @@ pub struct ApplySummary {
     pub drifted: u64,
     /// Copies left waiting for their source's restore from an archive.
     pub restoring: u64,
-    pub guard: Guard,
+    /// Writes whose outcome could not be decided (`plan resolve`).
+    pub uncertain: u64,
+    /// Claimed and not sent: the run was stopped.
+    pub released: u64,
+    pub guards: Guards,
     pub requests: u64,
     pub retries: u64,
     pub throttled: u64,
@@ -172,15 +241,65 @@ struct Context<'a> {
     target: &'a ApplyTarget,
     options: &'a ApplyOptions,
     progress: &'a ApplyProgress,
-    /// Copies carry conditions.
-    conditional: bool,
-    /// Keys are listed before acting on them (`--verify`, or the fallback
-    /// for an endpoint that ignores conditions).
-    verify: bool,
+    /// Set once the run is asked to stop: nothing more is sent.
+    stopping: AtomicBool,
+}
+
+impl Context<'_> {
+    fn stopping(&self) -> bool {
+        self.stopping.load(Ordering::Relaxed)
+    }
+
+    /// Whether a write of this row is looked at before it is sent: asked
+    /// for (`--verify`), its kind's condition not honoured, or no
+    /// condition to give.
+    fn looks_first(&self, row: &ActionRow) -> bool {
+        let guard = match row.kind {
+            ActionKind::CopyVersion => &self.options.guards.copies,
+            ActionKind::AddDeleteMarker => &self.options.guards.markers,
+            // Elsewhere, the catalog does not know the destination's entries.
+            _ => return self.options.verify && self.target.into.is_none(),
+        };
+        self.options.verify || *guard != Guard::Conditions || self.condition(row).is_none()
+    }
+
+    /// The condition a write is sent with, when its kind's are honoured.
+    fn condition<'r>(&self, row: &'r ActionRow) -> Option<Condition<'r>> {
+        match row.kind {
+            ActionKind::CopyVersion if self.options.guards.copies == Guard::Conditions => {
+                // Elsewhere, the copy lands only where nothing is.
+                match (self.target.into.is_some(), row.condition.as_deref()) {
+                    (true, _) | (false, Some("*")) => Some(Condition::IfNoneMatch),
+                    (false, Some(tag)) => Some(Condition::IfMatch(tag)),
+                    (false, None) => None,
+                }
+            }
+            ActionKind::AddDeleteMarker if self.options.guards.markers == Guard::Conditions => {
+                match row.condition.as_deref() {
+                    Some("*") | None => None,
+                    Some(tag) => Some(Condition::IfMatch(tag)),
+                }
+            }
+            _ => None,
+        }
+    }
+
+    /// What the plan expects on top of a key (see [`Expected`]). Where it
+    /// acts elsewhere, the destination was not scanned: no entry.
+    fn expected(&self, expectations: &Expectations, key_id: i64) -> Expected {
+        match self.target.into {
+            Some(_) => Expected {
+                ids: Vec::new(),
+                none_ok: true,
+            },
+            None => expectations.get(&key_id).cloned().unwrap_or_default(),
+        }
+    }
 }
 
 /// Applies the plan's unfinished actions. `shutdown` resolving stops the
-/// run after the calls in flight; what finished is recorded.
+/// run: nothing more is sent, the calls in flight finish and are recorded,
+/// and what was claimed but not sent is pending again.
 pub async fn apply(
     s3: &S3,
     catalog_path: &std::path::Path,
@@ -196,22 +315,10 @@ pub async fn apply(
         counters.retries(),
         counters.throttled(),
     );
-    let guard = match &options.condition_probe {
-        None => Guard::None,
-        Some((key, version)) => {
-            match s3
-                .honours_copy_conditions(&target.bucket, key, version)
-                .await
-            {
-                Ok(true) => Guard::Conditions,
-                Ok(false) => Guard::Listing,
-                Err(e) if e.stops_the_run() => return Err(ApplyError::S3(e)),
-                // Not known (the source is gone, say): list, to be safe.
-                Err(_) => Guard::Listing,
-            }
-        }
+    let follow = Follow {
+        revision: target.into.is_none().then_some(target.revision),
     };
-    let (store, thread) = ActionStore::spawn(catalog_path)?;
+    let (store, thread) = ActionStore::spawn(catalog_path, follow)?;
     let workers = options.workers.max(1);
     let cx = Context {
         s3,
@@ -219,25 +326,43 @@ pub async fn apply(
         target,
         options,
         progress,
-        conditional: guard == Guard::Conditions,
-        verify: options.verify || guard == Guard::Listing,
+        stopping: AtomicBool::new(false),
     };
-    let run =
-        futures::future::try_join_all((0..workers as i64).map(|w| worker(&cx, w, workers as i64)));
-    let outcome = tokio::select! {
-        r = run => r.map(drop),
-        _ = shutdown => Err(ApplyError::Interrupted),
+    let outcome = {
+        let run = async {
+            let deferred: Vec<Vec<ActionRow>> = futures::future::try_join_all(
+                (0..workers as i64).map(|w| worker(&cx, w, workers as i64)),
+            )
+            .await?;
+            // The removals that follow a write on their key, once every write is done.
+            let deferred: Vec<ActionRow> = deferred.into_iter().flatten().collect();
+            if !deferred.is_empty() {
+                execute_checked(&cx, deferred, true).await?;
+            }
+            Ok::<_, ApplyError>(())
+        };
+        tokio::pin!(run);
+        tokio::select! {
+            r = &mut run => r,
+            _ = shutdown => {
+                cx.stopping.store(true, Ordering::Relaxed);
+                run.await.and(Err(ApplyError::Interrupted))
+            }
+        }
     };
     drop(cx);
     finish(thread).await?;
     outcome?;
+    let count = |c: &AtomicU64| c.load(Ordering::Relaxed);
     Ok(ApplySummary {
-        done: progress.done.load(Ordering::Relaxed),
-        failed: progress.failed.load(Ordering::Relaxed),
-        skipped: progress.skipped.load(Ordering::Relaxed),
-        drifted: progress.drifted.load(Ordering::Relaxed),
-        restoring: progress.restoring.load(Ordering::Relaxed),
-        guard,
+        done: count(&progress.done),
+        failed: count(&progress.failed),
+        skipped: count(&progress.skipped),
+        drifted: count(&progress.drifted),
+        restoring: count(&progress.restoring),
+        uncertain: count(&progress.uncertain),
+        released: count(&progress.released),
+        guards: options.guards.clone(),
         requests: counters.requests() - requests,
         retries: counters.retries() - retries,
         throttled: counters.throttled() - throttled,
@@ -252,25 +377,34 @@ async fn finish(thread: ActionStoreThread) -> Result<(), ApplyError> {
     Ok(())
 }
 
-async fn worker(cx: &Context<'_>, index: i64, workers: i64) -> Result<(), ApplyError> {
+/// Worker `index`'s blocks; returns the removals it deferred until every
+/// write is done.
+async fn worker(cx: &Context<'_>, index: i64, workers: i64) -> Result<Vec<ActionRow>, ApplyError> {
     let size = cx.options.block_size.max(1);
+    let claim = match cx.options.settle {
+        true => Claim::Settle,
+        false => Claim::Run {
+            retry_failed: cx.options.retry_failed,
+            mixed: cx.options.mixed,
+        },
+    };
+    let mut deferred = Vec::new();
     let mut block = index;
     loop {
         let first = block * size + 1;
-        if first > cx.target.last_id {
-            return Ok(());
+        if first > cx.target.last_id || cx.stopping() {
+            return Ok(deferred);
         }
         let rows = cx
             .store
-            .claim(
-                cx.target.plan_id,
-                first,
-                first + size - 1,
-                cx.options.retry_failed,
-            )
+            .claim(cx.target.plan_id, first, first + size - 1, claim)
             .await?;
-        if !rows.is_empty() {
-            execute_block(cx, rows).await?;
+        let (later, now): (Vec<ActionRow>, Vec<ActionRow>) = rows
+            .into_iter()
+            .partition(|r| r.after_writes && !cx.options.settle);
+        deferred.extend(later);
+        if !now.is_empty() {
+            execute_checked(cx, now, false).await?;
         }
         block += workers;
     }
@@ -286,6 +420,8 @@ impl Context<'_> {
                 Outcome::Skipped { .. } => &self.progress.skipped,
                 Outcome::Drifted { .. } => &self.progress.drifted,
                 Outcome::Restoring { .. } => &self.progress.restoring,
+                Outcome::Uncertain { .. } => &self.progress.uncertain,
+                Outcome::Released => &self.progress.released,
             };
             counter.fetch_add(1, Ordering::Relaxed);
         }
@@ -309,14 +445,24 @@ fn outcome_of(e: S3Error) -> Result<Outcome, ApplyError> {
     }
 }
 
-async fn execute_block(cx: &Context<'_>, rows: Vec<ActionRow>) -> Result<(), ApplyError> {
-    let checked = check_keys(cx, &rows).await?;
+/// Judges what must be judged before anything is sent (see [`check_keys`]),
+/// then sends the rest: removals in DeleteObjects batches, writes one by
+/// one. `all_looked`: every key is looked at first (deferred removals).
+async fn execute_checked(
+    cx: &Context<'_>,
+    rows: Vec<ActionRow>,
+    all_looked: bool,
+) -> Result<(), ApplyError> {
+    let checked = check_keys(cx, &rows, all_looked).await?;
     let mut decided = Vec::new();
     let mut deletes = Vec::new();
     let mut writes = Vec::new();
     for row in rows {
         if let Some(o) = checked.decisions.get(&row.id) {
             decided.push((row.id, o.clone()));
+        } else if cx.options.settle || cx.stopping() {
+            // Nothing new is sent.
+            decided.push((row.id, Outcome::Released));
         } else if row.kind.is_removal() {
             deletes.push(row);
         } else {
@@ -324,14 +470,14 @@ async fn execute_block(cx: &Context<'_>, rows: Vec<ActionRow>) -> Result<(), App
         }
     }
     cx.record(decided).await?;
-    for chunk in deletes.chunks(DELETE_BATCH as usize) {
-        let outcomes = delete_batch(cx, chunk).await?;
-        cx.record(outcomes).await?;
-    }
-    let known = &checked.known;
+    delete_in_rounds(cx, deletes).await?;
+    let expectations = &checked.expectations;
     stream::iter(writes)
         .map(|row| async move {
-            let outcome = write_once(cx, &row, known.get(&row.key_id)).await?;
+            let outcome = match cx.stopping() {
+                true => Outcome::Released,
+                false => write_once(cx, &row, &cx.expected(expectations, row.key_id)).await?,
+            };
             cx.record(vec![(row.id, outcome)]).await
         })
         .buffer_unordered(cx.s3.pacer().concurrency())
@@ -339,11 +485,50 @@ async fn execute_block(cx: &Context<'_>, rows: Vec<ActionRow>) -> Result<(), App
         .await
 }
 
-/// A copy or a new delete marker, made at most once (see `s3io::S3::write_once`).
+/// One action's part of a write made once: how the key's entries are
+/// judged, and where its multipart upload is recorded.
+struct RowJournal<'c, 'a> {
+    cx: &'c Context<'a>,
+    row: &'c ActionRow,
+    expected: &'c Expected,
+}
+
+impl Journal for RowJournal<'_, '_> {
+    fn judge<'s>(&'s self, look: Look<'s>) -> BoxFuture<'s, Result<Seen, S3Error>> {
+        Box::pin(judge::judge_write(
+            self.cx,
+            self.row,
+            self.expected,
+            look.entries,
+            look.upload_etag,
+        ))
+    }
+
+    fn record_upload<'s>(
+        &'s self,
+        upload_id: &'s str,
+        etag: Option<&'s str>,
+    ) -> BoxFuture<'s, Result<(), String>> {
+        Box::pin(async move {
+            self.cx
+                .store
+                .record_upload(
+                    self.cx.target.plan_id,
+                    self.row.id,
+                    upload_id.to_owned(),
+                    etag.unwrap_or_default().to_owned(),
+                )
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+}
+
+/// A copy or a new delete marker, made once (see `s3io::S3::write_once`).
 async fn write_once(
     cx: &Context<'_>,
     row: &ActionRow,
-    known: Option<&Vec<String>>,
+    expected: &Expected,
 ) -> Result<Outcome, ApplyError> {
     let size = row.size.unwrap_or(0).max(0) as u64;
     if row.kind == ActionKind::CopyVersion
@@ -373,37 +558,27 @@ async fn write_once(
                 .part_size
                 .unwrap_or_else(|| model::limits::part_size(size)),
             part_concurrency: 8,
-            condition: match row.copy_condition.as_deref() {
-                _ if !cx.conditional => None,
-                Some("*") => Some(Condition::IfNoneMatch),
-                Some(tag) => Some(Condition::IfMatch(tag)),
-                None => None,
+            condition: cx.condition(row),
+        }),
+        _ => Write::AddMarker {
+            bucket,
+            key: &key,
+            if_match: match cx.condition(row) {
+                Some(Condition::IfMatch(tag)) => Some(tag),
+                _ => None,
             },
+        },
+    };
+    let journal = RowJournal { cx, row, expected };
+    match cx.s3.write_once(&write, &journal).await {
+        Ok(Written::Done(landed)) => Ok(Outcome::Done {
+            result_version_id: landed.version_id,
+            matched_by: Some(landed.matched_by),
+            etag: landed.etag,
         }),
-        _ => Write::AddMarker { bucket, key: &key },
-    };
-    let no_versions = Vec::new();
-    let known = known.unwrap_or(&no_versions);
-    let sent = ActionRow {
-        was_in_flight: true,
-        ..row.clone()
-    };
-    let check = |newest: Option<&Entry>| match decide(cx, &sent, newest, known) {
-        None => Seen::NotWritten,
-        Some(Outcome::Done { result_version_id }) => Seen::Written(result_version_id),
-        Some(
-            Outcome::Skipped { reason }
-            | Outcome::Failed { error: reason }
-            | Outcome::Drifted { found: reason }
-            | Outcome::Restoring { note: reason },
-        ) => Seen::Changed(reason),
-    };
-    match cx.s3.write_once(&write, check).await {
-        Ok(Written::Done(version)) => Ok(Outcome::Done {
-            result_version_id: version,
-        }),
-        Ok(Written::Abandoned(reason)) => Ok(Outcome::Skipped { reason }),
-        Err(e) if e.kind == ErrorKind::ConditionFailed => drifted(cx, row).await,
+        Ok(Written::Changed(found)) => Ok(Outcome::Drifted { found }),
+        Ok(Written::Unknown { candidate, why }) => Ok(Outcome::Uncertain { candidate, why }),
+        Err(e) if e.kind == ErrorKind::ConditionFailed => refused(cx, row, expected).await,
         // Archived although the scan did not say so (an Intelligent-Tiering
         // archive tier, or a transition since): restore it first.
         Err(e) if e.code.as_deref() == Some("InvalidObjectState") => {
@@ -469,35 +644,88 @@ async fn restore(cx: &Context<'_>, row: &ActionRow) -> Result<Option<Outcome>, A
     Ok(Some(Outcome::Restoring { note }))
 }
 
-/// The newest entry where an action on scanned key `key` lands.
-async fn newest_placed(cx: &Context<'_>, key: &str) -> Result<Option<Entry>, S3Error> {
-    let (bucket, key) = cx.target.place(key);
-    cx.s3.newest_entry(bucket, &key).await
-}
-
-/// A copy S3 refused as the key changed after the scan: what it holds now.
-async fn drifted(cx: &Context<'_>, row: &ActionRow) -> Result<Outcome, ApplyError> {
-    let now = match newest_placed(cx, &row.key).await {
-        Ok(None) => "no entry".to_owned(),
-        Ok(Some(e)) if e.is_marker => format!("delete marker {}", e.version_id),
-        Ok(Some(e)) => format!(
-            "version {} ({} bytes, ETag {})",
-            e.version_id,
-            e.size.unwrap_or(0),
-            e.etag.as_deref().unwrap_or("?")
-        ),
-        Err(e) if e.stops_the_run() => return Err(ApplyError::S3(e)),
-        Err(e) => format!("not known ({})", e.code_and_message()),
-    };
-    Ok(Outcome::Drifted {
-        found: format!(
-            "the key changed after the scan: its newest entry is now {now}, the scan saw {}",
-            row.expected_latest.as_deref().unwrap_or("nothing")
-        ),
-    })
+/// A write S3 refused as the key changed after the scan: what it holds now.
+async fn refused(
+    cx: &Context<'_>,
+    row: &ActionRow,
+    expected: &Expected,
+) -> Result<Outcome, ApplyError> {
+    let (bucket, key) = cx.target.place(&row.key);
+    match cx.s3.newest_entry(bucket, &key).await {
+        Ok(newest) => Ok(judge::drifted(newest.as_ref(), expected)),
+        Err(e) if e.stops_the_run() => Err(ApplyError::S3(e)),
+        Err(e) => Ok(Outcome::Drifted {
+            found: format!(
+                "S3 refused the write's condition: the key changed after the scan (what it holds now is not known: {})",
+                e.code_and_message()
+            ),
+        }),
+    }
 }
 
 /// One DeleteObjects request for up to 1,000 actions.
+/// Removals, a key at a time as a unit: each round sends the newest
+/// remaining removal of every key (batched up to 1,000 keys a request),
+/// and a key whose removal S3 refuses (a legal hold or a retention placed
+/// after `check`, a denied permission) is not taken further down: removing
+/// what lies below would leave the key neither as it was nor as planned,
+/// with versions gone for good.
+async fn delete_in_rounds(cx: &Context<'_>, deletes: Vec<ActionRow>) -> Result<(), ApplyError> {
+    let mut by_key: Vec<std::collections::VecDeque<ActionRow>> = Vec::new();
+    let mut place: HashMap<i64, usize> = HashMap::new();
+    for row in deletes {
+        let at = *place.entry(row.key_id).or_insert_with(|| {
+            by_key.push(Default::default());
+            by_key.len() - 1
+        });
+        by_key[at].push_back(row);
+    }
+    for queue in &mut by_key {
+        queue
+            .make_contiguous()
+            .sort_by_key(|r| (r.seq.unwrap_or(i64::MAX), r.id));
+    }
+    loop {
+        let round: Vec<(usize, ActionRow)> = by_key
+            .iter_mut()
+            .enumerate()
+            .filter_map(|(at, q)| q.pop_front().map(|r| (at, r)))
+            .collect();
+        if round.is_empty() {
+            return Ok(());
+        }
+        let rows: Vec<ActionRow> = round.iter().map(|(_, r)| r.clone()).collect();
+        let mut refused = Vec::new();
+        for (chunk, places) in rows
+            .chunks(DELETE_BATCH as usize)
+            .zip(round.chunks(DELETE_BATCH as usize))
+        {
+            let outcomes = match cx.stopping() {
+                true => chunk.iter().map(|r| (r.id, Outcome::Released)).collect(),
+                false => delete_batch(cx, chunk).await?,
+            };
+            for ((at, row), (_, outcome)) in places.iter().zip(&outcomes) {
+                if matches!(outcome, Outcome::Failed { .. }) {
+                    refused.push((*at, row.version_id.clone().unwrap_or_default()));
+                }
+            }
+            cx.record(outcomes).await?;
+        }
+        for (at, version) in refused {
+            let below: Vec<(i64, Outcome)> = by_key[at]
+                .drain(..)
+                .map(|r| {
+                    let reason = format!(
+                        "the version above ({version}) is refused, so the key is left as it is from there down (not reverted)"
+                    );
+                    (r.id, Outcome::Skipped { reason })
+                })
+                .collect();
+            cx.record(below).await?;
+        }
+    }
+}
+
 async fn delete_batch(
     cx: &Context<'_>,
     rows: &[ActionRow],
@@ -515,9 +743,7 @@ async fn delete_batch(
             .zip(per_key)
             .map(|(row, error)| {
                 let outcome = match error {
-                    None => Outcome::Done {
-                        result_version_id: None,
-                    },
+                    None => Outcome::done(None, None),
                     Some(e) => outcome_of(e)?,
                 };
                 Ok((row.id, outcome))
@@ -534,61 +760,132 @@ async fn delete_batch(
 struct Checked {
     /// Actions decided without a call.
     decisions: HashMap<i64, Outcome>,
-    /// What the plan knows of the block's keys (see [`KnownVersions`]).
-    known: KnownVersions,
+    /// What the plan expects on top of the block's keys.
+    expectations: Expectations,
 }
 
-/// Decides the actions that must not simply be executed: with `--verify`,
-/// those of keys someone else changed since the scan; after an interrupted
-/// run, copies and new delete markers that may already have happened.
-async fn check_keys(cx: &Context<'_>, rows: &[ActionRow]) -> Result<Checked, ApplyError> {
-    let mut by_key: HashMap<i64, Vec<&ActionRow>> = HashMap::new();
-    for row in rows {
-        let resumed_write = row.was_in_flight && !row.kind.is_removal();
-        if cx.verify || resumed_write {
-            by_key.entry(row.key_id).or_default().push(row);
-        }
-    }
-    // Writes need it too, to judge a failed attempt.
+/// Decides the actions that must not simply be executed: writes that a
+/// stopped or killed run left in flight or uncertain (judged from their
+/// keys' entries: did they happen?), and the actions whose key is looked
+/// at first (`--verify`, a write whose condition is not honoured or
+/// cannot be given, a removal deferred after a write): left `drifted` when
+/// the key is not as expected. With `--settle`, removals in flight too:
+/// done if their version is gone.
+async fn check_keys(
+    cx: &Context<'_>,
+    rows: &[ActionRow],
+    all_looked: bool,
+) -> Result<Checked, ApplyError> {
+    let resumed = |r: &ActionRow| {
+        (r.was_in_flight || r.uncertain.is_some()) && (!r.kind.is_removal() || cx.options.settle)
+    };
+    let looked = |r: &ActionRow| !resumed(r) && (all_looked || cx.looks_first(r));
     let mut key_ids: Vec<i64> = rows
         .iter()
-        .filter(|r| !r.kind.is_removal())
+        .filter(|r| !r.kind.is_removal() || looked(r) || resumed(r))
         .map(|r| r.key_id)
-        .chain(by_key.keys().copied())
         .collect();
     key_ids.sort_unstable();
     key_ids.dedup();
-    let known = match key_ids.is_empty() {
-        true => KnownVersions::new(),
-        false => cx.store.known_versions(cx.target.plan_id, key_ids).await?,
+    let expectations = match key_ids.is_empty() {
+        true => Expectations::new(),
+        false => cx.store.expectations(cx.target.plan_id, key_ids).await?,
     };
     let mut decisions = HashMap::new();
-    let mut keys: Vec<(&str, i64, i64)> = by_key
-        .values()
-        .map(|rows| {
-            (
-                rows[0].key.as_str(),
-                rows[0].key_id,
-                rows[0].key_entries.unwrap_or(1),
-            )
-        })
+
+    // Looked at before sending: the newest entry, compared exactly.
+    let mut keys: Vec<(&str, i64, i64)> = rows
+        .iter()
+        .filter(|r| looked(r))
+        .map(|r| (r.key.as_str(), r.key_id, r.key_entries.unwrap_or(1)))
         .collect();
     keys.sort_unstable();
-    for (run, newest) in newest_of_runs(cx, &keys).await? {
-        for ((_, key_id, _), newest) in run.iter().zip(newest) {
-            let key_known = known.get(key_id).map_or(&[][..], Vec::as_slice);
-            for row in &by_key[key_id] {
-                let outcome = match &newest {
-                    Ok(n) => decide(cx, row, n.as_ref(), key_known),
-                    Err(e) => Some(outcome_of(e.clone())?),
-                };
-                if let Some(o) = outcome {
-                    decisions.insert(row.id, o);
+    keys.dedup();
+    let mut newest: HashMap<i64, Result<Option<Entry>, S3Error>> = HashMap::new();
+    for (run, found) in newest_of_runs(cx, &keys).await? {
+        for ((_, key_id, _), n) in run.iter().zip(found) {
+            newest.insert(*key_id, n);
+        }
+    }
+    for row in rows.iter().filter(|r| looked(r)) {
+        let expected = cx.expected(&expectations, row.key_id);
+        let outcome = match &newest[&row.key_id] {
+            Ok(n) => judge::guard(n.as_ref(), &expected),
+            Err(e) => Some(outcome_of(e.clone())?),
+        };
+        if let Some(o) = outcome {
+            decisions.insert(row.id, o);
+        }
+    }
+
+    // Perhaps done: every entry of the key, judged.
+    let resumed_rows: Vec<&ActionRow> = rows.iter().filter(|r| resumed(r)).collect();
+    for row in &resumed_rows {
+        if let Some((upload_id, _)) = &row.upload {
+            // A completion still possible is made impossible first.
+            let (bucket, key) = cx.target.place(&row.key);
+            let aborted = async {
+                if cx.s3.upload_in_progress(bucket, &key, upload_id).await? {
+                    cx.s3.abort_upload(bucket, &key, upload_id).await?;
                 }
+                Ok::<_, S3Error>(())
+            };
+            if let Err(e) = aborted.await {
+                decisions.insert(row.id, outcome_of(e)?);
             }
         }
     }
-    Ok(Checked { decisions, known })
+    let mut placed: Vec<(i64, std::borrow::Cow<'_, str>)> = resumed_rows
+        .iter()
+        .filter(|r| !decisions.contains_key(&r.id))
+        .map(|r| (r.key_id, cx.target.place(&r.key).1))
+        .collect();
+    placed.sort_by(|a, b| a.1.cmp(&b.1));
+    placed.dedup();
+    let names: Vec<(i64, &str)> = placed.iter().map(|(id, k)| (*id, k.as_ref())).collect();
+    let listed = match names.is_empty() {
+        true => Vec::new(),
+        false => match cx.s3.entries_of(cx.target.bucket(), &names).await {
+            Ok(l) => l,
+            Err(e) => {
+                let outcome = outcome_of(e)?;
+                for row in &resumed_rows {
+                    decisions.entry(row.id).or_insert_with(|| outcome.clone());
+                }
+                Vec::new()
+            }
+        },
+    };
+    let entries: HashMap<i64, Vec<Entry>> = names.iter().map(|k| k.0).zip(listed).collect();
+    for row in resumed_rows {
+        let (Some(now), false) = (entries.get(&row.key_id), decisions.contains_key(&row.id)) else {
+            continue;
+        };
+        let outcome = match row.kind.is_removal() {
+            // Settling a removal: done if its version is gone.
+            true => match now
+                .iter()
+                .any(|e| Some(&e.version_id) == row.version_id.as_ref())
+            {
+                true => Some(Outcome::Released),
+                false => Some(Outcome::done(None, None)),
+            },
+            false => {
+                let expected = cx.expected(&expectations, row.key_id);
+                let seen = judge::judge_write(cx, row, &expected, now, None)
+                    .await
+                    .map_err(ApplyError::S3)?;
+                judge::outcome_of_seen(row, seen)
+            }
+        };
+        if let Some(o) = outcome {
+            decisions.insert(row.id, o);
+        }
+    }
+    Ok(Checked {
+        decisions,
+        expectations,
+    })
 }
 
 type Probed<'k> = (
@@ -633,52 +930,4 @@ async fn newest_of_runs<'k>(
         .buffer_unordered(16)
         .try_collect()
         .await
-}
-
-/// `None`: go ahead. Otherwise the action's outcome without a call.
-fn decide(
-    cx: &Context<'_>,
-    row: &ActionRow,
-    newest: Option<&Entry>,
-    known: &[String],
-) -> Option<Outcome> {
-    let untouched = newest.is_none_or(|n| known.contains(&n.version_id));
-    if row.was_in_flight && !untouched {
-        let n = newest.expect("untouched when absent");
-        // The interrupted run's call may have gone through: recognise its result.
-        let ours = match row.kind {
-            ActionKind::CopyVersion => {
-                !n.is_marker
-                    && n.size == row.size
-                    && (n.etag == row.source_etag
-                        || row.size.unwrap_or(0) as u64 > cx.options.multipart_threshold)
-            }
-            ActionKind::AddDeleteMarker => n.is_marker,
-            _ => false,
-        };
-        if ours {
-            return Some(Outcome::Done {
-                result_version_id: Some(n.version_id.clone()),
-            });
-        }
-    }
-    if untouched {
-        // Elsewhere (`--into`), a key not there yet is the normal case.
-        let gone = newest.is_none() && !row.kind.is_removal() && cx.target.into.is_none();
-        return gone.then(|| Outcome::Skipped {
-            reason: "the key has no versions any more".into(),
-        });
-    }
-    (cx.verify || row.was_in_flight).then(|| Outcome::Skipped {
-        reason: format!(
-            "changed after the scan: its newest entry is now {} {}, the scan saw {}",
-            if newest.is_some_and(|n| n.is_marker) {
-                "delete marker"
-            } else {
-                "version"
-            },
-            newest.map_or("?", |n| n.version_id.as_str()),
-            row.expected_latest.as_deref().unwrap_or("nothing")
-        ),
-    })
 }

@@ -7,11 +7,11 @@
 use std::collections::HashMap;
 
 use model::ActionKind;
-use rusqlite::params;
+use rusqlite::{params, OptionalExtension};
 
 use crate::{Catalog, CatalogError, Result};
 
-const REMAINING: &str = "status IN ('pending', 'in_flight', 'restoring', 'failed')";
+const REMAINING: &str = "status IN ('pending', 'in_flight', 'restoring', 'failed', 'uncertain')";
 
 /// A version a plan relies on being there when it runs: a copy's source,
 /// or the version an undelete brings back.
@@ -26,8 +26,9 @@ pub struct NeededVersion {
     pub noncurrent_since: i64,
     /// Noncurrent object versions of the key newer than it.
     pub newer_noncurrent: i64,
-    /// It becomes current again when the plan removes the markers above it.
-    pub undeleted: bool,
+    /// It becomes current again when the plan removes the entries above
+    /// it (markers, newer versions).
+    pub made_current: bool,
 }
 
 /// One remaining action, as far as a per-object check needs it.
@@ -41,32 +42,54 @@ pub struct ActionRef {
 
 impl Catalog {
     /// Calls `f` for each version the plan's remaining actions rely on that
-    /// is noncurrent now (a current version expires by no noncurrent rule).
+    /// is noncurrent now: the sources of its copies, and the version each
+    /// key is left with on top when the plan only removes entries (a
+    /// rollback, an undelete, an undo falling back): that version becomes
+    /// current again, so current-version expiration applies to it.
     pub fn for_each_needed_version(
         &self,
         plan_id: i64,
         mut f: impl FnMut(NeededVersion),
     ) -> Result<()> {
+        // `live`: the entries S3 holds now as far as the catalog knows
+        // (apply's own writes included); the newest has the lowest seq.
         let sql = format!(
-            "WITH needed(key_id, seq, undeleted) AS (
+            "WITH live AS (SELECT * FROM entries WHERE removed_rev IS NULL),
+             plan_keys AS (
+                 SELECT key_id,
+                        max(kind IN ('copy_version', 'add_delete_marker')) AS writes
+                 FROM actions
+                 WHERE plan_id = ?1 AND {REMAINING}
+                 GROUP BY key_id
+             ),
+             left_on_top(key_id, seq) AS (
+                 SELECT p.key_id,
+                        (SELECT min(e.seq) FROM live e
+                         WHERE e.key_id = p.key_id AND NOT EXISTS (
+                             SELECT 1 FROM actions r INDEXED BY actions_by_key
+                             WHERE r.plan_id = ?1 AND r.key_id = p.key_id
+                               AND r.kind IN ('delete_version', 'delete_marker')
+                               AND r.{REMAINING} AND r.version_id = e.version_id))
+                 FROM plan_keys p WHERE NOT p.writes
+             ),
+             needed(key_id, seq, made_current) AS (
                  SELECT key_id, seq, 0 FROM actions
                  WHERE plan_id = ?1 AND kind = 'copy_version' AND {REMAINING}
                  UNION
-                 SELECT DISTINCT a.key_id,
-                        (SELECT min(e.seq) FROM entries e WHERE e.key_id = a.key_id AND e.is_marker = 0),
-                        1
-                 FROM actions a INDEXED BY actions_by_key
-                 WHERE a.plan_id = ?1 AND a.kind = 'delete_marker' AND a.{REMAINING}
+                 SELECT key_id, seq, 1 FROM left_on_top WHERE seq IS NOT NULL
              )
              SELECT k.key, e.size, e.mtime,
-                    (SELECT p.mtime FROM entries p WHERE p.key_id = n.key_id AND p.seq = n.seq - 1),
-                    (SELECT count(*) FROM entries c
-                     WHERE c.key_id = n.key_id AND c.seq > 0 AND c.seq < n.seq AND c.is_marker = 0),
-                    n.undeleted
+                    (SELECT p.mtime FROM live p
+                     WHERE p.key_id = n.key_id AND p.seq < n.seq ORDER BY p.seq DESC LIMIT 1),
+                    (SELECT count(*) FROM live c
+                     WHERE c.key_id = n.key_id AND c.is_marker = 0 AND c.seq < n.seq
+                       AND c.seq > (SELECT min(t.seq) FROM live t WHERE t.key_id = n.key_id)),
+                    n.made_current
              FROM needed n
-             JOIN entries e ON e.key_id = n.key_id AND e.seq = n.seq
+             JOIN live e ON e.key_id = n.key_id AND e.seq = n.seq
              JOIN keys k ON k.id = n.key_id
-             WHERE n.seq > 0"
+             WHERE e.is_marker = 0
+               AND n.seq > (SELECT min(t.seq) FROM live t WHERE t.key_id = n.key_id)"
         );
         let mut stmt = self.conn.prepare(&sql)?;
         let mut rows = stmt.query([plan_id])?;
@@ -77,7 +100,7 @@ impl Catalog {
                 mtime: r.get(2)?,
                 noncurrent_since: r.get(3)?,
                 newer_noncurrent: r.get(4)?,
-                undeleted: r.get(5)?,
+                made_current: r.get(5)?,
             });
         }
         Ok(())
@@ -181,6 +204,23 @@ impl Catalog {
 
     /// Marks actions skipped before they run, each with its reason (a
     /// locked version a person accepted not to delete). One transaction.
+    /// Remaining deletes of version `null`: S3 takes no condition on a
+    /// version's delete, and while versioning is not Enabled every write
+    /// replaces a key's `null` version.
+    pub fn remaining_null_deletes(&self, plan_id: i64) -> Result<u64> {
+        let n: i64 = self.conn.query_row(
+            &format!(
+                "SELECT count(*) FROM actions WHERE plan_id = ?1 AND {REMAINING}
+                   AND kind IN ('delete_version', 'delete_marker') AND version_id = 'null'"
+            ),
+            [plan_id],
+            |r| r.get(0),
+        )?;
+        Ok(n as u64)
+    }
+
+    /// Records actions as skipped, with why (versions Object Lock keeps),
+    /// and with them the removals below each on its key.
     pub fn skip_actions(&mut self, plan_id: i64, skipped: &[(i64, String)]) -> Result<()> {
         let tx = self.conn.transaction()?;
         {
@@ -188,9 +228,35 @@ impl Catalog {
                 "UPDATE actions SET status = 'skipped', error = ?3, applied_at = ?4
                  WHERE plan_id = ?1 AND id = ?2",
             )?;
+            // A key is a unit: what lies below a version that stays is not
+            // removed either (the key could reach neither T nor its state
+            // before, and those versions would be gone for good).
+            let mut below = tx.prepare(&format!(
+                "UPDATE actions SET status = 'skipped', error = ?3, applied_at = ?4
+                 WHERE plan_id = ?1 AND {REMAINING}
+                   AND kind IN ('delete_version', 'delete_marker')
+                   AND (key_id, seq) IN (
+                       SELECT b.key_id, b.seq FROM actions s
+                       JOIN actions b INDEXED BY actions_by_key
+                         ON b.plan_id = s.plan_id AND b.key_id = s.key_id AND b.seq > s.seq
+                       WHERE s.plan_id = ?1 AND s.id = ?2)"
+            ))?;
             let now = model::time::now_text();
             for (id, reason) in skipped {
                 update.execute(params![plan_id, id, reason, now])?;
+                let version: Option<String> = tx
+                    .query_row(
+                        "SELECT version_id FROM actions WHERE plan_id = ?1 AND id = ?2",
+                        params![plan_id, id],
+                        |r| r.get(0),
+                    )
+                    .optional()?
+                    .flatten();
+                let why = format!(
+                    "the version above ({}) stays ({reason}), so the key is left as it is from there down (not reverted)",
+                    version.unwrap_or_default()
+                );
+                below.execute(params![plan_id, id, why, now])?;
             }
         }
         tx.commit()?;
@@ -212,6 +278,9 @@ mod tests {
             entry("a", "v1", false, 100),
             entry("b", "m", true, 50),
             entry("b", "w", false, 10),
+            // c: rolled back, its newest version deleted
+            entry("c", "c2", false, 400),
+            entry("c", "c1", false, 150),
         ]);
         catalog
             .conn
@@ -221,7 +290,8 @@ mod tests {
                  INSERT INTO actions (plan_id, id, kind, key, key_id, version_id, seq, size, why)
                      VALUES (1, 1, 'copy_version', 'a', 1, 'v1', 2, 10, ''),
                             (1, 2, 'delete_marker', 'b', 2, 'm', 0, NULL, ''),
-                            (1, 3, 'delete_version', 'a', 1, 'v3', 0, 10, '');",
+                            (1, 3, 'delete_version', 'a', 1, 'v3', 0, 10, ''),
+                            (1, 4, 'delete_version', 'c', 3, 'c2', 0, 10, '');",
             )
             .unwrap();
         let mut needed = Vec::new();
@@ -238,7 +308,7 @@ mod tests {
                     mtime: 100,
                     noncurrent_since: 200,
                     newer_noncurrent: 1,
-                    undeleted: false,
+                    made_current: false,
                 },
                 NeededVersion {
                     key: "b".into(),
@@ -246,18 +316,28 @@ mod tests {
                     mtime: 10,
                     noncurrent_since: 50,
                     newer_noncurrent: 0,
-                    undeleted: true,
+                    made_current: true,
+                },
+                NeededVersion {
+                    key: "c".into(),
+                    size: Some(10),
+                    mtime: 150,
+                    noncurrent_since: 400,
+                    newer_noncurrent: 0,
+                    made_current: true,
                 },
             ]
         );
         let deletes = catalog
             .remaining_actions(1, ActionKind::DeleteVersion, None, 0, 10)
             .unwrap();
-        assert_eq!(deletes.len(), 1);
-        assert_eq!(deletes[0].version_id, "v3");
+        let deleted: Vec<&str> = deletes.iter().map(|d| d.version_id.as_str()).collect();
+        assert_eq!(deleted, ["v3", "c2"]);
         assert_eq!(catalog.writes_under(1, "a").unwrap(), (1, 0));
         assert_eq!(catalog.writes_under(1, "b").unwrap(), (0, 0));
-        catalog.skip_actions(1, &[(3, "locked".into())]).unwrap();
+        catalog
+            .skip_actions(1, &[(3, "locked".into()), (4, "locked".into())])
+            .unwrap();
         assert!(catalog
             .remaining_actions(1, ActionKind::DeleteVersion, None, 0, 10)
             .unwrap()

@@ -28,13 +28,17 @@
 //! - `history`: every key's entries in listing order, for the plan rules.
 //! - `timeline`: entries counted per time slot by what they did to their key.
 //! - [`plans`]: plans and their actions: made, listed, reported, exported, dropped.
-//! - [`actions`]: [`ActionStore`], claiming and finishing actions for apply.
+//! - [`actions`]: [`ActionStore`], claiming and finishing actions for apply,
+//!   and what done actions changed written into `entries`.
+//! - `changes`: revisions of the catalog after the scan (apply runs, keys
+//!   listed again), and which plans they made stale.
 //! - `outcomes`: a plan's keys with their scanned history and the plan's actions, for verify.
-//! - `rescan`: a plan's keys, or a report's keys whose entries tie on time,
-//!   listed again, their entries replaced.
+//! - `rescan`: a plan's keys listed again, their entries brought up to date;
+//!   a report's keys whose entries tie on time, listed before its ingest ends.
 //! - [`user_sql`]: a person's SQL, compiled read-only.
 
 pub mod actions;
+mod changes;
 mod compact;
 mod files;
 mod hazards;
@@ -52,7 +56,10 @@ mod writer;
 
 use std::path::{Path, PathBuf};
 
-pub use actions::{ActionRow, ActionStore, Outcome};
+pub use actions::{
+    ActionRow, ActionStore, Claim, Expectations, Expected, Follow, Outcome, Resolution,
+};
+pub use changes::{Change, ChangeKind, Staleness};
 pub use files::{companions, readable_by_others, remove, work_dir};
 pub use hazards::{ActionRef, NeededVersion};
 pub use history::{HistoryRow, KeyHistory};

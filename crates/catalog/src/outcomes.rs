@@ -161,11 +161,20 @@ impl Catalog {
         };
         let list = crate::json_ids(&key_ids);
         let mut keys: Vec<PlannedKey> = Vec::with_capacity(key_ids.len());
+        // The keys as the catalog knew them when the plan was made: what
+        // apply and later listings changed since is left out (migration 0011).
         let mut history = self.conn.prepare_cached(
-            "SELECT key_id, key, version_id, is_marker, size, etag FROM key_history \
-             WHERE key_id IN (SELECT value FROM json_each(?1)) ORDER BY key_id, seq",
+            "SELECT key_id, key, version_id, is_marker, size, etag FROM entry_history \
+             WHERE key_id IN (SELECT value FROM json_each(?1)) \
+               AND coalesce(added_rev, 0) <= ?2 AND coalesce(removed_rev, ?2 + 1) > ?2 \
+             ORDER BY key_id, seq",
         )?;
-        let mut rows = history.query(params![list])?;
+        let revision: i64 = self.conn.query_row(
+            "SELECT scan_revision FROM plans WHERE id = ?1",
+            [plan_id],
+            |r| r.get(0),
+        )?;
+        let mut rows = history.query(params![list, revision])?;
         while let Some(r) = rows.next()? {
             let key_id: i64 = r.get(0)?;
             if keys.last().is_none_or(|k| k.key_id != key_id) {

@@ -98,6 +98,9 @@ pub struct StatusCounts {
     pub drifted: u64,
     /// Copies waiting for their source's restore from an archive.
     pub restoring: u64,
+    /// Writes whose outcome could not be decided: a version that may be
+    /// theirs, for a person to settle (`plan resolve`).
+    pub uncertain: u64,
 }
 
 impl StatusCounts {
@@ -109,11 +112,16 @@ impl StatusCounts {
             + self.skipped
             + self.drifted
             + self.restoring
+            + self.uncertain
     }
 
     /// Actions apply would still execute.
     pub fn remaining(&self, retry_failed: bool) -> u64 {
-        self.pending + self.in_flight + self.restoring + if retry_failed { self.failed } else { 0 }
+        self.pending
+            + self.in_flight
+            + self.restoring
+            + self.uncertain
+            + if retry_failed { self.failed } else { 0 }
     }
 }
 
@@ -147,6 +155,8 @@ pub struct PlanInfo {
     pub scan_revision: i64,
     pub actions: u64,
     pub status: StatusCounts,
+    /// The undo plan that took it back (applied), if one did.
+    pub undone_by: Option<String>,
 }
 
 /// Actions of one kind.
@@ -316,15 +326,34 @@ impl Catalog {
         Ok(())
     }
 
-    /// A version the plan still has to copy (key, version id), if any.
+    /// A version the plan still has to copy (key, version id), if any,
+    /// preferably not in an archive class: what the condition probe copies.
     pub fn copy_to_make(&self, plan_id: i64) -> Result<Option<(String, String)>> {
         Ok(self
             .conn
             .query_row(
+                // One S3 can copy now, if there is one: an archived source
+                // would only say it is archived.
                 "SELECT key, version_id FROM actions WHERE plan_id = ?1 AND kind = 'copy_version' \
-                 AND status IN ('pending', 'in_flight', 'failed', 'restoring') AND version_id IS NOT NULL LIMIT 1",
+                 AND status IN ('pending', 'in_flight', 'failed', 'restoring', 'uncertain') AND version_id IS NOT NULL \
+                 ORDER BY coalesce(storage_class, 'STANDARD') IN ('GLACIER', 'DEEP_ARCHIVE', 'INTELLIGENT_TIERING') LIMIT 1",
                 [plan_id],
                 |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .optional()?)
+    }
+
+    /// The undo plan that took plan `name` back (has done actions), if any.
+    pub fn undone_by(&self, name: &str) -> Result<Option<String>> {
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT u.name FROM plans u
+                 WHERE u.rule = 'undo' AND json_extract(u.parameters, '$.of') = ?1
+                   AND EXISTS (SELECT 1 FROM actions a WHERE a.plan_id = u.id AND a.status = 'done')
+                 ORDER BY u.id LIMIT 1",
+                [name],
+                |r| r.get(0),
             )
             .optional()?)
     }
@@ -344,7 +373,11 @@ impl Catalog {
                     coalesce(sum(a.status = 'pending'), 0), coalesce(sum(a.status = 'in_flight'), 0),
                     coalesce(sum(a.status = 'done'), 0), coalesce(sum(a.status = 'failed'), 0),
                     coalesce(sum(a.status = 'skipped'), 0), coalesce(sum(a.status = 'drifted'), 0),
-                    coalesce(sum(a.status = 'restoring'), 0)
+                    coalesce(sum(a.status = 'restoring'), 0), coalesce(sum(a.status = 'uncertain'), 0),
+                    (SELECT u.name FROM plans u
+                     WHERE u.rule = 'undo' AND json_extract(u.parameters, '$.of') = p.name
+                       AND EXISTS (SELECT 1 FROM actions d WHERE d.plan_id = u.id AND d.status = 'done')
+                     ORDER BY u.id LIMIT 1)
              FROM plans p LEFT JOIN actions a ON a.plan_id = p.id
              GROUP BY p.id ORDER BY p.id",
         )?;
@@ -367,7 +400,9 @@ impl Catalog {
                     skipped: count(r, 12)?,
                     drifted: count(r, 13)?,
                     restoring: count(r, 14)?,
+                    uncertain: count(r, 15)?,
                 },
+                undone_by: r.get(16)?,
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -497,7 +532,7 @@ impl Catalog {
     ) -> Result<u64> {
         let mut stmt = self.conn.prepare(
             "SELECT id, kind, key, version_id, size FROM actions
-             WHERE plan_id = ?1 AND (status IN ('pending', 'in_flight', 'restoring') OR (?2 AND status = 'failed'))
+             WHERE plan_id = ?1 AND (status IN ('pending', 'in_flight', 'restoring', 'uncertain') OR (?2 AND status = 'failed'))
              ORDER BY id",
         )?;
         let mut rows = stmt.query(params![plan_id, retry_failed])?;

@@ -209,6 +209,20 @@ impl Catalog {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// A key the catalog holds under `prefix`, if any (for `--into`).
+    pub fn first_key_under(&self, prefix: &str) -> Result<Option<String>> {
+        // substr and length both count characters, so the prefix compares
+        // exactly whatever its bytes; a scan of `keys`, at plan time only.
+        Ok(self
+            .conn
+            .query_row(
+                "SELECT key FROM keys WHERE substr(key, 1, length(?1)) = ?1 LIMIT 1",
+                [prefix],
+                |r| r.get(0),
+            )
+            .optional()?)
+    }
+
     /// Marks the scan finished if every range is done; returns whether it is.
     pub fn finish_scan(&self) -> Result<bool> {
         // A finished scan is compacted next, from the WAL: copying the WAL

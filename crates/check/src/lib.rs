@@ -178,11 +178,11 @@ pub async fn check(
         }
     }
 
-    let (locked, deletes_checked) = match (plan, &settings.object_lock) {
+    let (locked, deletes_checked, unchecked) = match (plan, &settings.object_lock) {
         (Some((catalog, p)), Ok(Some(_))) => {
             locked_versions(s3, catalog, bucket, p.id, now).await?
         }
-        _ => (Vec::new(), 0),
+        _ => (Vec::new(), 0, None),
     };
     let tiering_archived = match plan {
         Some((catalog, p)) => tiering_archived(s3, catalog, bucket, p.id).await?,
@@ -197,7 +197,14 @@ pub async fn check(
         judge::versioning(bucket, &settings, shape, scanned_versioning),
         judge::mfa_delete(bucket, &settings, shape),
         lifecycle.finding(bucket, &settings, shape),
-        judge::object_lock(bucket, &settings, shape, &locked, deletes_checked),
+        judge::object_lock(
+            bucket,
+            &settings,
+            shape,
+            &locked,
+            deletes_checked,
+            unchecked.as_deref(),
+        ),
         judge::archived(&by_class, tiering_archived),
         judge::kms(&settings, shape, &kms),
         judge::replication(&settings, &replicated),
@@ -238,14 +245,17 @@ pub fn catalog_hazards(
 }
 
 /// Each remaining version delete, asked for its retention and legal hold
-/// (HeadObject, in parallel): those S3 would refuse to delete.
+/// (GetObjectRetention and GetObjectLegalHold, in parallel): those S3
+/// would refuse to delete, how many were asked about, and why the rest
+/// could not be (the first AccessDenied ends the asking: the same
+/// credentials would be refused for every version).
 async fn locked_versions(
     s3: &S3,
     catalog: &Catalog,
     bucket: &str,
     plan_id: i64,
     now: i64,
-) -> Result<(Vec<Locked>, u64), CheckError> {
+) -> Result<(Vec<Locked>, u64, Option<String>), CheckError> {
     let mut locked = Vec::new();
     let mut checked = 0;
     let mut after = 0;
@@ -258,7 +268,7 @@ async fn locked_versions(
         after = last.id;
         checked += page.len() as u64;
         let states: Vec<_> = stream::iter(&page)
-            .map(|a| async move { (a, s3.version_state(bucket, &a.key, &a.version_id).await) })
+            .map(|a| async move { (a, s3.version_lock(bucket, &a.key, &a.version_id).await) })
             .buffer_unordered(s3.pacer().concurrency())
             .collect()
             .await;
@@ -276,12 +286,16 @@ async fn locked_versions(
                 }
                 // Already gone: its delete will count as done.
                 Err(e) if e.kind == s3io::ErrorKind::NotFound => {}
+                Err(e) if e.code.as_deref() == Some("AccessDenied") => {
+                    locked.sort_by_key(|l| l.id);
+                    return Ok((locked, checked, Some(e.code_and_message())));
+                }
                 Err(e) => return Err(e.into()),
             }
         }
     }
     locked.sort_by_key(|l| l.id);
-    Ok((locked, checked))
+    Ok((locked, checked, None))
 }
 
 /// How many Intelligent-Tiering copy sources sit in an archive tier.

@@ -30,6 +30,7 @@ pub async fn rescan_keys(
     seen: impl Fn(u64),
 ) -> Result<Rescanned, ScanError> {
     let mut out = Rescanned::default();
+    let revision = catalog.begin_change(catalog::ChangeKind::Rescan, Some(plan_id))?;
     let mut after = 0;
     loop {
         let planned = catalog.planned_keys(plan_id, after, SLICE)?;
@@ -52,7 +53,7 @@ pub async fn rescan_keys(
             out.delete_markers += markers;
             out.versions += entries.len() as u64 - markers;
         }
-        catalog.replace_entries(&replaced)?;
+        catalog.replace_entries(revision, &replaced)?;
         seen(out.keys);
     }
 }

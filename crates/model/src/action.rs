@@ -45,9 +45,61 @@ impl ActionKind {
     }
 }
 
+/// How a version was known to be the one an action made (the catalog's
+/// `actions.matched_by`). Anything weaker than these leaves the action
+/// `uncertain`: a time after the claim never attributes on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Attribution {
+    /// S3's answer to the request named it.
+    Response,
+    /// After a lost answer: the one new entry of the key, with the ETag
+    /// of the copied version (equal ETags, equal content).
+    Etag,
+    /// After a lost answer: the one new entry, with the copied version's
+    /// full-object checksum and size.
+    Checksum,
+    /// After a lost answer: the multipart upload the action recorded is no
+    /// longer in progress, and the new entry has the ETag its parts give.
+    Upload,
+    /// A person said so (`s3rewind plan resolve`).
+    Person,
+}
+
+impl Attribution {
+    pub const ALL: [Attribution; 5] = [
+        Attribution::Response,
+        Attribution::Etag,
+        Attribution::Checksum,
+        Attribution::Upload,
+        Attribution::Person,
+    ];
+
+    /// The name in `actions.matched_by`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Attribution::Response => "response",
+            Attribution::Etag => "etag",
+            Attribution::Checksum => "checksum",
+            Attribution::Upload => "upload",
+            Attribution::Person => "person",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Attribution> {
+        Attribution::ALL.into_iter().find(|a| a.as_str() == s)
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::ActionKind;
+    use super::{ActionKind, Attribution};
+
+    #[test]
+    fn attributions_round_trip() {
+        for a in Attribution::ALL {
+            assert_eq!(Attribution::parse(a.as_str()), Some(a));
+        }
+    }
 
     #[test]
     fn names_round_trip() {

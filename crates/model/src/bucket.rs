@@ -101,9 +101,12 @@ pub struct VersionState {
     pub archive_status: Option<String>,
     pub restore: Restore,
     pub kms_key_id: Option<String>,
-    /// Retention mode and until when (Unix seconds).
-    pub retention: Option<(String, i64)>,
-    pub legal_hold: bool,
+    /// Its full-object checksum as `ALGORITHM:value` (HeadObject with
+    /// checksum mode; listings never carry it), when S3 keeps one.
+    pub checksum: Option<String>,
+    /// Encrypted with a key the customer holds (SSE-C): nothing can read
+    /// or copy it without that key.
+    pub customer_key: bool,
 }
 
 impl VersionState {
@@ -112,7 +115,17 @@ impl VersionState {
         let archive_class = is_archive_class(self.storage_class.as_deref().unwrap_or("STANDARD"));
         (archive_class || self.archive_status.is_some()) && self.restore != Restore::Done
     }
+}
 
+/// A version's Object Lock state.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VersionLock {
+    /// Retention mode and until when (Unix seconds).
+    pub retention: Option<(String, i64)>,
+    pub legal_hold: bool,
+}
+
+impl VersionLock {
     /// Why a delete of this version would be refused at `now` (Unix
     /// seconds), if it would.
     pub fn locked(&self, now: i64) -> Option<String> {

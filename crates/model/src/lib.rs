@@ -14,10 +14,12 @@
 //!
 //! - `entry`: [`Entry`], one object version or delete marker, and its
 //!   [`Etag`] as the catalog stores it.
-//! - `action`: [`ActionKind`], the four things a plan can ask of S3.
+//! - `action`: [`ActionKind`], the four things a plan can ask of S3, and
+//!   [`Attribution`], how a version is known to be an action's.
 //! - [`bucket`]: a bucket's configuration and one version's lock and archive state.
 //! - `location`: [`Location`] and [`Versioning`].
-//! - `keys`: [`encode_key`] for `x-amz-copy-source` and Batch Operations manifests.
+//! - `keys`: [`encode_key`] for `x-amz-copy-source` and Batch Operations
+//!   manifests, and [`xml_safe`] for the keys an XML request can carry.
 //! - [`limits`]: S3's request limits and list prices, and what a plan's apply costs.
 //! - [`time`]: timestamps and durations as people and S3 write them.
 
@@ -29,7 +31,7 @@ pub mod limits;
 mod location;
 pub mod time;
 
-pub use action::ActionKind;
+pub use action::{ActionKind, Attribution};
 pub use entry::{Entry, EntryRef, Etag};
-pub use keys::encode_key;
+pub use keys::{encode_key, xml_safe};
 pub use location::{Destination, Location, Versioning};

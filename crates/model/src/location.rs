@@ -69,9 +69,21 @@ impl Destination {
         })
     }
 
-    /// Where `key`, listed under `base`, lands.
+    /// Where `key`, listed under `base`, lands: the prefix in place of the
+    /// base. Where either names a folder (the base ends in `/` or is the
+    /// whole bucket, or the key goes on with `/`), the destination is one
+    /// too: `s3://src/hotels` into `s3://dst/x` puts `hotels/a.jpg` at
+    /// `x/a.jpg`, never `x//a.jpg` or `xa.jpg`.
     pub fn key_for(&self, base: &str, key: &str) -> String {
-        format!("{}{}", self.prefix, key.strip_prefix(base).unwrap_or(key))
+        let rest = key.strip_prefix(base).unwrap_or(key);
+        let (rest, folder) = match rest.strip_prefix('/') {
+            Some(r) => (r, true),
+            None => (rest, base.is_empty() || base.ends_with('/')),
+        };
+        match folder && !self.prefix.is_empty() && !self.prefix.ends_with('/') {
+            true => format!("{}/{rest}", self.prefix),
+            false => format!("{}{rest}", self.prefix),
+        }
     }
 }
 
@@ -94,6 +106,19 @@ mod destination_tests {
         );
         assert_eq!(d.key_for("img/", "img/a b.jpg"), "restored/a b.jpg");
         assert_eq!(d.key_for("", "x"), "restored/x");
+        // Trailing slashes, or none, on either side: one slash between.
+        for (base, dest) in [
+            ("hotels", "s3://d/x/"),
+            ("hotels", "s3://d/x"),
+            ("hotels/", "s3://d/x/"),
+            ("hotels/", "s3://d/x"),
+        ] {
+            let d = Destination::parse(dest).unwrap();
+            assert_eq!(d.key_for(base, "hotels/0.jpg"), "x/0.jpg", "{base} {dest}");
+        }
+        let bucket = Destination::parse("s3://d").unwrap();
+        assert_eq!(bucket.key_for("hotels", "hotels/0.jpg"), "0.jpg");
+        assert_eq!(bucket.key_for("", "a/b"), "a/b");
         assert_eq!(d.to_string(), "s3://other-bkt/restored/");
         for bad in ["bkt", "s3://", "s3:///x", "s3://b", "s3://bad bucket/x"] {
             assert!(Destination::parse(bad).is_err(), "{bad}");

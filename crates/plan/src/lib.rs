@@ -13,10 +13,12 @@
 //! - `user`: the checks on each row of `plan sql`.
 //! - `make`: [`create_plan`], the steps from request to stored plan.
 //! - `report`: [`show_plan`], what a plan will do and cost.
+//! - `destination`: [`check_destination`], where `--into` may write.
 //! - [`export`]: a plan's actions as CSV, or as an S3 Batch Operations manifest.
 //! - [`timeline`]: writes over time, their bursts, and the time to restore to.
 //! - [`undo`]: the inverse of an applied plan, from what apply recorded.
 
+mod destination;
 pub mod export;
 mod make;
 mod report;
@@ -26,6 +28,7 @@ pub mod undo;
 mod user;
 
 pub use catalog::plans::{KindCount, PlanInfo, StatusCounts};
+pub use destination::check_destination;
 pub use make::{create_plan, Created, PlanRequest};
 pub use model::ActionKind;
 pub use report::{destination_of, find_plan, show_plan, PlanReport};
@@ -57,10 +60,18 @@ pub enum PlanError {
     BeforeAnyData { to: String, oldest: String },
     #[error("plan {0:?} was never applied: there is nothing to undo")]
     NeverApplied(String),
-    #[error("plan {name:?} has {in_flight} actions in flight from an apply that was stopped: what they did is not known yet\n  hint: run `s3rewind apply {name}` to finish (or resolve) them, then undo")]
+    #[error("plan {name:?} has {in_flight} actions in flight from an apply that was stopped: what they did is not known yet\n  hint: `s3rewind apply {name} --settle` finds out what became of them without starting anything new; then undo")]
     UndoInFlight { name: String, in_flight: u64 },
-    #[error("plan {0:?} was made from an earlier scan of this catalog, or before keys were listed again (`scan --keys-of`)\n  hint: undo is made from the scan the plan was applied to")]
+    #[error("plan {0:?} was made from an earlier scan of this catalog (`scan --fresh` started a new one)\n  hint: undo is made from the scan the plan was applied to")]
     OtherScan(String),
+    #[error(
+        "--into {into} overlaps the scanned location {scanned}, and the catalog holds keys there ({key:?} is one): the copies could land on keys the plan reads or restores\n  hint: choose another bucket, or a prefix of this one that holds no key yet (e.g. s3://BUCKET/restored/)"
+    )]
+    IntoOverlaps {
+        into: String,
+        scanned: String,
+        key: String,
+    },
     #[error(transparent)]
     Catalog(#[from] catalog::CatalogError),
     #[error("{0}")]

@@ -42,6 +42,11 @@ const SAMPLE: usize = 10;
 pub fn create_plan(catalog: &Catalog, request: &PlanRequest<'_>) -> Result<Created, PlanError> {
     let started = Instant::now();
     let scan_id = finished_scan(catalog)?;
+    if let (Rule::Restore { into: Some(d), .. }, Some(scan)) =
+        (&request.rule, catalog.scan_record()?)
+    {
+        crate::check_destination(catalog, &scan.location, d)?;
+    }
     let name = choose_name(catalog, request)?;
     check_time(catalog, request)?;
     let mut parameters = request.rule.parameters(request.where_expr);
@@ -176,8 +181,9 @@ fn fill_from_rule(
 fn undoable(catalog: &Catalog, of: &str, scan_id: i64) -> Result<i64, PlanError> {
     let info = crate::find_plan(catalog, of)?;
     let s = &info.status;
-    let revision = catalog.scan_record()?.map_or(0, |r| r.revision);
-    if info.scan_id != scan_id || info.scan_revision != revision {
+    // Keys listed again since do not matter: undo reads the plan's keys
+    // as they were when it was made, and acts by version id.
+    if info.scan_id != scan_id {
         return Err(PlanError::OtherScan(of.to_owned()));
     }
     if s.in_flight > 0 {

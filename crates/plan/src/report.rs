@@ -17,6 +17,9 @@ pub struct PlanReport {
     pub estimate: Estimate,
     /// The first actions, as (column, value) of `plan_review`.
     pub sample: Vec<Vec<(String, String)>>,
+    /// Its keys that changed since it was made (an apply of another plan,
+    /// keys listed again): its actions were computed from before.
+    pub stale: catalog::Staleness,
 }
 
 /// Sample rows shown by `plan show`.
@@ -53,7 +56,9 @@ pub fn show_plan(catalog: &Catalog, name: &str) -> Result<PlanReport, PlanError>
         count(ActionKind::CopyVersion),
         &figures.large_copy_sizes,
     );
+    let stale = catalog.staleness(info.id, false)?;
     Ok(PlanReport {
+        stale,
         info,
         kinds: figures.kinds,
         keys: figures.keys,

@@ -127,6 +127,12 @@ impl http_body::Body for Tee {
 #[derive(Clone)]
 pub struct S3 {
     client: aws_sdk_s3::Client,
+    /// The same, for the calls that copy bytes inside S3 (CopyObject,
+    /// UploadPartCopy, CompleteMultipartUpload): without a limit on an
+    /// attempt's length, as S3 keeps such a connection alive with
+    /// whitespace while it works, and a client that gives up may leave the
+    /// copy's outcome unknown. The limit between bytes stays.
+    copy_client: aws_sdk_s3::Client,
     endpoint: Option<String>,
     region: String,
     pub(crate) pacer: Arc<Pacer>,
@@ -155,22 +161,33 @@ impl S3 {
             .region()
             .map(|r| r.to_string())
             .unwrap_or_else(|| "us-east-1".to_owned());
+        let timeouts = || {
+            TimeoutConfig::builder()
+                .connect_timeout(Duration::from_secs(10))
+                .read_timeout(Duration::from_secs(60))
+        };
         let mut builder = aws_sdk_s3::config::Builder::from(&sdk_config)
             .region(Region::new(region.clone()))
             // One attempt per request: the pacer owns every retry.
             .retry_config(RetryConfig::disabled())
             .timeout_config(
-                TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_secs(10))
-                    .read_timeout(Duration::from_secs(60))
+                timeouts()
                     .operation_attempt_timeout(Duration::from_secs(120))
                     .build(),
             );
         if let Some(endpoint) = &endpoint {
             builder = builder.endpoint_url(endpoint).force_path_style(true);
         }
+        // Built from the same builder: the two share one connection pool.
+        let copy_client = aws_sdk_s3::Client::from_conf(
+            builder
+                .clone()
+                .timeout_config(timeouts().disable_operation_attempt_timeout().build())
+                .build(),
+        );
         S3 {
             client: aws_sdk_s3::Client::from_conf(builder.build()),
+            copy_client,
             endpoint,
             region,
             pacer: Arc::new(Pacer::new(options.pace)),
@@ -197,6 +214,11 @@ impl S3 {
     /// The SDK client, for the requests of this crate's other modules.
     pub(crate) fn sdk(&self) -> &aws_sdk_s3::Client {
         &self.client
+    }
+
+    /// The SDK client for copies inside S3 (see the field).
+    pub(crate) fn copy_sdk(&self) -> &aws_sdk_s3::Client {
+        &self.copy_client
     }
 
     /// Checks that the bucket is reachable and says whether it is versioned.

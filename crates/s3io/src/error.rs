@@ -146,6 +146,23 @@ impl S3Error {
         E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
     {
         match &err {
+            // An `<Error>` inside a 200: S3 documents it for CopyObject,
+            // UploadPartCopy and CompleteMultipartUpload, for an error that
+            // happened while the copy ran (API reference, CopyObject). Its
+            // code says what it is; whatever it is, the write's outcome is
+            // looked at before it is sent again.
+            SdkError::ServiceError(service)
+                if service.raw().status().is_success() && service.err().code().is_some() =>
+            {
+                let code = service.err().code().unwrap_or_default();
+                let message = service.err().message().unwrap_or_default();
+                let mut e = S3Error::from_code(operation, code, Some(200), message, bucket);
+                e.detail = format!("{} (inside a 200 OK)", e.detail);
+                if e.is_retryable() {
+                    e.kind = ErrorKind::Transient;
+                }
+                e
+            }
             // A success status whose body the SDK could not read as the
             // operation's answer (a server that does not know the request
             // and answers something else): not what S3 sends.
@@ -273,6 +290,11 @@ fn classify(code: &str, status: Option<u16>, bucket: &str) -> (ErrorKind, Option
             fatal(format!("bucket {bucket} is in another region: pass --region"))
         }
         "InvalidBucketName" => fatal(format!("{bucket:?} is not a valid bucket name")),
+        // AWS's answer to a conditional copy where a bucket policy enforces
+        // conditional writes, and to a condition on a version's delete.
+        "NotImplemented" => fatal(format!(
+            "bucket {bucket} refuses this request as sent: a bucket policy may enforce conditional writes (`s3rewind check` reads it)"
+        )),
         _ => match status {
             Some(503) => (ErrorKind::Throttled, None),
             Some(s) if s >= 500 => (ErrorKind::Transient, None),

@@ -16,7 +16,8 @@
 //! - `probe`: the newest entry of given keys, adjacent keys sharing pages.
 //! - `settings`: a bucket's configuration, one version's lock and archive
 //!   state (HeadObject), RestoreObject.
-//! - `writes`: DeleteObjects batches, and copies and new markers made once.
+//! - `writes`: DeleteObjects batches, and copies and new markers made once,
+//!   each on its condition; the probe of whether the endpoint honours them.
 //! - `urlcode`, `xml`: the encodings S3 answers in.
 
 mod client;
@@ -38,4 +39,7 @@ pub use pacer::{partition_of, Pace};
 pub use pager::VersionPager;
 pub use settings::RestoreStarted;
 pub use urlcode::decode_url_component;
-pub use writes::{Condition, CopyRequest, DeleteTarget, Seen, Write, Written};
+pub use writes::{
+    multipart_etag, Condition, CopyRequest, DeleteTarget, Journal, Landed, Look, Seen, Support,
+    Write, Written,
+};

@@ -28,7 +28,10 @@
 //! | not found, refused, a reply that is not what S3 sends | never | — |
 //!
 //! Each attempt may take 10 s to connect, 60 s between bytes and 120 s in
-//! all. The SDK itself makes one attempt per request: its retries, retry
+//! all — except the copies inside S3 (CopyObject, UploadPartCopy,
+//! CompleteMultipartUpload), which have no limit in all: S3 keeps them
+//! alive with whitespace while it works, and cutting one off leaves its
+//! outcome unknown. The SDK itself makes one attempt per request: its retries, retry
 //! quota and client-side rate limiter are off, so this table is the whole
 //! budget.
 //!

@@ -5,7 +5,7 @@
 use aws_sdk_s3::types::{GlacierJobParameters, RestoreRequest, Tier};
 use model::bucket::{
     BucketSettings, LifecycleRule, ObjectLock, ReplicationRule, Restore, RuleFilter, Setting,
-    VersionState,
+    VersionLock, VersionState,
 };
 
 use crate::pacer::{partition_of, Retry};
@@ -264,7 +264,7 @@ impl S3 {
     }
 
     /// HeadObject of one version: its storage class, archive and restore
-    /// state, KMS key, retention and legal hold.
+    /// state, KMS key and full-object checksum (its lock: [`S3::version_lock`]).
     pub async fn version_state(
         &self,
         bucket: &str,
@@ -279,12 +279,30 @@ impl S3 {
                     .bucket(bucket)
                     .key(key)
                     .version_id(version_id)
+                    .checksum_mode(aws_sdk_s3::types::ChecksumMode::Enabled)
                     .send()
                     .await
                     .map_err(|e| S3Error::from_sdk("HeadObject", bucket, e))
             })
             .await?;
+        // A full-object checksum only: a composite one (of parts) differs
+        // between two copies of the same bytes made with other part sizes.
+        let full = out
+            .checksum_type()
+            .is_none_or(|t| t.as_str() == "FULL_OBJECT");
+        let checksum = [
+            ("CRC64NVME", out.checksum_crc64_nvme()),
+            ("CRC32", out.checksum_crc32()),
+            ("CRC32C", out.checksum_crc32_c()),
+            ("SHA256", out.checksum_sha256()),
+            ("SHA1", out.checksum_sha1()),
+        ]
+        .into_iter()
+        .find_map(|(algorithm, value)| Some(format!("{algorithm}:{}", value?)))
+        .filter(|_| full);
         Ok(VersionState {
+            checksum,
+            customer_key: out.sse_customer_algorithm().is_some(),
             storage_class: out
                 .storage_class()
                 .map(|c| c.as_str().to_owned())
@@ -296,13 +314,68 @@ impl S3 {
                 Some(_) => Restore::Done,
             },
             kms_key_id: out.ssekms_key_id().map(str::to_owned),
-            retention: out
-                .object_lock_mode()
-                .zip(out.object_lock_retain_until_date())
-                .map(|(m, t)| (m.as_str().to_owned(), t.secs())),
-            legal_hold: out
-                .object_lock_legal_hold_status()
+        })
+    }
+
+    /// A version's retention and legal hold as the lock APIs give them
+    /// (GetObjectRetention, GetObjectLegalHold): HeadObject returns the
+    /// lock headers only to callers allowed s3:GetObjectRetention and
+    /// s3:GetObjectLegalHold, and says nothing when they are not, so an
+    /// absent header proves nothing. `NoSuchObjectLockConfiguration` is
+    /// S3's answer for a version with no retention (or never a hold): not
+    /// locked. An AccessDenied is returned as the error it is: the caller
+    /// cannot know.
+    pub async fn version_lock(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: &str,
+    ) -> Result<VersionLock, S3Error> {
+        let none = |e: &S3Error| e.code.as_deref() == Some("NoSuchObjectLockConfiguration");
+        let retention = self
+            .pacer
+            .call(partition_of(key), Retry::Idempotent, || async {
+                self.sdk()
+                    .get_object_retention()
+                    .bucket(bucket)
+                    .key(key)
+                    .version_id(version_id)
+                    .send()
+                    .await
+                    .map_err(|e| S3Error::from_sdk("GetObjectRetention", bucket, e))
+            })
+            .await;
+        let retention = match retention {
+            Ok(out) => out
+                .retention()
+                .and_then(|r| Some((r.mode()?.as_str().to_owned(), r.retain_until_date()?.secs()))),
+            Err(e) if none(&e) => None,
+            Err(e) => return Err(e),
+        };
+        let hold = self
+            .pacer
+            .call(partition_of(key), Retry::Idempotent, || async {
+                self.sdk()
+                    .get_object_legal_hold()
+                    .bucket(bucket)
+                    .key(key)
+                    .version_id(version_id)
+                    .send()
+                    .await
+                    .map_err(|e| S3Error::from_sdk("GetObjectLegalHold", bucket, e))
+            })
+            .await;
+        let legal_hold = match hold {
+            Ok(out) => out
+                .legal_hold()
+                .and_then(|h| h.status())
                 .is_some_and(|s| s.as_str() == "ON"),
+            Err(e) if none(&e) => false,
+            Err(e) => return Err(e),
+        };
+        Ok(VersionLock {
+            retention,
+            legal_hold,
         })
     }
 

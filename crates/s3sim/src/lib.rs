@@ -7,14 +7,32 @@
 //! interleaves versions and delete markers as AWS does. [`Config`] sets
 //! latency and faults; [`seed`] builds big buckets directly in memory;
 //! [`report`] gives a bucket's S3 Inventory report.
+//!
+//! # Layout
+//!
+//! - `server`: connections, latency, injected faults, the stats page.
+//! - `s3impl`: the S3 operations, on the store; `route`: ListObjectVersions.
+//! - `store`: buckets, keys, versions and delete markers (and who wrote
+//!   each); `settings`: bucket configurations and per-version state (Object
+//!   Lock, restores); `seed`: big buckets built in memory.
+//! - `auth`: who is calling (principals, `--credentials`, SigV4 secrets);
+//!   `access`: the IAM actions each request needs, and the verdict;
+//!   `policy`: bucket policies, and the documented patterns s3sim enforces;
+//!   `ssec`: objects encrypted with a customer's key (SSE-C).
+//! - `xml`: the ListVersionsResult document; `report`: inventory reports;
+//!   `options`: the command line.
 
+mod access;
+pub mod auth;
 mod options;
+pub mod policy;
 pub mod report;
 mod route;
 mod s3impl;
 pub mod seed;
 mod server;
 pub mod settings;
+mod ssec;
 pub mod store;
 pub mod xml;
 
@@ -70,6 +88,10 @@ pub struct Config {
     /// Whose layout ListObjectVersions answers in (AWS's, or another
     /// S3-compatible server's: see [`xml::Dialect`]).
     pub list_dialect: xml::Dialect,
+    /// Principals besides the `access_key` pair (which is the root user of
+    /// [`auth::DEFAULT_ACCOUNT`], allowed everything); their access keys
+    /// must differ from it and from each other.
+    pub principals: Vec<auth::KeyPair>,
 }
 
 impl Default for Config {
@@ -85,6 +107,7 @@ impl Default for Config {
             restore_delay: Duration::ZERO,
             denied_kms_keys: Vec::new(),
             list_dialect: xml::Dialect::Aws,
+            principals: Vec::new(),
         }
     }
 }
@@ -174,11 +197,18 @@ pub struct Sim {
     pub config: Arc<Config>,
     pub counters: Arc<Counters>,
     dice: Arc<AtomicU64>,
+    /// Every key pair requests may be signed with.
+    pub keys: Arc<auth::Keys>,
 }
 
 impl Sim {
     pub fn new(config: Config) -> Sim {
         Sim {
+            keys: Arc::new(auth::Keys::new(
+                &config.access_key,
+                &config.secret_key,
+                &config.principals,
+            )),
             store: Arc::new(Store::new(config.seed)),
             settings: Arc::default(),
             dice: Arc::new(AtomicU64::new(config.seed)),

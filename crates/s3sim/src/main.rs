@@ -9,9 +9,13 @@ use s3sim::Options;
 async fn main() -> std::io::Result<()> {
     let options = Options::parse();
     let started = Instant::now();
-    let sim = options
-        .sim()
-        .map_err(|e| std::io::Error::other(format!("{e:?}")))?;
+    let sim = match options.sim() {
+        Ok(sim) => sim,
+        Err(e) => {
+            eprintln!("s3sim: {e}");
+            std::process::exit(1);
+        }
+    };
     if let Some(spec) = options.seed_spec() {
         eprintln!(
             "s3sim: seeded s3://{}: {} keys over {} prefixes in {:.1} s",

@@ -6,15 +6,23 @@ use std::time::Duration;
 
 use clap::Parser;
 
+use crate::auth::CredentialsFile;
 use crate::seed::{KeyShape, SeedSpec};
+use crate::store::StoreError;
 use crate::{Config, Faults, Sim};
 
 /// An in-memory, versioned S3 server for tests and benchmarks: fast,
 /// faithful to AWS's versioning semantics, and able to misbehave on purpose.
 ///
-/// Requests must be SigV4-signed with the configured key pair; use
-/// path-style addressing (http://ADDR/BUCKET/KEY). GET /_s3sim/stats shows
-/// the request counters, which are also printed on exit.
+/// Requests must be SigV4-signed with a known key pair (--access-key, or one
+/// of --credentials); use path-style addressing (http://ADDR/BUCKET/KEY).
+/// Each request is authorized by the IAM actions S3 requires for it. Bucket
+/// policies are stored and given back as sent, but s3sim is no policy
+/// evaluator: it enforces only the statements of the S3 user guide's
+/// "Enforce conditional writes" and "Enforce conditional deletes" patterns
+/// (conditions on s3:if-match, s3:if-none-match, s3:ObjectCreationOperation);
+/// other statements have no effect. GET /_s3sim/stats shows the request
+/// counters, which are also printed on exit.
 #[derive(Debug, Parser)]
 #[command(name = "s3sim", version, max_term_width = 100)]
 #[command(
@@ -29,10 +37,23 @@ pub struct Options {
     /// Write the bound address (host:port) to this file once listening.
     #[arg(long, value_name = "FILE")]
     pub addr_file: Option<PathBuf>,
+    /// The access key of the root user of account 123456789012, which may
+    /// do everything (bucket policies that enforce conditional writes or
+    /// deletes apply to it too).
     #[arg(long, default_value = "s3sim")]
     pub access_key: String,
+    /// Its secret key.
     #[arg(long, default_value = "s3sim-secret", hide_default_value = true)]
     pub secret_key: String,
+    /// More principals: a JSON list of {"access_key", "secret_key",
+    /// "account_id" (12 digits), "arn" (arn:aws:iam::ACCOUNT:user/NAME,
+    /// …:role/NAME, …:root, or arn:aws:sts::ACCOUNT:assumed-role/ROLE/SESSION),
+    /// "canonical_id" (optional, 64 hex digits), "allow": ["s3:GetObject",
+    /// "s3:Get*", "s3:*", …]}. Each may do only what "allow" names (and what
+    /// a bucket policy grants it); every version and delete marker records
+    /// who made it.
+    #[arg(long, value_name = "FILE", value_parser = CredentialsFile::read)]
+    pub credentials: Option<CredentialsFile>,
     /// Latency added to every request.
     #[arg(long, value_name = "MS", default_value_t = 0.0)]
     pub latency_ms: f64,
@@ -131,7 +152,11 @@ pub struct Options {
 
 impl Options {
     /// The simulated S3 these options describe, seeded.
-    pub fn sim(&self) -> Result<Sim, crate::store::StoreError> {
+    pub fn sim(&self) -> Result<Sim, StartError> {
+        let principals = self.credentials.clone().unwrap_or_default();
+        principals
+            .check_against(&self.access_key)
+            .map_err(StartError::Credentials)?;
         let sim = Sim::new(Config {
             access_key: self.access_key.clone(),
             secret_key: self.secret_key.clone(),
@@ -151,9 +176,10 @@ impl Options {
             restore_delay: ms(self.restore_delay_ms),
             denied_kms_keys: self.deny_kms_key.clone(),
             list_dialect: self.list_dialect,
+            principals: principals.0,
         });
         if let Some(spec) = self.seed_spec() {
-            crate::seed::seed(&sim.store, &spec)?;
+            crate::seed::seed(&sim.store, &spec).map_err(StartError::Seed)?;
         }
         Ok(sim)
     }
@@ -202,9 +228,7 @@ impl Options {
 
     /// Starts the server on `listen`, on the current tokio runtime.
     pub async fn serve(&self) -> std::io::Result<crate::Server> {
-        let sim = self
-            .sim()
-            .map_err(|e| std::io::Error::other(format!("{e:?}")))?;
+        let sim = self.sim().map_err(std::io::Error::other)?;
         let listener = tokio::net::TcpListener::bind(&self.listen).await?;
         crate::serve(sim, listener)
     }
@@ -212,4 +236,14 @@ impl Options {
 
 fn ms(v: f64) -> Duration {
     Duration::from_secs_f64(v.max(0.0) / 1000.0)
+}
+
+/// Why the options describe no server.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot seed the bucket: {0:?}")]
+    Seed(StoreError),
+    /// The principals cannot be told apart.
+    #[error("{0}")]
+    Credentials(String),
 }

@@ -31,6 +31,10 @@ impl S3Route for ListVersionsRoute {
             })
     }
 
+    async fn check_access(&self, req: &mut S3Request<Body>) -> S3Result<()> {
+        self.0.admit_route("ListObjectVersions", req)
+    }
+
     async fn call(&self, req: S3Request<Body>) -> S3Result<S3Response<Body>> {
         let sim = &self.0;
         sim.count(Op::ListObjectVersions);

@@ -9,9 +9,10 @@ use futures::TryStreamExt;
 use s3s::dto::*;
 use s3s::{s3_error, S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 
-use crate::settings::{Restore, Retention};
+use crate::access::requester_of;
+use crate::settings::{LockHeaderError, LockRequest, Restore, Retention};
 use crate::store::{Content, Entry, ObjectMeta, Precondition, StoreError, VersionId, Versioning};
-use crate::{Op, Sim};
+use crate::{ssec, Op, Sim};
 
 fn map_err(e: StoreError) -> S3Error {
     match e {
@@ -133,12 +134,39 @@ macro_rules! meta_from {
                 .map(|s: &StorageClass| s.as_str().to_owned())
                 .filter(|s| s != "STANDARD"),
             kms_key_id: $i.ssekms_key_id,
+            sse_customer_key_md5: None,
         }
     };
 }
 
-/// Reads the source of a copy: an object version that is not archived.
-fn copy_source(sim: &Sim, source: &CopySource) -> S3Result<(Entry, Option<VersionId>)> {
+/// The Object Lock a write's headers ask for, refused as S3 refuses it.
+macro_rules! lock_from {
+    ($sim:expr, $i:ident) => {
+        LockRequest::from_headers(
+            $sim.settings.locking(&$i.bucket),
+            $i.object_lock_mode.as_ref().map(|m| m.as_str()),
+            $i.object_lock_retain_until_date.as_ref().map(unix_ms),
+            $i.object_lock_legal_hold_status
+                .as_ref()
+                .map(|h| h.as_str()),
+        )
+        .map_err(|e| match e {
+            LockHeaderError::NoObjectLock => s3_error!(
+                InvalidRequest,
+                "Bucket is missing Object Lock Configuration"
+            ),
+            LockHeaderError::Invalid(m) => S3Error::with_message(S3ErrorCode::InvalidArgument, m),
+        })
+    };
+}
+
+/// Reads the source of a copy: an object version that is not archived,
+/// whose customer key (SSE-C), if it has one, the copy presents.
+fn copy_source(
+    sim: &Sim,
+    source: &CopySource,
+    customer_key: Option<&str>,
+) -> S3Result<(Entry, Option<VersionId>)> {
     let CopySource::Bucket {
         bucket,
         key,
@@ -159,6 +187,7 @@ fn copy_source(sim: &Sim, source: &CopySource) -> S3Result<(Entry, Option<Versio
         e => map_err(e),
     })?;
     let content = entry.content.as_ref().expect("get returns objects");
+    ssec::readable(customer_key_of(content), customer_key)?;
     readable(sim, content)?;
     if archived(sim, name, key, &entry) {
         return Err(map_err(StoreError::InvalidObjectState));
@@ -188,6 +217,27 @@ fn in_archive(sim: &Sim, bucket: &str, key: &str, entry: &Entry) -> bool {
         }
         _ => false,
     }
+}
+
+/// Whether a part presents the customer key its upload was started with.
+fn part_encryption(
+    bucket: &crate::store::Bucket,
+    upload_id: &str,
+    customer_key: Option<&str>,
+) -> S3Result<()> {
+    let uploads = bucket.uploads.lock().expect("not poisoned");
+    match uploads.get(upload_id) {
+        Some(u) => ssec::part_key(u.meta.sse_customer_key_md5.as_deref(), customer_key),
+        // The part's own request answers NoSuchUpload.
+        None => Ok(()),
+    }
+}
+
+/// The MD5 of the customer key an SSE-C version was written with.
+fn customer_key_of(content: &Content) -> Option<&str> {
+    content
+        .meta()
+        .and_then(|m| m.sse_customer_key_md5.as_deref())
 }
 
 /// Refuses to decrypt with a KMS key this identity may not use.
@@ -226,9 +276,14 @@ macro_rules! object_output {
             content_language: meta.content_language,
             metadata: (!meta.metadata.is_empty()).then(|| meta.metadata.into_iter().collect()),
             storage_class: meta.storage_class.map(StorageClass::from),
-            server_side_encryption: Some(ServerSideEncryption::from(
-                if meta.kms_key_id.is_some() { "aws:kms" } else { "AES256" }.to_owned(),
-            )),
+            // SSE-C objects name their algorithm in the customer headers.
+            server_side_encryption: meta.sse_customer_key_md5.is_none().then(|| {
+                ServerSideEncryption::from(
+                    if meta.kms_key_id.is_some() { "aws:kms" } else { "AES256" }.to_owned(),
+                )
+            }),
+            sse_customer_algorithm: meta.sse_customer_key_md5.as_ref().map(|_| "AES256".to_owned()),
+            sse_customer_key_md5: meta.sse_customer_key_md5,
             ssekms_key_id: meta.kms_key_id,
             $($field: $value,)*
             ..Default::default()
@@ -260,6 +315,20 @@ fn not_found_headers(
 }
 
 const LOCKED: &str = "Access Denied because object protected by object lock.";
+
+fn no_lock_configuration() -> S3Error {
+    S3Error::with_message(
+        S3ErrorCode::NoSuchObjectLockConfiguration,
+        "The specified object does not have a ObjectLock configuration",
+    )
+}
+
+/// The Object Lock headers of a HEAD or GET answer.
+type LockHeaders = (
+    Option<ObjectLockMode>,
+    Option<Timestamp>,
+    Option<ObjectLockLegalHoldStatus>,
+);
 
 fn mfa_required() -> S3Error {
     s3_error!(
@@ -326,6 +395,49 @@ impl Sim {
     /// The version a per-version request names (the newest without an id).
     fn version_of(&self, bucket: &str, key: &str, id: Option<&str>) -> S3Result<VersionId> {
         Ok(read(self, bucket, key, id)?.version_id)
+    }
+
+    /// The per-version Object Lock requests need the bucket's Object Lock
+    /// (400 otherwise, as on AWS).
+    fn lock_enabled(&self, bucket: &str) -> S3Result<()> {
+        if self.settings.locking(bucket) {
+            return Ok(());
+        }
+        Err(s3_error!(
+            InvalidRequest,
+            "Bucket is missing Object Lock Configuration"
+        ))
+    }
+
+    /// What a HEAD or GET shows of a version's Object Lock: the retention
+    /// only to a caller allowed `s3:GetObjectRetention`, the legal hold
+    /// only to one allowed `s3:GetObjectLegalHold`, and only if a hold was
+    /// ever set on the version (HeadObject API reference).
+    fn lock_headers(
+        &self,
+        requester: Option<&crate::auth::Requester>,
+        bucket: &str,
+        key: &str,
+        state: &crate::settings::VersionState,
+    ) -> LockHeaders {
+        let retention = state
+            .retention
+            .as_ref()
+            .filter(|_| self.may(requester, "s3:GetObjectRetention", bucket, key));
+        let hold = state
+            .legal_hold
+            .filter(|_| self.may(requester, "s3:GetObjectLegalHold", bucket, key));
+        (
+            retention.map(|r| ObjectLockMode::from(r.mode.clone())),
+            retention.map(|r| timestamp(r.until_ms)),
+            hold.map(|on| {
+                ObjectLockLegalHoldStatus::from_static(if on {
+                    ObjectLockLegalHoldStatus::ON
+                } else {
+                    ObjectLockLegalHoldStatus::OFF
+                })
+            }),
+        )
     }
 
     fn configured<T>(
@@ -426,17 +538,13 @@ impl s3s::S3 for Sim {
     ) -> S3Result<S3Response<GetObjectRetentionOutput>> {
         self.count(Op::ObjectLock);
         let i = req.input;
+        self.lock_enabled(&i.bucket)?;
         let id = self.version_of(&i.bucket, &i.key, i.version_id.as_deref())?;
         let retention = self
             .settings
             .version(&i.bucket, &i.key, id)
             .retention
-            .ok_or_else(|| {
-                S3Error::with_message(
-                    S3ErrorCode::NoSuchObjectLockConfiguration,
-                    "The specified object does not have a ObjectLock configuration",
-                )
-            })?;
+            .ok_or_else(no_lock_configuration)?;
         Ok(S3Response::new(GetObjectRetentionOutput {
             retention: Some(ObjectLockRetention {
                 mode: Some(ObjectLockRetentionMode::from(retention.mode)),
@@ -451,12 +559,7 @@ impl s3s::S3 for Sim {
     ) -> S3Result<S3Response<PutObjectRetentionOutput>> {
         self.count(Op::ObjectLock);
         let i = req.input;
-        if !self.settings.locking(&i.bucket) {
-            return Err(s3_error!(
-                InvalidRequest,
-                "Bucket is missing Object Lock Configuration"
-            ));
-        }
+        self.lock_enabled(&i.bucket)?;
         let id = self.version_of(&i.bucket, &i.key, i.version_id.as_deref())?;
         let retention = i.retention.and_then(|r| {
             Some(Retention {
@@ -493,8 +596,14 @@ impl s3s::S3 for Sim {
     ) -> S3Result<S3Response<GetObjectLegalHoldOutput>> {
         self.count(Op::ObjectLock);
         let i = req.input;
+        self.lock_enabled(&i.bucket)?;
         let id = self.version_of(&i.bucket, &i.key, i.version_id.as_deref())?;
-        let on = self.settings.version(&i.bucket, &i.key, id).legal_hold;
+        // A hold never set is no configuration at all (404), as AWS answers.
+        let on = self
+            .settings
+            .version(&i.bucket, &i.key, id)
+            .legal_hold
+            .ok_or_else(no_lock_configuration)?;
         Ok(S3Response::new(GetObjectLegalHoldOutput {
             legal_hold: Some(ObjectLockLegalHold {
                 status: Some(ObjectLockLegalHoldStatus::from_static(if on {
@@ -512,19 +621,14 @@ impl s3s::S3 for Sim {
     ) -> S3Result<S3Response<PutObjectLegalHoldOutput>> {
         self.count(Op::ObjectLock);
         let i = req.input;
-        if !self.settings.locking(&i.bucket) {
-            return Err(s3_error!(
-                InvalidRequest,
-                "Bucket is missing Object Lock Configuration"
-            ));
-        }
+        self.lock_enabled(&i.bucket)?;
         let id = self.version_of(&i.bucket, &i.key, i.version_id.as_deref())?;
         let on = i
             .legal_hold
             .and_then(|h| h.status)
             .is_some_and(|s| s.as_str() == ObjectLockLegalHoldStatus::ON);
         self.settings
-            .update_version(&i.bucket, &i.key, id, |v| v.legal_hold = on);
+            .update_version(&i.bucket, &i.key, id, |v| v.legal_hold = Some(on));
         Ok(S3Response::new(Default::default()))
     }
 
@@ -786,17 +890,33 @@ impl s3s::S3 for Sim {
         req: S3Request<PutObjectInput>,
     ) -> S3Result<S3Response<PutObjectOutput>> {
         self.count(Op::PutObject);
+        let writer = requester_of(&req);
         let i = req.input;
         let bucket = self.store.bucket(&i.bucket).map_err(map_err)?;
+        let lock = lock_from!(self, i)?;
+        let customer_key = ssec::presented(
+            i.sse_customer_algorithm.as_deref(),
+            i.sse_customer_key.as_deref(),
+            i.sse_customer_key_md5.as_deref(),
+        )?;
         let body = collect(i.body).await?;
-        let meta = meta_from!(i, i.tagging.as_deref(), i.storage_class.as_ref());
-        let content = Content::stored(body, meta);
+        let mut meta = meta_from!(i, i.tagging.as_deref(), i.storage_class.as_ref());
+        let content = match &customer_key {
+            Some(k) => {
+                meta.sse_customer_key_md5 = Some(k.clone());
+                let etag = ssec::etag(k, &body);
+                Content::Stored(Arc::new(crate::store::Stored { body, etag, meta }))
+            }
+            None => Content::stored(body, meta),
+        };
         let tag = etag(&content);
-        let id = self.store.put(&bucket, &i.key, content);
-        self.settings.lock_new_version(&i.bucket, &i.key, id);
+        let id = self.store.put(&bucket, &i.key, content, writer);
+        self.settings.lock_new_version(&i.bucket, &i.key, id, &lock);
         Ok(S3Response::new(PutObjectOutput {
             e_tag: Some(tag),
             version_id: (!id.is_null()).then(|| id.encode()),
+            sse_customer_algorithm: customer_key.as_ref().map(|_| "AES256".to_owned()),
+            sse_customer_key_md5: customer_key,
             ..Default::default()
         }))
     }
@@ -806,9 +926,16 @@ impl s3s::S3 for Sim {
         req: S3Request<GetObjectInput>,
     ) -> S3Result<S3Response<GetObjectOutput>> {
         self.count(Op::GetObject);
+        let requester = requester_of(&req);
         let i = req.input;
         let entry = read(self, &i.bucket, &i.key, i.version_id.as_deref())?;
         let content = entry.content.as_ref().expect("an object");
+        let customer_key = ssec::presented(
+            i.sse_customer_algorithm.as_deref(),
+            i.sse_customer_key.as_deref(),
+            i.sse_customer_key_md5.as_deref(),
+        )?;
+        ssec::readable(customer_key_of(content), customer_key.as_deref())?;
         readable(self, content)?;
         if archived(self, &i.bucket, &i.key, &entry) {
             return Err(map_err(StoreError::InvalidObjectState));
@@ -828,12 +955,18 @@ impl s3s::S3 for Sim {
         let bytes = content.bytes(range);
         let stream = futures::stream::once(async move { Ok::<_, std::io::Error>(bytes) });
         let tags = content.meta().map_or(0, |m| m.tags.len());
+        let state = self.settings.version(&i.bucket, &i.key, entry.version_id);
+        let (mode, until, hold) =
+            self.lock_headers(requester.as_deref(), &i.bucket, &i.key, &state);
         Ok(S3Response::new(
             object_output!(GetObjectOutput, entry, content, {
                 body: Some(StreamingBlob::wrap(stream)),
                 content_length: Some(len as i64),
                 content_range: content_range,
                 tag_count: (tags > 0).then_some(tags as i32),
+                object_lock_mode: mode,
+                object_lock_retain_until_date: until,
+                object_lock_legal_hold_status: hold,
             }),
         ))
     }
@@ -843,9 +976,16 @@ impl s3s::S3 for Sim {
         req: S3Request<HeadObjectInput>,
     ) -> S3Result<S3Response<HeadObjectOutput>> {
         self.count(Op::HeadObject);
+        let requester = requester_of(&req);
         let i = req.input;
         let entry = read(self, &i.bucket, &i.key, i.version_id.as_deref())?;
         let content = entry.content.as_ref().expect("an object");
+        let customer_key = ssec::presented(
+            i.sse_customer_algorithm.as_deref(),
+            i.sse_customer_key.as_deref(),
+            i.sse_customer_key_md5.as_deref(),
+        )?;
+        ssec::readable(customer_key_of(content), customer_key.as_deref())?;
         let state = self.settings.version(&i.bucket, &i.key, entry.version_id);
         let restore = match state.restore() {
             Restore::NotRequested => None,
@@ -858,17 +998,16 @@ impl s3s::S3 for Sim {
         let archive_status = (content.storage_class() == Some("INTELLIGENT_TIERING")
             && archived(self, &i.bucket, &i.key, &entry))
         .then(|| ArchiveStatus::from_static(ArchiveStatus::ARCHIVE_ACCESS));
-        let retention = state.retention.clone();
+        let (mode, until, hold) =
+            self.lock_headers(requester.as_deref(), &i.bucket, &i.key, &state);
         Ok(S3Response::new(
             object_output!(HeadObjectOutput, entry, content, {
                 content_length: Some(content.size() as i64),
                 restore: restore,
                 archive_status: archive_status,
-                object_lock_mode: retention.as_ref().map(|r| ObjectLockMode::from(r.mode.clone())),
-                object_lock_retain_until_date: retention.map(|r| timestamp(r.until_ms)),
-                object_lock_legal_hold_status: state.legal_hold.then(|| {
-                    ObjectLockLegalHoldStatus::from_static(ObjectLockLegalHoldStatus::ON)
-                }),
+                object_lock_mode: mode,
+                object_lock_retain_until_date: until,
+                object_lock_legal_hold_status: hold,
             }),
         ))
     }
@@ -878,6 +1017,7 @@ impl s3s::S3 for Sim {
         req: S3Request<DeleteObjectInput>,
     ) -> S3Result<S3Response<DeleteObjectOutput>> {
         self.count(Op::DeleteObject);
+        let writer = requester_of(&req);
         let i = req.input;
         let bucket = self.store.bucket(&i.bucket).map_err(map_err)?;
         match version(i.version_id.as_deref())? {
@@ -895,7 +1035,7 @@ impl s3s::S3 for Sim {
                 }))
             }
             None => {
-                let marker = self.store.delete(&bucket, &i.key);
+                let marker = self.store.delete(&bucket, &i.key, writer);
                 Ok(S3Response::new(DeleteObjectOutput {
                     delete_marker: marker.map(|_| true),
                     version_id: marker.map(|v| v.encode()),
@@ -910,6 +1050,7 @@ impl s3s::S3 for Sim {
         req: S3Request<DeleteObjectsInput>,
     ) -> S3Result<S3Response<DeleteObjectsOutput>> {
         self.count(Op::DeleteObjects);
+        let writer = requester_of(&req);
         let i = req.input;
         if i.delete.objects.len() > 1000 {
             return Err(s3_error!(MalformedXML, "The XML you provided was not well-formed or did not validate against our published schema"));
@@ -930,6 +1071,17 @@ impl s3s::S3 for Sim {
                 message: Some(message.to_owned()),
                 version_id: object.version_id.clone(),
             };
+            // Each key is authorized on its own, as S3 does.
+            if let Err(e) = self.may_delete(
+                writer.as_deref(),
+                &i.bucket,
+                &object.key,
+                object.version_id.is_some(),
+                object.e_tag.as_ref().map(|e| e.value()),
+            ) {
+                errors.push(fail("AccessDenied", e.message().unwrap_or("Access Denied")));
+                continue;
+            }
             // Injected: S3 sometimes answers 200 with per-key SlowDown errors.
             if self.fault_delete_slowdown() {
                 errors.push(fail("SlowDown", "Please reduce your request rate."));
@@ -955,7 +1107,7 @@ impl s3s::S3 for Sim {
                     },
                 },
                 None => {
-                    let marker = self.store.delete(&bucket, &object.key);
+                    let marker = self.store.delete(&bucket, &object.key, writer.clone());
                     deleted.push(DeletedObject {
                         key: Some(object.key.clone()),
                         version_id: None,
@@ -997,9 +1149,21 @@ impl s3s::S3 for Sim {
                 "A conflicting operation occurred. If using PutObject you can retry the request."
             ));
         }
+        let writer = requester_of(&req);
         let i = req.input;
         let bucket = self.store.bucket(&i.bucket).map_err(map_err)?;
-        let (source, source_vid) = copy_source(self, &i.copy_source)?;
+        let lock = lock_from!(self, i)?;
+        let source_key = ssec::presented(
+            i.copy_source_sse_customer_algorithm.as_deref(),
+            i.copy_source_sse_customer_key.as_deref(),
+            i.copy_source_sse_customer_key_md5.as_deref(),
+        )?;
+        let customer_key = ssec::presented(
+            i.sse_customer_algorithm.as_deref(),
+            i.sse_customer_key.as_deref(),
+            i.sse_customer_key_md5.as_deref(),
+        )?;
+        let (source, source_vid) = copy_source(self, &i.copy_source, source_key.as_deref())?;
         let src = source.content.expect("an object");
         let replace_meta = i
             .metadata_directive
@@ -1017,7 +1181,13 @@ impl s3s::S3 for Sim {
             .filter(|s| s != "STANDARD");
         let content = match (&src, replace_meta, replace_tags, &storage_class) {
             // Nothing changes but the version: share the bytes.
-            (_, false, false, None) if old.storage_class.is_none() => src.clone(),
+            (_, false, false, None)
+                if old.storage_class.is_none()
+                    && old.sse_customer_key_md5.is_none()
+                    && customer_key.is_none() =>
+            {
+                src.clone()
+            }
             _ => {
                 let meta = if replace_meta {
                     meta_from!(i, None, None::<&StorageClass>)
@@ -1031,22 +1201,26 @@ impl s3s::S3 for Sim {
                         old.tags.clone()
                     },
                     storage_class,
+                    // Encrypted again with the copy's own customer key, or
+                    // by S3 (SSE-C is not copied from the source).
+                    sse_customer_key_md5: customer_key.clone(),
                     ..meta
                 };
                 let body = src.bytes(0..src.size());
-                Content::Stored(Arc::new(crate::store::Stored {
-                    body,
-                    etag: src.etag(),
-                    meta,
-                }))
+                let etag = match (&customer_key, &old.sse_customer_key_md5) {
+                    (Some(k), _) => ssec::etag(k, &body),
+                    (None, Some(_)) => hex::encode(<md5::Md5 as md5::Digest>::digest(&body)),
+                    (None, None) => src.etag(),
+                };
+                Content::Stored(Arc::new(crate::store::Stored { body, etag, meta }))
             }
         };
         let tag = etag(&content);
         let id = self
             .store
-            .put_if(&bucket, &i.key, content, condition.as_ref())
+            .put_if(&bucket, &i.key, content, condition.as_ref(), writer)
             .map_err(map_err)?;
-        self.settings.lock_new_version(&i.bucket, &i.key, id);
+        self.settings.lock_new_version(&i.bucket, &i.key, id, &lock);
         Ok(S3Response::new(CopyObjectOutput {
             copy_object_result: Some(CopyObjectResult {
                 e_tag: Some(tag),
@@ -1055,6 +1229,8 @@ impl s3s::S3 for Sim {
             }),
             copy_source_version_id: source_vid.map(|v| v.encode()),
             version_id: (!id.is_null()).then(|| id.encode()),
+            sse_customer_algorithm: customer_key.as_ref().map(|_| "AES256".to_owned()),
+            sse_customer_key_md5: customer_key,
             ..Default::default()
         }))
     }
@@ -1066,12 +1242,22 @@ impl s3s::S3 for Sim {
         self.count(Op::CreateMultipartUpload);
         let i = req.input;
         let bucket = self.store.bucket(&i.bucket).map_err(map_err)?;
-        let meta = meta_from!(i, i.tagging.as_deref(), i.storage_class.as_ref());
+        let lock = lock_from!(self, i)?;
+        let customer_key = ssec::presented(
+            i.sse_customer_algorithm.as_deref(),
+            i.sse_customer_key.as_deref(),
+            i.sse_customer_key_md5.as_deref(),
+        )?;
+        let mut meta = meta_from!(i, i.tagging.as_deref(), i.storage_class.as_ref());
+        meta.sse_customer_key_md5 = customer_key.clone();
         let upload_id = self.store.create_upload(&bucket, &i.key, meta);
+        self.settings.stage_upload_lock(&upload_id, lock);
         Ok(S3Response::new(CreateMultipartUploadOutput {
             bucket: Some(i.bucket),
             key: Some(i.key),
             upload_id: Some(upload_id),
+            sse_customer_algorithm: customer_key.as_ref().map(|_| "AES256".to_owned()),
+            sse_customer_key_md5: customer_key,
             ..Default::default()
         }))
     }
@@ -1083,6 +1269,12 @@ impl s3s::S3 for Sim {
         self.count(Op::UploadPart);
         let i = req.input;
         let bucket = self.store.bucket(&i.bucket).map_err(map_err)?;
+        let customer_key = ssec::presented(
+            i.sse_customer_algorithm.as_deref(),
+            i.sse_customer_key.as_deref(),
+            i.sse_customer_key_md5.as_deref(),
+        )?;
+        part_encryption(&bucket, &i.upload_id, customer_key.as_deref())?;
         let body = collect(i.body).await?;
         let tag = self
             .store
@@ -1101,7 +1293,18 @@ impl s3s::S3 for Sim {
         self.count(Op::UploadPartCopy);
         let i = req.input;
         let bucket = self.store.bucket(&i.bucket).map_err(map_err)?;
-        let (source, source_vid) = copy_source(self, &i.copy_source)?;
+        let customer_key = ssec::presented(
+            i.sse_customer_algorithm.as_deref(),
+            i.sse_customer_key.as_deref(),
+            i.sse_customer_key_md5.as_deref(),
+        )?;
+        part_encryption(&bucket, &i.upload_id, customer_key.as_deref())?;
+        let source_key = ssec::presented(
+            i.copy_source_sse_customer_algorithm.as_deref(),
+            i.copy_source_sse_customer_key.as_deref(),
+            i.copy_source_sse_customer_key_md5.as_deref(),
+        )?;
+        let (source, source_vid) = copy_source(self, &i.copy_source, source_key.as_deref())?;
         let src = source.content.expect("an object");
         let size = src.size();
         let range = match i.copy_source_range.as_deref() {
@@ -1141,6 +1344,7 @@ impl s3s::S3 for Sim {
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
         self.count(Op::CompleteMultipartUpload);
+        let writer = requester_of(&req);
         let i = req.input;
         let bucket = self.store.bucket(&i.bucket).map_err(map_err)?;
         let parts: Vec<(i32, Option<String>)> = i
@@ -1157,8 +1361,10 @@ impl s3s::S3 for Sim {
             .collect();
         let (key, id, tag) = self
             .store
-            .complete_upload(&bucket, &i.upload_id, &parts)
+            .complete_upload(&bucket, &i.upload_id, &parts, writer)
             .map_err(map_err)?;
+        let lock = self.settings.take_upload_lock(&i.upload_id);
+        self.settings.lock_new_version(&i.bucket, &key, id, &lock);
         Ok(S3Response::new(CompleteMultipartUploadOutput {
             bucket: Some(i.bucket),
             key: Some(key),
@@ -1177,6 +1383,7 @@ impl s3s::S3 for Sim {
         self.store
             .abort_upload(&bucket, &req.input.upload_id)
             .map_err(map_err)?;
+        self.settings.take_upload_lock(&req.input.upload_id);
         Ok(S3Response::new(AbortMultipartUploadOutput::default()))
     }
 
@@ -1313,5 +1520,38 @@ impl s3s::S3 for Sim {
             start_after: i.start_after.as_deref().map(enc),
             request_charged: None,
         }))
+    }
+
+    async fn put_bucket_policy(
+        &self,
+        req: S3Request<PutBucketPolicyInput>,
+    ) -> S3Result<S3Response<PutBucketPolicyOutput>> {
+        let i = req.input;
+        let policy = crate::policy::BucketPolicy::parse(&i.policy)
+            .map_err(|m| S3Error::with_message(S3ErrorCode::MalformedPolicy, m))?;
+        self.configure(&i.bucket, |_| ())?;
+        self.settings.set_policy(&i.bucket, Some(Arc::new(policy)));
+        Ok(S3Response::new(Default::default()))
+    }
+
+    async fn get_bucket_policy(
+        &self,
+        req: S3Request<GetBucketPolicyInput>,
+    ) -> S3Result<S3Response<GetBucketPolicyOutput>> {
+        let policy = self
+            .configured(&req.input.bucket, |b| b.policy.clone())?
+            .ok_or_else(|| not_configured(S3ErrorCode::NoSuchBucketPolicy, "bucket policy"))?;
+        Ok(S3Response::new(GetBucketPolicyOutput {
+            policy: Some(policy.document.clone()),
+        }))
+    }
+
+    async fn delete_bucket_policy(
+        &self,
+        req: S3Request<DeleteBucketPolicyInput>,
+    ) -> S3Result<S3Response<DeleteBucketPolicyOutput>> {
+        self.configure(&req.input.bucket, |_| ())?;
+        self.settings.set_policy(&req.input.bucket, None);
+        Ok(S3Response::new(Default::default()))
     }
 }

@@ -113,6 +113,7 @@ pub fn seed(store: &Store, spec: &SeedSpec) -> Result<u64, StoreError> {
                     size: spec.object_size,
                     seed: rng,
                 }),
+                writer: None,
             });
         }
         written += entries.len() as u64;

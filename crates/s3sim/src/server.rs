@@ -14,12 +14,12 @@ use http_body::Frame;
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use s3s::auth::SimpleAuth;
 use s3s::service::{S3Service, S3ServiceBuilder};
 use s3s::Body;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
+use crate::auth::ClientAddr;
 use crate::route::ListVersionsRoute;
 use crate::xml::{error_document, request_id};
 use crate::{Op, Sim};
@@ -50,10 +50,8 @@ pub fn serve(sim: Sim, listener: TcpListener) -> std::io::Result<Server> {
     let addr = listener.local_addr()?;
     let service = {
         let mut b = S3ServiceBuilder::new(sim.clone());
-        b.set_auth(SimpleAuth::from_single(
-            sim.config.access_key.as_str(),
-            sim.config.secret_key.as_str(),
-        ));
+        b.set_auth(sim.clone());
+        b.set_access(sim.clone());
         b.set_route(ListVersionsRoute(sim.clone()));
         b.build()
     };
@@ -62,7 +60,7 @@ pub fn serve(sim: Sim, listener: TcpListener) -> std::io::Result<Server> {
     let task = tokio::spawn(async move {
         let http = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
         loop {
-            let (stream, _) = tokio::select! {
+            let (stream, client) = tokio::select! {
                 accepted = listener.accept() => match accepted {
                     Ok(c) => c,
                     Err(_) => continue,
@@ -74,7 +72,9 @@ pub fn serve(sim: Sim, listener: TcpListener) -> std::io::Result<Server> {
             let service = service.clone();
             let http = http.clone();
             tokio::spawn(async move {
-                let svc = hyper::service::service_fn(move |req| {
+                let svc = hyper::service::service_fn(move |mut req: Request<Incoming>| {
+                    // Who wrote what keeps the client's address.
+                    req.extensions_mut().insert(ClientAddr(client.ip()));
                     handle(sim.clone(), service.clone(), req)
                 });
                 let _ = http.serve_connection(TokioIo::new(stream), svc).await;

@@ -10,6 +10,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bytes::Bytes;
 use md5::{Digest, Md5};
 
+use crate::auth::Requester;
+
 /// A version id: 24 bytes, written as 32 characters like AWS's; all zeros
 /// is the `null` version of objects written while versioning was off.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -96,6 +98,9 @@ pub struct ObjectMeta {
     pub storage_class: Option<String>,
     /// SSE-KMS key id (`None`: SSE-S3).
     pub kms_key_id: Option<String>,
+    /// SSE-C: the MD5 (base64) of the customer's key, which every read
+    /// must present again.
+    pub sse_customer_key_md5: Option<String>,
 }
 
 /// An object's content: uploaded bytes, or generated on demand (seeded
@@ -180,6 +185,10 @@ pub struct Entry {
     pub mtime_ms: i64,
     /// `None`: a delete marker.
     pub content: Option<Content>,
+    /// Who made it (the signed request's principal and the client's
+    /// address); `None` for seeded entries. Shared by every entry one
+    /// requester makes.
+    pub writer: Option<Arc<Requester>>,
 }
 
 impl Entry {
@@ -337,8 +346,14 @@ impl Store {
     }
 
     /// A new object version (or the `null` one when versioning is off).
-    pub fn put(&self, bucket: &Bucket, key: &str, content: Content) -> VersionId {
-        self.put_if(bucket, key, content, None)
+    pub fn put(
+        &self,
+        bucket: &Bucket,
+        key: &str,
+        content: Content,
+        writer: Option<Arc<Requester>>,
+    ) -> VersionId {
+        self.put_if(bucket, key, content, None, writer)
             .expect("an unconditional write is never refused")
     }
 
@@ -350,6 +365,7 @@ impl Store {
         key: &str,
         content: Content,
         condition: Option<&Precondition>,
+        writer: Option<Arc<Requester>>,
     ) -> Result<VersionId, StoreError> {
         let versioned = *bucket.versioning.lock().expect("not poisoned") == Versioning::Enabled;
         let mut keys = bucket.keys.write().expect("not poisoned");
@@ -382,13 +398,19 @@ impl Store {
             version_id: id,
             mtime_ms: now_ms(),
             content: Some(content),
+            writer,
         });
         Ok(id)
     }
 
     /// DeleteObject without a version id: a delete marker on a versioned
     /// bucket; a real removal on one that never was. Returns the marker's id.
-    pub fn delete(&self, bucket: &Bucket, key: &str) -> Option<VersionId> {
+    pub fn delete(
+        &self,
+        bucket: &Bucket,
+        key: &str,
+        writer: Option<Arc<Requester>>,
+    ) -> Option<VersionId> {
         let versioning = *bucket.versioning.lock().expect("not poisoned");
         let mut keys = bucket.keys.write().expect("not poisoned");
         match versioning {
@@ -410,6 +432,7 @@ impl Store {
                     version_id: id,
                     mtime_ms: now_ms(),
                     content: None,
+                    writer,
                 });
                 Some(id)
             }
@@ -691,6 +714,7 @@ impl Store {
         bucket: &Bucket,
         upload_id: &str,
         parts: &[(i32, Option<String>)],
+        writer: Option<Arc<Requester>>,
     ) -> Result<(String, VersionId, String), StoreError> {
         const MIN_PART: usize = 5 * 1024 * 1024;
         let upload = {
@@ -729,7 +753,7 @@ impl Store {
             etag: etag.clone(),
             meta: upload.meta,
         }));
-        let id = self.put(bucket, &upload.key, content);
+        let id = self.put(bucket, &upload.key, content, writer);
         Ok((upload.key, id, etag))
     }
 
@@ -777,10 +801,10 @@ mod tests {
     #[test]
     fn listing_interleaves_versions_and_markers_newest_first() {
         let (s, b) = versioned();
-        let v1 = s.put(&b, "a", body("1"));
-        let m = s.delete(&b, "a").unwrap();
-        let v2 = s.put(&b, "a", body("2"));
-        s.put(&b, "b", body("x"));
+        let v1 = s.put(&b, "a", body("1"), None);
+        let m = s.delete(&b, "a", None).unwrap();
+        let v2 = s.put(&b, "a", body("2"), None);
+        s.put(&b, "b", body("x"), None);
         let page = s.list_versions(&b, "", None, None, None, 1000).unwrap();
         let got: Vec<(&str, VersionId, bool, bool)> = page
             .entries
@@ -810,7 +834,7 @@ mod tests {
         let (s, b) = versioned();
         for k in ["a", "b", "c"] {
             for i in 0..3 {
-                s.put(&b, k, body(&i.to_string()));
+                s.put(&b, k, body(&i.to_string()), None);
             }
         }
         let mut seen = Vec::new();
@@ -848,15 +872,15 @@ mod tests {
     fn unversioned_and_suspended_buckets_keep_one_null_version() {
         let s = Store::new(1);
         let b = s.create_bucket("b").unwrap();
-        s.put(&b, "k", body("1"));
-        s.put(&b, "k", body("2"));
+        s.put(&b, "k", body("1"), None);
+        s.put(&b, "k", body("2"), None);
         let page = s.list_versions(&b, "", None, None, None, 10).unwrap();
         assert_eq!(page.entries.len(), 1);
         assert!(page.entries[0].entry.version_id.is_null());
         *b.versioning.lock().unwrap() = Versioning::Enabled;
-        s.put(&b, "k", body("3"));
+        s.put(&b, "k", body("3"), None);
         *b.versioning.lock().unwrap() = Versioning::Suspended;
-        s.delete(&b, "k");
+        s.delete(&b, "k", None);
         let page = s.list_versions(&b, "", None, None, None, 10).unwrap();
         // null version replaced by a null marker on top of the enabled-era version.
         assert_eq!(page.entries.len(), 2);
@@ -867,7 +891,7 @@ mod tests {
     fn delimiters_roll_up_common_prefixes() {
         let (s, b) = versioned();
         for k in ["a/1", "a/2", "b/1", "c"] {
-            s.put(&b, k, body("x"));
+            s.put(&b, k, body("x"), None);
         }
         let page = s
             .list_versions(&b, "", Some("/"), None, None, 1000)
@@ -877,6 +901,72 @@ mod tests {
         let page = s.list_objects(&b, "", Some("/"), None, 1);
         assert_eq!(page.common_prefixes, ["a/"]);
         assert!(page.is_truncated);
+    }
+
+    #[test]
+    fn every_entry_keeps_its_writer() {
+        use crate::auth::{Principal, Requester};
+        let (s, b) = versioned();
+        let alice = Arc::new(Requester {
+            principal: Arc::new(Principal::root("alice", "111122223333")),
+            address: Some("10.0.0.7".parse().unwrap()),
+        });
+        let bob = Arc::new(Requester {
+            principal: Arc::new(Principal::root("bob", "444455556666")),
+            address: Some("10.0.0.8".parse().unwrap()),
+        });
+        let v1 = s.put(&b, "k", body("1"), Some(alice.clone()));
+        let marker = s.delete(&b, "k", Some(bob.clone())).unwrap();
+        let up = s.create_upload(&b, "k", ObjectMeta::default());
+        let e = s.upload_part(&b, &up, 1, Bytes::from_static(b"x")).unwrap();
+        let (_, v2, _) = s
+            .complete_upload(&b, &up, &[(1, Some(e))], Some(alice.clone()))
+            .unwrap();
+        // Seeded (or otherwise unattributed) entries have no writer.
+        s.put(&b, "seeded", body("s"), None);
+        let page = s.list_versions(&b, "", None, None, None, 10).unwrap();
+        let writers: Vec<(VersionId, Option<&str>, Option<String>)> = page
+            .entries
+            .iter()
+            .map(|l| {
+                let w = l.entry.writer.as_deref();
+                (
+                    l.entry.version_id,
+                    w.map(|w| w.principal.arn.as_str()),
+                    w.and_then(|w| w.address).map(|a| a.to_string()),
+                )
+            })
+            .collect();
+        assert_eq!(
+            writers,
+            [
+                (
+                    v2,
+                    Some("arn:aws:iam::111122223333:root"),
+                    Some("10.0.0.7".into())
+                ),
+                (
+                    marker,
+                    Some("arn:aws:iam::444455556666:root"),
+                    Some("10.0.0.8".into())
+                ),
+                (
+                    v1,
+                    Some("arn:aws:iam::111122223333:root"),
+                    Some("10.0.0.7".into())
+                ),
+                (page.entries[3].entry.version_id, None, None),
+            ]
+        );
+        assert_eq!(
+            s.get(&b, "k", Some(v1))
+                .unwrap()
+                .writer
+                .unwrap()
+                .principal
+                .account_id,
+            "111122223333"
+        );
     }
 
     #[test]
@@ -891,7 +981,7 @@ mod tests {
             .unwrap();
         let parts = [(1, Some(e1)), (2, Some(e2))];
         assert_eq!(
-            s.complete_upload(&b, &up, &parts),
+            s.complete_upload(&b, &up, &parts, None),
             Err(StoreError::EntityTooSmall)
         );
     }

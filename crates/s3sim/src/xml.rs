@@ -402,7 +402,12 @@ mod tests {
         let bucket = store.create_bucket("b").unwrap();
         for key in ["a b%41", "a b%42"] {
             let body = bytes::Bytes::from_static(b"x");
-            store.put(&bucket, key, Content::stored(body, ObjectMeta::default()));
+            store.put(
+                &bucket,
+                key,
+                Content::stored(body, ObjectMeta::default()),
+                None,
+            );
         }
         let page = store
             .list_versions(&bucket, "", None, None, None, 1)

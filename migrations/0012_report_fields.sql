@@ -1,4 +1,4 @@
--- s3rewind catalog, part 11: what a report could not say.
+-- s3rewind catalog, part 12: what a report could not say.
 --
 -- An inventory configuration chooses its fields; Size and ETag are
 -- optional. A report without one is refused unless the person says

@@ -1,0 +1,313 @@
+//! The steps around a restore, as docs/runbook.md tells them, on s3sim:
+//! the guard that compares exactly, the catalog that follows apply, plans
+//! that went stale, a stopped apply taken back at once.
+
+mod common;
+
+use common::*;
+
+/// Versions of `keys` under a delete marker: each key deleted, its one
+/// version noncurrent.
+fn deleted_keys(b: &mut Bucket, keys: &[&str]) -> Vec<String> {
+    keys.iter()
+        .map(|k| {
+            b.put(k, format!("data of {k}").as_bytes());
+            b.delete(k)
+        })
+        .collect()
+}
+
+#[test]
+fn verify_refuses_a_delete_when_a_marker_above_it_was_removed_since_the_scan() {
+    let mut b = Bucket::new("rb-marker", true);
+    let markers = deleted_keys(&mut b, &["k1", "k2"]);
+    b.put("k3", b"stays");
+    let w = Workdir::new();
+    let c = w.catalog();
+    s3rewind_ok(&c, &["scan", &b.url()]);
+    wait_for_second_after(unix_now().as_secs());
+    s3rewind_ok(
+        &c,
+        &[
+            "plan",
+            "expire",
+            "--noncurrent-older-than",
+            "1s",
+            "--as-of",
+            "2030-01-01T00:00:00Z",
+            "--name",
+            "ex",
+        ],
+    );
+    let planned: i64 = catalog_scalar(&c, "SELECT count(*) FROM actions");
+    assert_eq!(planned, 2);
+    // Someone undeletes both keys: their versions are current again.
+    for (k, m) in ["k1", "k2"].iter().zip(&markers) {
+        b.delete_version(k, m);
+    }
+    let out = s3rewind_ok(&c, &["apply", "ex", "--yes", "--verify"]);
+    assert!(out.contains("0 done") && out.contains("2 drifted"), "{out}");
+    for k in ["k1", "k2"] {
+        assert_eq!(b.get(k), Some(format!("data of {k}").into_bytes()), "{k}");
+    }
+    let found: String = catalog_scalar(
+        &c,
+        "SELECT error FROM plan_review WHERE plan = 'ex' AND key = 'k1'",
+    );
+    assert!(
+        found.contains("changed after the scan") && found.contains(&markers[0]),
+        "{found}"
+    );
+}
+
+/// An incident on `keys` keys: each written twice before T, then
+/// overwritten (even) or deleted (odd) after.
+fn incident(b: &mut Bucket, keys: usize) -> String {
+    for i in 0..keys {
+        b.put(&format!("img/{i:03}"), format!("{i} v1").as_bytes());
+        b.put(&format!("img/{i:03}"), format!("{i} v2").as_bytes());
+    }
+    let t = mark_t();
+    for i in 0..keys {
+        let key = format!("img/{i:03}");
+        match i % 2 {
+            0 => {
+                b.put(&key, b"bad");
+            }
+            _ => {
+                b.delete(&key);
+            }
+        }
+    }
+    t
+}
+
+#[test]
+fn a_plan_made_after_an_apply_sees_what_it_did_and_one_made_before_is_stale() {
+    let mut b = Bucket::new("rb-follow", true);
+    let t = incident(&mut b, 10);
+    let w = Workdir::new();
+    let c = w.catalog();
+    s3rewind_ok(&c, &["scan", &b.url()]);
+    s3rewind_ok(&c, &["plan", "restore", "--to", &t, "--name", "incident"]);
+    // Made before the restore is applied, from the same catalog.
+    wait_for_second_after(unix_now().as_secs());
+    s3rewind_ok(
+        &c,
+        &[
+            "plan",
+            "expire",
+            "--noncurrent-older-than",
+            "1s",
+            "--as-of",
+            "2030-01-01T00:00:00Z",
+            "--name",
+            "early",
+        ],
+    );
+    s3rewind_ok(&c, &["apply", "incident", "--yes"]);
+    // The early cleanup would delete the versions the restore undeleted.
+    let err = s3rewind_err(&c, &["apply", "early", "--yes"]);
+    assert!(
+        err.contains("stale") && err.contains("incident") && err.contains("nothing was changed"),
+        "{err}"
+    );
+    let shown = s3rewind_ok(&c, &["plan", "show", "early"]);
+    assert!(shown.contains("stale"), "{shown}");
+    // Runbook step 6, made now: it sees the bucket as the restore left it
+    // and deletes only what the restore put out of sight.
+    wait_for_second_after(unix_now().as_secs());
+    s3rewind_ok(
+        &c,
+        &[
+            "plan",
+            "expire",
+            "--noncurrent-older-than",
+            "1s",
+            "--as-of",
+            "2030-01-01T00:00:00Z",
+            "--name",
+            "cleanup",
+        ],
+    );
+    s3rewind_ok(&c, &["apply", "cleanup", "--yes"]);
+    for i in 0..10 {
+        assert_eq!(
+            b.get(&format!("img/{i:03}")),
+            Some(format!("{i} v2").into_bytes()),
+            "img/{i:03}"
+        );
+    }
+    let verified = s3rewind_ok(&c, &["verify", "incident"]);
+    assert!(verified.contains("10 of 10 keys"), "{verified}");
+}
+
+#[test]
+fn a_stopped_apply_sends_nothing_more_and_can_be_taken_back_at_once() {
+    let server = start_server(ServerKind::S3sim, &["--latency-ms", "5"]);
+    let mut b = Bucket::on(&server, &unique_bucket("rb-stop"), true);
+    let t = incident(&mut b, 300);
+    let w = Workdir::new();
+    let c = w.catalog();
+    let endpoint = ["--endpoint-url", server.endpoint.as_str()];
+    let url = b.url();
+    let mut scan = vec!["scan", url.as_str()];
+    scan.extend(endpoint);
+    s3rewind_ok(&c, &scan);
+    s3rewind_ok(&c, &["plan", "restore", "--to", &t, "--name", "wrong"]);
+    let mut apply = vec!["apply", "wrong", "--yes", "--concurrency", "2"];
+    apply.extend(endpoint);
+    let mut child = spawn_s3rewind(&c, &apply);
+    wait_until(
+        "some actions done",
+        std::time::Duration::from_secs(60),
+        || catalog_count(&c, "SELECT count(*) FROM actions WHERE status = 'done'") >= 20,
+    );
+    let interrupted = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill -INT");
+    assert!(interrupted.success());
+    let status = child.wait().expect("apply ends");
+    assert_eq!(status.code(), Some(130), "{}", stderr_of(&mut child));
+    // What it claimed and did not send is pending again; nothing is in flight.
+    let in_flight: i64 = catalog_scalar(
+        &c,
+        "SELECT count(*) FROM actions WHERE status = 'in_flight'",
+    );
+    assert_eq!(in_flight, 0);
+    let done: i64 = catalog_scalar(&c, "SELECT count(*) FROM actions WHERE status = 'done'");
+    let pending: i64 = catalog_scalar(&c, "SELECT count(*) FROM actions WHERE status = 'pending'");
+    assert!(done > 0 && pending > 0, "{done} done, {pending} pending");
+    let shown = s3rewind_ok(&c, &["status"]);
+    assert!(shown.contains("partly applied"), "{shown}");
+    // The wrong plan is taken back at once.
+    s3rewind_ok(&c, &["plan", "undo", "wrong", "--name", "back"]);
+    let mut undo = vec!["apply", "back", "--yes"];
+    undo.extend(endpoint);
+    s3rewind_ok(&c, &undo);
+    for i in 0..300 {
+        let want = match i % 2 {
+            0 => Some(b"bad".to_vec()),
+            _ => None,
+        };
+        assert_eq!(b.get(&format!("img/{i:03}")), want, "img/{i:03}");
+    }
+}
+
+#[test]
+fn a_killed_apply_is_settled_without_sending_anything_new() {
+    let server = start_server(ServerKind::S3sim, &["--latency-ms", "5"]);
+    let mut b = Bucket::on(&server, &unique_bucket("rb-settle"), true);
+    let t = incident(&mut b, 200);
+    let w = Workdir::new();
+    let c = w.catalog();
+    let endpoint = ["--endpoint-url", server.endpoint.as_str()];
+    let url = b.url();
+    let mut scan = vec!["scan", url.as_str()];
+    scan.extend(endpoint);
+    s3rewind_ok(&c, &scan);
+    s3rewind_ok(&c, &["plan", "restore", "--to", &t, "--name", "wrong"]);
+    let mut apply = vec!["apply", "wrong", "--yes", "--concurrency", "4"];
+    apply.extend(endpoint);
+    kill_at(
+        &c,
+        &apply,
+        "SELECT count(*) FROM actions WHERE status = 'done'",
+        30,
+    );
+    let in_flight: i64 = catalog_scalar(
+        &c,
+        "SELECT count(*) FROM actions WHERE status = 'in_flight'",
+    );
+    assert!(in_flight > 0);
+    let err = s3rewind_err(&c, &["plan", "undo", "wrong"]);
+    assert!(err.contains("--settle"), "{err}");
+    let copies_before = server.served(s3sim::Op::CopyObject);
+    let markers_before = server.served(s3sim::Op::DeleteObject);
+    let mut settle = vec!["apply", "wrong", "--yes", "--settle"];
+    settle.extend(endpoint);
+    let out = s3rewind_ok(&c, &settle);
+    assert!(out.contains("nothing new is sent"), "{out}");
+    assert_eq!(server.served(s3sim::Op::CopyObject), copies_before);
+    assert_eq!(server.served(s3sim::Op::DeleteObject), markers_before);
+    let in_flight: i64 = catalog_scalar(
+        &c,
+        "SELECT count(*) FROM actions WHERE status = 'in_flight'",
+    );
+    assert_eq!(in_flight, 0);
+    s3rewind_ok(&c, &["plan", "undo", "wrong", "--name", "back"]);
+    let mut undo = vec!["apply", "back", "--yes"];
+    undo.extend(endpoint);
+    s3rewind_ok(&c, &undo);
+
+    // Undone: every view says so, and the rest of the plan is not applied
+    // over its own undo unless asked for.
+    for shown in [
+        s3rewind_ok(&c, &["plan", "list"]),
+        s3rewind_ok(&c, &["plan", "show", "wrong"]),
+        s3rewind_ok(&c, &["status"]),
+    ] {
+        assert!(shown.contains("undone"), "{shown}");
+    }
+    let html = w.path("report.html");
+    s3rewind_ok(
+        &c,
+        &[
+            "report",
+            "wrong",
+            "--out",
+            html.to_str().expect("utf-8 path"),
+        ],
+    );
+    let page = std::fs::read_to_string(&html).expect("report written");
+    assert!(page.contains("Undone by plan <code>back</code>"));
+    let listing = b.listing();
+    let mut again = vec!["apply", "wrong", "--yes"];
+    again.extend(endpoint);
+    let err = s3rewind_err(&c, &again);
+    assert!(
+        err.contains("undone by plan back") && err.contains("--reapply"),
+        "{err}"
+    );
+    assert_eq!(b.listing(), listing, "nothing was sent");
+}
+
+#[test]
+fn a_delete_of_null_waits_for_versioning_to_be_enabled() {
+    let mut b = Bucket::new("rb-null", false);
+    b.put("n", b"written before versioning");
+    b.set_versioning(aws_sdk_s3::types::BucketVersioningStatus::Enabled);
+    b.put("n", b"the current version");
+    let w = Workdir::new();
+    let c = w.catalog();
+    s3rewind_ok(&c, &["scan", &b.url()]);
+    s3rewind_ok(
+        &c,
+        &[
+            "plan",
+            "expire",
+            "--noncurrent-older-than",
+            "1s",
+            "--as-of",
+            "2030-01-01T00:00:00Z",
+            "--name",
+            "ex",
+        ],
+    );
+    let planned: String = catalog_scalar(&c, "SELECT version_id FROM actions");
+    assert_eq!(planned, "null");
+    // Suspended: a write replaces the `null` version, which is current now.
+    b.set_versioning(aws_sdk_s3::types::BucketVersioningStatus::Suspended);
+    b.put("n", b"written while suspended");
+    let err = s3rewind_err(&c, &["apply", "ex", "--yes"]);
+    assert!(
+        err.contains("`null`")
+            && err.contains("Suspended")
+            && err.contains("put-bucket-versioning"),
+        "{err}"
+    );
+    assert_eq!(b.get("n"), Some(b"written while suspended".to_vec()));
+    let status: String = catalog_scalar(&c, "SELECT status FROM actions");
+    assert_eq!(status, "pending");
+}
