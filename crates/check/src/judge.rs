@@ -160,8 +160,9 @@ struct RuleTally {
     soon: u64,
     later: u64,
     earliest: Option<i64>,
-    /// Undeleted versions older than its expiration of current versions:
-    /// deleted again (a new marker) at its next run.
+    /// Versions the plan makes current again that are older than its
+    /// expiration of current versions: deleted again (a new marker) at its
+    /// next run.
     redeleted: u64,
 }
 
@@ -212,11 +213,14 @@ impl Lifecycle {
                     tally.earliest = Some(tally.earliest.map_or(at, |e| e.min(at)));
                 }
             }
+            // What the plan makes current: this version itself, or (for a
+            // copy source) the copy, written now.
+            let written = if v.made_current { v.mtime } else { self.now };
             let expires_current = rule
                 .expiration_days
-                .map(|d| lifecycle_day(v.mtime, d))
+                .map(|d| lifecycle_day(written, d))
                 .or(rule.expiration_date);
-            if v.undeleted && expires_current.is_some_and(|at| at <= self.now + DAY) {
+            if expires_current.is_some_and(|at| at <= self.now + DAY) {
                 tally.redeleted += 1;
             }
         }
@@ -270,7 +274,7 @@ impl Lifecycle {
             }
             if tally.redeleted > 0 {
                 details.push(format!(
-                    "rule {id:?} ({scope}) expires current versions {}: {} versions the plan undeletes are past it and get a new delete marker at its next run",
+                    "rule {id:?} ({scope}) expires current versions {}: {} keys the plan makes current again (copied back, undeleted, rolled back or fallen back to) are past it and get a new delete marker at its next run",
                     match (rule.expiration_days, rule.expiration_date) {
                         (Some(d), _) => format!("{d} days after they were written"),
                         (None, Some(at)) => format!("from {}", format_time(at)),
@@ -292,21 +296,25 @@ impl Lifecycle {
             later += tally.later;
             redeleted += tally.redeleted;
         }
-        let finding = if soon > 0 {
-            Finding::new(
-                "lifecycle",
-                Level::Block,
-                soon,
-                format!("{soon} versions the plan needs are expired by a lifecycle rule within 2 days (or already due): they may be gone before apply reaches them"),
-            )
-            .fix(disable)
-        } else if later + redeleted > 0 {
+        let finding = if soon + redeleted > 0 {
+            // Either way the plan's result does not hold: what it needs is
+            // gone before apply reaches it, or what it makes current is
+            // deleted again at the rule's next run.
+            let mut said = Vec::new();
+            if soon > 0 {
+                said.push(format!("{soon} versions the plan needs are expired by a lifecycle rule within 2 days (or already due): they may be gone before apply reaches them"));
+            }
+            if redeleted > 0 {
+                said.push(format!("{redeleted} keys the plan makes current again (copied back, undeleted, rolled back or fallen back to) are past a rule's expiration of current versions: its next run deletes them again (a new delete marker), so those keys would not stay as the plan leaves them"));
+            }
+            Finding::new("lifecycle", Level::Block, soon + redeleted, said.join("; ")).fix(disable)
+        } else if later > 0 {
             Finding::new(
                 "lifecycle",
                 Level::Warn,
-                later + redeleted,
+                later,
                 format!(
-                    "lifecycle rules touch the plan: {later} needed versions expire within 30 days, {redeleted} undeleted versions would be deleted again"
+                    "lifecycle rules touch the plan: {later} needed versions expire within 30 days"
                 ),
             )
             .fix(format!("apply soon, or {disable}"))
@@ -348,6 +356,7 @@ pub fn object_lock(
     plan: Option<&PlanShape>,
     locked: &[Locked],
     checked: u64,
+    unchecked: Option<&str>,
 ) -> Finding {
     let lock = match &settings.object_lock {
         Ok(lock) => lock,
@@ -388,6 +397,18 @@ pub fn object_lock(
             "Object Lock is on: deletes of versions under retention or legal hold are refused (delete markers can always be removed)",
         )
         .fix("check --plan NAME lists which versions a plan cannot delete"),
+        Some(p) if unchecked.is_some() && p.count(ActionKind::DeleteVersion) > 0 => Finding::new(
+            "object-lock",
+            Level::Block,
+            p.count(ActionKind::DeleteVersion),
+            format!(
+                "the retention and legal hold of the versions the plan deletes could not be read ({}), so whether S3 will refuse their deletes is not known",
+                unchecked.unwrap_or_default()
+            ),
+        )
+        .fix(format!(
+            "allow s3:GetObjectRetention and s3:GetObjectLegalHold on {bucket} to the credentials in use, then check again; or apply --accept object-lock: a delete S3 refuses is recorded as failed and the versions below it on its key are left (that key is not reverted)"
+        )),
         Some(_) if !locked.is_empty() => Finding::new(
             "object-lock",
             Level::Block,
@@ -634,7 +655,7 @@ mod tests {
             mtime: noncurrent_since - DAY,
             noncurrent_since,
             newer_noncurrent: newer,
-            undeleted: false,
+            made_current: false,
         }
     }
 
@@ -691,7 +712,7 @@ mod tests {
         let mut s = settings();
         s.object_lock = Ok(Some(ObjectLock::default()));
         let plan = PlanShape::default();
-        let ok = object_lock("b", &s, Some(&plan), &[], 5);
+        let ok = object_lock("b", &s, Some(&plan), &[], 5, None);
         assert_eq!(ok.level, Level::Ok);
         let locked = [Locked {
             id: 3,
@@ -699,7 +720,7 @@ mod tests {
             version_id: "v".into(),
             reason: "legal hold".into(),
         }];
-        let f = object_lock("b", &s, Some(&plan), &locked, 5);
+        let f = object_lock("b", &s, Some(&plan), &locked, 5, None);
         assert_eq!((f.level, f.count), (Level::Block, 1));
         assert!(f.details[0].contains("legal hold"));
     }
