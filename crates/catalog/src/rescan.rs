@@ -223,6 +223,50 @@ mod tests {
     }
 
     #[test]
+    fn a_reports_tied_key_takes_the_listings_order_with_nothing_kept_as_gone() {
+        let latest = |mut e: model::Entry| {
+            e.is_latest = true;
+            e
+        };
+        // b1 and b2 tie on time; the report happened to give b1 first.
+        let (_dir, mut catalog) = catalog_with(vec![
+            latest(entry("b", "b3", false, 30)),
+            entry("b", "b1", false, 10),
+            entry("b", "b2", false, 10),
+        ]);
+        catalog
+            .conn()
+            .execute("INSERT INTO inventory_ties (key_id) VALUES (1)", [])
+            .unwrap();
+        let before = catalog.scan_totals().unwrap();
+        let listed = vec![
+            latest(entry("b", "b3", false, 30)),
+            entry("b", "b2", false, 10),
+            entry("b", "b1", false, 10),
+        ];
+        catalog.settle_ties(&[(1, "b".into(), listed)]).unwrap();
+        assert_eq!(
+            live(&catalog, 1),
+            [
+                (0, "b3".into(), true),
+                (1, "b2".into(), false),
+                (2, "b1".into(), false)
+            ]
+        );
+        let (all, waiting): (i64, i64) = catalog
+            .conn()
+            .query_row(
+                "SELECT (SELECT count(*) FROM entries), (SELECT count(*) FROM inventory_ties)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!((all, waiting), (3, 0));
+        assert_eq!(catalog.scan_totals().unwrap(), before);
+        assert_eq!(catalog.scan_record().unwrap().unwrap().revision, 0);
+    }
+
+    #[test]
     fn new_entries_are_added_on_top_and_gone_ones_kept_as_gone_under_the_listings_revision() {
         let (_dir, mut catalog) = catalog_with(vec![
             entry("a", "a1", false, 10),
