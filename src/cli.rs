@@ -86,15 +86,27 @@ pub enum Command {
     Scan(ScanArgs),
     /// Cut a location into parts to scan on many machines (see scan --shard).
     ///
-    /// Prints the N - 1 keys between the parts, URL-encoded, one a line:
-    /// at the first level of the bucket's hierarchy where it has enough
-    /// common prefixes, else spread between its first key and a bound above
-    /// its last (a few one-entry listings). Each machine then runs
-    /// `scan --shard I/N --bounds FILE` into a catalog of its own, and plans
-    /// and applies on its own: every rule decides key by key. docs/scale.md
-    /// shows it as a Kubernetes indexed Job and an AWS Batch array job.
-    #[command(after_help = "Example:\n  \
-        s3rewind split s3://my-bucket --parts 8 --out bounds.txt")]
+    /// Prints the N - 1 keys between the parts, URL-encoded, one a line.
+    /// Each machine then runs `scan --shard I/N --bounds FILE` into a
+    /// catalog of its own, and plans and applies on its own: every rule
+    /// decides key by key. docs/scale.md shows it as a Kubernetes indexed
+    /// Job and an AWS Batch array job.
+    ///
+    /// The cuts fall between the keys the location holds, wherever they
+    /// start and however long a prefix they share: from its first key on, a
+    /// few hundred one-entry listings find where its keys differ, and
+    /// estimate how many keys each part of it holds by taking the parts
+    /// they did not explore to be like those they did. Where the keys are
+    /// uniform at some depth (numbered, hashed, under one long prefix),
+    /// each part holds about as many. What it cannot balance: it counts
+    /// keys, not versions, so one key holding most of the versions makes
+    /// its part big; and a key space far from uniform (one sub-prefix
+    /// holding most of the keys among others holding few) can be cut far
+    /// from even. -v or --json print each part's estimated share and the
+    /// requests spent.
+    #[command(after_help = "Examples:\n  \
+        s3rewind split s3://my-bucket --parts 8 --out bounds.txt\n  \
+        s3rewind -v split s3://my-bucket/images/ --parts 100 --out bounds.txt   # with each part's share")]
     Split(SplitArgs),
     /// Show what the catalog holds: the scan's state and totals, and each plan's progress.
     Status(JsonArg),
@@ -387,9 +399,10 @@ pub enum PlanCommand {
 
 #[derive(Debug, Args)]
 pub struct WhereArg {
-    /// Only keys (restore, undelete: judged by the key's newest entry) or
-    /// versions (expire) for which this SQL expression over key_history's
-    /// columns is true, e.g. "key LIKE 'hotels/%'" or "size > 1e6".
+    /// Only keys (restore, undelete: judged by the key's newest entry, so a
+    /// condition on the key's name is what works, e.g. "key LIKE
+    /// 'hotels/%'") or versions (expire: e.g. "size > 1e6") for which this
+    /// SQL expression over key_history's columns is true.
     #[arg(long = "where", value_name = "EXPR")]
     pub where_expr: Option<String>,
 }
@@ -545,8 +558,10 @@ pub struct ScanArgs {
     /// Do not ask for confirmation.
     #[arg(long, short = 'y')]
     pub yes: bool,
-    /// Scan only part I (0-based) of N of the location, as cut by
-    /// `s3rewind split … --parts N` (--bounds names its output).
+    /// Scan only part I of N of the location, as cut by `s3rewind split …
+    /// --parts N` (--bounds names its output). I counts from 0, to N - 1:
+    /// as a Kubernetes indexed Job's JOB_COMPLETION_INDEX and an AWS Batch
+    /// array job's AWS_BATCH_JOB_ARRAY_INDEX do.
     #[arg(long, value_name = "I/N", requires = "bounds", conflicts_with_all = ["prefixes", "prefixes_file"])]
     pub shard: Option<String>,
     /// The file `s3rewind split` wrote: N - 1 URL-encoded keys, one a line.
@@ -599,6 +614,8 @@ pub struct SplitArgs {
     /// Write the keys here instead of standard output.
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub json: JsonArg,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]

@@ -907,3 +907,46 @@ fn a_lock_found_by_the_preflight_keeps_the_versions_below_it_too() {
     assert_eq!(versions_of_k, [top, below, kept].into());
     assert_eq!(b.get("other"), Some(b"other at T".to_vec()));
 }
+
+#[test]
+fn a_policy_enforcing_conditional_writes_blocks_copies_and_says_what_check_cannot_see() {
+    let mut b = Bucket::new("policy", true);
+    let t = overwritten(&mut b, &["k1", "k2"]);
+    let w = Workdir::new();
+    let cat = w.catalog();
+    s3rewind_ok(&cat, &["scan", &b.url()]);
+    s3rewind_ok(&cat, &["plan", "restore", "--to", &t, "--name", "r"]);
+    let (code, report) = run_json(&cat, &["check", "--plan", "r", "--json"]);
+    assert_eq!(code, Some(0), "{report:#}");
+    assert_eq!(finding(&report, "policy")["level"], "ok");
+    // The S3 user guide's "Enforce conditional writes" example.
+    let policy = format!(
+        r#"{{"Version":"2012-10-17","Statement":[{{"Sid":"OnlyConditionalPuts","Effect":"Deny",
+             "Principal":"*","Action":"s3:PutObject","Resource":"arn:aws:s3:::{}/*",
+             "Condition":{{"Null":{{"s3:if-none-match":"true"}}}}}}]}}"#,
+        b.name
+    );
+    runtime().block_on(async {
+        b.client
+            .put_bucket_policy()
+            .bucket(&b.name)
+            .policy(policy)
+            .send()
+            .await
+            .expect("put policy");
+    });
+    let (code, report) = run_json(&cat, &["check", "--plan", "r", "--json"]);
+    assert_eq!(code, Some(4), "{report:#}");
+    let found = finding(&report, "policy");
+    assert_eq!(found["level"], "block", "{found}");
+    assert_eq!(found["count"], 2, "{found}");
+    let said = found.to_string();
+    assert!(
+        said.contains("OnlyConditionalPuts") && said.contains("SCPs are not visible"),
+        "{said}"
+    );
+    let before = b.listing();
+    let err = s3rewind_err(&cat, &["apply", "r", "--yes"]);
+    assert!(err.contains("blocked by policy"), "{err}");
+    assert_eq!(b.listing(), before);
+}

@@ -97,6 +97,35 @@ fn timeline_finds_the_bad_job_and_suggests_the_second_before_it() {
         .sum();
     assert_eq!(writes, 300);
 
+    // The restore it suggests keeps the --where, quoted for the shell:
+    // pasted, it rewinds the keys the timeline was drawn for, not all.
+    let every_key = "key != 'it''s' AND 1 = 1";
+    let text = s3rewind_ok(
+        &w.catalog(),
+        &["timeline", "--by", "hour", "--where", every_key],
+    );
+    let suggested = text
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("s3rewind plan restore --to "))
+        .unwrap_or_else(|| panic!("no suggestion: {text}"));
+    let t = json_of(&s3rewind_ok(
+        &w.catalog(),
+        &["timeline", "--by", "hour", "--where", every_key, "--json"],
+    ));
+    assert_eq!(
+        t["suggested_command"].as_str(),
+        Some(format!("s3rewind plan restore --to {suggested}").as_str())
+    );
+    let quoted = suggested
+        .split_once(" --where ")
+        .unwrap_or_else(|| panic!("no --where in {suggested}"))
+        .1;
+    let echoed = std::process::Command::new("sh")
+        .args(["-c", &format!("printf %s {quoted}")])
+        .output()
+        .expect("sh");
+    assert_eq!(String::from_utf8_lossy(&echoed.stdout), every_key);
+
     // Bad input: a clear error, non-zero exit, the catalog as it was.
     let before = snapshot(&w.catalog());
     let err = s3rewind_err(
@@ -368,11 +397,27 @@ fn json_everywhere_with_the_documented_fields() {
     ));
     assert_eq!(
         keys_of(&checked),
-        ["blocked", "bucket", "checks", "locked", "plan", "requests"]
+        [
+            "blocked",
+            "bucket",
+            "checks",
+            "locked",
+            "not_checked",
+            "plan",
+            "requests"
+        ]
     );
     assert_eq!(
         keys_of(&checked["checks"][0]),
-        ["check", "count", "details", "fix", "level", "summary"]
+        [
+            "check",
+            "count",
+            "details",
+            "fix",
+            "level",
+            "not_checked",
+            "summary"
+        ]
     );
     let names: Vec<&str> = checked["checks"]
         .as_array()
@@ -392,7 +437,8 @@ fn json_everywhere_with_the_documented_fields() {
             "replication",
             "encryption",
             "requester-pays",
-            "ownership"
+            "ownership",
+            "policy"
         ]
     );
 

@@ -87,6 +87,12 @@ fn print(report: &Report, json: bool) {
     if json {
         let mut out = serde_json::to_value(report).unwrap_or_default();
         out["blocked"] = report.checks.iter().any(|f| f.level == Level::Block).into();
+        out["not_checked"] = report
+            .not_checked()
+            .iter()
+            .map(|f| f.check)
+            .collect::<Vec<_>>()
+            .into();
         println!("{out:#}");
         return;
     }
@@ -101,6 +107,13 @@ fn print(report: &Report, json: bool) {
     );
     for f in &report.checks {
         print_finding(f);
+    }
+    let unknown: Vec<&str> = report.not_checked().iter().map(|f| f.check).collect();
+    if !unknown.is_empty() {
+        println!(
+            "not checked: {} (each says why above; grant what its fix names and check again)",
+            unknown.join(", ")
+        );
     }
     let blocks: Vec<&str> = report
         .checks

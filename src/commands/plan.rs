@@ -220,6 +220,21 @@ fn create(catalog: &Catalog, request: PlanRequest<'_>) -> Result<u8, CliError> {
             println!("  {}", shown(key));
         }
     }
+    if let (Some(expr), 0, Rule::Restore { .. } | Rule::Undelete { .. }) =
+        (request.where_expr, created.selected_keys, &request.rule)
+    {
+        let filter = catalog::TimelineFilter {
+            where_expr: Some(expr),
+            since: None,
+            until: None,
+        };
+        if let Some((_, _, older)) = catalog.time_span(&filter)? {
+            println!(
+                "note: --where matched no key's newest entry, but {} older entries: this rule judges each key by its newest entry, which after an incident is often the bad version or a delete marker\n  hint: to choose keys by what they held before, name them with a condition on the key (e.g. key LIKE 'img/%'), or write the plan as SQL (`s3rewind plan sql`)",
+                thousands(older)
+            );
+        }
+    }
     if created.irreversible > 0 {
         println!(
             "{} versions the plan deleted for good cannot come back: they are not in this plan",
@@ -377,6 +392,7 @@ pub fn report_json(report: &plan::PlanReport) -> serde_json::Value {
         "dollars": e.dollars,
     });
     plan["sample"] = sample.into();
+    plan["into"] = report.into.as_ref().map(|(d, _)| d.to_string()).into();
     plan["stale"] = match report.stale.is_stale() {
         false => serde_json::Value::Null,
         true => serde_json::json!({
@@ -393,8 +409,14 @@ pub fn report_json(report: &plan::PlanReport) -> serde_json::Value {
 pub fn print_report(report: &plan::PlanReport, sample: bool) {
     let info = &report.info;
     println!("plan        {}", shown(&info.name));
-    println!("rule        {} {}", info.rule, info.parameters);
+    println!("rule        {} {}", info.rule, shown(&info.parameters));
     println!("created     {}", info.created_at);
+    if let Some((d, _)) = &report.into {
+        println!(
+            "into        {}: its copies land there, not on the scanned keys (the sample's lands_at column shows where)",
+            shown(&d.to_string())
+        );
+    }
     println!(
         "actions     {} on {} keys",
         thousands(info.actions),

@@ -206,11 +206,15 @@ fn render(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width\"><title>{}</title><style>{STYLE}</style></head><body><main>",
         h(&title)
     );
+    let into = plan::destination_of(info);
     let _ = write!(
         page,
-        "<h1>Plan <q>{}</q> for {}</h1>",
+        "<h1>Plan <q>{}</q> for {}{}</h1>",
         h(&info.name),
-        h(&scan.location.to_string())
+        h(&scan.location.to_string()),
+        into.as_ref()
+            .map(|d| format!(", into {}", h(&d.to_string())))
+            .unwrap_or_default()
     );
     let _ = write!(
         page,
@@ -232,11 +236,21 @@ fn render(
         None => String::new(),
     };
     let mut words = match (info.rule.as_str(), to) {
-        ("restore", Some(t)) => format!(
-            "<p>It puts the keys of {}{scope} back the way they were at <strong data-figure=\"to\">{}</strong>.</p><ul>",
-            h(&scan.location.to_string()),
-            h(&format_time(t))
-        ),
+        ("restore", Some(t)) => match &into {
+            None => format!(
+                "<p>It puts the keys of {}{scope} back the way they were at <strong data-figure=\"to\">{}</strong>.</p><ul>",
+                h(&scan.location.to_string()),
+                h(&format_time(t))
+            ),
+            Some(d) => format!(
+                "<p>It copies the keys of {}{scope} as they were at <strong data-figure=\"to\">{}</strong> into <strong>{}</strong>, leaving the scanned keys as they are (a key at <code>{}</code> lands at <code>{}</code>).</p><ul>",
+                h(&scan.location.to_string()),
+                h(&format_time(t)),
+                h(&d.to_string()),
+                h(&format!("{}…", scan.location.base_prefix)),
+                h(&format!("{}…", d.key_for(&scan.location.base_prefix, &scan.location.base_prefix)))
+            ),
+        },
         ("undelete", _) => format!("<p>It brings back deleted keys{scope}.</p><ul>"),
         ("expire", _) => format!("<p>It removes old noncurrent versions{scope}, as a lifecycle rule would.</p><ul>"),
         _ => format!("<p>It runs the actions a query chose{scope}.</p><ul>"),

@@ -22,7 +22,10 @@ pub async fn run(global: &GlobalArgs, args: TimelineArgs) -> Result<u8, CliError
     };
     let timeline = plan::timeline(&catalog, &filter, args.by.map(|b| b.seconds()))?;
     if args.json.json {
-        println!("{:#}", as_json(timeline.as_ref()));
+        println!(
+            "{:#}",
+            as_json(timeline.as_ref(), args.where_expr.as_deref())
+        );
         return Ok(exit::OK);
     }
     let Some(t) = timeline else {
@@ -35,14 +38,25 @@ pub async fn run(global: &GlobalArgs, args: TimelineArgs) -> Result<u8, CliError
         .flatten()
         .unwrap_or(100)
         .clamp(60, 240);
-    print!("{}", draw(&t, columns, terminal));
+    print!(
+        "{}",
+        draw(&t, columns, terminal, args.where_expr.as_deref())
+    );
     Ok(exit::OK)
 }
 
 /// The chart: a line per slot, its bar split into writes (`+`), overwrites
 /// (`~`) and deletes (`x`), the slot's counts, and `BURST` where it is one.
 /// On a terminal, bars are blocks and bursts bold.
-pub fn draw(t: &plan::Timeline, columns: usize, terminal: bool) -> String {
+/// `where_expr`: the `--where` the timeline was drawn for, which the
+/// suggested restore must carry, or pasted as it is it would rewind every
+/// key.
+pub fn draw(
+    t: &plan::Timeline,
+    columns: usize,
+    terminal: bool,
+    where_expr: Option<&str>,
+) -> String {
     use std::fmt::Write as _;
     let label_width = if t.width % 86_400 == 0 {
         10
@@ -110,7 +124,7 @@ pub fn draw(t: &plan::Timeline, columns: usize, terminal: bool) -> String {
                 format_time(quiet + 1),
                 format_time(quiet)
             );
-            let _ = writeln!(out, "  s3rewind plan restore --to {}", format_time(quiet));
+            let _ = writeln!(out, "  {}", restore_command(quiet, where_expr));
         }
         None => {
             let _ = writeln!(
@@ -119,6 +133,38 @@ pub fn draw(t: &plan::Timeline, columns: usize, terminal: bool) -> String {
             );
         }
     }
+    out
+}
+
+/// The restore to paste: to the last quiet second, over the same keys.
+fn restore_command(quiet: i64, where_expr: Option<&str>) -> String {
+    let mut command = format!("s3rewind plan restore --to {}", format_time(quiet));
+    if let Some(w) = where_expr {
+        command.push_str(" --where ");
+        command.push_str(&shell_quoted(w));
+    }
+    command
+}
+
+/// `s` as one POSIX shell word: in single quotes, each `'` written `'\''`;
+/// control characters (which a terminal would act on) as `$'\xNN'`.
+fn shell_quoted(s: &str) -> String {
+    let mut out = String::from("'");
+    for c in s.chars() {
+        match c {
+            '\'' => out.push_str("'\\''"),
+            c if c.is_control() => {
+                let mut buf = [0u8; 4];
+                out.push('\'');
+                for b in c.encode_utf8(&mut buf).bytes() {
+                    out.push_str(&format!("$'\\x{b:02x}'"));
+                }
+                out.push('\'');
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
     out
 }
 
@@ -137,9 +183,17 @@ pub fn slot_name(width: i64) -> String {
 }
 
 /// `timeline --json` (fields: docs/json.md).
-fn as_json(t: Option<&plan::Timeline>) -> serde_json::Value {
+fn as_json(t: Option<&plan::Timeline>, where_expr: Option<&str>) -> serde_json::Value {
     let Some(t) = t else {
-        return serde_json::json!({ "slot_seconds": null, "slots": [], "bursts": [], "suggested_to": null });
+        return serde_json::json!({
+            "slot_seconds": null,
+            "usual": null,
+            "burst_threshold": null,
+            "slots": [],
+            "bursts": [],
+            "suggested_to": null,
+            "suggested_command": null,
+        });
     };
     let slots: Vec<_> = t
         .slots
@@ -166,6 +220,7 @@ fn as_json(t: Option<&plan::Timeline>) -> serde_json::Value {
         "slots": slots,
         "bursts": bursts,
         "suggested_to": t.suggested.map(format_time),
+        "suggested_command": t.suggested.map(|q| restore_command(q, where_expr)),
     })
 }
 

@@ -66,9 +66,13 @@ pub async fn run(global: &GlobalArgs, args: VerifyArgs) -> Result<u8, CliError> 
         );
         return Ok(code);
     }
+    let place = match plan::destination_of(&info) {
+        Some(d) => format!("{d} (restored into from {})", scan.location),
+        None => scan.location.to_string(),
+    };
     println!(
         "verified plan {name} on {}: {} of {} keys as the plan meant ({} requests)",
-        shown(&scan.location.to_string()),
+        shown(&place),
         thousands(verified.matching),
         thousands(verified.keys),
         thousands(s3.counters().requests())

@@ -928,9 +928,7 @@ fn expected(conn: &rusqlite::Connection, plan_id: i64, key_ids: &[i64]) -> Resul
             continue;
         }
         let version: String = r.get(1)?;
-        let removed = removes
-            .get(&key_id)
-            .is_some_and(|r| r.iter().any(|v| *v == version));
+        let removed = removes.get(&key_id).is_some_and(|r| r.contains(&version));
         if !removed {
             settled.insert(key_id);
         }

@@ -56,6 +56,7 @@ fn unreadable(check: &'static str, what: &str, why: &str, permission: &str) -> F
         0,
         format!("could not read the bucket's {what} ({why}): not checked"),
     )
+    .not_checked()
     .fix(format!(
         "grant {permission} to these credentials, or check it in the console"
     ))
@@ -406,6 +407,7 @@ pub fn object_lock(
                 unchecked.unwrap_or_default()
             ),
         )
+        .not_checked()
         .fix(format!(
             "allow s3:GetObjectRetention and s3:GetObjectLegalHold on {bucket} to the credentials in use, then check again; or apply --accept object-lock: a delete S3 refuses is recorded as failed and the versions below it on its key are left (that key is not reverted)"
         )),
@@ -630,6 +632,139 @@ pub fn ownership(settings: &BucketSettings) -> Finding {
     }
 }
 
+/// What a bucket policy enforces of the S3 user guide's "Enforce
+/// conditional writes" and "Enforce conditional deletes" patterns: the
+/// statements (by Sid, or position) on `s3:PutObject` that test
+/// `Null` of `s3:if-none-match` / `s3:if-match`, and those on
+/// `s3:DeleteObject` that test `Null` of `s3:if-match`.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct PolicyEnforces {
+    pub conditional_writes: Vec<String>,
+    pub conditional_deletes: Vec<String>,
+}
+
+/// Reads a policy document for [`PolicyEnforces`]; `Err` if it is not JSON.
+pub fn policy_enforces(document: &str) -> Result<PolicyEnforces, String> {
+    let doc: serde_json::Value =
+        serde_json::from_str(document).map_err(|e| format!("not a JSON policy: {e}"))?;
+    let statements = match &doc["Statement"] {
+        serde_json::Value::Array(all) => all.clone(),
+        one @ serde_json::Value::Object(_) => vec![one.clone()],
+        _ => Vec::new(),
+    };
+    let as_list = |v: &serde_json::Value| -> Vec<String> {
+        match v {
+            serde_json::Value::String(s) => vec![s.to_ascii_lowercase()],
+            serde_json::Value::Array(all) => all
+                .iter()
+                .filter_map(|a| a.as_str().map(str::to_ascii_lowercase))
+                .collect(),
+            _ => Vec::new(),
+        }
+    };
+    // IAM wildcards in an action name: `*` any run, `?` one character.
+    fn matches(pattern: &[u8], name: &[u8]) -> bool {
+        match (pattern.first(), name.first()) {
+            (None, None) => true,
+            (Some(b'*'), _) => {
+                matches(&pattern[1..], name) || (!name.is_empty() && matches(pattern, &name[1..]))
+            }
+            (Some(b'?'), Some(_)) => matches(&pattern[1..], &name[1..]),
+            (Some(p), Some(n)) if p == n => matches(&pattern[1..], &name[1..]),
+            _ => false,
+        }
+    }
+    let mut out = PolicyEnforces::default();
+    for (i, st) in statements.iter().enumerate() {
+        let name = st["Sid"]
+            .as_str()
+            .map(str::to_owned)
+            .unwrap_or_else(|| format!("statement {}", i + 1));
+        let actions = as_list(&st["Action"]);
+        let covers = |action: &str| {
+            actions
+                .iter()
+                .any(|a| matches(a.as_bytes(), action.as_bytes()))
+        };
+        let tested: Vec<String> = st["Condition"]
+            .as_object()
+            .into_iter()
+            .flat_map(|c| c.iter())
+            .filter(|(op, _)| op.eq_ignore_ascii_case("Null"))
+            .filter_map(|(_, keys)| keys.as_object())
+            .flat_map(|keys| keys.keys().map(|k| k.to_ascii_lowercase()))
+            .collect();
+        let tests = |key: &str| tested.iter().any(|k| k == key);
+        if covers("s3:putobject") && (tests("s3:if-none-match") || tests("s3:if-match")) {
+            out.conditional_writes.push(name.clone());
+        }
+        if covers("s3:deleteobject") && tests("s3:if-match") {
+            out.conditional_deletes.push(name);
+        }
+    }
+    Ok(out)
+}
+
+/// Whether the bucket policy refuses requests apply will send. Identity
+/// policies, permission boundaries and SCPs are not visible to `check`.
+pub fn policy(bucket: &str, settings: &BucketSettings, plan: Option<&PlanShape>) -> Finding {
+    const UNSEEN: &str = "identity policies, permission boundaries and SCPs are not visible to check: a request they refuse fails at apply";
+    let document = match &settings.policy {
+        Err(why) if why == "not configured" => {
+            let mut f = Finding::new("policy", Level::Ok, 0, "no bucket policy");
+            f.details.push(UNSEEN.into());
+            return f;
+        }
+        Err(why) => return unreadable("policy", "bucket policy", why, "s3:GetBucketPolicy"),
+        Ok(document) => document,
+    };
+    let enforces = match policy_enforces(document) {
+        Ok(e) => e,
+        Err(why) => return unreadable("policy", "bucket policy", &why, "s3:GetBucketPolicy"),
+    };
+    let copies = plan.map_or(0, |p| match p.elsewhere {
+        true => 0,
+        false => p.count(ActionKind::CopyVersion),
+    });
+    let markers = plan.map_or(0, |p| match p.elsewhere {
+        true => 0,
+        false => p.count(ActionKind::AddDeleteMarker),
+    });
+    let mut f = if !enforces.conditional_writes.is_empty() && (copies > 0 || plan.is_none()) {
+        Finding::new(
+            "policy",
+            if plan.is_some() { Level::Block } else { Level::Warn },
+            copies,
+            format!(
+                "the bucket policy enforces conditional writes ({}): S3 refuses CopyObject under it (403 without the conditional headers, 501 NotImplemented with them), so copies fail",
+                enforces.conditional_writes.join(", ")
+            ),
+        )
+        .fix(format!(
+            "exempt the credentials s3rewind uses from those statements of {bucket}'s policy; or, where the policy exempts multipart parts (s3:ObjectCreationOperation), apply --multipart-threshold 0 --accept policy: each copy's CompleteMultipartUpload carries the condition"
+        ))
+    } else if !enforces.conditional_deletes.is_empty() && (markers > 0 || plan.is_none()) {
+        Finding::new(
+            "policy",
+            Level::Warn,
+            markers,
+            format!(
+                "the bucket policy enforces conditional deletes ({}): apply sends each new delete marker with If-Match; a marker it can give no condition (a key whose newest entry is a delete marker already) is refused and recorded as failed",
+                enforces.conditional_deletes.join(", ")
+            ),
+        )
+    } else {
+        Finding::new(
+            "policy",
+            Level::Ok,
+            0,
+            "the bucket policy refuses none of the plan's requests by the documented conditional-write and conditional-delete patterns (version deletes, s3:DeleteObjectVersion, take no condition and are not affected)",
+        )
+    };
+    f.details.push(UNSEEN.into());
+    f
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -645,6 +780,7 @@ mod tests {
             encryption: Ok(("AES256".into(), None)),
             requester_pays: Ok(false),
             ownership: Ok(None),
+            policy: Err("not configured".into()),
         }
     }
 
@@ -749,5 +885,35 @@ mod tests {
         assert_eq!(mfa_delete("b", &s, Some(&plan)).level, Level::Ok);
         plan.kinds.insert(ActionKind::DeleteMarker, 2);
         assert_eq!(mfa_delete("b", &s, Some(&plan)).level, Level::Block);
+    }
+
+    #[test]
+    fn policy_statements_of_the_documented_patterns_are_found() {
+        let doc = r#"{"Statement":[
+            {"Sid":"W","Effect":"Deny","Principal":"*","Action":["s3:Put*"],
+             "Condition":{"Null":{"s3:if-match":"true"}}},
+            {"Effect":"Deny","Principal":"*","Action":"s3:DeleteObject",
+             "Condition":{"Null":{"S3:If-Match":"true"}}},
+            {"Sid":"Other","Effect":"Deny","Principal":"*","Action":"s3:GetObject",
+             "Condition":{"Null":{"s3:if-match":"true"}}}]}"#;
+        let found = policy_enforces(doc).unwrap();
+        assert_eq!(found.conditional_writes, ["W"]);
+        assert_eq!(found.conditional_deletes, ["statement 2"]);
+        assert!(policy_enforces("<Error/>").is_err());
+        let mut s = settings();
+        s.policy = Ok(doc.into());
+        let plan = PlanShape {
+            kinds: [(ActionKind::CopyVersion, 3)].into(),
+            elsewhere: false,
+        };
+        assert_eq!(policy("b", &s, Some(&plan)).level, Level::Block);
+        let elsewhere = PlanShape {
+            elsewhere: true,
+            ..plan
+        };
+        assert_eq!(policy("b", &s, Some(&elsewhere)).level, Level::Ok);
+        s.policy = Err("AccessDenied: no".into());
+        let unread = policy("b", &s, None);
+        assert!(unread.not_checked && unread.level == Level::Warn);
     }
 }

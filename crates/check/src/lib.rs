@@ -52,6 +52,7 @@ pub const RISKS: &[&str] = &[
     "lifecycle",
     "object-lock",
     "kms",
+    "policy",
 ];
 
 /// One check's verdict.
@@ -67,6 +68,8 @@ pub struct Finding {
     pub fix: Option<String>,
     /// Which rules, keys or keys ids, when there are some to name.
     pub details: Vec<String>,
+    /// The check could not be made (a setting or state could not be read).
+    pub not_checked: bool,
 }
 
 impl Finding {
@@ -83,6 +86,15 @@ impl Finding {
             summary: summary.into(),
             fix: None,
             details: Vec::new(),
+            not_checked: false,
+        }
+    }
+
+    /// Marks it as a check that could not be made.
+    pub fn not_checked(self) -> Finding {
+        Finding {
+            not_checked: true,
+            ..self
         }
     }
 
@@ -107,6 +119,11 @@ pub struct Report {
 }
 
 impl Report {
+    /// The checks that could not be made.
+    pub fn not_checked(&self) -> Vec<&Finding> {
+        self.checks.iter().filter(|f| f.not_checked).collect()
+    }
+
     /// The blocking findings `accepted` does not name.
     pub fn blocking<'r>(&'r self, accepted: &[String]) -> Vec<&'r Finding> {
         self.checks
@@ -211,6 +228,7 @@ pub async fn check(
         judge::encryption(&settings),
         judge::requester_pays(bucket, &settings),
         judge::ownership(&settings),
+        judge::policy(bucket, &settings, shape),
     ];
     Ok(Report {
         bucket: bucket.to_owned(),

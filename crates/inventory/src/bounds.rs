@@ -1,4 +1,5 @@
-//! Where a bucket's keys are, found with few requests: the first level of
+//! Where a bucket's keys are, found with few requests: one-entry listings
+//! from a key (the scan's and `split`'s, all made here), the first level of
 //! its hierarchy (one delimiter listing), and a bound above the keys of an
 //! open-ended range (a binary search of one-entry listings). Every request
 //! made here is counted as spent on finding cut points.
@@ -17,20 +18,20 @@ pub(crate) struct Probe<'a> {
 }
 
 impl Probe<'_> {
-    /// Whether no key under `prefix` sorts after `key`.
-    async fn nothing_after(&self, prefix: &str, key: &str) -> Result<bool, S3Error> {
+    /// The first key under `prefix` that sorts after `after` (from the
+    /// prefix's start without it), if any: a listing of one entry.
+    pub async fn first_key_after(
+        &self,
+        prefix: &str,
+        after: Option<&str>,
+    ) -> Result<Option<String>, S3Error> {
         self.spent.fetch_add(1, Ordering::Relaxed);
-        Ok(self
-            .s3
-            .first_key_after(self.bucket, prefix, Some(key))
-            .await?
-            .is_none())
+        self.s3.first_key_after(self.bucket, prefix, after).await
     }
 
-    /// The first key under `prefix`, if any.
-    pub async fn first_key(&self, prefix: &str) -> Result<Option<String>, S3Error> {
-        self.spent.fetch_add(1, Ordering::Relaxed);
-        self.s3.first_key_after(self.bucket, prefix, None).await
+    /// Whether no key under `prefix` sorts after `key`.
+    async fn nothing_after(&self, prefix: &str, key: &str) -> Result<bool, S3Error> {
+        Ok(self.first_key_after(prefix, Some(key)).await?.is_none())
     }
 
     /// Cut points at the first level of the hierarchy under `prefix`
@@ -113,39 +114,6 @@ fn just_below(prefix: &str) -> String {
         below.push(c);
     }
     below
-}
-
-/// `parts - 1` keys cutting `base` of a bucket into parts, for `split`:
-/// the first level of its hierarchy where it has enough common prefixes
-/// (every so many of them), else cuts spread between its first key and a
-/// bound above its last.
-pub async fn boundaries(
-    s3: &S3,
-    bucket: &str,
-    base: &str,
-    parts: usize,
-) -> Result<Vec<String>, S3Error> {
-    let spent = AtomicU64::new(0);
-    let probe = Probe {
-        s3,
-        bucket,
-        spent: &spent,
-    };
-    let cuts = probe.hierarchy_cuts(base).await?;
-    let groups = cuts.len() + 1;
-    if groups >= parts {
-        // Part i starts at common prefix i × groups / parts.
-        return Ok((1..parts)
-            .map(|i| cuts[i * groups / parts - 1].clone())
-            .collect());
-    }
-    let Some(first) = probe.first_key(base).await? else {
-        return Ok(Vec::new());
-    };
-    let Some(bound) = probe.bound_after(base, &first).await? else {
-        return Ok(Vec::new());
-    };
-    Ok(keyspace::cut_points(base, &bound, parts))
 }
 
 #[cfg(test)]

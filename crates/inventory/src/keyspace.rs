@@ -93,12 +93,8 @@ struct Frame {
 impl Frame {
     /// `low` and `high` read in each other's light (high: the larger).
     fn of(low: &str, high: &str) -> Frame {
-        let prefix_len = low
-            .char_indices()
-            .zip(high.chars())
-            .find(|((_, a), b)| a != b)
-            .map_or(low.len().min(high.len()), |((i, _), _)| i);
-        let prefix = low[..prefix_len].to_owned();
+        let prefix = common_prefix(low, high).to_owned();
+        let prefix_len = prefix.len();
         let (mut a, mut b) = (low[prefix_len..].chars(), high[prefix_len..].chars());
         let mut classes = Vec::new();
         let mut span: u128 = 1;
@@ -149,6 +145,16 @@ impl Frame {
         }
         key
     }
+}
+
+/// The longest prefix `a` and `b` share, on a character boundary.
+pub fn common_prefix<'a>(a: &'a str, b: &str) -> &'a str {
+    let len = a
+        .char_indices()
+        .zip(b.chars())
+        .find(|((_, x), y)| x != y)
+        .map_or(a.len().min(b.len()), |((i, _), _)| i);
+    &a[..len]
 }
 
 /// `parts - 1` keys strictly between `low` and `high`, ascending, that cut
@@ -285,6 +291,15 @@ mod tests {
         }
         assert_eq!(cut_points("a", "z", 2).len(), 1);
         assert!(cut_points("b", "a", 4).is_empty());
+    }
+
+    #[test]
+    fn common_prefixes_end_on_a_character() {
+        assert_eq!(common_prefix("img/a1", "img/b2"), "img/");
+        assert_eq!(common_prefix("é1", "é2"), "é");
+        assert_eq!(common_prefix("aé", "aè"), "a");
+        assert_eq!(common_prefix("ab", "abc"), "ab");
+        assert_eq!(common_prefix("a", "b"), "");
     }
 
     #[test]

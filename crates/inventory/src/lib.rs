@@ -1,14 +1,16 @@
 //! `scan`: lists every object version and delete marker under an S3 location
 //! into the catalog — as key ranges listed at the same time, cut further
 //! wherever a request slot would otherwise stay idle — resuming from each
-//! range's committed cursor after any interruption.
+//! range's committed cursor after any interruption; and [`split`], which
+//! cuts a location into parts for scanning on many machines.
 //!
 //! # Layout
 //!
 //! - `prefixes`: the prefixes a scan lists, read from a file, merged, checked for overlap.
 //! - `ranges`: the ranges listed `--concurrency` at a time, and cut.
-//! - `bounds`: where a bucket's keys are, with few requests (hierarchy, bounds).
+//! - `bounds`: where a bucket's keys are, with few requests (one-entry listings, hierarchy, bounds).
 //! - `keyspace`: keys read as numbers, to cut ranges in proportion.
+//! - `split`: a location cut into parts of about as many keys, from an estimate of its keys.
 //! - [`report`]: the catalog built from an S3 Inventory report (`--inventory`).
 //! - [`rescan`]: a plan's keys listed again into a finished scan (`--keys-of`).
 //! - this file: [`scan`], and what a run reports.
@@ -19,6 +21,7 @@ mod prefixes;
 mod ranges;
 pub mod report;
 pub mod rescan;
+mod split;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -28,8 +31,8 @@ use catalog::{Bounds, Catalog, CatalogError, WriterStats};
 use model::Location;
 use s3io::{S3Error, S3};
 
-pub use bounds::boundaries;
 pub use prefixes::{merge_prefixes, read_prefixes_file, PrefixError};
+pub use split::{split, Split};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ScanError {

@@ -22,6 +22,8 @@ pub struct BucketSettings {
     /// `BucketOwnerEnforced`, `BucketOwnerPreferred`, `ObjectWriter`;
     /// `None`: not configured.
     pub ownership: Setting<Option<String>>,
+    /// The bucket policy document, as S3 gives it back.
+    pub policy: Setting<String>,
 }
 
 /// The part of a rule's filter s3rewind can judge from the catalog.

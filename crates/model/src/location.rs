@@ -108,15 +108,15 @@ mod destination_tests {
         assert_eq!(d.key_for("", "x"), "restored/x");
         // Trailing slashes, or none, on either side: one slash between.
         for (base, dest) in [
-            ("hotels", "s3://d/x/"),
-            ("hotels", "s3://d/x"),
-            ("hotels/", "s3://d/x/"),
-            ("hotels/", "s3://d/x"),
+            ("hotels", "s3://dst/x/"),
+            ("hotels", "s3://dst/x"),
+            ("hotels/", "s3://dst/x/"),
+            ("hotels/", "s3://dst/x"),
         ] {
             let d = Destination::parse(dest).unwrap();
             assert_eq!(d.key_for(base, "hotels/0.jpg"), "x/0.jpg", "{base} {dest}");
         }
-        let bucket = Destination::parse("s3://d").unwrap();
+        let bucket = Destination::parse("s3://dst").unwrap();
         assert_eq!(bucket.key_for("hotels", "hotels/0.jpg"), "0.jpg");
         assert_eq!(bucket.key_for("", "a/b"), "a/b");
         assert_eq!(d.to_string(), "s3://other-bkt/restored/");

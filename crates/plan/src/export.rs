@@ -20,16 +20,34 @@ pub fn write_csv(
     out: impl Write,
 ) -> Result<u64, PlanError> {
     let plan = find_plan(catalog, name)?;
+    // A plan restoring `--into` another place gets one more column: where
+    // each action lands.
+    let into = match (crate::destination_of(&plan), catalog.scan_record()?) {
+        (Some(d), Some(scan)) => Some((d, scan.location.base_prefix)),
+        _ => None,
+    };
     let mut w = csv::Writer::from_writer(out);
-    w.write_record(catalog::plans::EXPORT_COLUMNS)
-        .map_err(csv_error)?;
+    let mut header: Vec<&str> = catalog::plans::EXPORT_COLUMNS.to_vec();
+    if into.is_some() {
+        header.push("destination");
+    }
+    w.write_record(&header).map_err(csv_error)?;
+    let key_at = catalog::plans::EXPORT_COLUMNS
+        .iter()
+        .position(|c| *c == "key")
+        .expect("key is exported");
     let n = catalog.for_each_action_row(plan.id, |values| {
-        let cells = values.into_iter().map(|v| {
-            let text = catalog::user_sql::display(v);
-            match raw {
-                true => text,
-                false => defuse_formula(text),
-            }
+        let mut cells: Vec<String> = values
+            .into_iter()
+            .map(|v| catalog::user_sql::display(v))
+            .collect();
+        if let Some((d, base)) = &into {
+            let lands = format!("s3://{}/{}", d.bucket, d.key_for(base, &cells[key_at]));
+            cells.push(lands);
+        }
+        let cells = cells.into_iter().map(|text| match raw {
+            true => text,
+            false => defuse_formula(text),
         });
         w.write_record(cells).map_err(csv_error)
     })?;

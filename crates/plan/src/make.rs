@@ -31,6 +31,9 @@ pub struct Created {
     pub unrecoverable_sample: Vec<String>,
     /// Undo: versions the undone plan deleted for good.
     pub irreversible: u64,
+    /// Built-in rules with `--where`: keys whose newest entry it selected
+    /// (restore and undelete judge a key by it).
+    pub selected_keys: u64,
     pub elapsed: Duration,
 }
 
@@ -73,6 +76,7 @@ pub fn create_plan(catalog: &Catalog, request: &PlanRequest<'_>) -> Result<Creat
         unrecoverable: 0,
         unrecoverable_sample: Vec::new(),
         irreversible: 0,
+        selected_keys: 0,
         elapsed: Duration::ZERO,
     };
     let undone = match &request.rule {
@@ -162,6 +166,9 @@ fn fill_from_rule(
     created: &mut Created,
 ) -> Result<(), PlanError> {
     catalog.for_each_key_history(where_expr, |key| {
+        if key.entries.first().is_some_and(|e| e.selected) {
+            created.selected_keys += 1;
+        }
         let decided = rule.decide(key);
         if decided.unrecoverable {
             created.unrecoverable += 1;

@@ -20,6 +20,18 @@ pub struct PlanReport {
     /// Its keys that changed since it was made (an apply of another plan,
     /// keys listed again): its actions were computed from before.
     pub stale: catalog::Staleness,
+    /// Where its copies land when not on the scanned keys (`--into`), and
+    /// the scanned base its keys are mapped from.
+    pub into: Option<(model::Destination, String)>,
+}
+
+impl PlanReport {
+    /// Where the action on scanned `key` lands: `s3://bucket/key`.
+    pub fn lands_at(&self, key: &str) -> Option<String> {
+        self.into
+            .as_ref()
+            .map(|(d, base)| format!("s3://{}/{}", d.bucket, d.key_for(base, key)))
+    }
 }
 
 /// Sample rows shown by `plan show`.
@@ -57,12 +69,32 @@ pub fn show_plan(catalog: &Catalog, name: &str) -> Result<PlanReport, PlanError>
         &figures.large_copy_sizes,
     );
     let stale = catalog.staleness(info.id, false)?;
-    Ok(PlanReport {
+    let into = match (destination_of(&info), catalog.scan_record()?) {
+        (Some(d), Some(scan)) => Some((d, scan.location.base_prefix)),
+        _ => None,
+    };
+    let mut report = PlanReport {
         stale,
         info,
         kinds: figures.kinds,
         keys: figures.keys,
         estimate,
         sample: figures.sample,
-    })
+        into,
+    };
+    // The sample shows where each action lands too.
+    if report.into.is_some() {
+        let mut sample = std::mem::take(&mut report.sample);
+        for row in &mut sample {
+            let lands = row
+                .iter()
+                .find(|(column, _)| column == "key")
+                .and_then(|(_, key)| report.lands_at(key));
+            if let Some(lands) = lands {
+                row.push(("lands_at".into(), lands));
+            }
+        }
+        report.sample = sample;
+    }
+    Ok(report)
 }

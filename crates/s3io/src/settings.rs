@@ -18,6 +18,7 @@ const NOT_CONFIGURED: &[&str] = &[
     "ReplicationConfigurationNotFoundError",
     "ServerSideEncryptionConfigurationNotFoundError",
     "OwnershipControlsNotFoundError",
+    "NoSuchBucketPolicy",
 ];
 
 /// How a RestoreObject went.
@@ -42,13 +43,14 @@ impl S3 {
             // AccessDenied, say: the other parts may still be readable.
             Err(e) => (Err(e.code_and_message()), Err(e.code_and_message())),
         };
-        let (lifecycle, object_lock, replication, encryption, requester_pays, ownership) = tokio::join!(
+        let (lifecycle, object_lock, replication, encryption, requester_pays, ownership, policy) = tokio::join!(
             self.lifecycle(bucket),
             self.object_lock(bucket),
             self.replication(bucket),
             self.encryption(bucket),
             self.requester_pays(bucket),
             self.ownership(bucket),
+            self.policy(bucket),
         );
         Ok(BucketSettings {
             versioning,
@@ -59,6 +61,7 @@ impl S3 {
             encryption: setting(encryption)?,
             requester_pays: setting(requester_pays)?,
             ownership: setting(ownership)?,
+            policy: setting(policy)?,
         })
     }
 
@@ -261,6 +264,20 @@ impl S3 {
                 .and_then(|c| c.rules().first())
                 .map(|r| r.object_ownership().as_str().to_owned())
         })))
+    }
+
+    async fn policy(&self, bucket: &str) -> Result<Option<String>, S3Error> {
+        let out = self
+            .setting(|| async {
+                self.sdk()
+                    .get_bucket_policy()
+                    .bucket(bucket)
+                    .send()
+                    .await
+                    .map_err(|e| S3Error::from_sdk("GetBucketPolicy", bucket, e))
+            })
+            .await;
+        Ok(out?.map(|o| o.policy().unwrap_or_default().to_owned()))
     }
 
     /// HeadObject of one version: its storage class, archive and restore

@@ -10,20 +10,31 @@
 //!
 //! # Layout
 //!
-//! - `server`: connections, latency, injected faults, the stats page.
-//! - `s3impl`: the S3 operations, on the store; `route`: ListObjectVersions.
-//! - `store`: buckets, keys, versions and delete markers (and who wrote
-//!   each); `settings`: bucket configurations and per-version state (Object
-//!   Lock, restores); `seed`: big buckets built in memory.
-//! - `auth`: who is calling (principals, `--credentials`, SigV4 secrets);
-//!   `access`: the IAM actions each request needs, and the verdict;
-//!   `policy`: bucket policies, and the documented patterns s3sim enforces;
-//!   `ssec`: objects encrypted with a customer's key (SSE-C).
-//! - `xml`: the ListVersionsResult document; `report`: inventory reports;
-//!   `options`: the command line.
+//! - `store`: the buckets, keys, versions, markers and multipart uploads
+//!   (and who wrote each entry); `settings`: what buckets are configured
+//!   with (policies among them), what versions carry besides their bytes
+//!   (Object Lock, restores); `seed`: big buckets built in memory.
+//! - `s3impl`: the operations, on s3s's typed inputs; `route`:
+//!   ListObjectVersions, written by hand (`xml`).
+//! - How S3 writes, one concern each: `conditions` (If-Match /
+//!   If-None-Match on writes and deletes), `checksum` (the checksum kept
+//!   with each version), `encryption` (which encryption, and so which
+//!   ETag, a new object gets), `ssec` (objects encrypted with a
+//!   customer's key, SSE-C), `late` (writes made late, slowly, or not at
+//!   all behind a 200).
+//! - Who may do it: `auth` (who is calling: principals, `--credentials`,
+//!   SigV4 secrets); `access` (the IAM actions each request needs, and the
+//!   verdict); `policy` (bucket policies, and the documented patterns
+//!   s3sim enforces).
+//! - `server`: connections, latency, injected faults, the stats page;
+//!   `options`: the command line; `report`: a bucket's inventory report.
 
 mod access;
 pub mod auth;
+pub mod checksum;
+pub mod conditions;
+mod encryption;
+mod late;
 mod options;
 pub mod policy;
 pub mod report;
@@ -63,6 +74,13 @@ pub struct Faults {
     /// Answer a conditional write 409 ConditionalRequestConflict (as AWS
     /// does when another write to the key races it), writing nothing.
     pub conflict: f64,
+    /// Answer a CopyObject, UploadPartCopy or CompleteMultipartUpload
+    /// `200 OK` with an `<Error>` body (InternalError), writing nothing.
+    pub copy_200_error: f64,
+    /// Give a write that makes a new entry no answer (the connection is
+    /// dropped) and make it `late_commit_delay` later.
+    pub late_commit: f64,
+    pub late_commit_delay: Duration,
 }
 
 /// How the server behaves.
@@ -88,6 +106,9 @@ pub struct Config {
     /// Whose layout ListObjectVersions answers in (AWS's, or another
     /// S3-compatible server's: see [`xml::Dialect`]).
     pub list_dialect: xml::Dialect,
+    /// How long a CopyObject or CompleteMultipartUpload works, sending
+    /// whitespace meanwhile.
+    pub copy_delay: Duration,
     /// Principals besides the `access_key` pair (which is the root user of
     /// [`auth::DEFAULT_ACCOUNT`], allowed everything); their access keys
     /// must differ from it and from each other.
@@ -107,6 +128,7 @@ impl Default for Config {
             restore_delay: Duration::ZERO,
             denied_kms_keys: Vec::new(),
             list_dialect: xml::Dialect::Aws,
+            copy_delay: Duration::ZERO,
             principals: Vec::new(),
         }
     }
@@ -158,6 +180,9 @@ ops!(
     InjectedSlowBody,
     InjectedConflict,
     Requests,
+    InjectedCopy200Error,
+    InjectedLateCommit,
+    ListMultipartUploads,
 );
 
 /// Requests per operation, readable while the server runs.

@@ -115,13 +115,15 @@ pub struct Options {
     /// Pause between the pieces of a slow body.
     #[arg(long, value_name = "MS", default_value_t = 200.0)]
     pub slow_body_ms: f64,
-    /// Chance of answering a conditional CopyObject 409
-    /// ConditionalRequestConflict (nothing written), as AWS does when
-    /// another write races it.
+    /// Chance of answering a conditional write (PutObject, CopyObject,
+    /// CompleteMultipartUpload, DeleteObject) 409
+    /// ConditionalRequestConflict, nothing written, as AWS does when
+    /// another write races it; the upload of a refused completion is gone.
     #[arg(long, value_name = "P", default_value_t = 0.0)]
     pub fault_conflict: f64,
-    /// Ignore If-Match / If-None-Match on CopyObject, as some
-    /// S3-compatible servers do (AWS honours them: 412 when they fail).
+    /// Ignore If-Match / If-None-Match on writes and deletes (and the
+    /// ETag of DeleteObjects entries), as some S3-compatible servers do
+    /// (AWS honours them: 412, or 404 with no current object).
     #[arg(long)]
     pub ignore_conditions: bool,
     /// How long a RestoreObject of an archived version takes.
@@ -136,6 +138,27 @@ pub struct Options {
     /// (older RGW: NextKeyMarker raw while keys are URL-encoded).
     #[arg(long, value_name = "SERVER", value_enum, default_value = "aws")]
     pub list_dialect: crate::xml::Dialect,
+    /// Chance of answering a CopyObject, UploadPartCopy or
+    /// CompleteMultipartUpload 200 OK with an <Error> body (InternalError)
+    /// and writing nothing, as S3 does for an error during the copy.
+    #[arg(long, value_name = "P", default_value_t = 0.0)]
+    pub fault_copy_200_error: f64,
+    /// Chance of giving a write that makes a new version (PutObject,
+    /// CopyObject, CompleteMultipartUpload, DeleteObject without a version
+    /// id) no answer, the connection dropped, and making it --late-commit-ms
+    /// later, its conditions judged then: a client that gives up on S3
+    /// does not know whether its write happened.
+    #[arg(long, value_name = "P", default_value_t = 0.0)]
+    pub fault_late_commit: f64,
+    /// How long after the dropped answer a --fault-late-commit write is
+    /// made.
+    #[arg(long, value_name = "MS", default_value_t = 1000.0)]
+    pub late_commit_ms: f64,
+    /// Make every CopyObject and CompleteMultipartUpload take this long,
+    /// answering 200 OK at once and sending whitespace until the result
+    /// (or an <Error>), as S3 does for long copies and completions.
+    #[arg(long, value_name = "MS", default_value_t = 0.0)]
+    pub copy_delay_ms: f64,
 
     /// Write the S3 Inventory report of the seeded bucket (every version,
     /// as AWS lays one out) under DIR, print its manifest's path, and exit
@@ -170,12 +193,16 @@ impl Options {
                 slow_body: self.fault_slow_body,
                 slow_body_delay: ms(self.slow_body_ms),
                 conflict: self.fault_conflict,
+                copy_200_error: self.fault_copy_200_error,
+                late_commit: self.fault_late_commit,
+                late_commit_delay: ms(self.late_commit_ms),
             },
             seed: self.seed,
             ignore_conditions: self.ignore_conditions,
             restore_delay: ms(self.restore_delay_ms),
             denied_kms_keys: self.deny_kms_key.clone(),
             list_dialect: self.list_dialect,
+            copy_delay: ms(self.copy_delay_ms),
             principals: principals.0,
         });
         if let Some(spec) = self.seed_spec() {

@@ -9,12 +9,20 @@ use futures::TryStreamExt;
 use s3s::dto::*;
 use s3s::{s3_error, S3Error, S3ErrorCode, S3Request, S3Response, S3Result};
 
-use crate::access::requester_of;
-use crate::settings::{LockHeaderError, LockRequest, Restore, Retention};
-use crate::store::{Content, Entry, ObjectMeta, Precondition, StoreError, VersionId, Versioning};
-use crate::{ssec, Op, Sim};
+use md5::{Digest, Md5};
 
-fn map_err(e: StoreError) -> S3Error {
+use crate::access::requester_of;
+use crate::auth::Requester;
+use crate::checksum::{fill_checksum, Algorithm};
+use crate::conditions::{conflict, refuse_delete_condition, Precondition};
+use crate::late::{respond, Deferred, Timing};
+use crate::settings::{LockHeaderError, LockRequest, Restore, Retention};
+use crate::store::{
+    Bucket as Keys, Content, Entry, ObjectMeta, StoreError, Stored, VersionId, Versioning,
+};
+use crate::{checksum, encryption, ssec, Op, Sim};
+
+pub(crate) fn map_err(e: StoreError) -> S3Error {
     match e {
         StoreError::NoSuchBucket => s3_error!(NoSuchBucket, "The specified bucket does not exist"),
         StoreError::BucketExists => s3_error!(BucketAlreadyOwnedByYou),
@@ -460,6 +468,115 @@ impl Sim {
         self.settings.update_bucket(bucket, change);
         Ok(())
     }
+
+    /// A write's condition (`If-Match` / `If-None-Match`), unless this
+    /// server ignores them; an injected race refuses it (409).
+    fn write_condition(&self, headers: &http::HeaderMap) -> S3Result<Option<Precondition>> {
+        if self.config.ignore_conditions {
+            return Ok(None);
+        }
+        let condition = Precondition::of_write(headers);
+        if condition.is_some() && self.fault_conflict() {
+            return Err(conflict());
+        }
+        Ok(condition)
+    }
+
+    /// A new entry on `key` if its condition holds: made now, or as
+    /// `timing` says (a late entry records the same writer and Object
+    /// Lock as one made now). Returns the id to answer with.
+    fn new_entry(
+        &self,
+        name: &str,
+        bucket: Arc<Keys>,
+        key: &str,
+        entry: NewEntry,
+        timing: Option<Timing>,
+    ) -> S3Result<(Option<VersionId>, Option<Deferred>)> {
+        let marker = entry.content.is_none();
+        let Some(timing) = timing else {
+            return Ok((entry.make(self, name, &bucket, key, None)?, None));
+        };
+        let sim = self.clone();
+        let (name, key_) = (name.to_owned(), key.to_owned());
+        let b = bucket.clone();
+        let (id, deferred) = self.defer(
+            timing,
+            move |reserved| {
+                entry.make(&sim, &name, &b, &key_, Some(reserved))?;
+                Ok(())
+            },
+            |reserved| self.store.id_to_be(&bucket, reserved, marker),
+        );
+        Ok((id, Some(deferred)))
+    }
+}
+
+/// A new entry a request asks for: an object, or a delete marker
+/// (`content: None`).
+struct NewEntry {
+    content: Option<Content>,
+    /// What the key's current object must be when the entry is made.
+    condition: Option<Precondition>,
+    /// The Object Lock the request's headers ask for (objects only).
+    lock: LockRequest,
+    /// Who asked (see [`Entry::writer`]).
+    writer: Option<Arc<Requester>>,
+}
+
+impl NewEntry {
+    /// An entry with no condition, no Object Lock headers.
+    fn plain(content: Option<Content>, writer: Option<Arc<Requester>>) -> NewEntry {
+        NewEntry {
+            content,
+            condition: None,
+            lock: LockRequest::default(),
+            writer,
+        }
+    }
+
+    /// Makes it, if its condition holds now; `reserved` as in
+    /// [`crate::Store::write`].
+    fn make(
+        self,
+        sim: &Sim,
+        name: &str,
+        bucket: &Keys,
+        key: &str,
+        reserved: Option<VersionId>,
+    ) -> S3Result<Option<VersionId>> {
+        let marker = self.content.is_none();
+        let id = sim
+            .store
+            .write(
+                bucket,
+                key,
+                self.content,
+                self.condition.as_ref(),
+                reserved,
+                self.writer,
+            )
+            .map_err(map_err)?;
+        if let (Some(id), false) = (id, marker) {
+            sim.settings.lock_new_version(name, key, id, &self.lock);
+        }
+        Ok(id)
+    }
+}
+
+/// The algorithm a request asks its object's checksum to be kept with.
+fn asked_algorithm(a: Option<&ChecksumAlgorithm>) -> S3Result<Option<Algorithm>> {
+    a.map(|a| Algorithm::parse(a.as_str())).transpose()
+}
+
+/// `x-amz-checksum-mode: ENABLED`: HeadObject and GetObject return the
+/// version's checksum only when asked.
+fn checksum_enabled(mode: Option<&ChecksumMode>) -> bool {
+    mode.is_some_and(|m| m.as_str() == ChecksumMode::ENABLED)
+}
+
+fn reported(id: Option<VersionId>) -> Option<String> {
+    id.filter(|id| !id.is_null()).map(|id| id.encode())
 }
 
 #[async_trait::async_trait]
@@ -890,6 +1007,7 @@ impl s3s::S3 for Sim {
         req: S3Request<PutObjectInput>,
     ) -> S3Result<S3Response<PutObjectOutput>> {
         self.count(Op::PutObject);
+        let condition = self.write_condition(&req.headers)?;
         let writer = requester_of(&req);
         let i = req.input;
         let bucket = self.store.bucket(&i.bucket).map_err(map_err)?;
@@ -900,25 +1018,62 @@ impl s3s::S3 for Sim {
             i.sse_customer_key_md5.as_deref(),
         )?;
         let body = collect(i.body).await?;
+        // A trailer (aws-chunked) is there once the body is read.
+        let trailers = req.trailing_headers.and_then(|t| t.take());
+        let sent = checksum::sent(&req.headers, trailers.as_ref());
+        // Read raw: s3s takes another header for this input's field.
+        let sdk_algorithm = req
+            .headers
+            .get("x-amz-sdk-checksum-algorithm")
+            .and_then(|v| v.to_str().ok());
+        let checksum = checksum::for_upload(sent, sdk_algorithm, &body)?;
         let mut meta = meta_from!(i, i.tagging.as_deref(), i.storage_class.as_ref());
-        let content = match &customer_key {
+        let etag = match &customer_key {
+            // SSE-C: the customer's key, not S3's nor KMS's.
             Some(k) => {
+                meta.kms_key_id = None;
                 meta.sse_customer_key_md5 = Some(k.clone());
-                let etag = ssec::etag(k, &body);
-                Content::Stored(Arc::new(crate::store::Stored { body, etag, meta }))
+                ssec::etag(k, &body)
             }
-            None => Content::stored(body, meta),
+            None => {
+                meta.kms_key_id = encryption::kms_key(
+                    self,
+                    &i.bucket,
+                    i.server_side_encryption.as_ref(),
+                    meta.kms_key_id.as_deref(),
+                );
+                encryption::single_request_etag(self, meta.kms_key_id.is_some(), || {
+                    hex::encode(Md5::digest(&body))
+                })
+            }
         };
-        let tag = etag(&content);
-        let id = self.store.put(&bucket, &i.key, content, writer);
-        self.settings.lock_new_version(&i.bucket, &i.key, id, &lock);
-        Ok(S3Response::new(PutObjectOutput {
-            e_tag: Some(tag),
-            version_id: (!id.is_null()).then(|| id.encode()),
+        let content = Content::Stored(Arc::new(Stored {
+            body,
+            etag: etag.clone(),
+            meta,
+            checksum: checksum.clone(),
+        }));
+        let (id, deferred) = self.new_entry(
+            &i.bucket,
+            bucket,
+            &i.key,
+            NewEntry {
+                content: Some(content),
+                condition,
+                lock,
+                writer,
+            },
+            self.timing(false),
+        )?;
+        let mut out = PutObjectOutput {
+            e_tag: Some(ETag::Strong(etag)),
+            version_id: reported(id),
             sse_customer_algorithm: customer_key.as_ref().map(|_| "AES256".to_owned()),
             sse_customer_key_md5: customer_key,
             ..Default::default()
-        }))
+        };
+        fill_checksum!(out, &checksum);
+        Ok(respond(out, deferred))
     }
 
     async fn get_object(
@@ -955,20 +1110,24 @@ impl s3s::S3 for Sim {
         let bytes = content.bytes(range);
         let stream = futures::stream::once(async move { Ok::<_, std::io::Error>(bytes) });
         let tags = content.meta().map_or(0, |m| m.tags.len());
+        let whole = content_range.is_none();
         let state = self.settings.version(&i.bucket, &i.key, entry.version_id);
         let (mode, until, hold) =
             self.lock_headers(requester.as_deref(), &i.bucket, &i.key, &state);
-        Ok(S3Response::new(
-            object_output!(GetObjectOutput, entry, content, {
-                body: Some(StreamingBlob::wrap(stream)),
-                content_length: Some(len as i64),
-                content_range: content_range,
-                tag_count: (tags > 0).then_some(tags as i32),
-                object_lock_mode: mode,
-                object_lock_retain_until_date: until,
-                object_lock_legal_hold_status: hold,
-            }),
-        ))
+        let mut out = object_output!(GetObjectOutput, entry, content, {
+            body: Some(StreamingBlob::wrap(stream)),
+            content_length: Some(len as i64),
+            content_range: content_range,
+            tag_count: (tags > 0).then_some(tags as i32),
+            object_lock_mode: mode,
+            object_lock_retain_until_date: until,
+            object_lock_legal_hold_status: hold,
+        });
+        // A ranged GET has no checksum of its bytes to give.
+        if whole && checksum_enabled(i.checksum_mode.as_ref()) {
+            fill_checksum!(out, &content.checksum());
+        }
+        Ok(S3Response::new(out))
     }
 
     async fn head_object(
@@ -1000,16 +1159,18 @@ impl s3s::S3 for Sim {
         .then(|| ArchiveStatus::from_static(ArchiveStatus::ARCHIVE_ACCESS));
         let (mode, until, hold) =
             self.lock_headers(requester.as_deref(), &i.bucket, &i.key, &state);
-        Ok(S3Response::new(
-            object_output!(HeadObjectOutput, entry, content, {
-                content_length: Some(content.size() as i64),
-                restore: restore,
-                archive_status: archive_status,
-                object_lock_mode: mode,
-                object_lock_retain_until_date: until,
-                object_lock_legal_hold_status: hold,
-            }),
-        ))
+        let mut out = object_output!(HeadObjectOutput, entry, content, {
+            content_length: Some(content.size() as i64),
+            restore: restore,
+            archive_status: archive_status,
+            object_lock_mode: mode,
+            object_lock_retain_until_date: until,
+            object_lock_legal_hold_status: hold,
+        });
+        if checksum_enabled(i.checksum_mode.as_ref()) {
+            fill_checksum!(out, &content.checksum());
+        }
+        Ok(S3Response::new(out))
     }
 
     async fn delete_object(
@@ -1019,6 +1180,14 @@ impl s3s::S3 for Sim {
         self.count(Op::DeleteObject);
         let writer = requester_of(&req);
         let i = req.input;
+        let ignore = self.config.ignore_conditions;
+        if !ignore {
+            refuse_delete_condition(
+                i.version_id.is_some(),
+                i.if_match.is_some(),
+                i.if_match_size.is_some() || i.if_match_last_modified_time.is_some(),
+            )?;
+        }
         let bucket = self.store.bucket(&i.bucket).map_err(map_err)?;
         match version(i.version_id.as_deref())? {
             Some(vid) => {
@@ -1035,12 +1204,32 @@ impl s3s::S3 for Sim {
                 }))
             }
             None => {
-                let marker = self.store.delete(&bucket, &i.key, writer);
-                Ok(S3Response::new(DeleteObjectOutput {
-                    delete_marker: marker.map(|_| true),
-                    version_id: marker.map(|v| v.encode()),
-                    ..Default::default()
-                }))
+                let condition = if ignore {
+                    None
+                } else {
+                    Precondition::of_delete(i.if_match.as_ref())
+                };
+                if condition.is_some() && self.fault_conflict() {
+                    return Err(conflict());
+                }
+                let (marker, deferred) = self.new_entry(
+                    &i.bucket,
+                    bucket,
+                    &i.key,
+                    NewEntry {
+                        condition,
+                        ..NewEntry::plain(None, writer)
+                    },
+                    self.timing(false),
+                )?;
+                Ok(respond(
+                    DeleteObjectOutput {
+                        delete_marker: marker.map(|_| true),
+                        version_id: marker.map(|v| v.encode()),
+                        ..Default::default()
+                    },
+                    deferred,
+                ))
             }
         }
     }
@@ -1088,6 +1277,14 @@ impl s3s::S3 for Sim {
                 continue;
             }
             match object.version_id.as_deref() {
+                // No condition guards the delete of one version (see
+                // `conditions`): refused, as DeleteObject refuses it.
+                Some(_) if object.e_tag.is_some() && !self.config.ignore_conditions => {
+                    errors.push(fail(
+                        "NotImplemented",
+                        "A header you provided implies functionality that is not implemented",
+                    ))
+                }
                 Some(v) => match VersionId::decode(v) {
                     None => errors.push(fail("InvalidArgument", "Invalid version id specified")),
                     Some(vid) if self.locked(&i.bucket, &bucket, &object.key, vid, bypass) => {
@@ -1107,13 +1304,33 @@ impl s3s::S3 for Sim {
                     },
                 },
                 None => {
-                    let marker = self.store.delete(&bucket, &object.key, writer.clone());
-                    deleted.push(DeletedObject {
-                        key: Some(object.key.clone()),
-                        version_id: None,
-                        delete_marker: marker.map(|_| true),
-                        delete_marker_version_id: marker.map(|m| m.encode()),
-                    });
+                    let condition = if self.config.ignore_conditions {
+                        None
+                    } else {
+                        Precondition::of_entry(object.e_tag.as_ref())
+                    };
+                    match self.store.write(
+                        &bucket,
+                        &object.key,
+                        None,
+                        condition.as_ref(),
+                        None,
+                        writer.clone(),
+                    ) {
+                        Ok(marker) => deleted.push(DeletedObject {
+                            key: Some(object.key.clone()),
+                            version_id: None,
+                            delete_marker: marker.map(|_| true),
+                            delete_marker_version_id: marker.map(|m| m.encode()),
+                        }),
+                        Err(StoreError::NoSuchKey) => {
+                            errors.push(fail("NoSuchKey", "The specified key does not exist."))
+                        }
+                        Err(_) => errors.push(fail(
+                            "PreconditionFailed",
+                            "At least one of the pre-conditions you specified did not hold",
+                        )),
+                    }
                 }
             }
         }
@@ -1129,26 +1346,9 @@ impl s3s::S3 for Sim {
         req: S3Request<CopyObjectInput>,
     ) -> S3Result<S3Response<CopyObjectOutput>> {
         self.count(Op::CopyObject);
-        // Conditional copies (AWS, 2025) are not in s3s's input yet: read
-        // the headers.
-        let header = |name: &str| {
-            req.headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
-        };
-        let condition = match (header("if-match"), header("if-none-match")) {
-            _ if self.config.ignore_conditions => None,
-            (Some(tag), _) => Some(Precondition::IfMatch(tag)),
-            (None, Some(_)) => Some(Precondition::IfNoneMatch),
-            (None, None) => None,
-        };
-        if condition.is_some() && self.fault_conflict() {
-            return Err(s3_error!(
-                ConditionalRequestConflict,
-                "A conflicting operation occurred. If using PutObject you can retry the request."
-            ));
-        }
+        // Conditional copies (AWS, 2025) are not in s3s's input: the
+        // headers are read raw.
+        let condition = self.write_condition(&req.headers)?;
         let writer = requester_of(&req);
         let i = req.input;
         let bucket = self.store.bucket(&i.bucket).map_err(map_err)?;
@@ -1179,16 +1379,32 @@ impl s3s::S3 for Sim {
             .as_ref()
             .map(|s| s.as_str().to_owned())
             .filter(|s| s != "STANDARD");
-        let content = match (&src, replace_meta, replace_tags, &storage_class) {
-            // Nothing changes but the version: share the bytes.
-            (_, false, false, None)
-                if old.storage_class.is_none()
-                    && old.sse_customer_key_md5.is_none()
-                    && customer_key.is_none() =>
-            {
-                src.clone()
-            }
-            _ => {
+        // The copy's encryption is the request's or the bucket's, not the
+        // source's (see `encryption`); SSE-C only with the copy's own
+        // customer key (`ssec`).
+        let kms = match customer_key {
+            Some(_) => None,
+            None => encryption::kms_key(
+                self,
+                &i.bucket,
+                i.server_side_encryption.as_ref(),
+                i.ssekms_key_id.as_deref(),
+            ),
+        };
+        let asked = asked_algorithm(i.checksum_algorithm.as_ref())?;
+        let unchanged = !replace_meta
+            && !replace_tags
+            && storage_class.is_none()
+            && old.storage_class.is_none()
+            && kms.is_none()
+            && customer_key.is_none()
+            && asked.is_none();
+        // An SSE-C source's ETag is no MD5: it is never shared.
+        let content = match src.etag_is_md5() {
+            // Nothing changes but the version, the ETag is the MD5 the
+            // source has: share the bytes.
+            true if unchanged => src.clone(),
+            has_md5 => {
                 let meta = if replace_meta {
                     meta_from!(i, None, None::<&StorageClass>)
                 } else {
@@ -1201,38 +1417,67 @@ impl s3s::S3 for Sim {
                         old.tags.clone()
                     },
                     storage_class,
+                    kms_key_id: kms,
                     // Encrypted again with the copy's own customer key, or
                     // by S3 (SSE-C is not copied from the source).
                     sse_customer_key_md5: customer_key.clone(),
                     ..meta
                 };
                 let body = src.bytes(0..src.size());
-                let etag = match (&customer_key, &old.sse_customer_key_md5) {
-                    (Some(k), _) => ssec::etag(k, &body),
-                    (None, Some(_)) => hex::encode(<md5::Md5 as md5::Digest>::digest(&body)),
-                    (None, None) => src.etag(),
+                // A multipart, SSE-KMS or SSE-C source's ETag is not the
+                // MD5 of its bytes: a single-request SSE-S3 copy's is.
+                let etag = match &customer_key {
+                    Some(k) => ssec::etag(k, &body),
+                    None => {
+                        encryption::single_request_etag(self, meta.kms_key_id.is_some(), || {
+                            if has_md5 {
+                                src.etag()
+                            } else {
+                                hex::encode(Md5::digest(&body))
+                            }
+                        })
+                    }
                 };
-                Content::Stored(Arc::new(crate::store::Stored { body, etag, meta }))
+                let checksum = src.checksum().for_copy(asked, || body.clone());
+                Content::Stored(Arc::new(Stored {
+                    body,
+                    etag,
+                    meta,
+                    checksum,
+                }))
             }
         };
-        let tag = etag(&content);
-        let id = self
-            .store
-            .put_if(&bucket, &i.key, content, condition.as_ref(), writer)
-            .map_err(map_err)?;
-        self.settings.lock_new_version(&i.bucket, &i.key, id, &lock);
-        Ok(S3Response::new(CopyObjectOutput {
-            copy_object_result: Some(CopyObjectResult {
-                e_tag: Some(tag),
-                last_modified: Some(timestamp(crate::store::now_ms())),
-                ..Default::default()
-            }),
-            copy_source_version_id: source_vid.map(|v| v.encode()),
-            version_id: (!id.is_null()).then(|| id.encode()),
-            sse_customer_algorithm: customer_key.as_ref().map(|_| "AES256".to_owned()),
-            sse_customer_key_md5: customer_key,
+        let mut result = CopyObjectResult {
+            e_tag: Some(etag(&content)),
+            last_modified: Some(timestamp(crate::store::now_ms())),
             ..Default::default()
-        }))
+        };
+        if let Some(c) = content.known_checksum() {
+            fill_checksum!(result, c);
+        }
+        let (id, deferred) = self.new_entry(
+            &i.bucket,
+            bucket,
+            &i.key,
+            NewEntry {
+                content: Some(content),
+                condition,
+                lock,
+                writer,
+            },
+            self.timing(true),
+        )?;
+        Ok(respond(
+            CopyObjectOutput {
+                copy_object_result: Some(result),
+                copy_source_version_id: source_vid.map(|v| v.encode()),
+                version_id: reported(id),
+                sse_customer_algorithm: customer_key.as_ref().map(|_| "AES256".to_owned()),
+                sse_customer_key_md5: customer_key,
+                ..Default::default()
+            },
+            deferred,
+        ))
     }
 
     async fn create_multipart_upload(
@@ -1248,14 +1493,29 @@ impl s3s::S3 for Sim {
             i.sse_customer_key.as_deref(),
             i.sse_customer_key_md5.as_deref(),
         )?;
+        let checksum = checksum::UploadChecksum::new(
+            i.checksum_algorithm.as_ref().map(ChecksumAlgorithm::as_str),
+            i.checksum_type.as_ref().map(ChecksumType::as_str),
+        )?;
         let mut meta = meta_from!(i, i.tagging.as_deref(), i.storage_class.as_ref());
+        meta.kms_key_id = match customer_key {
+            Some(_) => None,
+            None => encryption::kms_key(
+                self,
+                &i.bucket,
+                i.server_side_encryption.as_ref(),
+                meta.kms_key_id.as_deref(),
+            ),
+        };
         meta.sse_customer_key_md5 = customer_key.clone();
-        let upload_id = self.store.create_upload(&bucket, &i.key, meta);
+        let upload_id = self.store.create_upload(&bucket, &i.key, meta, checksum);
         self.settings.stage_upload_lock(&upload_id, lock);
         Ok(S3Response::new(CreateMultipartUploadOutput {
             bucket: Some(i.bucket),
             key: Some(i.key),
             upload_id: Some(upload_id),
+            checksum_algorithm: i.checksum_algorithm,
+            checksum_type: i.checksum_type,
             sse_customer_algorithm: customer_key.as_ref().map(|_| "AES256".to_owned()),
             sse_customer_key_md5: customer_key,
             ..Default::default()
@@ -1344,6 +1604,11 @@ impl s3s::S3 for Sim {
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
         self.count(Op::CompleteMultipartUpload);
+        let condition = if self.config.ignore_conditions {
+            None
+        } else {
+            Precondition::of_write(&req.headers)
+        };
         let writer = requester_of(&req);
         let i = req.input;
         let bucket = self.store.bucket(&i.bucket).map_err(map_err)?;
@@ -1359,19 +1624,73 @@ impl s3s::S3 for Sim {
                 )
             })
             .collect();
-        let (key, id, tag) = self
+        let tag = self
             .store
-            .complete_upload(&bucket, &i.upload_id, &parts, writer)
+            .check_parts(&bucket, &i.upload_id, &parts)
             .map_err(map_err)?;
-        let lock = self.settings.take_upload_lock(&i.upload_id);
-        self.settings.lock_new_version(&i.bucket, &key, id, &lock);
-        Ok(S3Response::new(CompleteMultipartUploadOutput {
-            bucket: Some(i.bucket),
-            key: Some(key),
-            e_tag: Some(ETag::Strong(tag)),
-            version_id: (!id.is_null()).then(|| id.encode()),
-            ..Default::default()
-        }))
+        if condition.is_some() && self.fault_conflict() {
+            // The upload cannot be completed again (see `conditions`).
+            let _ = self.store.abort_upload(&bucket, &i.upload_id);
+            self.settings.take_upload_lock(&i.upload_id);
+            return Err(conflict());
+        }
+        let key = self
+            .store
+            .upload_key(&bucket, &i.upload_id)
+            .ok_or_else(|| map_err(StoreError::NoSuchUpload))?;
+        let out = |id, checksum: Option<&checksum::Checksum>| {
+            let mut out = CompleteMultipartUploadOutput {
+                bucket: Some(i.bucket.clone()),
+                key: Some(key.clone()),
+                e_tag: Some(ETag::Strong(tag.clone())),
+                version_id: reported(id),
+                ..Default::default()
+            };
+            if let Some(c) = checksum {
+                fill_checksum!(out, c);
+            }
+            out
+        };
+        let Some(timing) = self.timing(true) else {
+            let (key, id, content) = self
+                .store
+                .complete_upload(
+                    &bucket,
+                    &i.upload_id,
+                    &parts,
+                    condition.as_ref(),
+                    None,
+                    writer,
+                )
+                .map_err(map_err)?;
+            // The Object Lock its CreateMultipartUpload asked for.
+            let lock = self.settings.take_upload_lock(&i.upload_id);
+            self.settings.lock_new_version(&i.bucket, &key, id, &lock);
+            return Ok(S3Response::new(out(Some(id), content.known_checksum())));
+        };
+        let sim = self.clone();
+        let (name, upload_id, b) = (i.bucket.clone(), i.upload_id.clone(), bucket.clone());
+        let (id, deferred) = self.defer(
+            timing,
+            move |reserved| {
+                let (key, id, _) = sim
+                    .store
+                    .complete_upload(
+                        &b,
+                        &upload_id,
+                        &parts,
+                        condition.as_ref(),
+                        Some(reserved),
+                        writer,
+                    )
+                    .map_err(map_err)?;
+                let lock = sim.settings.take_upload_lock(&upload_id);
+                sim.settings.lock_new_version(&name, &key, id, &lock);
+                Ok(())
+            },
+            |reserved| self.store.id_to_be(&bucket, reserved, false),
+        );
+        Ok(respond(out(id, None), Some(deferred)))
     }
 
     async fn abort_multipart_upload(
@@ -1385,6 +1704,82 @@ impl s3s::S3 for Sim {
             .map_err(map_err)?;
         self.settings.take_upload_lock(&req.input.upload_id);
         Ok(S3Response::new(AbortMultipartUploadOutput::default()))
+    }
+
+    async fn list_multipart_uploads(
+        &self,
+        req: S3Request<ListMultipartUploadsInput>,
+    ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
+        self.count(Op::ListMultipartUploads);
+        let i = req.input;
+        let bucket = self.store.bucket(&i.bucket).map_err(map_err)?;
+        let max_uploads = match i.max_uploads {
+            None => 1000,
+            Some(m) if m >= 1 => m.min(1000) as usize,
+            Some(_) => {
+                return Err(s3_error!(
+                    InvalidArgument,
+                    "Argument max-uploads must be an integer between 1 and 1000"
+                ))
+            }
+        };
+        let url = i
+            .encoding_type
+            .as_ref()
+            .is_some_and(|e| e.as_str() == "url");
+        let enc = |s: &str| {
+            if url {
+                let mut out = String::new();
+                crate::xml::url_encode_into(&mut out, s);
+                out
+            } else {
+                s.to_owned()
+            }
+        };
+        let prefix = i.prefix.clone().unwrap_or_default();
+        let page = self.store.list_uploads(
+            &bucket,
+            &prefix,
+            i.delimiter.as_deref(),
+            i.key_marker.as_deref(),
+            i.upload_id_marker.as_deref(),
+            max_uploads,
+        );
+        let uploads = page
+            .uploads
+            .iter()
+            .map(|(key, id, initiated, class)| MultipartUpload {
+                key: Some(enc(key)),
+                upload_id: Some(id.clone()),
+                initiated: Some(timestamp(*initiated)),
+                storage_class: Some(StorageClass::from(
+                    class.clone().unwrap_or_else(|| "STANDARD".to_owned()),
+                )),
+                ..Default::default()
+            })
+            .collect();
+        Ok(S3Response::new(ListMultipartUploadsOutput {
+            bucket: Some(i.bucket),
+            prefix: Some(enc(&prefix)),
+            delimiter: i.delimiter.as_deref().map(enc),
+            key_marker: Some(i.key_marker.as_deref().map(enc).unwrap_or_default()),
+            upload_id_marker: Some(i.upload_id_marker.unwrap_or_default()),
+            next_key_marker: page.next_key_marker.as_deref().map(enc),
+            next_upload_id_marker: page.next_upload_id_marker,
+            max_uploads: Some(max_uploads as i32),
+            is_truncated: Some(page.is_truncated),
+            uploads: Some(uploads),
+            common_prefixes: Some(
+                page.common_prefixes
+                    .iter()
+                    .map(|p| CommonPrefix {
+                        prefix: Some(enc(p)),
+                    })
+                    .collect(),
+            ),
+            encoding_type: i.encoding_type,
+            request_charged: None,
+        }))
     }
 
     async fn get_object_tagging(

@@ -1,7 +1,6 @@
 //! The HTTP side: connections, latency, injected faults, and a stats page
 //! (`GET /_s3sim/stats`) next to the S3 API.
 
-use std::convert::Infallible;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
@@ -20,6 +19,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
 use crate::auth::ClientAddr;
+use crate::late::{copies_or_completes, finish, Deferred, Dropped};
 use crate::route::ListVersionsRoute;
 use crate::xml::{error_document, request_id};
 use crate::{Op, Sim};
@@ -91,7 +91,7 @@ pub fn serve(sim: Sim, listener: TcpListener) -> std::io::Result<Server> {
 
 type Reply = Response<Body>;
 
-async fn handle(sim: Sim, service: S3Service, req: Request<Incoming>) -> Result<Reply, Infallible> {
+async fn handle(sim: Sim, service: S3Service, req: Request<Incoming>) -> Result<Reply, Dropped> {
     sim.count(Op::Requests);
     if req.uri().path() == "/_s3sim/stats" {
         return Ok(text(StatusCode::OK, "text/plain", sim.counters.report()));
@@ -123,7 +123,15 @@ async fn handle(sim: Sim, service: S3Service, req: Request<Incoming>) -> Result<
             "We encountered an internal error. Please try again.",
         ));
     }
-    let response = match hyper::service::Service::call(&service, req).await {
+    if copies_or_completes(&req) && sim.roll(faults.copy_200_error) {
+        sim.count(Op::InjectedCopy200Error);
+        return Ok(error(
+            StatusCode::OK,
+            "InternalError",
+            "We encountered an internal error. Please try again.",
+        ));
+    }
+    let mut response = match hyper::service::Service::call(&service, req).await {
         Ok(r) => r,
         Err(e) => {
             return Ok(error(
@@ -133,6 +141,9 @@ async fn handle(sim: Sim, service: S3Service, req: Request<Incoming>) -> Result<
             ))
         }
     };
+    if let Some(deferred) = response.extensions_mut().remove::<Deferred>() {
+        return finish(response, deferred).await;
+    }
     let reset = sim.roll(faults.reset);
     let slow = !reset && sim.roll(faults.slow_body);
     if !(reset || slow) {

@@ -11,6 +11,8 @@ use bytes::Bytes;
 use md5::{Digest, Md5};
 
 use crate::auth::Requester;
+use crate::checksum::{Algorithm, Checksum, UploadChecksum};
+use crate::conditions::Precondition;
 
 /// A version id: 24 bytes, written as 32 characters like AWS's; all zeros
 /// is the `null` version of objects written while versioning was off.
@@ -119,15 +121,25 @@ pub enum Content {
 #[derive(Debug)]
 pub struct Stored {
     pub body: Bytes,
-    /// Without quotes: MD5 hex, or `<hex>-<parts>` for multipart uploads.
+    /// Without quotes: MD5 hex, or `<hex>-<parts>` for multipart uploads;
+    /// under SSE-KMS not an MD5 (see `encryption`).
     pub etag: String,
     pub meta: ObjectMeta,
+    pub checksum: Checksum,
 }
 
 impl Content {
+    /// Bytes written in one request with SSE-S3: the MD5 as ETag, the
+    /// default CRC64NVME checksum.
     pub fn stored(body: Bytes, meta: ObjectMeta) -> Content {
         let etag = hex::encode(Md5::digest(&body));
-        Content::Stored(Arc::new(Stored { body, etag, meta }))
+        let checksum = Checksum::full(Algorithm::Crc64Nvme, &body);
+        Content::Stored(Arc::new(Stored {
+            body,
+            etag,
+            meta,
+            checksum,
+        }))
     }
 
     pub fn size(&self) -> u64 {
@@ -147,6 +159,40 @@ impl Content {
                     splitmix64(seed ^ 0xFEED)
                 )
             }
+        }
+    }
+
+    /// Whether the ETag is the MD5 of the bytes (a seeded object's seeded
+    /// ETag counts as its MD5): what a single-request SSE-S3 copy keeps.
+    /// SSE-KMS, SSE-C and multipart ETags are not.
+    pub fn etag_is_md5(&self) -> bool {
+        match self {
+            Content::Stored(s) => {
+                s.meta.kms_key_id.is_none()
+                    && s.meta.sse_customer_key_md5.is_none()
+                    && !s.etag.contains('-')
+            }
+            Content::Synthetic { .. } => true,
+        }
+    }
+
+    /// The version's checksum; a seeded object's CRC64NVME is computed
+    /// when asked for, so seeding stays as fast as it was.
+    pub fn checksum(&self) -> Checksum {
+        match self {
+            Content::Stored(s) => s.checksum.clone(),
+            synthetic => {
+                Checksum::full(Algorithm::Crc64Nvme, &synthetic.bytes(0..synthetic.size()))
+            }
+        }
+    }
+
+    /// The checksum if it is at hand (a seeded object's is not computed
+    /// until asked for by HeadObject or GetObject).
+    pub fn known_checksum(&self) -> Option<&Checksum> {
+        match self {
+            Content::Stored(s) => Some(&s.checksum),
+            Content::Synthetic { .. } => None,
         }
     }
 
@@ -209,8 +255,18 @@ pub enum Versioning {
 pub struct Upload {
     pub key: String,
     pub meta: ObjectMeta,
-    /// part number → (bytes, MD5)
-    pub parts: BTreeMap<i32, (Bytes, [u8; 16])>,
+    pub parts: BTreeMap<i32, Part>,
+    pub checksum: UploadChecksum,
+    /// Unix milliseconds.
+    pub initiated_ms: i64,
+}
+
+/// One uploaded part.
+#[derive(Debug)]
+pub struct Part {
+    pub body: Bytes,
+    /// The part's ETag: its MD5, or (SSE-KMS) not.
+    pub etag: [u8; 16],
 }
 
 /// A bucket. Each key's entries are kept oldest first (a push is a write).
@@ -238,17 +294,6 @@ pub enum StoreError {
     InvalidArgument(String),
     /// A conditional write whose condition does not hold (HTTP 412).
     PreconditionFailed,
-}
-
-/// What a conditional write (If-Match / If-None-Match) requires of the
-/// key's current object, checked under the same lock as the write.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Precondition {
-    /// The current object has this ETag (quotes ignored); no current
-    /// object: NoSuchKey, as AWS answers.
-    IfMatch(String),
-    /// No current object (`If-None-Match: *`).
-    IfNoneMatch,
 }
 
 /// All buckets.
@@ -286,6 +331,18 @@ pub struct ObjectsPage {
     pub next_after: Option<String>,
 }
 
+/// A ListMultipartUploads page: uploads in progress by key, then by
+/// creation.
+#[derive(Debug, Default)]
+pub struct UploadsPage {
+    /// (key, upload id, initiated at, storage class)
+    pub uploads: Vec<(String, String, i64, Option<String>)>,
+    pub common_prefixes: Vec<String>,
+    pub is_truncated: bool,
+    pub next_key_marker: Option<String>,
+    pub next_upload_id_marker: Option<String>,
+}
+
 pub fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -310,6 +367,17 @@ impl Store {
 
     pub fn new_version_id(&self) -> VersionId {
         VersionId::from_counter(self.next_id.fetch_add(1, Ordering::Relaxed), self.salt)
+    }
+
+    /// 16 bytes that are nobody's MD5 (an SSE-KMS ETag), repeatable from
+    /// the seed like the version ids.
+    pub fn random_tag(&self) -> [u8; 16] {
+        let n = self.next_id.fetch_add(1, Ordering::Relaxed) ^ self.salt.rotate_left(29);
+        let (a, b) = (splitmix64(n), splitmix64(n ^ 0x5EED));
+        let mut out = [0u8; 16];
+        out[..8].copy_from_slice(&a.to_le_bytes());
+        out[8..].copy_from_slice(&b.to_le_bytes());
+        out
     }
 
     pub fn bucket(&self, name: &str) -> Result<Arc<Bucket>, StoreError> {
@@ -367,40 +435,9 @@ impl Store {
         condition: Option<&Precondition>,
         writer: Option<Arc<Requester>>,
     ) -> Result<VersionId, StoreError> {
-        let versioned = *bucket.versioning.lock().expect("not poisoned") == Versioning::Enabled;
-        let mut keys = bucket.keys.write().expect("not poisoned");
-        if let Some(condition) = condition {
-            let current = keys
-                .get(key)
-                .and_then(|list| list.last())
-                .and_then(|e| e.content.as_ref());
-            match (condition, current) {
-                (Precondition::IfNoneMatch, Some(_)) => return Err(StoreError::PreconditionFailed),
-                (Precondition::IfMatch(_), None) => return Err(StoreError::NoSuchKey),
-                (Precondition::IfMatch(tag), Some(c))
-                    if c.etag().trim_matches('"') != tag.trim_matches('"') =>
-                {
-                    return Err(StoreError::PreconditionFailed)
-                }
-                _ => {}
-            }
-        }
-        let id = if versioned {
-            self.new_version_id()
-        } else {
-            VersionId::NULL
-        };
-        let list = keys.entry(key.to_owned()).or_default();
-        if !versioned {
-            list.retain(|e| !e.version_id.is_null());
-        }
-        list.push(Entry {
-            version_id: id,
-            mtime_ms: now_ms(),
-            content: Some(content),
-            writer,
-        });
-        Ok(id)
+        Ok(self
+            .write(bucket, key, Some(content), condition, None, writer)?
+            .expect("an object write makes a version"))
     }
 
     /// DeleteObject without a version id: a delete marker on a versioned
@@ -411,31 +448,68 @@ impl Store {
         key: &str,
         writer: Option<Arc<Requester>>,
     ) -> Option<VersionId> {
+        self.write(bucket, key, None, None, None, writer)
+            .expect("an unconditional delete is never refused")
+    }
+
+    /// The one way a new entry is written: an object (`content`) or a
+    /// delete marker (`None`), if `condition` holds for the key's current
+    /// object, judged under the same lock. `reserved`: the id to give it
+    /// on a versioned bucket (one already told to the client), else a
+    /// fresh one. `writer`: who made it (`None`: nobody said, as for
+    /// seeded entries). Returns the new entry's id; `None` for a delete on
+    /// a bucket that was never versioned, which removes the key.
+    pub fn write(
+        &self,
+        bucket: &Bucket,
+        key: &str,
+        content: Option<Content>,
+        condition: Option<&Precondition>,
+        reserved: Option<VersionId>,
+        writer: Option<Arc<Requester>>,
+    ) -> Result<Option<VersionId>, StoreError> {
         let versioning = *bucket.versioning.lock().expect("not poisoned");
         let mut keys = bucket.keys.write().expect("not poisoned");
-        match versioning {
-            Versioning::Never => {
-                keys.remove(key);
-                None
-            }
-            Versioning::Enabled | Versioning::Suspended => {
-                let id = if versioning == Versioning::Enabled {
-                    self.new_version_id()
-                } else {
-                    VersionId::NULL
-                };
-                let list = keys.entry(key.to_owned()).or_default();
-                if id.is_null() {
-                    list.retain(|e| !e.version_id.is_null());
-                }
-                list.push(Entry {
-                    version_id: id,
-                    mtime_ms: now_ms(),
-                    content: None,
-                    writer,
-                });
-                Some(id)
-            }
+        if let Some(condition) = condition {
+            let current = keys
+                .get(key)
+                .and_then(|list| list.last())
+                .and_then(|e| e.content.as_ref());
+            condition.judge(current)?;
+        }
+        if versioning == Versioning::Never && content.is_none() {
+            keys.remove(key);
+            return Ok(None);
+        }
+        let id = match versioning {
+            Versioning::Enabled => reserved.unwrap_or_else(|| self.new_version_id()),
+            Versioning::Never | Versioning::Suspended => VersionId::NULL,
+        };
+        let list = keys.entry(key.to_owned()).or_default();
+        if id.is_null() {
+            list.retain(|e| !e.version_id.is_null());
+        }
+        list.push(Entry {
+            version_id: id,
+            mtime_ms: now_ms(),
+            content,
+            writer,
+        });
+        Ok(Some(id))
+    }
+
+    /// The id [`Store::write`] will give a new entry with `reserved`,
+    /// were it made now: what a response sent before the write says.
+    pub fn id_to_be(
+        &self,
+        bucket: &Bucket,
+        reserved: VersionId,
+        marker: bool,
+    ) -> Option<VersionId> {
+        match *bucket.versioning.lock().expect("not poisoned") {
+            Versioning::Enabled => Some(reserved),
+            Versioning::Never if marker => None,
+            Versioning::Never | Versioning::Suspended => Some(VersionId::NULL),
         }
     }
 
@@ -519,16 +593,27 @@ impl Store {
                 .ok_or(StoreError::NoSuchVersion)?,
         };
         let content = entry.content.as_mut().ok_or(StoreError::MethodNotAllowed)?;
-        let (body, etag, mut meta) = match &*content {
-            Content::Stored(s) => (s.body.clone(), s.etag.clone(), s.meta.clone()),
+        let (body, etag, mut meta, checksum) = match &*content {
+            Content::Stored(s) => (
+                s.body.clone(),
+                s.etag.clone(),
+                s.meta.clone(),
+                s.checksum.clone(),
+            ),
             synthetic => (
                 synthetic.bytes(0..synthetic.size()),
                 synthetic.etag(),
                 ObjectMeta::default(),
+                synthetic.checksum(),
             ),
         };
         meta.tags = tags;
-        *content = Content::Stored(Arc::new(Stored { body, etag, meta }));
+        *content = Content::Stored(Arc::new(Stored {
+            body,
+            etag,
+            meta,
+            checksum,
+        }));
         Ok(entry.version_id)
     }
 
@@ -679,20 +764,33 @@ impl Store {
         page
     }
 
-    pub fn create_upload(&self, bucket: &Bucket, key: &str, meta: ObjectMeta) -> String {
-        let id = self.new_version_id().encode();
+    pub fn create_upload(
+        &self,
+        bucket: &Bucket,
+        key: &str,
+        meta: ObjectMeta,
+        checksum: UploadChecksum,
+    ) -> String {
+        // Ids sort in creation order, so that S3's two rules for a key's
+        // uploads (listed by initiation; after the upload id marker,
+        // those with "upload IDs lexicographically greater") agree.
+        let n = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let id = format!("{n:016x}{}", VersionId::from_counter(n, self.salt).encode());
         bucket.uploads.lock().expect("not poisoned").insert(
             id.clone(),
             Upload {
                 key: key.to_owned(),
                 meta,
                 parts: BTreeMap::new(),
+                checksum,
+                initiated_ms: now_ms(),
             },
         );
         id
     }
 
-    /// Stores a part; returns its ETag (MD5 hex).
+    /// Stores a part; returns its ETag (hex): its MD5, or under SSE-KMS
+    /// one that is not.
     pub fn upload_part(
         &self,
         bucket: &Bucket,
@@ -702,59 +800,81 @@ impl Store {
     ) -> Result<String, StoreError> {
         let mut uploads = bucket.uploads.lock().expect("not poisoned");
         let upload = uploads.get_mut(upload_id).ok_or(StoreError::NoSuchUpload)?;
-        let md5: [u8; 16] = Md5::digest(&body).into();
-        upload.parts.insert(number, (body, md5));
-        Ok(hex::encode(md5))
+        let etag: [u8; 16] = if upload.meta.kms_key_id.is_some() {
+            self.random_tag()
+        } else {
+            Md5::digest(&body).into()
+        };
+        upload.parts.insert(number, Part { body, etag });
+        Ok(hex::encode(etag))
     }
 
-    /// Assembles the listed parts into a new version. Every part but the
-    /// last must be at least 5 MiB, as on AWS.
+    /// Checks a CompleteMultipartUpload's part list against the upload:
+    /// every part uploaded, with the ETag given, every part but the last
+    /// at least 5 MiB, as on AWS. Returns the completed object's ETag.
+    pub fn check_parts(
+        &self,
+        bucket: &Bucket,
+        upload_id: &str,
+        parts: &[(i32, Option<String>)],
+    ) -> Result<String, StoreError> {
+        let uploads = bucket.uploads.lock().expect("not poisoned");
+        let upload = uploads.get(upload_id).ok_or(StoreError::NoSuchUpload)?;
+        check_parts(upload, parts)
+    }
+
+    /// Assembles the listed parts into a new version, if `condition`
+    /// holds when it is made (a 412 or 404 leaves the upload in progress;
+    /// anything else ends it). `reserved` as in [`Store::write`]. Returns
+    /// the key, the new version's id and the completed content.
     pub fn complete_upload(
         &self,
         bucket: &Bucket,
         upload_id: &str,
         parts: &[(i32, Option<String>)],
+        condition: Option<&Precondition>,
+        reserved: Option<VersionId>,
         writer: Option<Arc<Requester>>,
-    ) -> Result<(String, VersionId, String), StoreError> {
-        const MIN_PART: usize = 5 * 1024 * 1024;
-        let upload = {
+    ) -> Result<(String, VersionId, Content), StoreError> {
+        // Taken out while it completes, so that it completes once.
+        let (upload, etag) = {
             let mut uploads = bucket.uploads.lock().expect("not poisoned");
             let upload = uploads.get(upload_id).ok_or(StoreError::NoSuchUpload)?;
-            if parts.is_empty() {
-                return Err(StoreError::InvalidPart("no parts".into()));
-            }
-            for (i, (number, etag)) in parts.iter().enumerate() {
-                let (body, md5) = upload.parts.get(number).ok_or_else(|| {
-                    StoreError::InvalidPart(format!("part {number} was not uploaded"))
-                })?;
-                if let Some(etag) = etag {
-                    if etag.trim_matches('"') != hex::encode(md5) {
-                        return Err(StoreError::InvalidPart(format!(
-                            "part {number} has another ETag"
-                        )));
-                    }
-                }
-                if i + 1 < parts.len() && body.len() < MIN_PART {
-                    return Err(StoreError::EntityTooSmall);
-                }
-            }
-            uploads.remove(upload_id).expect("checked above")
+            let etag = check_parts(upload, parts)?;
+            (uploads.remove(upload_id).expect("checked above"), etag)
         };
-        let mut body = Vec::new();
-        let mut digests = Vec::new();
-        for (number, _) in parts {
-            let (bytes, md5) = &upload.parts[number];
-            body.extend_from_slice(bytes);
-            digests.extend_from_slice(md5);
-        }
-        let etag = format!("{}-{}", hex::encode(Md5::digest(&digests)), parts.len());
+        let bodies: Vec<&[u8]> = parts
+            .iter()
+            .map(|(n, _)| &upload.parts[n].body[..])
+            .collect();
         let content = Content::Stored(Arc::new(Stored {
-            body: body.into(),
-            etag: etag.clone(),
-            meta: upload.meta,
+            body: bodies.concat().into(),
+            etag,
+            meta: upload.meta.clone(),
+            checksum: upload.checksum.of(&bodies),
         }));
-        let id = self.put(bucket, &upload.key, content, writer);
-        Ok((upload.key, id, etag))
+        match self.write(
+            bucket,
+            &upload.key,
+            Some(content.clone()),
+            condition,
+            reserved,
+            writer,
+        ) {
+            Ok(id) => Ok((
+                upload.key,
+                id.expect("an object write makes a version"),
+                content,
+            )),
+            Err(e) => {
+                bucket
+                    .uploads
+                    .lock()
+                    .expect("not poisoned")
+                    .insert(upload_id.to_owned(), upload);
+                Err(e)
+            }
+        }
     }
 
     pub fn abort_upload(&self, bucket: &Bucket, upload_id: &str) -> Result<(), StoreError> {
@@ -766,6 +886,127 @@ impl Store {
             .map(drop)
             .ok_or(StoreError::NoSuchUpload)
     }
+
+    /// The key of the upload in progress with this id, if any.
+    pub fn upload_key(&self, bucket: &Bucket, upload_id: &str) -> Option<String> {
+        let uploads = bucket.uploads.lock().expect("not poisoned");
+        uploads.get(upload_id).map(|u| u.key.clone())
+    }
+
+    /// One page of ListMultipartUploads, with S3's marker semantics
+    /// (API reference, ListMultipartUploads): uploads ordered by key, then
+    /// by creation; a key marker alone starts after every upload of that
+    /// key; with an upload id marker, the key marker's uploads whose ids
+    /// are greater are listed first (an upload id marker without a key
+    /// marker is ignored); completed and aborted uploads are not listed.
+    pub fn list_uploads(
+        &self,
+        bucket: &Bucket,
+        prefix: &str,
+        delimiter: Option<&str>,
+        key_marker: Option<&str>,
+        upload_id_marker: Option<&str>,
+        max_uploads: usize,
+    ) -> UploadsPage {
+        let mut all: Vec<(String, String, i64, Option<String>)> = {
+            let uploads = bucket.uploads.lock().expect("not poisoned");
+            uploads
+                .iter()
+                .filter(|(_, u)| u.key.starts_with(prefix))
+                .map(|(id, u)| {
+                    (
+                        u.key.clone(),
+                        id.clone(),
+                        u.initiated_ms,
+                        u.meta.storage_class.clone(),
+                    )
+                })
+                .collect()
+        };
+        all.sort_unstable();
+        let key_marker = key_marker.filter(|m| !m.is_empty());
+        let id_marker = upload_id_marker.filter(|m| !m.is_empty() && key_marker.is_some());
+        let mut page = UploadsPage::default();
+        let mut count = 0;
+        let mut last: Option<(String, Option<String>)> = None;
+        for (key, id, initiated, class) in all {
+            if let Some(m) = key_marker {
+                let past = match id_marker {
+                    Some(after) => key.as_str() > m || (key == m && id.as_str() > after),
+                    None => key.as_str() > m,
+                };
+                if !past {
+                    continue;
+                }
+            }
+            if let (Some(d), false) = (delimiter, d_is_empty(delimiter)) {
+                if let Some(pos) = key[prefix.len()..].find(d) {
+                    let cp = &key[..prefix.len() + pos + d.len()];
+                    if page.common_prefixes.last().map(String::as_str) == Some(cp)
+                        || key_marker.is_some_and(|m| m.starts_with(cp))
+                    {
+                        continue;
+                    }
+                    if count == max_uploads {
+                        page.is_truncated = true;
+                        break;
+                    }
+                    page.common_prefixes.push(cp.to_owned());
+                    last = Some((cp.to_owned(), None));
+                    count += 1;
+                    continue;
+                }
+            }
+            if count == max_uploads {
+                page.is_truncated = true;
+                break;
+            }
+            last = Some((key.clone(), Some(id.clone())));
+            page.uploads.push((key, id, initiated, class));
+            count += 1;
+        }
+        if page.is_truncated {
+            if let Some((key, id)) = last {
+                page.next_key_marker = Some(key);
+                page.next_upload_id_marker = id;
+            }
+        }
+        page
+    }
+}
+
+/// The completed object's ETag (the MD5 of its parts' ETags, `-<parts>`),
+/// if `parts` may complete `upload`.
+fn check_parts(upload: &Upload, parts: &[(i32, Option<String>)]) -> Result<String, StoreError> {
+    const MIN_PART: usize = 5 * 1024 * 1024;
+    if parts.is_empty() {
+        return Err(StoreError::InvalidPart("no parts".into()));
+    }
+    for (i, (number, etag)) in parts.iter().enumerate() {
+        let part = upload
+            .parts
+            .get(number)
+            .ok_or_else(|| StoreError::InvalidPart(format!("part {number} was not uploaded")))?;
+        if let Some(etag) = etag {
+            if etag.trim_matches('"') != hex::encode(part.etag) {
+                return Err(StoreError::InvalidPart(format!(
+                    "part {number} has another ETag"
+                )));
+            }
+        }
+        if i + 1 < parts.len() && part.body.len() < MIN_PART {
+            return Err(StoreError::EntityTooSmall);
+        }
+    }
+    let mut digests = Md5::new();
+    for (number, _) in parts {
+        digests.update(upload.parts[number].etag);
+    }
+    Ok(format!(
+        "{}-{}",
+        hex::encode(digests.finalize()),
+        parts.len()
+    ))
 }
 
 fn d_is_empty(d: Option<&str>) -> bool {
@@ -917,10 +1158,10 @@ mod tests {
         });
         let v1 = s.put(&b, "k", body("1"), Some(alice.clone()));
         let marker = s.delete(&b, "k", Some(bob.clone())).unwrap();
-        let up = s.create_upload(&b, "k", ObjectMeta::default());
+        let up = s.create_upload(&b, "k", ObjectMeta::default(), UploadChecksum::default());
         let e = s.upload_part(&b, &up, 1, Bytes::from_static(b"x")).unwrap();
         let (_, v2, _) = s
-            .complete_upload(&b, &up, &[(1, Some(e))], Some(alice.clone()))
+            .complete_upload(&b, &up, &[(1, Some(e))], None, None, Some(alice.clone()))
             .unwrap();
         // Seeded (or otherwise unattributed) entries have no writer.
         s.put(&b, "seeded", body("s"), None);
@@ -972,7 +1213,7 @@ mod tests {
     #[test]
     fn multipart_parts_must_be_big_enough() {
         let (s, b) = versioned();
-        let up = s.create_upload(&b, "big", ObjectMeta::default());
+        let up = s.create_upload(&b, "big", ObjectMeta::default(), UploadChecksum::default());
         let e1 = s
             .upload_part(&b, &up, 1, Bytes::from(vec![1u8; 10]))
             .unwrap();
@@ -981,7 +1222,8 @@ mod tests {
             .unwrap();
         let parts = [(1, Some(e1)), (2, Some(e2))];
         assert_eq!(
-            s.complete_upload(&b, &up, &parts, None),
+            s.complete_upload(&b, &up, &parts, None, None, None)
+                .map(|_| ()),
             Err(StoreError::EntityTooSmall)
         );
     }

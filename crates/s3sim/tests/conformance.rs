@@ -329,11 +329,1201 @@ async fn conditional_copies_are_refused_as_aws_refuses_them() {
         .unwrap();
 }
 
+// What follows: how S3 writes (ETags, checksums, conditions, uploads in
+// progress, and answers that come late, slowly or as a 200 `<Error>`).
+// The facts each test holds s3sim to are cited in the module that
+// imitates them (`conditions`, `checksum`, `encryption`, `late`).
+
+use aws_sdk_s3::error::ProvideErrorMetadata;
+use aws_sdk_s3::types::{
+    ChecksumAlgorithm, ChecksumMode, ChecksumType, CompletedMultipartUpload, CompletedPart,
+    ServerSideEncryption, ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration,
+    ServerSideEncryptionRule,
+};
+use md5::{Digest, Md5};
+use std::time::{Duration, Instant};
+
+type Sdk<E> = aws_sdk_s3::error::SdkError<E, aws_sdk_s3::config::http::HttpResponse>;
+
+fn status<E>(e: &Sdk<E>) -> Option<u16> {
+    e.raw_response().map(|r| r.status().as_u16())
+}
+
+fn md5_hex(bytes: &[u8]) -> String {
+    hex::encode(Md5::digest(bytes))
+}
+
+fn unquoted(etag: Option<&str>) -> String {
+    etag.unwrap().trim_matches('"').to_owned()
+}
+
+/// A client that sends no checksum of its own (so that S3's default
+/// applies), with `attempt` as its attempt timeout if given.
+fn bare_client(server: &s3sim::Server, attempt: Option<Duration>) -> aws_sdk_s3::Client {
+    let mut conf = aws_sdk_s3::Config::builder()
+        .credentials_provider(Credentials::new(
+            "s3sim",
+            "s3sim-secret",
+            None,
+            None,
+            "test",
+        ))
+        .region(Region::new("us-east-1"))
+        .endpoint_url(format!("http://{}", server.addr))
+        .force_path_style(true)
+        .request_checksum_calculation(aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired)
+        .retry_config(aws_sdk_s3::config::retry::RetryConfig::disabled());
+    if let Some(t) = attempt {
+        conf = conf.timeout_config(
+            aws_sdk_s3::config::timeout::TimeoutConfig::builder()
+                .operation_attempt_timeout(t)
+                .build(),
+        );
+    }
+    aws_sdk_s3::Client::from_conf(conf.build())
+}
+
+/// A body of `len` bytes that is not all alike.
+fn bytes_of(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u8).wrapping_mul(31) ^ seed)
+        .collect()
+}
+
+/// Uploads `parts` as one multipart object; returns (upload id, part ETags).
+async fn upload_parts(
+    c: &aws_sdk_s3::Client,
+    b: &str,
+    k: &str,
+    parts: &[Vec<u8>],
+    algorithm: Option<ChecksumAlgorithm>,
+) -> (String, Vec<CompletedPart>) {
+    let up = c
+        .create_multipart_upload()
+        .bucket(b)
+        .key(k)
+        .set_checksum_algorithm(algorithm)
+        .send()
+        .await
+        .unwrap();
+    let id = up.upload_id().unwrap().to_owned();
+    let mut done = Vec::new();
+    for (n, body) in parts.iter().enumerate() {
+        let part = c
+            .upload_part()
+            .bucket(b)
+            .key(k)
+            .upload_id(&id)
+            .part_number(n as i32 + 1)
+            .body(ByteStream::from(body.clone()))
+            .send()
+            .await
+            .unwrap();
+        done.push(
+            CompletedPart::builder()
+                .part_number(n as i32 + 1)
+                .e_tag(part.e_tag().unwrap())
+                .build(),
+        );
+    }
+    (id, done)
+}
+
+fn completed(parts: &[CompletedPart]) -> CompletedMultipartUpload {
+    CompletedMultipartUpload::builder()
+        .set_parts(Some(parts.to_vec()))
+        .build()
+}
+
+async fn multipart(c: &aws_sdk_s3::Client, b: &str, k: &str, parts: &[Vec<u8>]) -> String {
+    let (id, done) = upload_parts(c, b, k, parts, None).await;
+    c.complete_multipart_upload()
+        .bucket(b)
+        .key(k)
+        .upload_id(&id)
+        .multipart_upload(completed(&done))
+        .send()
+        .await
+        .unwrap()
+        .version_id()
+        .unwrap()
+        .to_owned()
+}
+
+async fn version_count(c: &aws_sdk_s3::Client, b: &str) -> usize {
+    let page = c.list_object_versions().bucket(b).send().await.unwrap();
+    page.versions().len() + page.delete_markers().len()
+}
+
+async fn etag_of(c: &aws_sdk_s3::Client, b: &str, k: &str, v: Option<&str>) -> String {
+    unquoted(
+        c.head_object()
+            .bucket(b)
+            .key(k)
+            .set_version_id(v.map(str::to_owned))
+            .send()
+            .await
+            .unwrap()
+            .e_tag(),
+    )
+}
+
+async fn copy(c: &aws_sdk_s3::Client, b: &str, from: &str, v: &str, to: &str) -> String {
+    c.copy_object()
+        .bucket(b)
+        .key(to)
+        .copy_source(format!("{b}/{from}?versionId={v}"))
+        .send()
+        .await
+        .unwrap()
+        .version_id()
+        .unwrap()
+        .to_owned()
+}
+
+const MIB5: usize = 5 * 1024 * 1024;
+
+#[tokio::test]
+async fn copies_get_the_etags_s3_gives_them() {
+    let (server, c) = start(Config::default()).await;
+    versioned_bucket(&c, "bkt").await;
+
+    // A single-request copy of a multipart-uploaded object: the MD5 of
+    // its bytes, not the source's `<md5>-2`.
+    let parts = [bytes_of(MIB5, 1), bytes_of(100, 2)];
+    let v = multipart(&c, "bkt", "mp", &parts).await;
+    let source = etag_of(&c, "bkt", "mp", Some(&v)).await;
+    assert!(source.ends_with("-2"), "{source}");
+    let copied = copy(&c, "bkt", "mp", &v, "mp-copy").await;
+    assert_eq!(
+        etag_of(&c, "bkt", "mp-copy", Some(&copied)).await,
+        md5_hex(&parts.concat())
+    );
+
+    // SSE-S3 single-part: the copy's ETag is the source's (the same MD5).
+    let v = put(&c, "bkt", "plain", "plain bytes").await;
+    let copied = copy(&c, "bkt", "plain", &v, "plain-copy").await;
+    assert_eq!(
+        etag_of(&c, "bkt", "plain", Some(&v)).await,
+        md5_hex(b"plain bytes")
+    );
+    assert_eq!(
+        etag_of(&c, "bkt", "plain-copy", Some(&copied)).await,
+        md5_hex(b"plain bytes")
+    );
+
+    // SSE-KMS: not an MD5, and not the same twice for the same bytes.
+    let kms_put = || {
+        c.put_object()
+            .bucket("bkt")
+            .key("kms")
+            .server_side_encryption(ServerSideEncryption::AwsKms)
+            .body(ByteStream::from_static(b"secret"))
+            .send()
+    };
+    let (a, b) = (kms_put().await.unwrap(), kms_put().await.unwrap());
+    let (a, b) = (unquoted(a.e_tag()), unquoted(b.e_tag()));
+    assert_ne!(a, md5_hex(b"secret"));
+    assert_ne!(a, b);
+    assert_eq!(a.len(), 32);
+    // Its copy, into a bucket whose default is SSE-S3 and without
+    // encryption headers, is SSE-S3: an MD5 again.
+    let kms_version = c
+        .list_object_versions()
+        .bucket("bkt")
+        .prefix("kms")
+        .send()
+        .await
+        .unwrap()
+        .versions()[0]
+        .version_id()
+        .unwrap()
+        .to_owned();
+    let copied = copy(&c, "bkt", "kms", &kms_version, "kms-copy").await;
+    let head = c
+        .head_object()
+        .bucket("bkt")
+        .key("kms-copy")
+        .version_id(&copied)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        head.server_side_encryption(),
+        Some(&ServerSideEncryption::Aes256)
+    );
+    assert_eq!(unquoted(head.e_tag()), md5_hex(b"secret"));
+    // A copy asking for SSE-KMS is not an MD5.
+    let out = c
+        .copy_object()
+        .bucket("bkt")
+        .key("kms-copy")
+        .copy_source(format!("bkt/plain?versionId={v}"))
+        .server_side_encryption(ServerSideEncryption::AwsKms)
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(
+        unquoted(out.copy_object_result().unwrap().e_tag()),
+        md5_hex(b"plain bytes")
+    );
+
+    // A bucket whose default encryption is SSE-KMS: puts, copies and
+    // multipart uploads alike get ETags that are not MD5s.
+    versioned_bucket(&c, "kmsbkt").await;
+    c.put_bucket_encryption()
+        .bucket("kmsbkt")
+        .server_side_encryption_configuration(
+            ServerSideEncryptionConfiguration::builder()
+                .rules(
+                    ServerSideEncryptionRule::builder()
+                        .apply_server_side_encryption_by_default(
+                            ServerSideEncryptionByDefault::builder()
+                                .sse_algorithm(ServerSideEncryption::AwsKms)
+                                .kms_master_key_id("my-key")
+                                .build()
+                                .unwrap(),
+                        )
+                        .build(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let v = put(&c, "kmsbkt", "k", "same bytes").await;
+    let tag = etag_of(&c, "kmsbkt", "k", Some(&v)).await;
+    assert_ne!(tag, md5_hex(b"same bytes"));
+    let copied = copy(&c, "kmsbkt", "k", &v, "k2").await;
+    let copy_tag = etag_of(&c, "kmsbkt", "k2", Some(&copied)).await;
+    assert_ne!(copy_tag, md5_hex(b"same bytes"));
+    assert_ne!(copy_tag, tag);
+    let head = c
+        .head_object()
+        .bucket("kmsbkt")
+        .key("k2")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(head.ssekms_key_id(), Some("my-key"));
+    // Multipart under SSE-KMS: the parts' ETags are not MD5s, and the
+    // object's is still the MD5 of the part ETags, `-<parts>`.
+    let (id, done) = upload_parts(&c, "kmsbkt", "mp", &parts, None).await;
+    assert_ne!(unquoted(done[1].e_tag()), md5_hex(&parts[1]));
+    let out = c
+        .complete_multipart_upload()
+        .bucket("kmsbkt")
+        .key("mp")
+        .upload_id(&id)
+        .multipart_upload(completed(&done))
+        .send()
+        .await
+        .unwrap();
+    let mut digests = Md5::new();
+    for p in &done {
+        digests.update(hex::decode(unquoted(p.e_tag())).unwrap());
+    }
+    assert_eq!(
+        unquoted(out.e_tag()),
+        format!("{}-2", hex::encode(digests.finalize()))
+    );
+
+    // A seeded object's ETag stands for its MD5: its copy keeps it.
+    s3sim::seed::seed(
+        &server.sim.store,
+        &s3sim::seed::SeedSpec {
+            bucket: "seeded".into(),
+            keys: 1,
+            versions: 1,
+            marker_ratio: 0.0,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let listed = c
+        .list_object_versions()
+        .bucket("seeded")
+        .send()
+        .await
+        .unwrap();
+    let seeded = &listed.versions()[0];
+    let copied = c
+        .copy_object()
+        .bucket("seeded")
+        .key("copy")
+        .copy_source(format!(
+            "seeded/{}?versionId={}",
+            seeded.key().unwrap(),
+            seeded.version_id().unwrap()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        unquoted(copied.copy_object_result().unwrap().e_tag()),
+        unquoted(seeded.e_tag())
+    );
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn checksums_are_kept_and_copied_as_s3_does() {
+    let (server, sdk) = start(Config::default()).await;
+    let c = bare_client(&server, None);
+    versioned_bucket(&c, "bkt").await;
+    let head = |k: &'static str, v: String| {
+        c.head_object()
+            .bucket("bkt")
+            .key(k)
+            .version_id(v)
+            .checksum_mode(ChecksumMode::Enabled)
+            .send()
+    };
+
+    // Written without a checksum: S3 adds a CRC64NVME of the whole object.
+    let body = bytes_of(70_000, 3);
+    let v = c
+        .put_object()
+        .bucket("bkt")
+        .key("k")
+        .body(ByteStream::from(body.clone()))
+        .send()
+        .await
+        .unwrap()
+        .version_id()
+        .unwrap()
+        .to_owned();
+    let h = head("k", v.clone()).await.unwrap();
+    let crc = h.checksum_crc64_nvme().unwrap().to_owned();
+    assert_eq!(h.checksum_type(), Some(&ChecksumType::FullObject));
+    // Only asked for: a plain HEAD has none.
+    let plain = c.head_object().bucket("bkt").key("k").send().await.unwrap();
+    assert_eq!(plain.checksum_crc64_nvme(), None);
+    // The SDK checks a whole GET's body against it, with its own CRC64NVME.
+    let got = c
+        .get_object()
+        .bucket("bkt")
+        .key("k")
+        .checksum_mode(ChecksumMode::Enabled)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(got.checksum_crc64_nvme(), Some(crc.as_str()));
+    assert_eq!(
+        got.body.collect().await.unwrap().into_bytes().to_vec(),
+        body
+    );
+
+    // A multipart upload without an algorithm: CRC64NVME, FULL_OBJECT,
+    // the same value as a single PUT of the same bytes.
+    let parts = [body[..40_000].to_vec(), body[40_000..].to_vec()];
+    let parts = [
+        [parts[0].clone(), vec![0u8; MIB5 - parts[0].len()]].concat(),
+        parts[1].clone(),
+    ];
+    let whole = parts.concat();
+    let single = c
+        .put_object()
+        .bucket("bkt")
+        .key("whole")
+        .body(ByteStream::from(whole.clone()))
+        .send()
+        .await
+        .unwrap();
+    let mv = multipart(&c, "bkt", "mp", &parts).await;
+    let h = head("mp", mv).await.unwrap();
+    assert_eq!(h.checksum_type(), Some(&ChecksumType::FullObject));
+    assert_eq!(h.checksum_crc64_nvme(), single.checksum_crc64_nvme());
+
+    // A copy keeps a full-object checksum.
+    let cv = copy(&c, "bkt", "k", &v, "k-copy").await;
+    assert_eq!(
+        head("k-copy", cv).await.unwrap().checksum_crc64_nvme(),
+        Some(crc.as_str())
+    );
+
+    // SHA-256 multipart: COMPOSITE, `<base64>-2`; a single-request copy
+    // of it is a direct checksum of the whole object (FULL_OBJECT).
+    let (id, done) = upload_parts(&c, "bkt", "sha", &parts, Some(ChecksumAlgorithm::Sha256)).await;
+    let sv = c
+        .complete_multipart_upload()
+        .bucket("bkt")
+        .key("sha")
+        .upload_id(&id)
+        .multipart_upload(completed(&done))
+        .send()
+        .await
+        .unwrap()
+        .version_id()
+        .unwrap()
+        .to_owned();
+    let h = head("sha", sv.clone()).await.unwrap();
+    assert_eq!(h.checksum_type(), Some(&ChecksumType::Composite));
+    assert!(h.checksum_sha256().unwrap().ends_with("-2"));
+    let cv = copy(&c, "bkt", "sha", &sv, "sha-copy").await;
+    let h = head("sha-copy", cv).await.unwrap();
+    assert_eq!(h.checksum_type(), Some(&ChecksumType::FullObject));
+    // (The SDK computes and sends the SHA-256 it names.)
+    let sha = sdk
+        .put_object()
+        .bucket("bkt")
+        .key("sha-whole")
+        .checksum_algorithm(ChecksumAlgorithm::Sha256)
+        .body(ByteStream::from(whole.clone()))
+        .send()
+        .await
+        .unwrap();
+    assert!(sha.checksum_sha256().is_some());
+    assert_eq!(h.checksum_sha256(), sha.checksum_sha256());
+    // An algorithm named without its value: refused.
+    let e = c
+        .put_object()
+        .bucket("bkt")
+        .key("unsent")
+        .checksum_algorithm(ChecksumAlgorithm::Sha256)
+        .body(ByteStream::from(whole))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!((status(&e), e.code()), (Some(400), Some("InvalidRequest")));
+
+    // A checksum sent that does not match the bytes: 400 BadDigest.
+    let e = c
+        .put_object()
+        .bucket("bkt")
+        .key("bad")
+        .checksum_crc32("AAAAAA==")
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!((status(&e), e.code()), (Some(400), Some("BadDigest")));
+    // A combination S3 refuses.
+    let e = c
+        .create_multipart_upload()
+        .bucket("bkt")
+        .key("nope")
+        .checksum_algorithm(ChecksumAlgorithm::Sha256)
+        .checksum_type(ChecksumType::FullObject)
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!((status(&e), e.code()), (Some(400), Some("InvalidRequest")));
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn uploads_in_progress_are_listed_until_they_end() {
+    let (server, c) = start(Config::default()).await;
+    versioned_bucket(&c, "bkt").await;
+    let create = |k: &'static str| {
+        let c = c.clone();
+        async move {
+            c.create_multipart_upload()
+                .bucket("bkt")
+                .key(k)
+                .send()
+                .await
+                .unwrap()
+                .upload_id()
+                .unwrap()
+                .to_owned()
+        }
+    };
+    let a = create("a").await;
+    let b1 = create("b").await;
+    let b2 = create("b").await;
+    let cx = create("c/x").await;
+    let listed =
+        |out: &aws_sdk_s3::operation::list_multipart_uploads::ListMultipartUploadsOutput| {
+            out.uploads()
+                .iter()
+                .map(|u| {
+                    (
+                        u.key().unwrap().to_owned(),
+                        u.upload_id().unwrap().to_owned(),
+                    )
+                })
+                .collect::<Vec<_>>()
+        };
+    let pair = |k: &str, id: &str| (k.to_owned(), id.to_owned());
+    let all = [
+        pair("a", &a),
+        pair("b", &b1),
+        pair("b", &b2),
+        pair("c/x", &cx),
+    ];
+
+    let out = c
+        .list_multipart_uploads()
+        .bucket("bkt")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed(&out), all);
+    assert_eq!(out.is_truncated(), Some(false));
+
+    // Paged two at a time, by key marker and upload id marker.
+    let mut seen = Vec::new();
+    let (mut km, mut um) = (None::<String>, None::<String>);
+    loop {
+        let out = c
+            .list_multipart_uploads()
+            .bucket("bkt")
+            .max_uploads(2)
+            .set_key_marker(km.clone())
+            .set_upload_id_marker(um.clone())
+            .send()
+            .await
+            .unwrap();
+        seen.extend(listed(&out));
+        if out.is_truncated() != Some(true) {
+            break;
+        }
+        km = out.next_key_marker().map(str::to_owned);
+        um = out.next_upload_id_marker().map(str::to_owned);
+    }
+    assert_eq!(seen, all);
+    // With an upload id marker: that key's later uploads, then the rest.
+    let out = c
+        .list_multipart_uploads()
+        .bucket("bkt")
+        .key_marker("b")
+        .upload_id_marker(&b1)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed(&out), [pair("b", &b2), pair("c/x", &cx)]);
+    // A key marker alone skips every upload of that key.
+    let out = c
+        .list_multipart_uploads()
+        .bucket("bkt")
+        .key_marker("b")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed(&out), [pair("c/x", &cx)]);
+    let out = c
+        .list_multipart_uploads()
+        .bucket("bkt")
+        .prefix("b")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed(&out), [pair("b", &b1), pair("b", &b2)]);
+    let out = c
+        .list_multipart_uploads()
+        .bucket("bkt")
+        .delimiter("/")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.uploads().len(), 3);
+    assert_eq!(out.common_prefixes()[0].prefix(), Some("c/"));
+
+    // Aborted or completed: no longer in progress.
+    c.abort_multipart_upload()
+        .bucket("bkt")
+        .key("b")
+        .upload_id(&b1)
+        .send()
+        .await
+        .unwrap();
+    let part = c
+        .upload_part()
+        .bucket("bkt")
+        .key("a")
+        .upload_id(&a)
+        .part_number(1)
+        .body(ByteStream::from_static(b"a"))
+        .send()
+        .await
+        .unwrap();
+    c.complete_multipart_upload()
+        .bucket("bkt")
+        .key("a")
+        .upload_id(&a)
+        .multipart_upload(completed(&[CompletedPart::builder()
+            .part_number(1)
+            .e_tag(part.e_tag().unwrap())
+            .build()]))
+        .send()
+        .await
+        .unwrap();
+    let out = c
+        .list_multipart_uploads()
+        .bucket("bkt")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed(&out), [pair("b", &b2), pair("c/x", &cx)]);
+    assert_eq!(server.sim.counters.get(s3sim::Op::ListMultipartUploads), 8);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn conditional_completions_are_judged_when_they_complete() {
+    let (server, c) = start(Config::default()).await;
+    versioned_bucket(&c, "bkt").await;
+    put(&c, "bkt", "k", "one").await;
+    let current = etag_of(&c, "bkt", "k", None).await;
+    let (id, done) = upload_parts(&c, "bkt", "k", &[b"new".to_vec()], None).await;
+    let complete = || {
+        c.complete_multipart_upload()
+            .bucket("bkt")
+            .key("k")
+            .upload_id(&id)
+            .multipart_upload(completed(&done))
+    };
+    // The current object is not the one named: 412, the upload stays.
+    let e = complete().if_match("\"0123\"").send().await.unwrap_err();
+    assert_eq!(
+        (status(&e), e.code()),
+        (Some(412), Some("PreconditionFailed"))
+    );
+    let e = complete().if_none_match("*").send().await.unwrap_err();
+    assert_eq!(status(&e), Some(412));
+    assert_eq!(version_count(&c, "bkt").await, 1);
+    // It is: completed.
+    complete()
+        .if_match(format!("\"{current}\""))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(version_count(&c, "bkt").await, 2);
+
+    // If-Match on a key with no current object: 404 NoSuchKey.
+    c.delete_object()
+        .bucket("bkt")
+        .key("k")
+        .send()
+        .await
+        .unwrap();
+    let (id, done) = upload_parts(&c, "bkt", "k", &[b"x".to_vec()], None).await;
+    let e = c
+        .complete_multipart_upload()
+        .bucket("bkt")
+        .key("k")
+        .upload_id(&id)
+        .multipart_upload(completed(&done))
+        .if_match(format!("\"{current}\""))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!((status(&e), e.code()), (Some(404), Some("NoSuchKey")));
+    server.stop().await;
+
+    // A race: 409, and the upload is gone (re-initiate, re-upload).
+    let (server, c) = start(Config {
+        faults: Faults {
+            conflict: 1.0,
+            ..Faults::default()
+        },
+        ..Config::default()
+    })
+    .await;
+    versioned_bucket(&c, "bkt").await;
+    let (id, done) = upload_parts(&c, "bkt", "k", &[b"x".to_vec()], None).await;
+    let complete = || {
+        c.complete_multipart_upload()
+            .bucket("bkt")
+            .key("k")
+            .upload_id(&id)
+            .multipart_upload(completed(&done))
+    };
+    let e = complete().if_none_match("*").send().await.unwrap_err();
+    assert_eq!(
+        (status(&e), e.code()),
+        (Some(409), Some("ConditionalRequestConflict"))
+    );
+    let e = complete().send().await.unwrap_err();
+    assert_eq!((status(&e), e.code()), (Some(404), Some("NoSuchUpload")));
+    let out = c
+        .list_multipart_uploads()
+        .bucket("bkt")
+        .send()
+        .await
+        .unwrap();
+    assert!(out.uploads().is_empty());
+    assert_eq!(version_count(&c, "bkt").await, 0);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn conditional_deletes_are_judged_as_aws_judges_them() {
+    let (server, c) = start(Config::default()).await;
+    versioned_bucket(&c, "bkt").await;
+    let v = put(&c, "bkt", "k", "one").await;
+    let tag = etag_of(&c, "bkt", "k", None).await;
+    let delete = || c.delete_object().bucket("bkt").key("k");
+
+    // Another ETag: 412, no marker.
+    let e = delete().if_match("\"0123\"").send().await.unwrap_err();
+    assert_eq!(
+        (status(&e), e.code()),
+        (Some(412), Some("PreconditionFailed"))
+    );
+    assert_eq!(version_count(&c, "bkt").await, 1);
+    // With a version id: 501, nothing removed.
+    let e = delete()
+        .version_id(&v)
+        .if_match(format!("\"{tag}\""))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!((status(&e), e.code()), (Some(501), Some("NotImplemented")));
+    // A size condition is for directory buckets: 501.
+    let e = delete().if_match_size(3).send().await.unwrap_err();
+    assert_eq!(status(&e), Some(501));
+    assert_eq!(version_count(&c, "bkt").await, 1);
+    // The current ETag: the marker is written.
+    let out = delete()
+        .if_match(format!("\"{tag}\""))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.delete_marker(), Some(true));
+    // A marker on top: no current version, 404, for an ETag and for `*`.
+    for condition in [format!("\"{tag}\""), "*".to_owned()] {
+        let e = delete().if_match(condition).send().await.unwrap_err();
+        assert_eq!((status(&e), e.code()), (Some(404), Some("NoSuchKey")));
+    }
+    let e = c
+        .delete_object()
+        .bucket("bkt")
+        .key("never")
+        .if_match("*")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(status(&e), Some(404));
+    assert_eq!(version_count(&c, "bkt").await, 2);
+    // `*` on an object that is there.
+    put(&c, "bkt", "k", "two").await;
+    delete().if_match("*").send().await.unwrap();
+    assert_eq!(version_count(&c, "bkt").await, 4);
+
+    // DeleteObjects: the same judgement per key, misses as per-key errors.
+    let right = put(&c, "bkt", "right", "r").await;
+    put(&c, "bkt", "wrong", "w").await;
+    put(&c, "bkt", "plain", "p").await;
+    let right_tag = etag_of(&c, "bkt", "right", Some(&right)).await;
+    let entry = |k: &str, tag: Option<&str>, v: Option<&str>| {
+        ObjectIdentifier::builder()
+            .key(k)
+            .set_e_tag(tag.map(str::to_owned))
+            .set_version_id(v.map(str::to_owned))
+            .build()
+            .unwrap()
+    };
+    let before = version_count(&c, "bkt").await;
+    let out = c
+        .delete_objects()
+        .bucket("bkt")
+        .delete(
+            Delete::builder()
+                .objects(entry("right", Some(&format!("\"{right_tag}\"")), None))
+                .objects(entry("wrong", Some("\"0123\""), None))
+                .objects(entry("k", Some("*"), None))
+                .objects(entry("plain", None, None))
+                .objects(entry("right", Some(&right_tag), Some(&right)))
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let errors: Vec<(&str, &str)> = out
+        .errors()
+        .iter()
+        .map(|e| (e.key().unwrap(), e.code().unwrap()))
+        .collect();
+    assert_eq!(
+        errors,
+        [
+            ("wrong", "PreconditionFailed"),
+            ("k", "NoSuchKey"),
+            ("right", "NotImplemented")
+        ]
+    );
+    let deleted: Vec<&str> = out.deleted().iter().map(|d| d.key().unwrap()).collect();
+    assert_eq!(deleted, ["right", "plain"]);
+    assert_eq!(version_count(&c, "bkt").await, before + 2);
+    server.stop().await;
+
+    // A server that ignores conditions, for the client's probe.
+    let (server, c) = start(Config {
+        ignore_conditions: true,
+        ..Config::default()
+    })
+    .await;
+    versioned_bucket(&c, "bkt").await;
+    put(&c, "bkt", "k", "one").await;
+    c.delete_object()
+        .bucket("bkt")
+        .key("k")
+        .if_match("\"0123\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(version_count(&c, "bkt").await, 2);
+    server.stop().await;
+}
+
+#[tokio::test]
+async fn copies_and_completions_may_answer_200_with_an_error() {
+    let (server, c) = start(Config {
+        faults: Faults {
+            copy_200_error: 1.0,
+            ..Faults::default()
+        },
+        ..Config::default()
+    })
+    .await;
+    versioned_bucket(&c, "bkt").await;
+    let v = put(&c, "bkt", "k", "one").await;
+    let e = c
+        .copy_object()
+        .bucket("bkt")
+        .key("copy")
+        .copy_source(format!("bkt/k?versionId={v}"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!((status(&e), e.code()), (Some(200), Some("InternalError")));
+    let (id, _) = upload_parts(&c, "bkt", "mp", &[], None).await;
+    let e = c
+        .upload_part_copy()
+        .bucket("bkt")
+        .key("mp")
+        .upload_id(&id)
+        .part_number(1)
+        .copy_source(format!("bkt/k?versionId={v}"))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!((status(&e), e.code()), (Some(200), Some("InternalError")));
+    let e = c
+        .complete_multipart_upload()
+        .bucket("bkt")
+        .key("mp")
+        .upload_id(&id)
+        .multipart_upload(completed(&[CompletedPart::builder()
+            .part_number(1)
+            .e_tag("x")
+            .build()]))
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!((status(&e), e.code()), (Some(200), Some("InternalError")));
+    // Nothing was written; the upload is still in progress.
+    assert_eq!(version_count(&c, "bkt").await, 1);
+    let out = c
+        .list_multipart_uploads()
+        .bucket("bkt")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.uploads().len(), 1);
+    assert_eq!(server.sim.counters.get(s3sim::Op::InjectedCopy200Error), 3);
+    server.stop().await;
+}
+
+/// Keeps the raw body of the response it sees.
+#[derive(Debug, Clone, Default)]
+struct RawBody(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl aws_sdk_s3::config::Intercept for RawBody {
+    fn name(&self) -> &'static str {
+        "RawBody"
+    }
+
+    fn read_after_deserialization(
+        &self,
+        ctx: &aws_sdk_s3::config::interceptors::AfterDeserializationInterceptorContextRef<'_>,
+        _: &aws_sdk_s3::config::RuntimeComponents,
+        _: &mut aws_sdk_s3::config::ConfigBag,
+    ) -> Result<(), aws_sdk_s3::error::BoxError> {
+        if let Some(bytes) = ctx.response().body().bytes() {
+            *self.0.lock().unwrap() = bytes.to_vec();
+        }
+        Ok(())
+    }
+}
+
+/// Waits (bounded) until `bucket` holds `n` entries.
+async fn until_count(c: &aws_sdk_s3::Client, b: &str, n: usize) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while version_count(c, b).await != n {
+        assert!(Instant::now() < deadline, "{b} never held {n} entries");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn late_commits_land_after_the_client_gave_up() {
+    let late = Config {
+        faults: Faults {
+            late_commit: 1.0,
+            late_commit_delay: Duration::from_millis(300),
+            ..Faults::default()
+        },
+        ..Config::default()
+    };
+    let (server, c) = start(late.clone()).await;
+    versioned_bucket(&c, "bkt").await;
+    let bucket = server.sim.store.bucket("bkt").unwrap();
+
+    // No answer; the version appears later.
+    let asked = Instant::now();
+    let e = c
+        .put_object()
+        .bucket("bkt")
+        .key("k")
+        .body(ByteStream::from_static(b"one"))
+        .send()
+        .await
+        .unwrap_err();
+    assert!(e.raw_response().is_none(), "no answer: {e:?}");
+    assert_eq!(version_count(&c, "bkt").await, 0);
+    until_count(&c, "bkt", 1).await;
+    assert!(asked.elapsed() >= Duration::from_millis(300));
+
+    // A marker, late.
+    c.delete_object()
+        .bucket("bkt")
+        .key("k")
+        .send()
+        .await
+        .unwrap_err();
+    until_count(&c, "bkt", 2).await;
+
+    // Conditions are judged when the write is made: a copy that asked for
+    // no current object, overtaken by a write, is not made.
+    let v = server.sim.store.put(
+        &bucket,
+        "src",
+        s3sim::store::Content::stored("s".into(), Default::default()),
+        None,
+    );
+    c.copy_object()
+        .bucket("bkt")
+        .key("dst")
+        .copy_source(format!("bkt/src?versionId={}", v.encode()))
+        .if_none_match("*")
+        .send()
+        .await
+        .unwrap_err();
+    server.sim.store.put(
+        &bucket,
+        "dst",
+        s3sim::store::Content::stored("other".into(), Default::default()),
+        None,
+    );
+    // The same copy unconditioned, made late too, shows when the first
+    // would have been made.
+    c.copy_object()
+        .bucket("bkt")
+        .key("dst2")
+        .copy_source(format!("bkt/src?versionId={}", v.encode()))
+        .send()
+        .await
+        .unwrap_err();
+    until_count(&c, "bkt", 5).await;
+    let dst = c
+        .list_object_versions()
+        .bucket("bkt")
+        .prefix("dst")
+        .send()
+        .await
+        .unwrap();
+    let keys: Vec<&str> = dst.versions().iter().map(|v| v.key().unwrap()).collect();
+    assert_eq!(keys, ["dst", "dst2"], "the conditional copy was not made");
+
+    // A completion, late: the upload is in progress until it is made.
+    let (id, done) = upload_parts(&c, "bkt", "mp", &[b"x".to_vec()], None).await;
+    c.complete_multipart_upload()
+        .bucket("bkt")
+        .key("mp")
+        .upload_id(&id)
+        .multipart_upload(completed(&done))
+        .send()
+        .await
+        .unwrap_err();
+    let out = c
+        .list_multipart_uploads()
+        .bucket("bkt")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(out.uploads().len(), 1);
+    until_count(&c, "bkt", 6).await;
+    let out = c
+        .list_multipart_uploads()
+        .bucket("bkt")
+        .send()
+        .await
+        .unwrap();
+    assert!(out.uploads().is_empty());
+    assert_eq!(server.sim.counters.get(s3sim::Op::InjectedLateCommit), 5);
+    server.stop().await;
+
+    // Which writes are made late follows the seed.
+    let pattern = |seed: u64| {
+        let config = Config {
+            seed,
+            faults: Faults {
+                late_commit: 0.5,
+                late_commit_delay: Duration::ZERO,
+                ..Faults::default()
+            },
+            ..Config::default()
+        };
+        async move {
+            let (server, c) = start(config).await;
+            c.create_bucket().bucket("bkt").send().await.unwrap();
+            let mut answered = Vec::new();
+            for i in 0..16 {
+                let r = c
+                    .put_object()
+                    .bucket("bkt")
+                    .key(format!("k{i}"))
+                    .body(ByteStream::from_static(b"x"))
+                    .send()
+                    .await;
+                answered.push(r.is_ok());
+            }
+            server.stop().await;
+            answered
+        }
+    };
+    let first = pattern(7).await;
+    assert_eq!(first, pattern(7).await);
+    assert!(first.contains(&true) && first.contains(&false), "{first:?}");
+}
+
+#[tokio::test]
+async fn slow_writes_answer_200_then_whitespace_and_the_sdk_parses_them() {
+    let delay = Duration::from_millis(600);
+    let (server, c) = start(Config {
+        copy_delay: delay,
+        ..Config::default()
+    })
+    .await;
+    versioned_bucket(&c, "bkt").await;
+    let v = put(&c, "bkt", "k", "one").await;
+
+    let started = Instant::now();
+    let raw = RawBody::default();
+    let out = c
+        .copy_object()
+        .bucket("bkt")
+        .key("copy")
+        .copy_source(format!("bkt/k?versionId={v}"))
+        .customize()
+        .interceptor(raw.clone())
+        .send()
+        .await
+        .unwrap();
+    assert!(started.elapsed() >= delay);
+    // What travelled: the declaration, whitespace while the copy worked,
+    // then the result.
+    let body = String::from_utf8(raw.0.lock().unwrap().clone()).unwrap();
+    let (declaration, rest) = body.split_once("?>\n").unwrap();
+    assert!(declaration.starts_with("<?xml"), "{body}");
+    let spaces = rest.len() - rest.trim_start().len();
+    assert!(spaces >= 2, "{body:?}");
+    assert!(rest.trim_start().starts_with("<CopyObjectResult"), "{body}");
+    let listed = c
+        .list_object_versions()
+        .bucket("bkt")
+        .prefix("copy")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.versions()[0].version_id(), out.version_id());
+    assert_eq!(
+        unquoted(out.copy_object_result().unwrap().e_tag()),
+        md5_hex(b"one")
+    );
+
+    // A condition that stops holding while the copy works: the 200 ends
+    // in an `<Error>`, which the SDK turns into an error.
+    let cc = c.clone();
+    let source = format!("bkt/k?versionId={v}");
+    let racing = tokio::spawn(async move {
+        cc.copy_object()
+            .bucket("bkt")
+            .key("raced")
+            .copy_source(source)
+            .if_none_match("*")
+            .send()
+            .await
+    });
+    // Made at once, while the copy still works (it takes `delay`).
+    let bucket = server.sim.store.bucket("bkt").unwrap();
+    server.sim.store.put(
+        &bucket,
+        "raced",
+        s3sim::store::Content::stored("x".into(), Default::default()),
+        None,
+    );
+    let e = racing.await.unwrap().unwrap_err();
+    assert_eq!(
+        (status(&e), e.code()),
+        (Some(200), Some("PreconditionFailed"))
+    );
+
+    // A completion, slow: parsed, with the version it made.
+    let (id, done) = upload_parts(&c, "bkt", "mp", &[b"x".to_vec()], None).await;
+    let out = c
+        .complete_multipart_upload()
+        .bucket("bkt")
+        .key("mp")
+        .upload_id(&id)
+        .multipart_upload(completed(&done))
+        .send()
+        .await
+        .unwrap();
+    let listed = c
+        .list_object_versions()
+        .bucket("bkt")
+        .prefix("mp")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.versions()[0].version_id(), out.version_id());
+
+    // A client that gives up before the answer: the copy is made anyway.
+    let impatient = bare_client(&server, Some(Duration::from_millis(150)));
+    let before = version_count(&c, "bkt").await;
+    let e = impatient
+        .copy_object()
+        .bucket("bkt")
+        .key("cut")
+        .copy_source(format!("bkt/k?versionId={v}"))
+        .send()
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(e, aws_sdk_s3::error::SdkError::TimeoutError(_)),
+        "{e:?}"
+    );
+    until_count(&c, "bkt", before + 1).await;
+    server.stop().await;
+}
+
 // ---- Who is calling and what they may do ----------------------------------
 
 /// A server whose `--credentials` file holds `principals` (JSON), and a
 /// client of its `--access-key` root user.
 async fn start_with(principals: &str) -> (s3sim::Server, aws_sdk_s3::Client) {
+    start_as(principals, Config::default()).await
+}
+
+/// [`start_with`], the server otherwise configured by `config`.
+async fn start_as(principals: &str, config: Config) -> (s3sim::Server, aws_sdk_s3::Client) {
     static FILES: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let path = std::env::temp_dir().join(format!(
         "s3sim-conformance-{}-{}.json",
@@ -345,7 +1535,7 @@ async fn start_with(principals: &str) -> (s3sim::Server, aws_sdk_s3::Client) {
     std::fs::remove_file(&path).unwrap();
     start(Config {
         principals: file.0,
-        ..Config::default()
+        ..config
     })
     .await
 }
@@ -625,6 +1815,141 @@ async fn every_version_and_marker_records_who_made_it_and_from_where() {
                 "127.0.0.1".into()
             ),
         ]
+    );
+    server.stop().await;
+}
+
+/// Each entry's writer, newest first, as (is a marker, principal ARN).
+fn writers_of(server: &s3sim::Server, b: &str, prefix: &str) -> Vec<(bool, String)> {
+    let bucket = server.sim.store.bucket(b).unwrap();
+    let page = server
+        .sim
+        .store
+        .list_versions(&bucket, prefix, None, None, None, 100)
+        .unwrap();
+    page.entries
+        .iter()
+        .map(|l| {
+            let w = l.entry.writer.as_deref().expect("a writer");
+            (l.entry.is_marker(), w.principal.arn.clone())
+        })
+        .collect()
+}
+
+// The writes of issue 26 record their writer too: conditional deletes
+// (DeleteObject with If-Match, DeleteObjects with an ETag), conditional
+// copies and completions, and a write made late (`--fault-late-commit`),
+// which records the requester of the request it was asked by, not nobody.
+#[tokio::test]
+async fn conditional_and_late_writes_record_who_asked_for_them() {
+    let creds = format!(
+        "[{}]",
+        principal(
+            "job",
+            "role/nightly-job",
+            &[
+                "s3:PutObject",
+                "s3:DeleteObject",
+                "s3:GetObject",
+                "s3:GetObjectVersion"
+            ]
+        ),
+    );
+    let job_arn = "arn:aws:iam::111122223333:role/nightly-job".to_owned();
+
+    let (server, root) = start_with(&creds).await;
+    versioned_bucket(&root, "bkt").await;
+    let job = as_principal(&server, "job");
+    let v = put(&root, "bkt", "src", "source").await;
+    let tag = etag_of(&root, "bkt", "src", Some(&v)).await;
+    job.copy_object()
+        .bucket("bkt")
+        .key("copied")
+        .copy_source(format!("bkt/src?versionId={v}"))
+        .if_none_match("*")
+        .send()
+        .await
+        .unwrap();
+    let (id, done) = upload_parts(&job, "bkt", "mp", &[b"x".to_vec()], None).await;
+    job.complete_multipart_upload()
+        .bucket("bkt")
+        .key("mp")
+        .upload_id(&id)
+        .if_none_match("*")
+        .multipart_upload(completed(&done))
+        .send()
+        .await
+        .unwrap();
+    job.delete_object()
+        .bucket("bkt")
+        .key("src")
+        .if_match(format!("\"{tag}\""))
+        .send()
+        .await
+        .unwrap();
+    let tag = etag_of(&root, "bkt", "copied", None).await;
+    let out = job
+        .delete_objects()
+        .bucket("bkt")
+        .delete(
+            Delete::builder()
+                .objects(
+                    ObjectIdentifier::builder()
+                        .key("copied")
+                        .e_tag(format!("\"{tag}\""))
+                        .build()
+                        .unwrap(),
+                )
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(out.errors().is_empty(), "{:?}", out.errors());
+    let root_arn = "arn:aws:iam::123456789012:root".to_owned();
+    assert_eq!(
+        writers_of(&server, "bkt", "copied"),
+        [(true, job_arn.clone()), (false, job_arn.clone())]
+    );
+    assert_eq!(writers_of(&server, "bkt", "mp"), [(false, job_arn.clone())]);
+    assert_eq!(
+        writers_of(&server, "bkt", "src"),
+        [(true, job_arn.clone()), (false, root_arn)]
+    );
+    server.stop().await;
+
+    // Made late: the entry appears after the client gave up, its writer
+    // the one who asked.
+    let late = Config {
+        faults: Faults {
+            late_commit: 1.0,
+            late_commit_delay: Duration::from_millis(100),
+            ..Faults::default()
+        },
+        ..Config::default()
+    };
+    let (server, root) = start_as(&creds, late).await;
+    versioned_bucket(&root, "bkt").await;
+    let job = as_principal(&server, "job");
+    job.put_object()
+        .bucket("bkt")
+        .key("k")
+        .body(ByteStream::from_static(b"late"))
+        .send()
+        .await
+        .unwrap_err();
+    until_count(&root, "bkt", 1).await;
+    job.delete_object()
+        .bucket("bkt")
+        .key("k")
+        .send()
+        .await
+        .unwrap_err();
+    until_count(&root, "bkt", 2).await;
+    assert_eq!(
+        writers_of(&server, "bkt", "k"),
+        [(true, job_arn.clone()), (false, job_arn)]
     );
     server.stop().await;
 }
