@@ -11,7 +11,8 @@
 //! - `bounds`: where a bucket's keys are, with few requests (one-entry listings, hierarchy, bounds).
 //! - `keyspace`: keys read as numbers, to cut ranges in proportion.
 //! - `split`: a location cut into parts of about as many keys, from an estimate of its keys.
-//! - [`report`]: the catalog built from an S3 Inventory report (`--inventory`).
+//! - [`report`]: the catalog built from an S3 Inventory report (`--inventory`),
+//!   its keys whose versions tie on time listed for S3's order.
 //! - [`rescan`]: a plan's keys listed again into a finished scan (`--keys-of`).
 //! - this file: [`scan`], and what a run reports.
 
