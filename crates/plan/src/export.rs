@@ -37,10 +37,7 @@ pub fn write_csv(
         .position(|c| *c == "key")
         .expect("key is exported");
     let n = catalog.for_each_action_row(plan.id, |values| {
-        let mut cells: Vec<String> = values
-            .into_iter()
-            .map(|v| catalog::user_sql::display(v))
-            .collect();
+        let mut cells: Vec<String> = values.into_iter().map(catalog::user_sql::display).collect();
         if let Some((d, base)) = &into {
             let lands = format!("s3://{}/{}", d.bucket, d.key_for(base, &cells[key_at]));
             cells.push(lands);
