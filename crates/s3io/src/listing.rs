@@ -532,8 +532,8 @@ impl<'a> PageParser<'a> {
 /// them again.
 fn settle_next_markers(page: &mut ListPage, raw: Option<String>) -> Result<(), S3Error> {
     let invalid = |what: String| S3Error::invalid(OPERATION, what);
-    let Some(marker) = page.next_key_marker.as_deref() else {
-        return Ok(()); // refused by `ListRequest::after`, which says so
+    let Some(marker) = page.next_key_marker.as_deref().filter(|m| !m.is_empty()) else {
+        return Ok(()); // none, or empty: refused by `ListRequest::after`, which says so
     };
     let last_entry = page.entries.last().map(|e| e.key.as_str());
     let last_prefix = page.common_prefixes.last().map(String::as_str);
