@@ -914,3 +914,29 @@ fn restore_into_the_scanned_bucket_only_where_it_holds_no_key() {
         assert_eq!(&b.get(&there), content, "{key}");
     }
 }
+
+#[test]
+fn restoring_into_an_unversioned_bucket_says_before_the_question_that_undo_cannot_follow() {
+    let mut b = Bucket::new("into-nv-src", true);
+    let (t, _) = incident(&mut b, 4);
+    let other = Bucket::new("into-nv-dst", false);
+    let w = Workdir::new();
+    let c = w.catalog();
+    s3rewind_ok(&c, &["scan", &b.url()]);
+    let into = format!("s3://{}/r/", other.name);
+    s3rewind_ok(
+        &c,
+        &[
+            "plan", "restore", "--to", &t, "--into", &into, "--name", "aside",
+        ],
+    );
+    let dry = s3rewind_ok(&c, &["apply", "aside", "--dry-run"]);
+    assert!(
+        dry.contains("is not versioned") && dry.contains("cannot take them back"),
+        "{dry}"
+    );
+    let out = s3rewind_ok(&c, &["apply", "aside", "--yes"]);
+    let said = out.find("is not versioned").expect("said");
+    let ran = out.find("applied plan").expect("summary");
+    assert!(said < ran, "{out}");
+}

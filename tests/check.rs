@@ -585,10 +585,14 @@ fn a_kms_key_the_credentials_cannot_use_blocks_the_copies_it_encrypts() {
         })
     };
     put_kms(&b, "open", "key-allowed");
-    put_kms(&b, "closed", "key-denied");
+    // One key, three copies it would make fail.
+    for closed in ["closed", "closed-2", "closed-3"] {
+        put_kms(&b, closed, "key-denied");
+    }
     let t = mark_t();
-    b.put("open", b"after");
-    b.put("closed", b"after");
+    for key in ["open", "closed", "closed-2", "closed-3"] {
+        b.put(key, b"after");
+    }
     let w = Workdir::new();
     let cat = w.catalog();
     s3rewind_ok(&cat, &strs(&at(&server, &["scan", &b.url()])));
@@ -614,6 +618,8 @@ fn a_kms_key_the_credentials_cannot_use_blocks_the_copies_it_encrypts() {
     assert_eq!(code, Some(4));
     let kms = finding(&report, "kms");
     assert_eq!(kms["level"], "block");
+    // The copies it affects, not the keys found.
+    assert_eq!(kms["count"], 3, "{kms}");
     assert!(
         kms["details"][0]
             .as_str()

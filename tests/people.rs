@@ -181,6 +181,15 @@ fn the_report_says_what_the_plan_does_with_the_catalogs_numbers() {
     assert_eq!(figure(&html, "to"), to);
     assert_eq!(figure(&html, "pending"), "300");
     assert_eq!(figure(&html, "suggested"), to);
+    // The chart's table has every slot, the quiet ones too.
+    let timeline = json_of(&s3rewind_ok(&w.catalog(), &["timeline", "--json"]));
+    let slots = timeline["slots"].as_array().unwrap();
+    let table = &html[html.find("data-figure=\"timeline-table\"").unwrap()..];
+    let table = &table[..table.find("</table>").unwrap()];
+    assert_eq!(table.matches("<tr><td>").count(), slots.len());
+    assert!(slots.iter().any(|s| s["writes"] == 0
+        && s["overwrites"] == 0
+        && s["deletes"] == 0));
     // The SQL beside a figure reproduces it.
     let shown_sql = "SELECT action, count(*) AS actions, count(DISTINCT key) AS keys, coalesce(sum(size), 0) AS bytes FROM plan_review WHERE plan = 'undo-job' GROUP BY action ORDER BY action";
     assert!(
@@ -301,6 +310,9 @@ fn json_everywhere_with_the_documented_fields() {
     let scan = &status["scan"];
     assert_eq!(scan["complete"], true);
     assert_eq!(scan["bucket"], "seeded");
+    // The location as documented, the endpoint beside it.
+    assert_eq!(scan["location"], "s3://seeded/");
+    assert_eq!(scan["endpoint"], server.endpoint.as_str());
     let versions: i64 =
         catalog_scalar(&catalog, "SELECT count(*) FROM entries WHERE NOT is_marker");
     assert_eq!(scan["versions"], versions);
@@ -342,6 +354,8 @@ fn json_everywhere_with_the_documented_fields() {
         ],
     ));
     assert_eq!(again["already_complete"], true);
+    assert_eq!(again["location"], "s3://seeded/");
+    assert_eq!(again["endpoint"], server.endpoint.as_str());
 
     let to = model::time::format_time(start - 1);
     s3rewind_ok(&catalog, &["plan", "restore", "--to", &to, "--name", "r"]);

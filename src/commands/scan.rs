@@ -102,7 +102,8 @@ pub async fn run(global: &GlobalArgs, args: ScanArgs) -> Result<u8, CliError> {
                 println!(
                     "{:#}",
                     serde_json::json!({
-                        "location": location.to_string(),
+                        "location": location.url(),
+                "endpoint": location.endpoint,
                         "finished": true,
                         "already_complete": true,
                         "versions": totals.versions(),
@@ -178,7 +179,8 @@ pub async fn run(global: &GlobalArgs, args: ScanArgs) -> Result<u8, CliError> {
         println!(
             "{:#}",
             serde_json::json!({
-                "location": location.to_string(),
+                "location": location.url(),
+                "endpoint": location.endpoint,
                 "finished": summary.finished,
                 "already_complete": false,
                 "versions": versions,
@@ -291,7 +293,8 @@ async fn ingest_report(
         println!(
             "{:#}",
             serde_json::json!({
-                "location": location.to_string(),
+                "location": location.url(),
+                "endpoint": location.endpoint,
                 "finished": true,
                 "already_complete": false,
                 "inventory": summary.manifest,
@@ -391,7 +394,8 @@ async fn list_again(
         println!(
             "{:#}",
             serde_json::json!({
-                "location": location.to_string(),
+                "location": location.url(),
+                "endpoint": location.endpoint,
                 "rescanned": prefixes,
                 "versions": found.versions,
                 "delete_markers": found.delete_markers,
@@ -450,7 +454,8 @@ async fn keys_of(
         println!(
             "{:#}",
             serde_json::json!({
-                "location": location.to_string(),
+                "location": location.url(),
+                "endpoint": location.endpoint,
                 "keys_of": info.name,
                 "keys": found.keys,
                 "versions": found.versions,

@@ -204,7 +204,7 @@ fn as_json(
                 .collect();
             serde_json::json!({
                 "sources": sources,
-                "location": scan.location.to_string(),
+                "location": scan.location.url(),
                 "bucket": scan.location.bucket,
                 "base_prefix": scan.location.base_prefix,
                 "endpoint": scan.location.endpoint,

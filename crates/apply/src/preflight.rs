@@ -224,17 +224,7 @@ pub async fn preflight(
     };
     let mut notes = Vec::new();
     if let (Some(d), true) = (into, copies > 0) {
-        let versioning = s3
-            .bucket_versioning(&d.bucket)
-            .await
-            .map_err(ApplyError::S3)?;
-        if versioning != model::Versioning::Enabled {
-            notes.push(format!(
-                "the destination bucket {} is not versioned ({}): its {copies} copies get no version id, so `plan undo` cannot take them back",
-                d.bucket,
-                versioning.as_str()
-            ));
-        }
+        notes.extend(destination_notes(s3, d, copies).await?);
     }
     Ok(Ok(Preflight {
         question: format!("execute {remaining} actions of plan {plan} on {place}?"),
@@ -269,6 +259,59 @@ pub fn fits(
         }));
     }
     Ok(Ok(scan))
+}
+
+/// What a person should know of the bucket `--into` copies land in: it is
+/// another place, with its own versioning, Object Lock and replication.
+async fn destination_notes(
+    s3: &S3,
+    d: &model::Destination,
+    copies: u64,
+) -> Result<Vec<String>, ApplyError> {
+    let settings = s3
+        .bucket_settings(&d.bucket)
+        .await
+        .map_err(ApplyError::S3)?;
+    let mut notes = Vec::new();
+    match &settings.versioning {
+        Ok(model::Versioning::Enabled) => {}
+        Ok(v) => notes.push(format!(
+            "the destination bucket {} is not versioned ({}): its {copies} copies get no version id, so `plan undo` cannot take them back",
+            d.bucket,
+            v.as_str()
+        )),
+        Err(why) => notes.push(format!(
+            "the destination bucket {}'s versioning could not be read ({why}): if it is not Enabled, `plan undo` cannot take the copies back",
+            d.bucket
+        )),
+    }
+    if let Ok(Some(lock)) = &settings.object_lock {
+        if let Some((mode, days)) = &lock.default_retention {
+            notes.push(format!(
+                "the destination bucket {} gives new versions {mode} retention for {days} days: the {copies} copies cannot be deleted (nor undone) before then",
+                d.bucket
+            ));
+        }
+    }
+    if let Ok(rules) = &settings.replication {
+        let covering: Vec<&str> = rules
+            .iter()
+            .filter(|r| {
+                r.enabled
+                    && (d.prefix.starts_with(&r.filter.prefix)
+                        || r.filter.prefix.starts_with(&d.prefix))
+            })
+            .map(|r| r.id.as_str())
+            .collect();
+        if !covering.is_empty() {
+            notes.push(format!(
+                "replication rules of the destination bucket {} ({}) copy the restored keys on to their destinations too",
+                d.bucket,
+                covering.join(", ")
+            ));
+        }
+    }
+    Ok(notes)
 }
 
 fn guard_of(support: Support, what: &str) -> Guard {

@@ -474,6 +474,8 @@ pub struct KmsSample {
     /// Each key, with whether a version it encrypts could be read.
     pub keys: Vec<(String, Result<(), String>)>,
     pub sampled: u64,
+    /// How many sampled sources each key encrypts.
+    pub sources_of: HashMap<String, u64>,
     /// Why some sampled sources could not be asked about, if so.
     pub unread: Option<String>,
 }
@@ -494,12 +496,25 @@ pub fn kms(settings: &BucketSettings, plan: Option<&PlanShape>, sample: &KmsSamp
                 .iter()
                 .map(|(k, r)| format!("{k}: {}", r.as_ref().err().map_or("", String::as_str)))
                 .collect(),
-            ..Finding::new(
-                "kms",
-                Level::Block,
-                denied.len() as u64,
-                format!("{} of the KMS keys the copies' sources are encrypted with cannot be used by these credentials (first: {key}: {why}): those copies would fail", denied.len()),
-            )
+            ..{
+                // A sample: the copies it affects are counted among the
+                // sampled sources, and scaled to the plan's copies.
+                let hit: u64 = denied
+                    .iter()
+                    .map(|(k, _)| sample.sources_of.get(k).copied().unwrap_or(1))
+                    .sum();
+                let copies = plan.map_or(0, |p| p.count(ActionKind::CopyVersion));
+                let estimate = match sampled {
+                    0 => hit,
+                    n => (hit * copies).div_ceil(n).max(hit),
+                };
+                Finding::new(
+                    "kms",
+                    Level::Block,
+                    estimate,
+                    format!("{} of the KMS keys the copies' sources are encrypted with cannot be used by these credentials (first: {key}: {why}): {hit} of {sampled} sampled sources use them, so about {estimate} of the plan's {copies} copies would fail", denied.len()),
+                )
+            }
             .fix("grant kms:Decrypt on the key (key policy or IAM), or run with credentials that have it")
         };
     }

@@ -369,6 +369,7 @@ async fn kms_keys(
         .collect()
         .await;
     let mut first_of_key: Vec<(String, &catalog::ActionRef, bool)> = Vec::new();
+    let mut sources_of: std::collections::HashMap<String, u64> = Default::default();
     let mut unread = None;
     for (a, state) in states {
         let state = match state {
@@ -382,6 +383,7 @@ async fn kms_keys(
         };
         let archived = state.archived();
         if let Some(key) = state.kms_key_id {
+            *sources_of.entry(key.clone()).or_default() += 1;
             if !first_of_key.iter().any(|(k, _, _)| *k == key) {
                 first_of_key.push((key, a, archived));
             }
@@ -410,6 +412,7 @@ async fn kms_keys(
         keys.push((key, verdict));
     }
     Ok(judge::KmsSample {
+        sources_of,
         keys,
         sampled: sample.len() as u64,
         unread,

@@ -10,6 +10,14 @@ pub struct Location {
     pub endpoint: Option<String>,
 }
 
+impl Location {
+    /// `s3://bucket/base`, without the endpoint (what JSON gives as
+    /// `location`, with the endpoint in a field of its own).
+    pub fn url(&self) -> String {
+        format!("s3://{}/{}", self.bucket, self.base_prefix)
+    }
+}
+
 impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "s3://{}/{}", self.bucket, self.base_prefix)?;
