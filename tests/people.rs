@@ -187,9 +187,9 @@ fn the_report_says_what_the_plan_does_with_the_catalogs_numbers() {
     let table = &html[html.find("data-figure=\"timeline-table\"").unwrap()..];
     let table = &table[..table.find("</table>").unwrap()];
     assert_eq!(table.matches("<tr><td>").count(), slots.len());
-    assert!(slots.iter().any(|s| s["writes"] == 0
-        && s["overwrites"] == 0
-        && s["deletes"] == 0));
+    assert!(slots
+        .iter()
+        .any(|s| s["writes"] == 0 && s["overwrites"] == 0 && s["deletes"] == 0));
     // The SQL beside a figure reproduces it.
     let shown_sql = "SELECT action, count(*) AS actions, count(DISTINCT key) AS keys, coalesce(sum(size), 0) AS bytes FROM plan_review WHERE plan = 'undo-job' GROUP BY action ORDER BY action";
     assert!(

@@ -102,13 +102,13 @@ pub async fn run(global: &GlobalArgs, args: ScanArgs) -> Result<u8, CliError> {
                 println!(
                     "{:#}",
                     serde_json::json!({
-                        "location": location.url(),
-                "endpoint": location.endpoint,
-                        "finished": true,
-                        "already_complete": true,
-                        "versions": totals.versions(),
-                        "delete_markers": totals.delete_markers,
-                    })
+                            "location": location.url(),
+                    "endpoint": location.endpoint,
+                            "finished": true,
+                            "already_complete": true,
+                            "versions": totals.versions(),
+                            "delete_markers": totals.delete_markers,
+                        })
                 );
                 return Ok(exit::OK);
             }
