@@ -582,6 +582,14 @@ pub struct ScanArgs {
     /// interruption and it resumes at the first unfinished file.
     #[arg(long, value_name = "MANIFEST", conflicts_with_all = ["shard", "bounds", "keys_of"])]
     pub inventory: Option<String>,
+    /// Build the catalog from a report whose inventory configuration left
+    /// out this field: etag or size (repeatable). status, plan show, check
+    /// and the report then say what is lost: without ETags, copies are not
+    /// conditioned on the key being as the report saw it; without sizes,
+    /// copies over 5 GiB are not recognised. A report without
+    /// LastModifiedDate is always refused.
+    #[arg(long, value_name = "FIELD", requires = "inventory", value_parser = ["etag", "size"])]
+    pub allow_missing: Vec<String>,
     /// List this prefix (relative to BASE) again and replace the entries
     /// of every key under it with what S3 lists now (repeatable): after
     /// `--inventory`, the prefixes the incident touched since the report

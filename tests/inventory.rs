@@ -91,17 +91,15 @@ fn a_catalog_from_a_report_equals_a_scan_of_the_bucket_in_every_format() {
         let dir = tempfile::tempdir().unwrap();
         let manifest = report(&server, &b.name, dir.path(), format, 3);
         let catalog = w.path(&format!("{format:?}.db"));
-        let out = s3rewind_ok(
-            &catalog,
+        let ingest = at(
+            &server,
             &["scan", &b.url(), "--inventory", manifest.to_str().unwrap()],
         );
+        let out = s3rewind_ok(&catalog, &strs(&ingest));
         assert!(out.contains("from 3 files"), "{out}");
         assert_eq!(rows(&catalog), expected, "{format:?}");
         // Done is done: a second run reads nothing.
-        let again = s3rewind_ok(
-            &catalog,
-            &["scan", &b.url(), "--inventory", manifest.to_str().unwrap()],
-        );
+        let again = s3rewind_ok(&catalog, &strs(&ingest));
         assert!(again.contains("already complete"), "{again}");
     }
 }
@@ -120,13 +118,13 @@ fn a_report_out_of_order_gives_the_same_catalog() {
             .collect()
     };
     // Keys in order, each key's versions oldest first: still one pass.
-    // (Versions of the same millisecond keep their order: no report could
-    // tell it otherwise.)
+    // (Versions of the same second are listed again for S3's order: no
+    // report can tell it.)
     let mut turned = 0;
     let oldest_first: Vec<_> = key_runs(&listed)
         .into_iter()
         .flat_map(|mut run| {
-            if run.len() > 1 && run.windows(2).all(|w| w[0].mtime_ms != w[1].mtime_ms) {
+            if run.len() > 1 {
                 run.reverse();
                 turned += 1;
             }
@@ -154,7 +152,10 @@ fn a_report_out_of_order_gives_the_same_catalog() {
         let catalog = w.path(&format!("{name}.db"));
         let out = s3rewind_ok(
             &catalog,
-            &["scan", &b.url(), "--inventory", manifest.to_str().unwrap()],
+            &strs(&at(
+                &server,
+                &["scan", &b.url(), "--inventory", manifest.to_str().unwrap()],
+            )),
         );
         assert_eq!(out.contains("out of key order"), sorted, "{name}: {out}");
         assert_eq!(rows(&catalog), rows(&scanned), "{name}");
@@ -174,7 +175,10 @@ fn only_rows_under_the_base_and_prefixes_are_kept() {
     let catalog = w.catalog();
     s3rewind_ok(
         &catalog,
-        &["scan", &url, "--inventory", manifest.to_str().unwrap()],
+        &strs(&at(
+            &server,
+            &["scan", &url, "--inventory", manifest.to_str().unwrap()],
+        )),
     );
     assert_eq!(rows(&catalog), rows(&scanned));
     assert_eq!(rows(&catalog).len(), 3);
@@ -233,10 +237,11 @@ fn a_bad_report_is_refused_with_a_clear_error_and_nothing_half_written() {
     let good = std::fs::read(&second).unwrap();
     std::fs::write(&second, &good[..good.len() / 2]).unwrap();
     let catalog = fresh("damaged.db");
-    let err = s3rewind_err(
-        &catalog,
+    let ingest = at(
+        &server,
         &["scan", &b.url(), "--inventory", manifest.to_str().unwrap()],
     );
+    let err = s3rewind_err(&catalog, &strs(&ingest));
     assert!(err.contains("its MD5 is"), "{err}");
     // The first file is in, whole; nothing of the second.
     assert_eq!(
@@ -296,10 +301,7 @@ fn a_bad_report_is_refused_with_a_clear_error_and_nothing_half_written() {
     assert_eq!(rows(&listed), before);
     // Put back, the damaged catalog's scan finishes from where it was.
     std::fs::write(&second, &good).unwrap();
-    s3rewind_ok(
-        &catalog,
-        &["scan", &b.url(), "--inventory", manifest.to_str().unwrap()],
-    );
+    s3rewind_ok(&catalog, &strs(&ingest));
     let scanned = fresh("scanned.db");
     s3rewind_ok(&scanned, &strs(&at(&server, &["scan", &b.url()])));
     assert_eq!(rows(&catalog), rows(&scanned));
@@ -504,4 +506,346 @@ fn prefixes_listed_again_replace_the_reports_rows_and_status_says_where_each_cam
         &strs(&at(&server, &["scan", &b.url(), "--rescan", "b/"])),
     );
     assert_eq!(rows(&catalog), rows(&scanned));
+}
+
+/// `scan ARGS --inventory MANIFEST --endpoint-url SERVER --json`: the summary.
+fn ingest_json(
+    catalog: &Path,
+    server_endpoint: &str,
+    url: &str,
+    manifest: &Path,
+    extra: &[&str],
+) -> serde_json::Value {
+    let mut args = vec![
+        "scan",
+        url,
+        "--inventory",
+        manifest.to_str().unwrap(),
+        "--endpoint-url",
+        server_endpoint,
+        "--json",
+    ];
+    args.extend_from_slice(extra);
+    serde_json::from_str(&s3rewind_ok(catalog, &args)).unwrap()
+}
+
+/// Keys of `rows` (a report's, listing order) with two noncurrent entries
+/// of one second: what no report can order.
+fn tied_keys(rows: &[s3inventory::Row]) -> usize {
+    rows.chunk_by(|a, b| a.entry.key == b.entry.key)
+        .filter(|run| {
+            run.windows(2).any(|w| {
+                !w[0].entry.is_latest
+                    && !w[1].entry.is_latest
+                    && w[0].entry.mtime == w[1].entry.mtime
+            })
+        })
+        .count()
+}
+
+/// Ten keys of four versions each, written within one second (their
+/// times set in s3sim's store, 100 ms apart in the order they were
+/// written, so that nothing depends on how fast the PUTs run), and three
+/// keys a second later: a report's rows, each key oldest first (AWS
+/// documents no order within a report), and where it is.
+fn same_second_bucket(server: &Server, dir: &Path) -> (Bucket, PathBuf) {
+    let mut b = Bucket::on(server, &unique_bucket("ties"), true);
+    for k in 0..10 {
+        for v in 0..4 {
+            b.put(&format!("tied/{k}"), format!("{v}").as_bytes());
+        }
+    }
+    for k in 0..3 {
+        b.put(&format!("plain/{k}"), b"1");
+    }
+    let second = (unix_now().as_secs() as i64 - 60) * 1000;
+    {
+        let store = &server.sim().store;
+        let bucket = store.bucket(&b.name).unwrap();
+        let mut keys = bucket.keys.write().unwrap();
+        for (key, entries) in keys.iter_mut() {
+            let at = match key.starts_with("tied/") {
+                true => second,
+                false => second + 1000,
+            };
+            for (ms, e) in (at..).step_by(100).zip(entries.iter_mut()) {
+                e.mtime_ms = ms;
+            }
+        }
+    }
+    let listed = s3sim::report::rows_of(&server.sim().store, &b.name).unwrap();
+    assert_eq!(tied_keys(&listed), 10);
+    let oldest_first: Vec<_> = listed
+        .chunk_by(|a, b| a.entry.key == b.entry.key)
+        .flat_map(|run| run.iter().rev().cloned())
+        .collect();
+    let created = unix_now().as_millis() as i64;
+    let manifest =
+        s3inventory::write_report(dir, &b.name, Format::Csv, &oldest_first, 2, created).unwrap();
+    (b, manifest)
+}
+
+/// A report gives times to the second: the versions of a key written in
+/// one second are in no order it can tell. Those keys are listed again,
+/// and the catalog holds S3's order — `plan expire --keep-newest 1` keeps
+/// the version S3 says is newest, not the one the report happened to
+/// give first.
+#[test]
+fn versions_of_one_second_take_s3s_order_from_a_listing_of_their_keys() {
+    let server = start_server(ServerKind::S3sim, &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let (b, manifest) = same_second_bucket(&server, dir.path());
+    let w = Workdir::new();
+    let catalog = w.catalog();
+    let summary = ingest_json(&catalog, &server.endpoint, &b.url(), &manifest, &[]);
+    assert_eq!(summary["tied_keys"], 10, "{summary}");
+    assert!(summary["tie_requests"].as_u64().unwrap() >= 1, "{summary}");
+    let scanned = w.path("scanned.db");
+    s3rewind_ok(&scanned, &strs(&at(&server, &["scan", &b.url()])));
+    assert_eq!(rows(&catalog), rows(&scanned));
+    let expire = |catalog: &Path| -> Vec<(String, String)> {
+        s3rewind_ok(
+            catalog,
+            &[
+                "plan",
+                "expire",
+                "--noncurrent-older-than",
+                "0s",
+                "--keep-newest",
+                "1",
+                "--name",
+                "e",
+            ],
+        );
+        let conn = rusqlite::Connection::open(catalog).unwrap();
+        let mut stmt = conn
+            .prepare("SELECT key, version_id FROM actions ORDER BY 1, 2")
+            .unwrap();
+        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect()
+    };
+    let planned = expire(&catalog);
+    assert_eq!(planned.len(), 20, "{planned:?}");
+    assert_eq!(planned, expire(&scanned));
+}
+
+/// Without S3 to list the tied keys, the ingest stops with the reason and
+/// is not complete; once S3 answers, the same command finishes it.
+#[test]
+fn an_ingest_whose_ties_cannot_be_listed_fails_loudly_and_resumes() {
+    let server = start_server(ServerKind::S3sim, &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let (b, manifest) = same_second_bucket(&server, dir.path());
+    let (sim, addr, endpoint) = (server.sim(), server_addr(&server), server.endpoint.clone());
+    drop(server);
+    let w = Workdir::new();
+    let catalog = w.catalog();
+    let args = [
+        "scan",
+        &b.url(),
+        "--inventory",
+        manifest.to_str().unwrap(),
+        "--endpoint-url",
+        &endpoint,
+    ];
+    let err = s3rewind_err(&catalog, &args);
+    assert!(
+        err.contains("10 keys of the inventory report have versions written in the same second"),
+        "{err}"
+    );
+    let status = s3rewind_ok(&catalog, &["status"]);
+    assert!(status.contains("UNFINISHED"), "{status}");
+    let err = s3rewind_err(&catalog, &["scan", &b.url(), "--endpoint-url", &endpoint]);
+    assert!(
+        err.contains("being built from an inventory report"),
+        "{err}"
+    );
+    // S3 is back, at the same address.
+    let listener = runtime()
+        .block_on(tokio::net::TcpListener::bind(addr))
+        .unwrap();
+    let again = runtime()
+        .block_on(async { s3sim::serve(sim, listener) })
+        .unwrap();
+    let out = s3rewind_ok(&catalog, &args);
+    assert!(
+        out.contains("10 keys had versions written in the same second"),
+        "{out}"
+    );
+    let scanned = w.path("scanned.db");
+    s3rewind_ok(&scanned, &["scan", &b.url(), "--endpoint-url", &endpoint]);
+    assert_eq!(rows(&catalog), rows(&scanned));
+    runtime().block_on(again.stop());
+}
+
+fn server_addr(server: &Server) -> std::net::SocketAddr {
+    server
+        .endpoint
+        .trim_start_matches("http://")
+        .parse()
+        .unwrap()
+}
+
+/// A row that appears twice in a report would be two entries of one
+/// version: refused, as a listing that repeats one is, whether the report
+/// is in key order or not.
+#[test]
+fn a_report_that_lists_a_version_twice_is_refused() {
+    let server = start_server(ServerKind::S3sim, &[]);
+    let b = awkward_bucket(&server);
+    let listed = s3sim::report::rows_of(&server.sim().store, &b.name).unwrap();
+    let n = listed.len();
+    let twice = n / 2;
+    let mut next_to = listed.clone();
+    next_to.insert(twice, listed[twice].clone());
+    let mut far_apart = listed.clone();
+    far_apart.push(listed[1].clone());
+    for (name, report_rows) in [("next to it", next_to), ("far apart", far_apart)] {
+        let dir = tempfile::tempdir().unwrap();
+        let created = unix_now().as_millis() as i64;
+        let manifest = s3inventory::write_report(
+            dir.path(),
+            &b.name,
+            Format::Parquet,
+            &report_rows,
+            2,
+            created,
+        )
+        .unwrap();
+        let w = Workdir::new();
+        let err = s3rewind_err(
+            &w.catalog(),
+            &strs(&at(
+                &server,
+                &["scan", &b.url(), "--inventory", manifest.to_str().unwrap()],
+            )),
+        );
+        assert!(
+            err.contains("lists version") && err.contains("twice"),
+            "{name}: {err}"
+        );
+        let finished = catalog_count(
+            &w.catalog(),
+            "SELECT count(*) FROM scans WHERE finished_at IS NOT NULL",
+        );
+        assert_eq!(finished, 0, "{name}");
+    }
+}
+
+/// A report without LastModifiedDate is refused (every entry would date
+/// from 1970); without Size or ETag, refused unless `--allow-missing`
+/// says otherwise, and then status, plan show, check and the report say
+/// what is lost.
+#[test]
+fn a_report_without_the_fields_plans_rely_on_is_refused_or_allowed_and_said() {
+    use s3inventory::Field;
+    let server = start_server(ServerKind::S3sim, &[]);
+    let b = awkward_bucket(&server);
+    let listed = s3sim::report::rows_of(&server.sim().store, &b.name).unwrap();
+    let created = unix_now().as_millis() as i64;
+    let w = Workdir::new();
+
+    let dir = tempfile::tempdir().unwrap();
+    let whole =
+        s3inventory::write_report(dir.path(), &b.name, Format::Csv, &listed, 1, created).unwrap();
+    let text = std::fs::read_to_string(&whole).unwrap();
+    let timeless = whole.with_file_name("timeless.json");
+    std::fs::write(&timeless, text.replace("LastModifiedDate, ", "")).unwrap();
+    let err = s3rewind_err(
+        &w.path("timeless.db"),
+        &["scan", &b.url(), "--inventory", timeless.to_str().unwrap()],
+    );
+    assert!(err.contains("has no LastModifiedDate field"), "{err}");
+    assert!(!w.path("timeless.db").exists());
+
+    let dir = tempfile::tempdir().unwrap();
+    let without = [Field::Size, Field::ETag];
+    let bare = s3inventory::write_report_without(
+        dir.path(),
+        &b.name,
+        Format::Parquet,
+        &listed,
+        1,
+        created,
+        &without,
+    )
+    .unwrap();
+    let catalog = w.catalog();
+    let url = b.url();
+    let ingest = |extra: &[&str]| {
+        let mut args = vec!["scan", &url, "--inventory", bare.to_str().unwrap()];
+        args.extend_from_slice(extra);
+        at(&server, &args)
+    };
+    let err = s3rewind_err(&catalog, &strs(&ingest(&[])));
+    assert!(
+        err.contains("has no Size field") && err.contains("--allow-missing size"),
+        "{err}"
+    );
+    let err = s3rewind_err(&catalog, &strs(&ingest(&["--allow-missing", "size"])));
+    assert!(
+        err.contains("has no ETag field") && err.contains("--allow-missing etag"),
+        "{err}"
+    );
+    assert!(!catalog.exists());
+    let out = s3rewind_ok(
+        &catalog,
+        &strs(&ingest(&[
+            "--allow-missing",
+            "size",
+            "--allow-missing",
+            "etag",
+        ])),
+    );
+    assert!(out.contains("the report has no ETag field"), "{out}");
+    // (Keys whose versions tie on time were listed again, with both.)
+    let bare_rows: i64 = catalog_scalar(
+        &catalog,
+        "SELECT count(*) FROM objects WHERE size IS NULL AND etag IS NULL",
+    );
+    assert!(bare_rows > 10, "{bare_rows}");
+
+    let status = s3rewind_ok(&catalog, &["status"]);
+    assert!(
+        status.contains("missing") && status.contains("lack Size and ETag"),
+        "{status}"
+    );
+    assert!(status.contains("If-Match"), "{status}");
+    let json: serde_json::Value =
+        serde_json::from_str(&s3rewind_ok(&catalog, &["status", "--json"])).unwrap();
+    assert_eq!(
+        json["scan"]["sources"][0]["missing"],
+        serde_json::json!(["Size", "ETag"])
+    );
+    s3rewind_ok(
+        &catalog,
+        &[
+            "plan",
+            "expire",
+            "--noncurrent-older-than",
+            "0s",
+            "--name",
+            "r",
+        ],
+    );
+    let show = s3rewind_ok(&catalog, &["plan", "show", "r"]);
+    assert!(
+        show.contains("report-fields") && show.contains("5 GiB"),
+        "{show}"
+    );
+    let check = s3rewind_ok(&catalog, &strs(&at(&server, &["check", "--plan", "r"])));
+    assert!(check.contains("report-fields"), "{check}");
+    let html = w.path("r.html");
+    s3rewind_ok(&catalog, &["report", "r", "--out", html.to_str().unwrap()]);
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.contains("data-figure=\"report-fields\""), "{page}");
+    // Listed again, a prefix lacks nothing.
+    s3rewind_ok(
+        &catalog,
+        &strs(&at(&server, &["scan", &b.url(), "--rescan", ""])),
+    );
+    let status = s3rewind_ok(&catalog, &["status"]);
+    assert!(!status.contains("lack Size"), "{status}");
 }

@@ -58,9 +58,12 @@ pub async fn run(global: &GlobalArgs, args: CheckArgs) -> Result<u8, CliError> {
         (Some(c), Some(p)) => Some((c, p)),
         _ => None,
     };
-    let report = check::check(&s3, &bucket, judged, scanned.as_deref())
+    let mut report = check::check(&s3, &bucket, judged, scanned.as_deref())
         .await
         .map_err(check_error)?;
+    if let Some(catalog) = &catalog {
+        report.checks.extend(super::report_gaps(catalog)?);
+    }
     print(&report, args.json.json);
     Ok(exit_code(&report))
 }

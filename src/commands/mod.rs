@@ -41,6 +41,49 @@ pub async fn run(cli: Cli) -> Result<u8, CliError> {
     }
 }
 
+/// What the catalog cannot say because the inventory report it was built
+/// from lacked fields (`scan --inventory … --allow-missing FIELD`), as one
+/// finding: status, plan show, check and the HTML report say the same.
+fn report_gaps(catalog: &catalog::Catalog) -> Result<Option<::check::Finding>, CliError> {
+    let mut fields: Vec<String> = Vec::new();
+    let mut under: Vec<String> = Vec::new();
+    for source in catalog
+        .sources()?
+        .into_iter()
+        .filter(|s| !s.missing.is_empty())
+    {
+        under.push(match source.prefix.as_str() {
+            "" => format!("the inventory report of {}", source.as_of),
+            p => format!("the inventory report of {} (under {p:?})", source.as_of),
+        });
+        for field in source.missing {
+            if !fields.contains(&field) {
+                fields.push(field);
+            }
+        }
+    }
+    if fields.is_empty() {
+        return Ok(None);
+    }
+    let mut finding = ::check::Finding::new(
+        "report-fields",
+        ::check::Level::Warn,
+        0,
+        format!(
+            "the entries from {} lack {} (built with --allow-missing)",
+            under.join(" and "),
+            fields.join(" and ")
+        ),
+    )
+    .fix("add the fields to the inventory configuration and build the catalog from a report made after that, or list the prefixes the plan touches again (`s3rewind scan s3://BUCKET --rescan PREFIX`)");
+    finding.details = fields
+        .iter()
+        .filter_map(|f| inventory::report::Field::parse(f))
+        .map(|f| f.what_is_lost().to_owned())
+        .collect();
+    Ok(Some(finding))
+}
+
 /// `--since` and `--until`, read and checked to make a window.
 fn time_window(
     since: Option<&str>,

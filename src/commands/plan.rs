@@ -337,7 +337,8 @@ fn list(catalog: &Catalog, json: bool) -> Result<u8, CliError> {
 fn show(catalog: &Catalog, name: &str, json: bool) -> Result<u8, CliError> {
     let report = plan::show_plan(catalog, name)?;
     let scan = catalog.scan_record()?.ok_or(plan::PlanError::NoScan)?;
-    let hazards = check::catalog_hazards(catalog, report.info.id, &scan.versioning)?;
+    let mut hazards = check::catalog_hazards(catalog, report.info.id, &scan.versioning)?;
+    hazards.extend(super::report_gaps(catalog)?);
     match json {
         true => {
             let mut out = report_json(&report);

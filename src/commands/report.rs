@@ -301,6 +301,17 @@ fn render(
     if deletes > 0 {
         page.push_str("<li class=\"warn\">The plan deletes data for good (see above).</li>");
     }
+    if let Some(gaps) = super::report_gaps(catalog)? {
+        let _ = write!(
+            page,
+            "<li class=\"warn\" data-figure=\"report-fields\">{}:<ul>",
+            h(&gaps.summary)
+        );
+        for lost in &gaps.details {
+            let _ = write!(page, "<li>{}</li>", h(lost));
+        }
+        page.push_str("</ul></li>");
+    }
     let _ = write!(page, "<li>The plan is made from the catalog, not from the bucket as it is now: anything written after the scan ({}) is not in it. Scan again shortly before applying if writers are still busy.</li>", h(scan.finished_at.as_deref().unwrap_or("unfinished")));
     page.push_str("</ul>");
     if archived_copies > 0 {

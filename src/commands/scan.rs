@@ -253,7 +253,12 @@ async fn ingest_report(
     let path = &global.catalog;
     let work = catalog::work_dir(path)?;
     // Checked before the catalog is touched: a bad report changes nothing.
-    let manifest = inventory::report::manifest_of(s3, at, location, &work).await?;
+    let allowed: Vec<inventory::report::Field> = args
+        .allow_missing
+        .iter()
+        .filter_map(|f| inventory::report::Field::parse(f))
+        .collect();
+    let manifest = inventory::report::manifest_of(s3, at, location, &work, &allowed).await?;
     let from = format!("builds it again from {}", shown(&at.to_string()));
     if !fresh_start(path, args, &from)? {
         return Ok(exit::ERROR);
@@ -302,6 +307,9 @@ async fn ingest_report(
                 "seconds": summary.elapsed.as_secs_f64(),
                 "compaction_seconds": summary.compaction.as_secs_f64(),
                 "sorted": summary.sorted,
+                "tied_keys": summary.tied_keys,
+                "tie_requests": summary.tie_requests,
+                "missing_fields": summary.missing.iter().map(|f| f.name()).collect::<Vec<_>>(),
             })
         );
         return Ok(exit::OK);
@@ -327,6 +335,20 @@ async fn ingest_report(
         rate,
         summary.elapsed.as_secs_f64(),
     );
+    if summary.tied_keys > 0 {
+        println!(
+            "{} keys had versions written in the same second, which a report does not order: listed again for S3's order ({} requests)",
+            thousands(summary.tied_keys),
+            thousands(summary.tie_requests)
+        );
+    }
+    for field in &summary.missing {
+        println!(
+            "warning: the report has no {} field (--allow-missing): {}",
+            field.name(),
+            field.what_is_lost()
+        );
+    }
     println!(
         "changes made after {} are not in it: `s3rewind scan {} --rescan PREFIX` lists the prefixes the incident touched again",
         model::time::format_time(summary.created),

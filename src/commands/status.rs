@@ -112,6 +112,12 @@ pub async fn run(global: &GlobalArgs, json: bool) -> Result<u8, CliError> {
             _ => println!("source      {prefix}: listed again at {}", source.as_of),
         }
     }
+    if let Some(gaps) = super::report_gaps(&catalog)? {
+        println!("missing     {}", shown(&gaps.summary));
+        for lost in &gaps.details {
+            println!("            {}", shown(lost));
+        }
+    }
     let ranges = catalog.ranges()?;
     let started = ranges.iter().filter(|r| !r.done && r.pages > 0).count();
     let waiting = ranges.iter().filter(|r| !r.done && r.pages == 0).count();
@@ -192,6 +198,7 @@ fn as_json(
                 .map(|s| {
                     serde_json::json!({
                         "prefix": s.prefix, "kind": s.kind, "as_of": s.as_of, "manifest": s.manifest,
+                        "missing": s.missing,
                     })
                 })
                 .collect();

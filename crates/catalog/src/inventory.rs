@@ -8,6 +8,13 @@
 //! switch the ingest, once, to staging every row in `inventory_rows` and
 //! sorting them when all are in. While rows go in, the catalog is in
 //! rollback-journal mode (see [`Catalog::report_rows`]).
+//!
+//! A report is a listing written down, and held to what a listing is: a
+//! version listed twice is refused, as the listing path refuses it. What
+//! it cannot say is kept apart: a report gives times to the second and no
+//! order among a key's versions of one second, so those keys wait in
+//! `inventory_ties` to be listed again (`crate::rescan`); and the fields
+//! its configuration left out are recorded with its `sources` rows.
 
 use std::cmp::Ordering;
 use std::sync::mpsc;
@@ -36,6 +43,9 @@ pub struct Source {
     /// RFC 3339, UTC: the report's creation time, or the listing's.
     pub as_of: String,
     pub manifest: Option<String>,
+    /// Fields the report lacked (`ETag`, `Size`), allowed by
+    /// `--allow-missing`: what the entries it gave cannot say.
+    pub missing: Vec<String>,
 }
 
 /// Where an ingest stands when it starts.
@@ -48,14 +58,15 @@ pub struct IngestStart {
     pub sorted: bool,
 }
 
-/// What settling an ingest found.
+/// What a finished ingest holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Settled {
     pub versions: i64,
     pub delete_markers: i64,
-    /// The rows were staged and sorted (the report was out of key order).
-    pub sorted: bool,
 }
+
+/// Inserts a tied key's id into `inventory_ties`.
+const TIE_INSERT: &str = "INSERT OR IGNORE INTO inventory_ties (key_id) VALUES (?1)";
 
 /// Which of `prefixes` (full keys, none inside another) `key` is under,
 /// trying `was` (the previous key's) first: keys come in order, so most
@@ -82,9 +93,67 @@ fn refs(rows: &[(Entry, i64)]) -> Vec<RowRef<'_>> {
 }
 
 /// A key's entries in listing order: the latest first, then newest first
-/// (ties as the report gave them).
+/// (ties as the report gave them, until a listing settles them).
 fn listing_order(a: &RowRef<'_>, b: &RowRef<'_>) -> Ordering {
     b.0.is_latest.cmp(&a.0.is_latest).then(b.1.cmp(&a.1))
+}
+
+/// Whether two entries of a key, in listing order, are in an order the
+/// report cannot tell: both noncurrent (the latest is marked) and of the
+/// same second, the most a report's LastModifiedDate says.
+fn tie(a: &EntryRef<'_>, b: &EntryRef<'_>) -> bool {
+    !a.is_latest && !b.is_latest && a.mtime == b.mtime
+}
+
+/// A version id listed more than once among one key's `items`.
+fn repeated<'r, T>(items: &'r [T], id: impl Fn(&'r T) -> &'r str) -> Option<&'r str> {
+    if items.len() <= 16 {
+        // Most keys have a few versions: compared pairwise, nothing allocated.
+        return (1..items.len())
+            .map(|i| id(&items[i]))
+            .enumerate()
+            .find(|&(i, later)| items[..=i].iter().any(|e| id(e) == later))
+            .map(|(_, twice)| twice);
+    }
+    let mut sorted: Vec<&str> = items.iter().map(id).collect();
+    sorted.sort_unstable();
+    sorted.windows(2).find(|w| w[0] == w[1]).map(|w| w[0])
+}
+
+/// One key's version ids, in buffers kept from key to key (no allocation
+/// per row once they have grown).
+#[derive(Default)]
+struct VersionIds {
+    ids: Vec<String>,
+    used: usize,
+}
+
+impl VersionIds {
+    fn push(&mut self, id: &str) {
+        match self.ids.get_mut(self.used) {
+            Some(buffer) => {
+                buffer.clear();
+                buffer.push_str(id);
+            }
+            None => self.ids.push(id.to_owned()),
+        }
+        self.used += 1;
+    }
+
+    fn clear(&mut self) {
+        self.used = 0;
+    }
+
+    fn repeated(&self) -> Option<&str> {
+        repeated(&self.ids[..self.used], String::as_str)
+    }
+}
+
+fn listed_twice(key: &str, version_id: &str) -> crate::CatalogError {
+    crate::CatalogError::ListedTwice {
+        key: key.to_owned(),
+        version_id: version_id.to_owned(),
+    }
 }
 
 /// Stages `rows` of file `file` in `inventory_rows`.
@@ -186,6 +255,8 @@ pub struct ReportRows<'c> {
     next_key_id: i64,
     /// Rows and delete markers per prefix since the last commit.
     counts: Vec<(i64, i64)>,
+    /// Keys whose entries tie on time since the last commit.
+    ties: Vec<i64>,
     under: usize,
     /// Set while the catalog is out of WAL mode.
     flusher: Option<Flusher>,
@@ -196,6 +267,7 @@ struct Inserts<'c> {
     keys: KeyInsert<'c>,
     entries: Insert<'c>,
     stage: Insert<'c>,
+    ties: rusqlite::Statement<'c>,
 }
 
 /// Keys and entries waiting for a multi-row insert.
@@ -297,6 +369,14 @@ impl ReportRows<'_> {
             &sorted_rows[..]
         };
         let key_id = self.next_key_id;
+        if rows.len() > 1 {
+            if let Some(twice) = repeated(rows, |(e, _)| e.version_id) {
+                return Err(listed_twice(key, twice));
+            }
+            if rows.windows(2).any(|w| tie(&w[0].0, &w[1].0)) {
+                self.ties.push(key_id);
+            }
+        }
         self.next_key_id += 1;
         self.under = prefix_of(key, &self.full, self.under);
         pending.keys.push((key_id, key));
@@ -312,7 +392,8 @@ impl ReportRows<'_> {
         Ok(true)
     }
 
-    /// Adds the rows written since the last commit to their ranges.
+    /// Adds the rows written since the last commit to their ranges, and
+    /// records the keys whose entries tie.
     fn record_progress(&mut self) -> Result<()> {
         let mut range = self.conn.prepare_cached(
             "UPDATE ranges SET rows = rows + ?2, delete_markers = delete_markers + ?3 WHERE prefix = ?1",
@@ -320,6 +401,9 @@ impl ReportRows<'_> {
         for (prefix, (rows, markers)) in self.prefixes.iter().zip(&mut self.counts) {
             range.execute(params![prefix, *rows, *markers])?;
             (*rows, *markers) = (0, 0);
+        }
+        for key_id in self.ties.drain(..) {
+            self.inserts.ties.execute([key_id])?;
         }
         Ok(())
     }
@@ -350,6 +434,7 @@ impl ReportRows<'_> {
              DELETE FROM entries;
              DELETE FROM keys;
              DELETE FROM inventory_rows;
+             DELETE FROM inventory_ties;
              UPDATE ranges SET rows = 0, delete_markers = 0;
              UPDATE inventory_files SET done = 0, rows = 0;
              UPDATE inventory_ingest SET sorted = 1;
@@ -483,8 +568,10 @@ impl Drop for PrefixListing<'_> {
 
 /// Writes the staged rows, sorted into listing order (keys ascending; a
 /// key's entries the latest first, then newest first, then as the report
-/// gave them), as `keys` (ids after `first`) and `entries`; returns, per
-/// prefix of `prefixes` (full keys), the rows and delete markers under it.
+/// gave them), as `keys` (ids after `first`) and `entries`, the keys whose
+/// entries tie in `inventory_ties`; returns, per prefix of `prefixes`
+/// (full keys), the rows and delete markers under it. Refuses a version
+/// listed twice.
 fn order_rows(
     tx: &rusqlite::Transaction<'_>,
     first: i64,
@@ -499,20 +586,38 @@ fn order_rows(
     )?;
     let mut keys = KeyInsert::prepare(tx)?;
     let mut entries = Insert::prepare(tx, ENTRY_INSERT, 10)?;
+    let mut ties = tx.prepare(TIE_INSERT)?;
     let mut new_keys: Vec<(i64, String)> = Vec::new();
     let mut batch: Vec<(i64, i64, [Value; 8])> = Vec::with_capacity(ENTRY_BATCH);
     let (mut key_id, mut seq) = (first, 0i64);
     let mut last: Option<String> = None;
+    // The key's version ids so far, and the last entry's (is latest, second).
+    let mut versions = VersionIds::default();
+    let mut before: Option<(bool, i64)> = None;
     let mut rows = read.query([])?;
     while let Some(r) = rows.next()? {
         let key: String = r.get(0)?;
         if last.as_ref() != Some(&key) {
+            if let Some((last, twice)) = last.as_ref().zip(versions.repeated()) {
+                return Err(listed_twice(last, twice));
+            }
+            versions.clear();
+            before = None;
             key_id += 1;
             seq = 0;
             under = prefix_of(&key, prefixes, under);
             new_keys.push((key_id, key.clone()));
             last = Some(key);
         }
+        versions.push(r.get_ref(1)?.as_str().map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(1, rusqlite::types::Type::Text, e.into())
+        })?);
+        let latest: bool = r.get(3)?;
+        let second = r.get::<_, i64>(4)?.div_euclid(1000);
+        if before.is_some_and(|(was_latest, was)| !was_latest && !latest && was == second) {
+            ties.execute([key_id])?;
+        }
+        before = Some((latest, second));
         let marker: bool = r.get(2)?;
         counts[under].0 += 1;
         counts[under].1 += i64::from(marker);
@@ -539,6 +644,9 @@ fn order_rows(
             batch.clear();
         }
     }
+    if let Some((last, twice)) = last.as_ref().zip(versions.repeated()) {
+        return Err(listed_twice(last, twice));
+    }
     keys.run(&new_keys)?;
     entries.run(&batch, bind_values)?;
     Ok(counts)
@@ -557,6 +665,24 @@ fn bind_values<'r>(
     Ok(())
 }
 
+/// The first text after every text that starts with `prefix` (`None`: no
+/// such bound, every text from `prefix` on starts with it): its last
+/// character moved up by one, after dropping trailing U+10FFFF, the last
+/// character there is. SQLite compares text as UTF-8 bytes, in the order
+/// of code points, so the keys under `prefix` are exactly those from
+/// `prefix` up to, not including, this one. (A bound of `prefix` followed
+/// by U+10FFFF missed the keys that go on with that character.)
+fn past_prefix(prefix: &str) -> Option<String> {
+    let mut bound = prefix.trim_end_matches(char::MAX).to_owned();
+    let last = bound.pop()?;
+    // The code point after `last`, past the surrogates no text holds.
+    let next = (u32::from(last) + 1..=u32::from(char::MAX))
+        .find_map(char::from_u32)
+        .expect("a character before U+10FFFF has one after it");
+    bound.push(next);
+    Some(bound)
+}
+
 impl Catalog {
     /// Starts listing `prefix` (relative to the scan's base `base`) again:
     /// the entries of every key under it are dropped, in a transaction
@@ -566,16 +692,24 @@ impl Catalog {
         self.index_keys()?;
         self.conn.execute_batch("BEGIN")?;
         let full = format!("{base}{prefix}");
-        let under = "SELECT id FROM keys INDEXED BY keys_by_key
-                     WHERE key >= ?1 AND key < ?1 || char(1114111) AND substr(key, 1, length(?1)) = ?1";
+        // Both bounds in the index search: a prefix near the start of the
+        // bucket must not walk every key after it.
+        let bounds: Vec<String> = std::iter::once(full.clone())
+            .chain(past_prefix(&full))
+            .collect();
+        let under = match bounds.len() {
+            1 => "SELECT id FROM keys INDEXED BY keys_by_key WHERE key >= ?1",
+            _ => "SELECT id FROM keys INDEXED BY keys_by_key WHERE key >= ?1 AND key < ?2",
+        };
+        let bounds = rusqlite::params_from_iter(&bounds);
         let old: (i64, i64) = self.conn.query_row(
             &format!("SELECT count(*), coalesce(sum(is_marker), 0) FROM entries WHERE key_id IN ({under})"),
-            [&full],
+            bounds.clone(),
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
         self.conn.execute(
             &format!("DELETE FROM entries WHERE key_id IN ({under})"),
-            [&full],
+            bounds,
         )?;
         let next_id: i64 =
             self.conn
@@ -683,6 +817,7 @@ impl Catalog {
             keys: KeyInsert::prepare(&self.conn)?,
             entries: Insert::prepare(&self.conn, ENTRY_INSERT, 10)?,
             stage: Insert::prepare(&self.conn, STAGE_INSERT, 10)?,
+            ties: self.conn.prepare(TIE_INSERT)?,
         };
         Ok(ReportRows {
             conn: &self.conn,
@@ -694,26 +829,25 @@ impl Catalog {
             last_key,
             next_key_id,
             counts: vec![(0, 0); prefixes.len().max(1)],
+            ties: Vec::new(),
             under: 0,
             flusher,
         })
     }
 
-    /// Ends an ingest whose files are all in: staged rows (a report out of
-    /// key order) are sorted into `keys` and `entries`; the scan's ranges
-    /// are marked done with their counts, and the report recorded as the
-    /// source of `prefixes` (relative to `base`). One transaction.
-    pub fn settle_inventory(
-        &mut self,
-        base: &str,
-        prefixes: &[String],
-        manifest: &str,
-        as_of: &str,
-    ) -> Result<Settled> {
+    /// Settles the rows of a report whose files are all in: staged rows (a
+    /// report out of key order) are sorted into `keys` and `entries`, the
+    /// ranges of `prefixes` (relative to `base`) given their counts, the
+    /// tied keys recorded. Returns whether the rows were staged. Run again
+    /// after a kill, it finds nothing staged and changes nothing.
+    pub fn settle_inventory(&mut self, base: &str, prefixes: &[String]) -> Result<bool> {
         let tx = self.conn.transaction()?;
         let sorted: bool = tx.query_row("SELECT sorted FROM inventory_ingest", [], |r| r.get(0))?;
-        let now = model::time::now_text();
-        if sorted {
+        let staged: bool =
+            tx.query_row("SELECT EXISTS (SELECT 1 FROM inventory_rows)", [], |r| {
+                r.get(0)
+            })?;
+        if sorted && staged {
             let first: i64 =
                 tx.query_row("SELECT coalesce(max(id), 0) FROM keys", [], |r| r.get(0))?;
             let full: Vec<String> = prefixes.iter().map(|p| format!("{base}{p}")).collect();
@@ -726,15 +860,32 @@ impl Catalog {
             drop(range);
             tx.execute("DELETE FROM inventory_rows", [])?;
         }
+        tx.commit()?;
+        Ok(sorted)
+    }
+
+    /// Ends an ingest whose rows are settled and whose tied keys are
+    /// listed: the scan's ranges are marked done, and the report recorded
+    /// as the source of `prefixes`, with the fields it lacked (`missing`).
+    pub fn close_inventory(
+        &mut self,
+        prefixes: &[String],
+        manifest: &str,
+        as_of: &str,
+        missing: &[&str],
+    ) -> Result<Settled> {
+        let tx = self.conn.transaction()?;
+        let now = model::time::now_text();
+        let missing = (!missing.is_empty()).then(|| missing.join(","));
         {
             let mut range =
                 tx.prepare("UPDATE ranges SET done = 1, updated_at = ?2 WHERE prefix = ?1")?;
             let mut source = tx.prepare(
-                "INSERT OR REPLACE INTO sources (prefix, kind, as_of, manifest) VALUES (?1, 'inventory', ?2, ?3)",
+                "INSERT OR REPLACE INTO sources (prefix, kind, as_of, manifest, missing) VALUES (?1, 'inventory', ?2, ?3, ?4)",
             )?;
             for prefix in prefixes {
                 range.execute(params![prefix, now])?;
-                source.execute(params![prefix, as_of, manifest])?;
+                source.execute(params![prefix, as_of, manifest, missing])?;
             }
         }
         let (rows, markers): (i64, i64) = tx.query_row(
@@ -746,8 +897,17 @@ impl Catalog {
         Ok(Settled {
             versions: rows - markers,
             delete_markers: markers,
-            sorted,
         })
+    }
+
+    /// The keys of the report whose entries tie on time, not yet listed
+    /// again: (key id, key), by key.
+    pub fn tied_keys(&self) -> Result<Vec<(i64, String)>> {
+        let mut stmt = self.conn.prepare(
+            "SELECT k.id, k.key FROM inventory_ties t JOIN keys k ON k.id = t.key_id ORDER BY k.key",
+        )?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// How many of the report's data files are in, of how many, when the
@@ -763,15 +923,22 @@ impl Catalog {
 
     /// Where each prefix's entries came from, by prefix.
     pub fn sources(&self) -> Result<Vec<Source>> {
-        let mut stmt = self
-            .conn
-            .prepare("SELECT prefix, kind, as_of, manifest FROM sources ORDER BY prefix")?;
+        let mut stmt = self.conn.prepare(
+            "SELECT prefix, kind, as_of, manifest, missing FROM sources ORDER BY prefix",
+        )?;
         let rows = stmt.query_map([], |r| {
+            let missing: Option<String> = r.get(4)?;
             Ok(Source {
                 prefix: r.get(0)?,
                 kind: r.get(1)?,
                 as_of: r.get(2)?,
                 manifest: r.get(3)?,
+                missing: missing
+                    .iter()
+                    .flat_map(|m| m.split(','))
+                    .filter(|f| !f.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
             })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
@@ -818,10 +985,13 @@ mod tests {
             .unwrap()
     }
 
-    fn settle(catalog: &mut Catalog) -> Settled {
-        catalog
-            .settle_inventory("", &[String::new()], "m.json", "2024-01-01T00:00:00Z")
-            .unwrap()
+    /// Settles and closes the ingest: (versions, delete markers, sorted).
+    fn settle(catalog: &mut Catalog) -> (i64, i64, bool) {
+        let sorted = catalog.settle_inventory("", &[String::new()]).unwrap();
+        let settled = catalog
+            .close_inventory(&[String::new()], "m.json", "2024-01-01T00:00:00Z", &[])
+            .unwrap();
+        (settled.versions, settled.delete_markers, sorted)
     }
 
     /// Takes each file's rows and marks it done, then finishes: false
@@ -899,11 +1069,7 @@ mod tests {
         let start = catalog.begin_inventory(&files()).unwrap();
         assert_eq!(start.done, [true, false]);
         assert!(take(&mut catalog, &[(1, &file1)]));
-        let settled = settle(&mut catalog);
-        assert_eq!(
-            (settled.versions, settled.delete_markers, settled.sorted),
-            (4, 1, false)
-        );
+        assert_eq!(settle(&mut catalog), (4, 1, false));
         assert_eq!(
             listed(&catalog),
             [
@@ -942,6 +1108,104 @@ mod tests {
         assert!(!journal.exists());
     }
 
+    fn tied(catalog: &Catalog) -> Vec<String> {
+        catalog
+            .tied_keys()
+            .unwrap()
+            .into_iter()
+            .map(|(_, k)| k)
+            .collect()
+    }
+
+    #[test]
+    fn keys_whose_entries_tie_are_set_aside_in_either_path() {
+        // a: two noncurrent entries of one second (ms apart): a tie. b: the
+        // latest and a noncurrent one of one second: the latest is marked.
+        // c: one second apart.
+        let rows = [
+            (latest(entry("a", "a3", false, 30)), 30_000),
+            (entry("a", "a2", false, 10), 10_700),
+            (entry("a", "a1", true, 10), 10_200),
+            (latest(entry("b", "b2", false, 10)), 10_000),
+            (entry("b", "b1", false, 10), 10_000),
+            (latest(entry("c", "c2", false, 11)), 11_000),
+            (entry("c", "c1", false, 10), 10_000),
+        ];
+        for out_of_order in [false, true] {
+            let dir = tempfile::tempdir().unwrap();
+            let mut catalog = catalog_at(dir.path());
+            catalog.begin_inventory(&files()).unwrap();
+            let (first, second) = match out_of_order {
+                // "a" after the rest: staged and sorted.
+                true => ([&rows[3..], &rows[..3]].concat(), vec![]),
+                false => (rows[..4].to_vec(), rows[4..].to_vec()),
+            };
+            let in_order = take(&mut catalog, &[(0, &first), (1, &second)]);
+            assert_eq!(in_order, !out_of_order);
+            if out_of_order {
+                catalog.begin_inventory(&files()).unwrap();
+                assert!(take(&mut catalog, &[(0, &first), (1, &second)]));
+            }
+            assert_eq!(settle(&mut catalog), (6, 1, out_of_order));
+            assert_eq!(tied(&catalog), ["a"], "out of order: {out_of_order}");
+        }
+    }
+
+    #[test]
+    fn a_version_listed_twice_is_refused_in_either_path() {
+        let twice = vec![
+            (latest(entry("k", "v2", false, 20)), 20_000),
+            (entry("k", "v1", false, 10), 10_000),
+            (entry("k", "v1", false, 10), 10_000),
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        let mut catalog = catalog_at(dir.path());
+        catalog.begin_inventory(&files()).unwrap();
+        let mut rows = catalog.report_rows("", &[String::new()]).unwrap();
+        rows.push(0, &refs(&twice)).unwrap();
+        rows.file_done(0, 3).unwrap();
+        let err = rows.finish().unwrap_err();
+        assert!(
+            matches!(err, crate::CatalogError::ListedTwice { .. }),
+            "{err}"
+        );
+        drop(rows);
+        assert!(listed(&catalog).is_empty());
+        // Far apart, out of key order: found as the staged rows are sorted.
+        let dir = tempfile::tempdir().unwrap();
+        let mut catalog = catalog_at(dir.path());
+        catalog.begin_inventory(&files()).unwrap();
+        let file0 = vec![(latest(entry("k", "v1", false, 10)), 10_000)];
+        let file1 = vec![
+            (latest(entry("m", "m1", false, 10)), 10_000),
+            (entry("k", "v1", false, 10), 10_000),
+        ];
+        assert!(!take(&mut catalog, &[(0, &file0), (1, &file1)]));
+        catalog.begin_inventory(&files()).unwrap();
+        assert!(take(&mut catalog, &[(0, &file0), (1, &file1)]));
+        let err = catalog.settle_inventory("", &[String::new()]).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("lists version v1 of key \"k\" twice"),
+            "{err}"
+        );
+        assert!(listed(&catalog).is_empty());
+    }
+
+    #[test]
+    fn the_bound_past_a_prefix_holds_every_key_under_it() {
+        assert_eq!(past_prefix("p/").as_deref(), Some("p0"));
+        assert_eq!(past_prefix("p\u{10FFFF}").as_deref(), Some("q"));
+        assert_eq!(past_prefix("\u{D7FF}").as_deref(), Some("\u{E000}"));
+        assert_eq!(past_prefix("\u{10FFFF}"), None);
+        assert_eq!(past_prefix(""), None);
+        let bound = past_prefix("a/é").unwrap();
+        for key in ["a/é", "a/é\u{10FFFF}", "a/é\u{10FFFF}\u{10FFFF}z"] {
+            assert!(key < bound.as_str(), "{key:?}");
+        }
+        assert!("a/ê" >= bound.as_str());
+    }
+
     #[test]
     fn a_report_out_of_key_order_is_staged_and_sorted_instead() {
         let dir = tempfile::tempdir().unwrap();
@@ -959,11 +1223,7 @@ mod tests {
         let start = catalog.begin_inventory(&files()).unwrap();
         assert_eq!((start.done, start.sorted), (vec![false, false], true));
         assert!(take(&mut catalog, &[(0, &file0), (1, &file1)]));
-        let settled = settle(&mut catalog);
-        assert_eq!(
-            (settled.versions, settled.delete_markers, settled.sorted),
-            (2, 1, true)
-        );
+        assert_eq!(settle(&mut catalog), (2, 1, true));
         assert_eq!(
             listed(&catalog),
             [(1, 0, "x".into()), (2, 0, "v2".into()), (2, 1, "v1".into())]

@@ -27,8 +27,9 @@
 //! - `lock`: [`WorkLock`], one writing command at a time.
 //! - `hazards`: what a plan's remaining actions need from the bucket, for `check`.
 //! - `inventory`: a catalog built from an S3 Inventory report, a file at a time
-//!   (in one pass when the report is in key order); where each prefix's
-//!   entries came from (`sources`).
+//!   (in one pass when the report is in key order), its repeated rows
+//!   refused and its ties set aside; where each prefix's entries came from,
+//!   and what its report lacked (`sources`).
 //! - `history`: every key's entries in listing order, for the plan rules.
 //! - `timeline`: entries counted per time slot by what they did to their key.
 //! - [`plans`]: plans and their actions: made, listed, reported, exported, dropped.
@@ -37,7 +38,8 @@
 //! - `changes`: revisions of the catalog after the scan (apply runs, keys
 //!   listed again), and which plans they made stale.
 //! - `outcomes`: a plan's keys with their scanned history and the plan's actions, for verify.
-//! - `rescan`: a plan's keys listed again, their entries brought up to date.
+//! - `rescan`: a plan's keys listed again, their entries brought up to date;
+//!   a report's keys whose entries tie on time, listed before its ingest ends.
 //! - [`user_sql`]: a person's SQL, compiled read-only.
 
 pub mod actions;
@@ -146,6 +148,10 @@ pub enum CatalogError {
     /// (a listing with an inventory report, two reports); says what to do.
     #[error("{0}")]
     Refused(String),
+    /// An inventory report that lists one version of a key twice: a listing
+    /// names each version once, and one row would become two entries.
+    #[error("the inventory report lists version {version_id} of key {key:?} twice, which no listing does: the report is damaged\n  hint: use another day's report, or build the catalog by listing the bucket (`scan --fresh` without --inventory)")]
+    ListedTwice { key: String, version_id: String },
 }
 
 pub type Result<T, E = CatalogError> = std::result::Result<T, E>;

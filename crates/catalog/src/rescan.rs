@@ -4,12 +4,25 @@
 //! a new one added under the listing's revision (see `changes`), so plans
 //! made before still read their keys as they were, and only the plans
 //! whose keys really changed go stale.
+//!
+//! The keys of an inventory report whose entries tie on time are listed
+//! again too, before its ingest ends ([`Catalog::settle_ties`]).
 
 use model::{Entry, EntryRef};
 use rusqlite::params;
 
-use crate::insert::{bind_entry_columns, Insert};
-use crate::{Catalog, CatalogError, Result};
+use crate::insert::{bind_entry, bind_entry_columns, Insert, ENTRY_INSERT};
+use crate::{Catalog, CatalogError, RangeState, Result};
+
+/// The range of `ranges` (prefixes relative to `base`) that `key` is in.
+fn range_of<'r>(ranges: &'r [RangeState], base: &str, key: &str) -> Option<&'r RangeState> {
+    ranges.iter().find(|r| {
+        key.strip_prefix(base)
+            .is_some_and(|rel| rel.starts_with(r.prefix.as_str()))
+            && r.after.as_deref().is_none_or(|a| key > a)
+            && r.upto.as_deref().is_none_or(|u| key <= u)
+    })
+}
 
 /// An entry still there, as the catalog holds it.
 struct Held {
@@ -128,13 +141,7 @@ impl Catalog {
                 }
                 latest.execute([key_id])?;
                 // The range the key belongs to keeps its counts true.
-                let in_range = ranges.iter().find(|r| {
-                    key.strip_prefix(base.as_str())
-                        .is_some_and(|rel| rel.starts_with(r.prefix.as_str()))
-                        && r.after.as_deref().is_none_or(|a| key.as_str() > a)
-                        && r.upto.as_deref().is_none_or(|u| key.as_str() <= u)
-                });
-                if let Some(r) = in_range {
+                if let Some(r) = range_of(&ranges, &base, key) {
                     let now_markers = entries.iter().filter(|e| e.is_marker).count() as i64;
                     count.execute(params![
                         r.id,
@@ -142,6 +149,54 @@ impl Catalog {
                         now_markers - markers_before
                     ])?;
                 }
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Puts what a listing gave in place of the entries of keys of an
+    /// inventory report whose entries tied on time (key id, key, its
+    /// entries, newest first), and takes them off the keys waiting for it,
+    /// in one transaction. Unlike [`Catalog::replace_entries`], nothing is
+    /// kept as gone and no revision is made: the report's order was a
+    /// guess, never the bucket's state, and no plan exists yet to refer to
+    /// it (the ingest is not finished).
+    pub fn settle_ties(&mut self, keys: &[(i64, String, Vec<Entry>)]) -> Result<()> {
+        let scan = self
+            .scan_record()?
+            .ok_or_else(|| CatalogError::WriterGone("no scan to list keys of again".into()))?;
+        let base = scan.location.base_prefix;
+        let ranges = self.ranges()?;
+        let tx = self.conn.transaction()?;
+        {
+            let mut old = tx.prepare_cached(
+                "SELECT count(*), coalesce(sum(is_marker), 0) FROM entries WHERE key_id = ?1",
+            )?;
+            let mut delete = tx.prepare_cached("DELETE FROM entries WHERE key_id = ?1")?;
+            let mut insert = Insert::prepare(&tx, ENTRY_INSERT, 10)?;
+            let mut count = tx.prepare_cached(
+                "UPDATE ranges SET rows = rows + ?2, delete_markers = delete_markers + ?3 WHERE id = ?1",
+            )?;
+            let mut settled = tx.prepare_cached("DELETE FROM inventory_ties WHERE key_id = ?1")?;
+            for (key_id, key, entries) in keys {
+                let (rows, markers): (i64, i64) =
+                    old.query_row([key_id], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                delete.execute([key_id])?;
+                let listed: Vec<(i64, EntryRef<'_>)> =
+                    (0..).zip(entries.iter().map(Entry::borrowed)).collect();
+                insert.run(&listed, |b, at, (seq, e)| {
+                    bind_entry(b, at, *key_id, *seq, e)
+                })?;
+                if let Some(r) = range_of(&ranges, &base, key) {
+                    let now_markers = entries.iter().filter(|e| e.is_marker).count() as i64;
+                    count.execute(params![
+                        r.id,
+                        entries.len() as i64 - rows,
+                        now_markers - markers
+                    ])?;
+                }
+                settled.execute([key_id])?;
             }
         }
         tx.commit()?;
@@ -165,6 +220,50 @@ mod tests {
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap()
+    }
+
+    #[test]
+    fn a_reports_tied_key_takes_the_listings_order_with_nothing_kept_as_gone() {
+        let latest = |mut e: model::Entry| {
+            e.is_latest = true;
+            e
+        };
+        // b1 and b2 tie on time; the report happened to give b1 first.
+        let (_dir, mut catalog) = catalog_with(vec![
+            latest(entry("b", "b3", false, 30)),
+            entry("b", "b1", false, 10),
+            entry("b", "b2", false, 10),
+        ]);
+        catalog
+            .conn()
+            .execute("INSERT INTO inventory_ties (key_id) VALUES (1)", [])
+            .unwrap();
+        let before = catalog.scan_totals().unwrap();
+        let listed = vec![
+            latest(entry("b", "b3", false, 30)),
+            entry("b", "b2", false, 10),
+            entry("b", "b1", false, 10),
+        ];
+        catalog.settle_ties(&[(1, "b".into(), listed)]).unwrap();
+        assert_eq!(
+            live(&catalog, 1),
+            [
+                (0, "b3".into(), true),
+                (1, "b2".into(), false),
+                (2, "b1".into(), false)
+            ]
+        );
+        let (all, waiting): (i64, i64) = catalog
+            .conn()
+            .query_row(
+                "SELECT (SELECT count(*) FROM entries), (SELECT count(*) FROM inventory_ties)",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!((all, waiting), (3, 0));
+        assert_eq!(catalog.scan_totals().unwrap(), before);
+        assert_eq!(catalog.scan_record().unwrap().unwrap().revision, 0);
     }
 
     #[test]

@@ -11,7 +11,8 @@
 //! - `bounds`: where a bucket's keys are, with few requests (one-entry listings, hierarchy, bounds).
 //! - `keyspace`: keys read as numbers, to cut ranges in proportion.
 //! - `split`: a location cut into parts of about as many keys, from an estimate of its keys.
-//! - [`report`]: the catalog built from an S3 Inventory report (`--inventory`).
+//! - [`report`]: the catalog built from an S3 Inventory report (`--inventory`),
+//!   its keys whose versions tie on time listed for S3's order.
 //! - [`rescan`]: a plan's keys listed again into a finished scan (`--keys-of`).
 //! - this file: [`scan`], and what a run reports.
 
@@ -58,6 +59,10 @@ pub enum ScanError {
     Prefixes(Vec<(String, S3Error)>),
     #[error("interrupted; what was listed is saved: run the same scan again to resume")]
     Interrupted,
+    /// Listing the keys of a report whose versions tie on time failed:
+    /// the ingest waits for them (`report::ingest`).
+    #[error("{keys} keys of the inventory report have versions written in the same second, whose order only a listing can tell, and listing them failed: {source}\n  hint: run the same scan again once S3 answers (the endpoint, credentials, s3:ListBucketVersions on the bucket): the report's files are in, only these keys are listed")]
+    Ties { keys: u64, source: S3Error },
     /// An inventory report that cannot be read (`scan --inventory`).
     #[error("{0}\n  nothing of the unfinished files was kept: fix the cause and run the same scan again to resume")]
     Inventory(#[from] s3inventory::InventoryError),

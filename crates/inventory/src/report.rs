@@ -2,6 +2,14 @@
 //! report instead of a listing — local, or downloaded from its destination
 //! bucket — its files read in parallel and written a file at a time, so a
 //! killed ingest resumes at the first unfinished file.
+//!
+//! What a report cannot say is not guessed. It gives LastModifiedDate to the
+//! second and no order within a second, so the keys whose versions tie are
+//! listed again with ListObjectVersions once the files are in (a few
+//! requests, counted in the summary) and the ingest ends only when they
+//! are; a report without LastModifiedDate is refused, and one without Size
+//! or ETag unless the person allows it (`--allow-missing`), which the
+//! catalog then records.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -11,6 +19,8 @@ use std::time::{Duration, Instant};
 use catalog::Catalog;
 use model::Location;
 use s3inventory::{DataFile, InventoryError, Manifest, Rows};
+
+pub use s3inventory::Field;
 use s3io::S3;
 
 use crate::ScanError;
@@ -70,17 +80,25 @@ pub struct IngestSummary {
     /// The report was out of key order: its rows were staged and sorted
     /// (and the catalog compacted after).
     pub sorted: bool,
+    /// Keys whose versions tied on time in the report, listed again for
+    /// S3's order, and the requests that took (this run).
+    pub tied_keys: u64,
+    pub tie_requests: u64,
+    /// Fields the report lacked, allowed by `--allow-missing`.
+    pub missing: Vec<Field>,
     pub elapsed: Duration,
     pub compaction: Duration,
 }
 
 /// A report's manifest, fetched if it is in S3, parsed and checked
-/// against the location: its source bucket is `location.bucket`.
+/// against the location (its source bucket is `location.bucket`) and
+/// against what plans need: a field it lacks must be in `allow_missing`.
 pub async fn manifest_of(
     s3: &S3,
     at: &ReportAt,
     location: &Location,
     work: &Path,
+    allow_missing: &[Field],
 ) -> Result<Manifest, ScanError> {
     let path = match at {
         ReportAt::Local(p) => p.clone(),
@@ -100,6 +118,13 @@ pub async fn manifest_of(
             expected: location.bucket.clone(),
         }
         .into());
+    }
+    if let Some(field) = manifest
+        .missing()
+        .into_iter()
+        .find(|f| !allow_missing.contains(f))
+    {
+        return Err(InventoryError::MissingField { path: shown, field }.into());
     }
     Ok(manifest)
 }
@@ -205,12 +230,15 @@ pub async fn ingest(
             let _ = std::fs::remove_file(p);
         }
     }
+    let sorted = catalog.settle_inventory(&location.base_prefix, prefixes)?;
+    let (tied_keys, tie_requests) = list_ties(s3, catalog, &location.bucket).await?;
     let as_of = model::time::format_time(manifest.created_ms.div_euclid(1000));
-    let settled =
-        catalog.settle_inventory(&location.base_prefix, prefixes, &at.to_string(), &as_of)?;
+    let missing = manifest.missing();
+    let names: Vec<&str> = missing.iter().map(|f| f.name()).collect();
+    let settled = catalog.close_inventory(prefixes, &at.to_string(), &as_of, &names)?;
     catalog.finish_scan()?;
     let compacting = Instant::now();
-    if settled.sorted {
+    if sorted {
         catalog.compact()?;
     } else {
         catalog.mark_compacted()?;
@@ -223,10 +251,43 @@ pub async fn ingest(
         rows_read,
         versions: settled.versions,
         delete_markers: settled.delete_markers,
-        sorted: settled.sorted,
+        sorted,
+        tied_keys,
+        tie_requests,
+        missing,
         elapsed: started.elapsed(),
         compaction: compacting.elapsed(),
     })
+}
+
+/// Tied keys listed and replaced at a time.
+const TIES_AT_ONCE: usize = 10_000;
+
+/// Lists again the keys whose entries tie on time in the report (two
+/// noncurrent entries of one second: the report does not say which came
+/// first) and puts S3's order in place of the report's; returns how many
+/// keys, and the requests that took. A key changed since the report is
+/// then as S3 lists it now, like a prefix listed again.
+async fn list_ties(s3: &S3, catalog: &mut Catalog, bucket: &str) -> Result<(u64, u64), ScanError> {
+    let tied = catalog.tied_keys()?;
+    let requests = s3.counters().requests();
+    for slice in tied.chunks(TIES_AT_ONCE) {
+        let keys: Vec<(i64, &str)> = slice.iter().map(|(id, k)| (*id, k.as_str())).collect();
+        let listed = s3
+            .entries_of(bucket, &keys)
+            .await
+            .map_err(|source| ScanError::Ties {
+                keys: tied.len() as u64,
+                source,
+            })?;
+        let replaced: Vec<(i64, String, Vec<model::Entry>)> = slice
+            .iter()
+            .zip(listed)
+            .map(|((id, key), entries)| (*id, key.clone(), entries))
+            .collect();
+        catalog.settle_ties(&replaced)?;
+    }
+    Ok((tied.len() as u64, s3.counters().requests() - requests))
 }
 
 /// Local paths of the data files `which` (places in the manifest),

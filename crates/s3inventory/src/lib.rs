@@ -13,15 +13,16 @@
 //!
 //! - `manifest`: [`Manifest`], parsed and checked.
 //! - `read`: [`read_file`], one data file's rows.
-//! - `write`: [`write_report`], a report made from entries (the test generator).
+//! - `write`: [`write_report`], a report made from entries (the test
+//!   generator), also without the optional fields ([`write_report_without`]).
 
 mod manifest;
 mod read;
 mod write;
 
-pub use manifest::{DataFile, Format, Manifest};
+pub use manifest::{DataFile, Field, Format, Manifest};
 pub use read::{read_file, Row, Rows};
-pub use write::write_report;
+pub use write::{write_report, write_report_without};
 
 /// What can be wrong with a report. Each message names the file and what
 /// to do.
@@ -33,6 +34,14 @@ pub enum InventoryError {
     Manifest { path: String, reason: String },
     #[error("the inventory report at {path} lists current versions only: it cannot rewind anything\n  hint: configure the inventory with IncludedObjectVersions=All (console: Include all versions) and use a report made after that")]
     CurrentOnly { path: String },
+    /// A report without LastModifiedDate (an optional field of the
+    /// configuration): every entry would date from 1970, and every rule
+    /// that reads a time would act on all of them.
+    #[error("the inventory report at {path} has no LastModifiedDate field: without each version's time nothing can be rewound\n  hint: add \"Last modified date\" to the inventory configuration's fields and use a report made after that, or scan the bucket by listing it (without --inventory)")]
+    NoTimes { path: String },
+    /// A report without a field plans rely on, not allowed by the person.
+    #[error("the inventory report at {path} has no {} field: {}\n  hint: add it to the inventory configuration's fields and use a report made after that; or pass --allow-missing {} to build the catalog without it (status, plan show, check and the report will say so)", .field.name(), .field.what_is_lost(), .field.flag())]
+    MissingField { path: String, field: Field },
     #[error("the inventory report at {path} is in format {format:?}, which s3rewind does not read (CSV, ORC, Parquet)")]
     UnknownFormat { path: String, format: String },
     #[error("the inventory report at {path} is of bucket {found}, not {expected}\n  hint: pass the manifest of {expected}'s inventory")]

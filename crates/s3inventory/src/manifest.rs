@@ -23,6 +23,59 @@ impl Format {
     }
 }
 
+/// A field of a report's rows that plans rely on, and that an inventory
+/// configuration may leave out (AWS's InventoryConfiguration lists Size,
+/// LastModifiedDate and ETag among its optional fields; without
+/// LastModifiedDate a report is refused outright).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Field {
+    Size,
+    ETag,
+}
+
+impl Field {
+    pub const ALL: [Field; 2] = [Field::Size, Field::ETag];
+
+    /// As AWS names it in a report's schema.
+    pub fn name(self) -> &'static str {
+        match self {
+            Field::Size => "Size",
+            Field::ETag => "ETag",
+        }
+    }
+
+    /// As `--allow-missing` takes it.
+    pub fn flag(self) -> &'static str {
+        match self {
+            Field::Size => "size",
+            Field::ETag => "etag",
+        }
+    }
+
+    /// `name()` or `flag()`, in any case.
+    pub fn parse(text: &str) -> Option<Field> {
+        Field::ALL
+            .into_iter()
+            .find(|f| f.name().eq_ignore_ascii_case(text))
+    }
+
+    /// What a catalog without the field cannot do.
+    pub fn what_is_lost(self) -> &'static str {
+        match self {
+            Field::Size => "without each version's size, copies larger than 5 GiB are not recognised (they are sent as one CopyObject, which S3 refuses, and a resumed apply cannot tell a multipart copy that landed)",
+            Field::ETag => "without each version's ETag, copies cannot be conditioned on the key being as it was scanned (If-Match): a write made since would be overwritten",
+        }
+    }
+
+    /// The normalised column name.
+    fn column(self) -> &'static str {
+        match self {
+            Field::Size => "size",
+            Field::ETag => "etag",
+        }
+    }
+}
+
 /// One data file as the manifest lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DataFile {
@@ -128,6 +181,11 @@ impl Manifest {
             ))
         })?;
         let columns = columns(&raw.file_schema);
+        if !columns.iter().any(|c| c == "lastmodifieddate") {
+            return Err(InventoryError::NoTimes {
+                path: path.to_owned(),
+            });
+        }
         for needed in ["key", "versionid", "islatest", "isdeletemarker"] {
             if !columns.iter().any(|c| c == needed) {
                 return Err(if needed == "key" {
@@ -169,6 +227,14 @@ impl Manifest {
             columns,
             files,
         })
+    }
+
+    /// The fields plans rely on that the report's rows lack.
+    pub fn missing(&self) -> Vec<Field> {
+        Field::ALL
+            .into_iter()
+            .filter(|f| !self.columns.iter().any(|c| c == f.column()))
+            .collect()
     }
 }
 
@@ -213,6 +279,16 @@ mod tests {
             err.to_string().contains("IncludedObjectVersions=All"),
             "{err}"
         );
+        let timeless = CSV.replace("LastModifiedDate, ", "");
+        let err = Manifest::parse(timeless.as_bytes(), "m.json").unwrap_err();
+        assert!(matches!(err, InventoryError::NoTimes { .. }), "{err}");
+        let bare = CSV.replace("Size, ", "").replace(", ETag", "");
+        let m = Manifest::parse(bare.as_bytes(), "m.json").unwrap();
+        assert_eq!(m.missing(), [Field::Size, Field::ETag]);
+        assert!(Manifest::parse(CSV.as_bytes(), "m")
+            .unwrap()
+            .missing()
+            .is_empty());
         let unknown = CSV.replace("\"CSV\"", "\"Avro\"");
         let err = Manifest::parse(unknown.as_bytes(), "m.json").unwrap_err();
         assert!(err.to_string().contains("Avro"), "{err}");

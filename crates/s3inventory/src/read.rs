@@ -320,10 +320,13 @@ fn read_csv(
         };
         let key = decode_key(&record[key], &mut spaced)
             .ok_or_else(|| data(path, n, "the key is not URL-encoded UTF-8"))?;
-        let mtime_ms = match field(modified) {
-            Some(t) => parse_ms(t).ok_or_else(|| data(path, n, format!("{t:?} is not a time")))?,
-            None => 0,
-        };
+        // The manifest has the column (it is refused without): an empty
+        // cell is a row without a time, not 1970.
+        let t = field(modified).unwrap_or_default();
+        let mtime_ms = parse_ms(t).ok_or_else(|| match t {
+            "" => data(path, n, "no LastModifiedDate"),
+            t => data(path, n, format!("LastModifiedDate {t:?} is not a time")),
+        })?;
         let size = match field(size).filter(|s| !s.is_empty()) {
             Some(s) => Some(
                 s.parse::<i64>()
@@ -445,11 +448,9 @@ fn batch_rows(batch: &RecordBatch, path: &str, before: u64) -> Result<Rows, Inve
     let latest = need("islatest", &DataType::Boolean)?;
     let marker = need("isdeletemarker", &DataType::Boolean)?;
     let size = column(batch, "size", &DataType::Int64, path)?;
-    let modified = column(
-        batch,
+    let modified = need(
         "lastmodifieddate",
         &DataType::Timestamp(TimeUnit::Millisecond, None),
-        path,
     )?;
     let etag = column(batch, "etag", &text, path)?;
     let class = column(batch, "storageclass", &text, path)?;
@@ -458,9 +459,7 @@ fn batch_rows(batch: &RecordBatch, path: &str, before: u64) -> Result<Rows, Inve
     let size = size
         .as_ref()
         .map(|s| s.as_primitive::<arrow::datatypes::Int64Type>());
-    let modified = modified
-        .as_ref()
-        .map(|m| m.as_primitive::<TimestampMillisecondType>());
+    let modified = modified.as_primitive::<TimestampMillisecondType>();
     let etag = etag.as_ref().map(|e| e.as_string::<i32>());
     let class = class.as_ref().map(|c| c.as_string::<i32>());
     let mut rows = Rows::with_capacity(batch.num_rows());
@@ -468,16 +467,82 @@ fn batch_rows(batch: &RecordBatch, path: &str, before: u64) -> Result<Rows, Inve
         if key.is_null(i) {
             return Err(data(path, before + i as u64 + 1, "a row without a key"));
         }
+        if modified.is_null(i) {
+            return Err(data(path, before + i as u64 + 1, "no LastModifiedDate"));
+        }
         rows.push(Fields {
             key: key.value(i).into(),
             version_id: text_at(Some(version), i),
             is_latest: latest.is_valid(i) && latest.value(i),
             is_marker: marker.is_valid(i) && marker.value(i),
             size: size.filter(|s| s.is_valid(i)).map(|s| s.value(i)),
-            mtime_ms: modified.filter(|m| m.is_valid(i)).map_or(0, |m| m.value(i)),
+            mtime_ms: modified.value(i),
             etag: text_at(etag, i),
             storage_class: text_at(class, i),
         });
     }
     Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{BooleanArray, StringArray, TimestampMillisecondArray};
+    use arrow::datatypes::{Field, Schema};
+
+    #[test]
+    fn a_row_without_a_time_is_refused_not_dated_1970() {
+        let columns: Vec<String> = [
+            "key",
+            "versionid",
+            "islatest",
+            "isdeletemarker",
+            "lastmodifieddate",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+        let csv = |line: &str| {
+            let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            std::io::Write::write_all(&mut gz, line.as_bytes()).unwrap();
+            gz.finish().unwrap()
+        };
+        let read = |line: &str| read_csv(&csv(line)[..], &columns, "f.csv.gz", &mut |_| Ok(()));
+        assert_eq!(
+            read("k,v,true,false,2024-05-01T00:00:00.000Z\n").unwrap(),
+            1
+        );
+        let err = read("k,v,true,false,\n").unwrap_err();
+        assert!(
+            err.to_string().contains("row 1: no LastModifiedDate"),
+            "{err}"
+        );
+
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("key", DataType::Utf8, false),
+            Field::new("version_id", DataType::Utf8, true),
+            Field::new("is_latest", DataType::Boolean, true),
+            Field::new("is_delete_marker", DataType::Boolean, true),
+            Field::new(
+                "last_modified_date",
+                DataType::Timestamp(TimeUnit::Millisecond, None),
+                true,
+            ),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(StringArray::from(vec!["a", "b"])),
+                Arc::new(StringArray::from(vec!["1", "2"])),
+                Arc::new(BooleanArray::from(vec![true, true])),
+                Arc::new(BooleanArray::from(vec![false, false])),
+                Arc::new(TimestampMillisecondArray::from(vec![Some(1_000), None])),
+            ],
+        )
+        .unwrap();
+        let err = batch_rows(&batch, "f.parquet", 10).unwrap_err();
+        assert!(
+            err.to_string().contains("row 12: no LastModifiedDate"),
+            "{err}"
+        );
+    }
 }

@@ -15,7 +15,7 @@ use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use md5::{Digest, Md5};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
-use crate::{Format, InventoryError, Row};
+use crate::{Field as ReportField, Format, InventoryError, Row};
 
 /// What a form encoding leaves as it is (as AWS's CSV keys show).
 const FORM: &AsciiSet = &NON_ALPHANUMERIC
@@ -30,10 +30,51 @@ const CONFIG: &str = "all-versions";
 /// Rows per Arrow batch written.
 const BATCH: usize = 65_536;
 
-const CSV_SCHEMA: &str =
-    "Bucket, Key, VersionId, IsLatest, IsDeleteMarker, Size, LastModifiedDate, ETag, StorageClass";
-const ORC_SCHEMA: &str = "struct<bucket:string,key:string,version_id:string,is_latest:boolean,is_delete_marker:boolean,size:bigint,last_modified_date:timestamp,e_tag:string,storage_class:string>";
-const PARQUET_SCHEMA: &str = "message s3.inventory { required binary bucket (STRING); required binary key (STRING); optional binary version_id (STRING); optional boolean is_latest; optional boolean is_delete_marker; optional int64 size; optional int64 last_modified_date (TIMESTAMP(MILLIS,true)); optional binary e_tag (STRING); optional binary storage_class (STRING); }";
+/// The columns, as each format's schema names them, in AWS's order.
+const CSV_COLUMNS: [&str; 9] = [
+    "Bucket",
+    "Key",
+    "VersionId",
+    "IsLatest",
+    "IsDeleteMarker",
+    "Size",
+    "LastModifiedDate",
+    "ETag",
+    "StorageClass",
+];
+const ORC_COLUMNS: [&str; 9] = [
+    "bucket:string",
+    "key:string",
+    "version_id:string",
+    "is_latest:boolean",
+    "is_delete_marker:boolean",
+    "size:bigint",
+    "last_modified_date:timestamp",
+    "e_tag:string",
+    "storage_class:string",
+];
+const PARQUET_COLUMNS: [&str; 9] = [
+    "required binary bucket (STRING)",
+    "required binary key (STRING)",
+    "optional binary version_id (STRING)",
+    "optional boolean is_latest",
+    "optional boolean is_delete_marker",
+    "optional int64 size",
+    "optional int64 last_modified_date (TIMESTAMP(MILLIS,true))",
+    "optional binary e_tag (STRING)",
+    "optional binary storage_class (STRING)",
+];
+
+/// The places of the columns a report without `without` has.
+fn kept_columns(without: &[ReportField]) -> Vec<usize> {
+    (0..CSV_COLUMNS.len())
+        .filter(|&i| match i {
+            5 => !without.contains(&ReportField::Size),
+            7 => !without.contains(&ReportField::ETag),
+            _ => true,
+        })
+        .collect()
+}
 
 /// Writes a report of `source_bucket` holding `rows` (each key's entries
 /// newest first, keys ascending) into `files` data files under `dir`, laid
@@ -48,6 +89,21 @@ pub fn write_report(
     files: usize,
     created_ms: i64,
 ) -> Result<PathBuf, InventoryError> {
+    write_report_without(dir, source_bucket, format, rows, files, created_ms, &[])
+}
+
+/// [`write_report`], of an inventory configured without the optional
+/// fields `without`: a report s3rewind refuses unless told otherwise.
+pub fn write_report_without(
+    dir: &Path,
+    source_bucket: &str,
+    format: Format,
+    rows: &[Row],
+    files: usize,
+    created_ms: i64,
+    without: &[ReportField],
+) -> Result<PathBuf, InventoryError> {
+    let kept = kept_columns(without);
     let io = |path: &Path| {
         let path = path.display().to_string();
         move |e: std::io::Error| InventoryError::Io {
@@ -69,8 +125,10 @@ pub fn write_report(
         let key = format!("{config}/data/part-{i:05}.{ext}");
         let path = dir.join(&key);
         match format {
-            Format::Csv => write_csv(&path, source_bucket, chunk),
-            Format::Orc | Format::Parquet => write_columns(&path, format, source_bucket, chunk),
+            Format::Csv => write_csv(&path, source_bucket, chunk, &kept),
+            Format::Orc | Format::Parquet => {
+                write_columns(&path, format, source_bucket, chunk, &kept)
+            }
         }?;
         let bytes = std::fs::read(&path).map_err(io(&path))?;
         listed.push(serde_json::json!({
@@ -91,9 +149,12 @@ pub fn write_report(
         "creationTimestamp": created_ms.to_string(),
         "fileFormat": format.as_str(),
         "fileSchema": match format {
-            Format::Csv => CSV_SCHEMA,
-            Format::Orc => ORC_SCHEMA,
-            Format::Parquet => PARQUET_SCHEMA,
+            Format::Csv => pick(&CSV_COLUMNS, &kept).join(", "),
+            Format::Orc => format!("struct<{}>", pick(&ORC_COLUMNS, &kept).join(",")),
+            Format::Parquet => format!(
+                "message s3.inventory {{ {}; }}",
+                pick(&PARQUET_COLUMNS, &kept).join("; ")
+            ),
         },
         "files": listed,
     });
@@ -103,6 +164,11 @@ pub fn write_report(
     let checksum = at.join("manifest.checksum");
     std::fs::write(&checksum, hex::encode(Md5::digest(&text))).map_err(io(&checksum))?;
     Ok(path)
+}
+
+/// The items of `all` at the places `kept`.
+fn pick<T: Copy>(all: &[T], kept: &[usize]) -> Vec<T> {
+    kept.iter().map(|&i| all[i]).collect()
 }
 
 fn time_text(ms: i64) -> String {
@@ -120,7 +186,12 @@ fn version_text(row: &Row) -> &str {
     }
 }
 
-fn write_csv(path: &Path, bucket: &str, rows: &[Row]) -> Result<(), InventoryError> {
+fn write_csv(
+    path: &Path,
+    bucket: &str,
+    rows: &[Row],
+    kept: &[usize],
+) -> Result<(), InventoryError> {
     let err = |e: String| InventoryError::Io {
         path: path.display().to_string(),
         reason: e,
@@ -141,18 +212,20 @@ fn write_csv(path: &Path, bucket: &str, rows: &[Row]) -> Result<(), InventoryErr
             (false, None) => "STANDARD",
             (false, Some(c)) => c,
         };
-        out.write_record([
+        let time = time_text(row.mtime_ms);
+        let fields = [
             bucket,
             &key,
             version_text(row),
             if e.is_latest { "true" } else { "false" },
             if e.is_marker { "true" } else { "false" },
             &size,
-            &time_text(row.mtime_ms),
+            &time,
             e.etag.as_deref().unwrap_or(""),
             class,
-        ])
-        .map_err(|e| err(e.to_string()))?;
+        ];
+        out.write_record(pick(&fields, kept))
+            .map_err(|e| err(e.to_string()))?;
     }
     let gz = out.into_inner().map_err(|e| err(e.to_string()))?;
     gz.finish()
@@ -177,6 +250,11 @@ fn schema() -> Arc<Schema> {
         text("e_tag", true),
         text("storage_class", true),
     ]))
+}
+
+/// The schema of the columns `kept`.
+fn project(kept: &[usize]) -> Arc<Schema> {
+    Arc::new(schema().project(kept).expect("kept columns exist"))
 }
 
 fn batch_of(bucket: &str, rows: &[Row]) -> RecordBatch {
@@ -220,6 +298,7 @@ fn write_columns(
     format: Format,
     bucket: &str,
     rows: &[Row],
+    kept: &[usize],
 ) -> Result<(), InventoryError> {
     let err = |e: String| InventoryError::Io {
         path: path.display().to_string(),
@@ -231,22 +310,30 @@ fn write_columns(
             let props = parquet::file::properties::WriterProperties::builder()
                 .set_compression(parquet::basic::Compression::SNAPPY)
                 .build();
-            let mut writer = parquet::arrow::ArrowWriter::try_new(file, schema(), Some(props))
+            let mut writer = parquet::arrow::ArrowWriter::try_new(file, project(kept), Some(props))
                 .map_err(|e| err(e.to_string()))?;
             for chunk in rows.chunks(BATCH) {
                 writer
-                    .write(&batch_of(bucket, chunk))
+                    .write(
+                        &batch_of(bucket, chunk)
+                            .project(kept)
+                            .expect("kept columns exist"),
+                    )
                     .map_err(|e| err(e.to_string()))?;
             }
             writer.close().map_err(|e| err(e.to_string()))?;
         }
         _ => {
-            let mut writer = orc_rust::ArrowWriterBuilder::new(file, schema())
+            let mut writer = orc_rust::ArrowWriterBuilder::new(file, project(kept))
                 .try_build()
                 .map_err(|e| err(e.to_string()))?;
             for chunk in rows.chunks(BATCH) {
                 writer
-                    .write(&batch_of(bucket, chunk))
+                    .write(
+                        &batch_of(bucket, chunk)
+                            .project(kept)
+                            .expect("kept columns exist"),
+                    )
                     .map_err(|e| err(e.to_string()))?;
             }
             writer.close().map_err(|e| err(e.to_string()))?;
@@ -304,6 +391,34 @@ mod tests {
                 .unwrap();
             }
             assert_eq!(read, rows(), "{format:?}");
+        }
+    }
+
+    #[test]
+    fn a_report_without_the_optional_fields_reads_back_without_them() {
+        for format in [Format::Csv, Format::Orc, Format::Parquet] {
+            let dir = tempfile::tempdir().unwrap();
+            let without = [ReportField::Size, ReportField::ETag];
+            let path =
+                write_report_without(dir.path(), "src", format, &rows(), 1, 0, &without).unwrap();
+            let manifest = Manifest::parse(&std::fs::read(&path).unwrap(), "m").unwrap();
+            assert_eq!(manifest.missing(), without, "{format:?}");
+            let f = &manifest.files[0];
+            let mut read = Vec::new();
+            read_file(&dir.path().join(&f.key), &manifest, f, |rows| {
+                read.extend(rows.entries().map(|(e, ms)| (e.to_entry(), ms)));
+                Ok(())
+            })
+            .unwrap();
+            let expected: Vec<_> = rows()
+                .into_iter()
+                .map(|r| {
+                    let mut e = r.entry;
+                    (e.size, e.etag) = (None, None);
+                    (e, r.mtime_ms)
+                })
+                .collect();
+            assert_eq!(read, expected, "{format:?}");
         }
     }
 

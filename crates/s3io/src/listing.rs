@@ -13,6 +13,17 @@
 //! other document, a page whose markers do not move forward, or an entry
 //! that is not one (no key, a negative size, listed twice, outside the
 //! request's prefix or before its marker) is refused ([`check_page`]).
+//!
+//! A page's NextKeyMarker is checked against the page itself: S3 sets it to
+//! the last key listed (and NextVersionIdMarker to that key's last version
+//! listed), so a marker that is not the page's last key is refused rather
+//! than followed — following it would skip keys or list them again,
+//! silently. Servers differ in how they encode it: Amazon S3 and MinIO
+//! URL-encode it like the keys (MinIO writes `EncodingType` after the
+//! entries, so it is known only once the whole page is read); older Ceph
+//! RGW writes it raw while the keys are encoded (`rgw_rest_s3.cc`,
+//! `send_versioned_response`). The page's last key, read either way,
+//! settles which it is.
 
 use std::borrow::Cow;
 use std::collections::HashSet;
@@ -32,6 +43,8 @@ pub struct ListPage {
     /// Keys ascending; each key's entries newest first.
     pub entries: Vec<Entry>,
     pub is_truncated: bool,
+    /// The page's last key (or rolled-up prefix) when it is truncated:
+    /// checked against the page, decoded as the server encoded it.
     pub next_key_marker: Option<String>,
     pub next_version_id_marker: Option<String>,
     /// Whether the server honoured `EncodingType=url`.
@@ -82,14 +95,6 @@ impl ListRequest {
                 "the page after key marker {:?} says to continue at {key:?}, which is not further on",
                 here.0.unwrap_or_default()
             )));
-        }
-        if let Some(last) = page.entries.last() {
-            if key < last.key.as_str() {
-                return Err(invalid(format!(
-                    "NextKeyMarker {key:?} is before the page's last key {:?}",
-                    last.key
-                )));
-            }
         }
         Ok(ListRequest {
             prefix: self.prefix.clone(),
@@ -159,12 +164,30 @@ pub fn parse_list_versions(xml: &[u8], bucket: &str) -> Result<ListPage, S3Error
 
 /// A page's paging fields, read without parsing its entries — when the
 /// document gives them before its first entry, as AWS and s3sim do. `None`
-/// otherwise: parse the whole page to find them.
+/// otherwise: parse the whole page to find them. Also `None` when the
+/// NextKeyMarker would read differently URL-decoded and the document has
+/// not said yet whether it encodes (MinIO says so after the entries). The
+/// header is a guess to start the next request early: the whole page, its
+/// marker checked against its last key, is what the next request is made
+/// from (see `VersionPager`).
 pub fn parse_list_header(xml: &[u8]) -> Option<ListPage> {
     match PageParser::new(xml, true).ok()?.run("") {
-        Ok((page, true)) => Some(page),
+        Ok((page, true))
+            if page.url_encoded
+                || !page
+                    .next_key_marker
+                    .as_deref()
+                    .is_some_and(might_be_encoded) =>
+        {
+            Some(page)
+        }
         _ => None,
     }
+}
+
+/// Whether URL-decoding `text` could change it.
+fn might_be_encoded(text: &str) -> bool {
+    memchr::memchr2(b'%', b'+', text.as_bytes()).is_some()
 }
 
 /// How much of a page [`parse_list_header`] reads: room for the longest
@@ -475,20 +498,77 @@ impl<'a> PageParser<'a> {
         }
         // Decoded once every entry is in: a page may say it encodes keys
         // after its first entries.
+        let mut raw_marker = None;
         if self.page.url_encoded {
             for entry in &mut self.entries {
                 entry.key = decode_key(std::mem::take(&mut entry.key)).map_err(unreadable)?;
             }
             if let Some(marker) = self.page.next_key_marker.take() {
-                self.page.next_key_marker = Some(decode_key(marker).map_err(unreadable)?);
+                let decoded = decode_key(marker.clone());
+                if !matches!(&decoded, Ok(d) if *d == marker) {
+                    raw_marker = Some(marker);
+                }
+                // A raw marker need not be valid URL-encoding: it is
+                // settled against the last key below.
+                self.page.next_key_marker = decoded.ok().or_else(|| raw_marker.clone());
             }
             for prefix in &mut self.page.common_prefixes {
                 *prefix = decode_key(std::mem::take(prefix)).map_err(unreadable)?;
             }
         }
         self.page.entries = newest_first_per_key(self.entries);
+        if !self.header_only && self.page.is_truncated {
+            settle_next_markers(&mut self.page, raw_marker)?;
+        }
         Ok((self.page, self.saw_truncated))
     }
+}
+
+/// Checks a truncated page's NextKeyMarker against what the page listed
+/// last, and settles how the server encoded it (`raw`: the marker as
+/// written, when decoding changed it). Refuses a marker that is neither
+/// encoding of the last key, and a NextVersionIdMarker that names no entry
+/// of that key on the page: following either would skip entries or list
+/// them again.
+fn settle_next_markers(page: &mut ListPage, raw: Option<String>) -> Result<(), S3Error> {
+    let invalid = |what: String| S3Error::invalid(OPERATION, what);
+    let Some(marker) = page.next_key_marker.as_deref().filter(|m| !m.is_empty()) else {
+        return Ok(()); // none, or empty: refused by `ListRequest::after`, which says so
+    };
+    let last_entry = page.entries.last().map(|e| e.key.as_str());
+    let last_prefix = page.common_prefixes.last().map(String::as_str);
+    let Some(last) = last_entry.max(last_prefix) else {
+        // Nothing listed to check it against: only a marker that reads the
+        // same either way can be followed.
+        return match raw {
+            None => Ok(()),
+            Some(raw) => Err(invalid(format!(
+                "a truncated page lists nothing, and its NextKeyMarker {raw:?} reads differently URL-decoded ({marker:?}): where to go on cannot be told"
+            ))),
+        };
+    };
+    if marker != last {
+        match raw {
+            // Written raw while the keys are encoded (older Ceph RGW).
+            Some(raw) if raw == last => page.next_key_marker = Some(raw),
+            _ => {
+                return Err(invalid(format!(
+                    "NextKeyMarker {marker:?}{} is not the page's last key {last:?}",
+                    raw.map_or(String::new(), |r| format!(" (as written: {r:?})"))
+                )))
+            }
+        }
+    }
+    if last_entry == Some(last) {
+        let version = page.next_version_id_marker.as_deref().unwrap_or("");
+        let mut of_last = page.entries.iter().rev().take_while(|e| e.key == last);
+        if !of_last.any(|e| e.version_id == version) {
+            return Err(invalid(format!(
+                "NextVersionIdMarker {version:?} is not a version of the page's last key {last:?} listed on the page"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// A finished entry, its key as listed.
@@ -635,10 +715,22 @@ mod tests {
     }
 
     fn doc(encoding: &str, body: &str, truncated: bool) -> Vec<u8> {
+        paged(encoding, body, truncated.then_some(("a%2Bb+c", "null")), "")
+    }
+
+    /// A page continued at `next` (key and version marker as written), and
+    /// `after` written after its entries (MinIO's EncodingType).
+    fn paged(encoding: &str, body: &str, next: Option<(&str, &str)>, after: &str) -> Vec<u8> {
+        let markers = next.map_or(String::new(), |(k, v)| {
+            format!(
+                "<NextKeyMarker>{k}</NextKeyMarker><NextVersionIdMarker>{v}</NextVersionIdMarker>"
+            )
+        });
         format!(
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<ListVersionsResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">\
-             <Name>b</Name><Prefix></Prefix>{encoding}<IsTruncated>{truncated}</IsTruncated>\
-             <NextKeyMarker>a%2Bb+c</NextKeyMarker><NextVersionIdMarker>null</NextVersionIdMarker>{body}</ListVersionsResult>"
+             <Name>b</Name><Prefix></Prefix>{encoding}<IsTruncated>{}</IsTruncated>\
+             {markers}{body}{after}</ListVersionsResult>",
+            next.is_some()
         )
         .into_bytes()
     }
@@ -648,12 +740,17 @@ mod tests {
 
     #[test]
     fn decodes_keys_and_markers_only_when_the_server_encoded_them() {
-        let body = version("a%2Bb+c%0A", "v1", true, T1);
-        let page =
-            parse_list_versions_b(&doc("<EncodingType>url</EncodingType>", &body, true)).unwrap();
+        let body = version("a%2Bb+c%0A", "null", true, T1);
+        let page = parse_list_versions_b(&paged(
+            "<EncodingType>url</EncodingType>",
+            &body,
+            Some(("a%2Bb+c%0A", "null")),
+            "",
+        ))
+        .unwrap();
         assert!(page.url_encoded && page.is_truncated);
         assert_eq!(page.entries[0].key, "a+b c\n");
-        assert_eq!(page.next_key_marker.as_deref(), Some("a+b c"));
+        assert_eq!(page.next_key_marker.as_deref(), Some("a+b c\n"));
         assert_eq!(page.next_version_id_marker.as_deref(), Some("null"));
         assert_eq!(
             page.entries[0].etag.as_deref(),
@@ -666,7 +763,59 @@ mod tests {
                 .unwrap();
         assert!(!page.url_encoded && !page.is_truncated);
         assert_eq!(page.entries[0].key, "a%2Bb & c");
-        assert_eq!(page.next_key_marker.as_deref(), Some("a%2Bb+c"));
+    }
+
+    #[test]
+    fn a_next_key_marker_is_the_pages_last_key_in_the_encoding_the_server_used() {
+        let url = "<EncodingType>url</EncodingType>";
+        let body = [
+            version("k%2541", "v2", false, T2),
+            version("k%2541", "v1", false, T1),
+        ]
+        .concat();
+        // Older Ceph RGW: the keys encoded, the marker raw.
+        let ceph = paged(url, &body, Some(("k%41", "v1")), "");
+        let page = parse_list_versions_b(&ceph).unwrap();
+        assert_eq!(page.entries[0].key, "k%41");
+        assert_eq!(page.next_key_marker.as_deref(), Some("k%41"));
+        // Read as encoded, the header would say "kA": too early to know,
+        // and it is only a guess the whole page is checked against.
+        assert_eq!(
+            parse_list_header(&ceph).unwrap().next_key_marker.as_deref(),
+            Some("kA")
+        );
+        // MinIO: EncodingType after the entries.
+        let minio = paged("", &body, Some(("k%2541", "v1")), url);
+        assert_eq!(
+            parse_list_versions_b(&minio)
+                .unwrap()
+                .next_key_marker
+                .as_deref(),
+            Some("k%41")
+        );
+        assert!(parse_list_header(&minio).is_none());
+        let plain = paged("", &version("k", "v1", true, T1), Some(("k", "v1")), url);
+        assert_eq!(
+            parse_list_header(&plain)
+                .unwrap()
+                .next_key_marker
+                .as_deref(),
+            Some("k")
+        );
+        // A marker past the last key, before it, or a version not listed.
+        for (key, version) in [("l", "v1"), ("kA", "v1"), ("k%2541", "v0"), ("k%41", "v3")] {
+            let e =
+                parse_list_versions_b(&paged(url, &body, Some((key, version)), "")).unwrap_err();
+            assert_eq!(e.kind, ErrorKind::Invalid, "{key} {version}: {e}");
+        }
+        // Nothing listed: only a marker that reads the same either way.
+        assert!(parse_list_versions_b(&paged(url, "", Some(("k", "v")), "")).is_ok());
+        let e = parse_list_versions_b(&paged(url, "", Some(("k%41", "v")), "")).unwrap_err();
+        assert!(e.to_string().contains("cannot be told"), "{e}");
+        // With a delimiter, the last rolled-up prefix.
+        let prefixes = "<CommonPrefixes><Prefix>a+b/</Prefix></CommonPrefixes>";
+        let page = parse_list_versions_b(&paged(url, prefixes, Some(("a+b/", "")), "")).unwrap();
+        assert_eq!(page.next_key_marker.as_deref(), Some("a b/"));
     }
 
     #[test]
@@ -712,27 +861,22 @@ mod tests {
 
     #[test]
     fn reads_the_paging_fields_from_the_start_of_a_long_page() {
-        let body: String = (0..400)
-            .map(|i| version(&format!("k{i:04}é"), "v", true, T1))
-            .collect();
-        let xml = doc("", &body, true);
+        let page = |last: &str| {
+            let body: String = (0..400)
+                .map(|i| version(&format!("k{i:04}é"), "v", true, T1))
+                .chain([version(last, "v", true, T1)])
+                .collect();
+            paged("", &body, Some((last, "v")), "")
+        };
+        let xml = page("k9");
         assert!(xml.len() > HEADER_BYTES);
         let header = parse_list_header(&xml).unwrap();
         assert!(header.is_truncated && header.entries.is_empty());
-        assert_eq!(header.next_key_marker.as_deref(), Some("a%2Bb+c"));
+        assert_eq!(header.next_key_marker.as_deref(), Some("k9"));
         // Paging fields that end past the bytes read: no header, parse it all.
-        let long_marker = format!(
-            "<NextKeyMarker>{}</NextKeyMarker>",
-            "é".repeat(HEADER_BYTES)
-        );
-        let xml = String::from_utf8(doc("", &body, true))
-            .unwrap()
-            .replace("<NextKeyMarker>a%2Bb+c</NextKeyMarker>", &long_marker);
-        assert!(parse_list_header(xml.as_bytes()).is_none());
-        assert_eq!(
-            parse_list_versions_b(xml.as_bytes()).unwrap().entries.len(),
-            400
-        );
+        let xml = page(&format!("k9{}", "é".repeat(HEADER_BYTES)));
+        assert!(parse_list_header(&xml).is_none());
+        assert_eq!(parse_list_versions_b(&xml).unwrap().entries.len(), 401);
     }
 
     fn parse_list_versions_b(xml: &[u8]) -> Result<ListPage, S3Error> {
@@ -820,11 +964,12 @@ mod tests {
             (Some("p/c"), Some("v9"))
         );
         // The same markers again, an empty one, one going back: refused.
+        // (One that is not the page's last key is refused as the page is
+        // parsed.)
         for (last, marker) in [
             (("p/b", "v1"), ("p/b", "v2")),
             (("p/b", "v1"), ("", "")),
             (("p/c", "v1"), ("p/a", "x")),
-            (("p/c", "v1"), ("p/b", "v3")),
         ] {
             let e = start.after(&page(&[last], Some(marker))).unwrap_err();
             assert_eq!(e.kind, ErrorKind::Invalid, "{marker:?}: {e}");

@@ -6,7 +6,11 @@
 //! soon as this one's paging fields are read, and parses this one (on a
 //! blocking thread) while the next travels; with many in flight the chains
 //! overlap each other already, and a second page per chain would only cost
-//! memory.
+//! memory. The paging fields read first are a guess: the next page is the
+//! one the whole page, checked, says to ask for, and a page fetched from
+//! a header that said otherwise is dropped unread (a server that writes
+//! `EncodingType` after the entries, or a marker in another encoding than
+//! the keys, makes the two differ).
 
 use model::Entry;
 
@@ -90,9 +94,15 @@ impl VersionPager {
     /// paging fields come first, as on AWS). `None`: it must be fetched and
     /// parsed again the plain way.
     async fn overlapped(&mut self, raw: RawListPage) -> Result<Option<ListPage>, S3Error> {
-        let header = match raw.header() {
-            Some(h) if h.is_truncated && self.overlap() => h,
-            _ => {
+        // A header that gives no next request (its marker not forward,
+        // read in the wrong encoding): the whole page says what it is worth.
+        let next_at = match raw.header() {
+            Some(h) if h.is_truncated && self.overlap() => self.at.after(&h).ok(),
+            _ => None,
+        };
+        let next_at = match next_at {
+            Some(next_at) => next_at,
+            None => {
                 return match raw.parse() {
                     Ok(page) => {
                         let at = self.at.clone();
@@ -103,16 +113,17 @@ impl VersionPager {
                 }
             }
         };
-        let next_at = self.at.after(&header)?;
         let parse = tokio::task::spawn_blocking(move || raw.parse());
         let (parsed, next) = tokio::join!(parse, self.fetch_raw(&next_at));
         match parsed {
             Ok(Ok(page)) => {
                 let at = self.at.clone();
-                // Moves the chain to where the header said: the page's own
-                // paging fields are the header's.
                 let page = self.accept(page, &at)?;
-                self.fetched = Some(next);
+                // Fetched from where the header said; kept only if that is
+                // where the whole page says to go on.
+                if !self.finished && self.at == next_at {
+                    self.fetched = Some(next);
+                }
                 Ok(Some(page))
             }
             Ok(Err(e)) if !e.is_retryable() => Err(e),

@@ -103,6 +103,9 @@ pub struct Config {
     /// KMS key ids this identity may not use: reading or copying a version
     /// encrypted with one is refused (403 AccessDenied).
     pub denied_kms_keys: Vec<String>,
+    /// Whose layout ListObjectVersions answers in (AWS's, or another
+    /// S3-compatible server's: see [`xml::Dialect`]).
+    pub list_dialect: xml::Dialect,
     /// How long a CopyObject or CompleteMultipartUpload works, sending
     /// whitespace meanwhile.
     pub copy_delay: Duration,
@@ -124,6 +127,7 @@ impl Default for Config {
             ignore_conditions: false,
             restore_delay: Duration::ZERO,
             denied_kms_keys: Vec::new(),
+            list_dialect: xml::Dialect::Aws,
             copy_delay: Duration::ZERO,
             principals: Vec::new(),
         }

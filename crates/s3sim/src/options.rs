@@ -133,6 +133,11 @@ pub struct Options {
     /// as AWS does when the caller may not use the key (repeatable).
     #[arg(long, value_name = "KEY_ID")]
     pub deny_kms_key: Vec<String>,
+    /// Answer ListObjectVersions the way this server lays it out: aws;
+    /// minio (EncodingType after the entries, its own URL encoding); ceph
+    /// (older RGW: NextKeyMarker raw while keys are URL-encoded).
+    #[arg(long, value_name = "SERVER", value_enum, default_value = "aws")]
+    pub list_dialect: crate::xml::Dialect,
     /// Chance of answering a CopyObject, UploadPartCopy or
     /// CompleteMultipartUpload 200 OK with an <Error> body (InternalError)
     /// and writing nothing, as S3 does for an error during the copy.
@@ -196,6 +201,7 @@ impl Options {
             ignore_conditions: self.ignore_conditions,
             restore_delay: ms(self.restore_delay_ms),
             denied_kms_keys: self.deny_kms_key.clone(),
+            list_dialect: self.list_dialect,
             copy_delay: ms(self.copy_delay_ms),
             principals: principals.0,
         });

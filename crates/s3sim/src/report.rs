@@ -30,7 +30,9 @@ pub fn rows_of(store: &Store, bucket: &str) -> Result<Vec<Row>, StoreError> {
                         .as_ref()
                         .and_then(|c| c.storage_class().map(str::to_owned)),
                 },
-                mtime_ms: e.mtime_ms,
+                // A report gives LastModifiedDate to the second, as a
+                // listing does: versions of one second are not ordered by it.
+                mtime_ms: e.mtime_ms.div_euclid(1000) * 1000,
             });
         }
         if !page.is_truncated {

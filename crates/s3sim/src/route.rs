@@ -112,6 +112,7 @@ impl S3Route for ListVersionsRoute {
                 version_id_marker,
                 max_keys,
                 url_encoded,
+                dialect: sim.config.list_dialect,
             },
             &page,
         );

@@ -86,6 +86,7 @@ async fn listing_interleaves_markers_encodes_keys_and_honours_markers() {
             version_id_marker: "",
             max_keys: 1000,
             url_encoded: true,
+            dialect: s3sim::xml::Dialect::Aws,
         },
         &page,
     );
