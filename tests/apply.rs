@@ -940,3 +940,30 @@ fn restoring_into_an_unversioned_bucket_says_before_the_question_that_undo_canno
     let ran = out.find("applied plan").expect("summary");
     assert!(said < ran, "{out}");
 }
+
+#[test]
+fn restore_into_refuses_a_base_whose_keys_would_land_on_one_destination_key() {
+    let mut b = Bucket::new("into-collide", true);
+    b.put("img/x.jpg", b"in the folder");
+    b.put("imgx.jpg", b"beside it");
+    let t = mark_t();
+    b.put("img/x.jpg", b"bad");
+    b.put("imgx.jpg", b"bad");
+    let other = Bucket::new("into-collide-dst", true);
+    let w = Workdir::new();
+    let c = w.catalog();
+    s3rewind_ok(
+        &c,
+        &["scan", &format!("{}/img", b.url().trim_end_matches('/'))],
+    );
+    let into = format!("s3://{}/p/", other.name);
+    let err = s3rewind_err(&c, &["plan", "restore", "--to", &t, "--into", &into]);
+    assert!(
+        err.contains("two keys would land on one destination key")
+            && err.contains("img/x.jpg")
+            && err.contains("imgx.jpg"),
+        "{err}"
+    );
+    let plans: i64 = catalog_scalar(&c, "SELECT count(*) FROM plans");
+    assert_eq!(plans, 0);
+}

@@ -139,7 +139,7 @@ pub async fn preflight(
         }));
     }
     if let Some(d) = into {
-        match plan::check_destination(catalog, &scan.location, d) {
+        match plan::check_destination(catalog, &scan, d) {
             Ok(()) => {}
             Err(plan::PlanError::Catalog(e)) => return Err(e.into()),
             Err(e) => {
@@ -191,9 +191,12 @@ pub async fn preflight(
         check::CheckError::S3(e) => ApplyError::S3(e),
     })?;
     let null_deletes = catalog.remaining_null_deletes(info.id)?;
-    if null_deletes > 0 && into.is_none() {
+    // Where the deletes land: the undo of an `--into` plan deletes in the
+    // destination, whose unversioned copies are `null` too.
+    let deletes_in = into.map_or(scan.location.bucket.as_str(), |d| d.bucket.as_str());
+    if null_deletes > 0 {
         let versioning = s3
-            .bucket_versioning(&scan.location.bucket)
+            .bucket_versioning(deletes_in)
             .await
             .map_err(ApplyError::S3)?;
         if versioning != model::Versioning::Enabled {
@@ -201,7 +204,7 @@ pub async fn preflight(
                 plan,
                 deletes: null_deletes,
                 versioning: versioning.as_str().to_owned(),
-                bucket: scan.location.bucket.clone(),
+                bucket: deletes_in.to_owned(),
             }));
         }
     }

@@ -223,6 +223,17 @@ impl Catalog {
         )?)
     }
 
+    /// A key the catalog holds that goes on from `prefix` with another
+    /// character than `not`, if any (for `--into`).
+    pub fn first_key_continuing(&self, prefix: &str, not: char) -> Result<Option<String>> {
+        Ok(self.conn.query_row(
+            "SELECT min(key) FROM keys WHERE substr(key, 1, length(?1)) = ?1
+               AND length(key) > length(?1) AND substr(key, length(?1) + 1, 1) != ?2",
+            rusqlite::params![prefix, not.to_string()],
+            |r| r.get(0),
+        )?)
+    }
+
     /// Marks the scan finished if every range is done; returns whether it is.
     pub fn finish_scan(&self) -> Result<bool> {
         // A finished scan is compacted next, reading through the WAL, which

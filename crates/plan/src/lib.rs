@@ -65,13 +65,17 @@ pub enum PlanError {
     #[error("plan {0:?} was made from an earlier scan of this catalog (`scan --fresh` started a new one)\n  hint: undo is made from the scan the plan was applied to")]
     OtherScan(String),
     #[error(
-        "--into {into} overlaps the scanned location {scanned}, and the catalog holds keys there ({key:?} is one): the copies could land on keys the plan reads or restores\n  hint: choose another bucket, or a prefix of this one that holds no key yet (e.g. s3://BUCKET/restored/)"
+        "--into {into} overlaps the scanned location {scanned}, and keys may be there {why}: the copies could land on keys the plan reads or restores\n  hint: choose another bucket, or a prefix of this one that holds no key yet (e.g. s3://BUCKET/restored/)"
     )]
     IntoOverlaps {
         into: String,
         scanned: String,
-        key: String,
+        why: String,
     },
+    #[error(
+        "--into {into}: the scanned base has no trailing /, and keys go on from it both with / ({a:?}) and without ({b:?}): two keys would land on one destination key\n  hint: scan (or plan) with a base ending in /, or restore the two kinds in two plans with --where"
+    )]
+    IntoCollides { into: String, a: String, b: String },
     #[error(transparent)]
     Catalog(#[from] catalog::CatalogError),
     #[error("{0}")]

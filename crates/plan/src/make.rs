@@ -48,7 +48,7 @@ pub fn create_plan(catalog: &Catalog, request: &PlanRequest<'_>) -> Result<Creat
     if let (Rule::Restore { into: Some(d), .. }, Some(scan)) =
         (&request.rule, catalog.scan_record()?)
     {
-        crate::check_destination(catalog, &scan.location, d)?;
+        crate::check_destination(catalog, &scan, d)?;
     }
     let name = choose_name(catalog, request)?;
     check_time(catalog, request)?;
