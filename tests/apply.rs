@@ -844,6 +844,19 @@ fn restore_into_another_place_leaves_the_bucket_alone_and_verifies_and_undoes_th
             "plan", "restore", "--to", &t, "--into", &into, "--name", "look",
         ],
     );
+    // The destination is named wherever the plan is shown.
+    let shown = s3rewind_ok(&w.catalog(), &["plan", "show", "look"]);
+    assert!(
+        shown.contains(&format!("into        {into}")) && shown.contains("lands_at"),
+        "{shown}"
+    );
+    let csv = s3rewind_ok(&w.catalog(), &["export", "look", "--format", "csv"]);
+    let header = csv.lines().next().unwrap_or_default();
+    assert!(header.ends_with(",destination"), "{header}");
+    assert!(
+        csv.contains(&format!("s3://{}/rewound/img/000.jpg", other.name)),
+        "{csv}"
+    );
     let before = b.listing();
     s3rewind_ok(&w.catalog(), &["apply", "look", "--yes"]);
     assert_eq!(b.listing(), before, "the scanned bucket is left as it was");

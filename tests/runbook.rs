@@ -437,3 +437,34 @@ fn the_runbook_followed_as_written_ends_with_the_bucket_as_at_t() {
     let status = s3rewind_ok(&c, &["status"]);
     assert!(status.contains("incident"), "{status}");
 }
+
+#[test]
+fn what_s3rewind_suggests_or_says_of_a_plan_is_safe_to_act_on() {
+    let mut b = Bucket::new("rb-say", true);
+    let t = incident(&mut b, 4);
+    let w = Workdir::new();
+    let c = w.catalog();
+    s3rewind_ok(&c, &["scan", &b.url()]);
+    // --where judged by the newest entry, which is the small bad version
+    // or a marker: nothing planned, and it says why.
+    let out = s3rewind_ok(
+        &c,
+        &[
+            "plan", "restore", "--to", &t, "--where", "size > 3", "--name", "big",
+        ],
+    );
+    assert!(
+        out.contains("matched no key's newest entry") && out.contains("older entries"),
+        "{out}"
+    );
+    // Undo of an undo: a partial redo, and said so.
+    s3rewind_ok(&c, &["plan", "restore", "--to", &t, "--name", "r"]);
+    s3rewind_ok(&c, &["apply", "r", "--yes"]);
+    s3rewind_ok(&c, &["plan", "undo", "r", "--name", "back"]);
+    s3rewind_ok(&c, &["apply", "back", "--yes"]);
+    let out = s3rewind_ok(&c, &["plan", "undo", "back", "--name", "redo"]);
+    assert!(
+        out.contains("redo is partial") && out.contains("make it again"),
+        "{out}"
+    );
+}

@@ -236,10 +236,24 @@ fn create(catalog: &Catalog, request: PlanRequest<'_>) -> Result<u8, CliError> {
         }
     }
     if created.irreversible > 0 {
-        println!(
-            "{} versions the plan deleted for good cannot come back: they are not in this plan",
-            thousands(created.irreversible)
-        );
+        let undone = match &request.rule {
+            Rule::Undo { of } => plan::find_plan(catalog, of).ok(),
+            _ => None,
+        };
+        match undone.filter(|p| p.rule == "undo") {
+            // An undo deletes copies another plan made: this redo cannot
+            // make them again, and says the keys stay as the undo left them.
+            Some(p) => println!(
+                "{} versions plan {} deleted were copies another plan made: they cannot come back, so this redo is partial — those keys stay as plan {} left them; to redo that plan whole, make it again (same rule, a new --name)",
+                thousands(created.irreversible),
+                shown(&p.name),
+                shown(&p.name)
+            ),
+            None => println!(
+                "{} versions the plan deleted for good cannot come back: they are not in this plan",
+                thousands(created.irreversible)
+            ),
+        }
     }
     println!(
         "review it: `s3rewind plan show {0}`, or SQL on the view plan_review (WHERE plan = '{0}')",

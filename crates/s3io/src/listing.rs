@@ -538,14 +538,12 @@ fn settle_next_markers(page: &mut ListPage, raw: Option<String>) -> Result<(), S
     let last_entry = page.entries.last().map(|e| e.key.as_str());
     let last_prefix = page.common_prefixes.last().map(String::as_str);
     let Some(last) = last_entry.max(last_prefix) else {
-        // Nothing listed to check it against: only a marker that reads the
-        // same either way can be followed.
-        return match raw {
-            None => Ok(()),
-            Some(raw) => Err(invalid(format!(
-                "a truncated page lists nothing, and its NextKeyMarker {raw:?} reads differently URL-decoded ({marker:?}): where to go on cannot be told"
-            ))),
-        };
+        // Nothing listed to check it against: following the marker would
+        // skip whatever lies before it, unseen (S3 never sends such a page).
+        return Err(invalid(format!(
+            "a truncated page lists nothing but says to go on after {:?}: following it could skip keys nobody saw, and where to go on cannot be told",
+            raw.as_deref().unwrap_or(marker)
+        )));
     };
     if marker != last {
         match raw {
@@ -808,10 +806,11 @@ mod tests {
                 parse_list_versions_b(&paged(url, &body, Some((key, version)), "")).unwrap_err();
             assert_eq!(e.kind, ErrorKind::Invalid, "{key} {version}: {e}");
         }
-        // Nothing listed: only a marker that reads the same either way.
-        assert!(parse_list_versions_b(&paged(url, "", Some(("k", "v")), "")).is_ok());
-        let e = parse_list_versions_b(&paged(url, "", Some(("k%41", "v")), "")).unwrap_err();
-        assert!(e.to_string().contains("cannot be told"), "{e}");
+        // Nothing listed, yet more to come: no marker can be trusted.
+        for marker in ["k", "k%41"] {
+            let e = parse_list_versions_b(&paged(url, "", Some((marker, "v")), "")).unwrap_err();
+            assert!(e.to_string().contains("cannot be told"), "{marker}: {e}");
+        }
         // With a delimiter, the last rolled-up prefix.
         let prefixes = "<CommonPrefixes><Prefix>a+b/</Prefix></CommonPrefixes>";
         let page = parse_list_versions_b(&paged(url, prefixes, Some(("a+b/", "")), "")).unwrap();
