@@ -119,6 +119,18 @@ impl Write<'_> {
             Write::AddMarker { key, .. } => key,
         }
     }
+
+    /// Made by one request that carries no condition: if its answer is
+    /// lost, it may still land later, and nothing would stop a second
+    /// attempt from landing beside it. (A conditional second attempt and
+    /// a late first one cannot both land; a multipart upload that is no
+    /// longer in progress makes nothing more.)
+    fn unguarded(&self) -> bool {
+        match self {
+            Write::Copy(c) => c.condition.is_none() && c.size <= c.multipart_threshold,
+            Write::AddMarker { if_match, .. } => if_match.is_none(),
+        }
+    }
 }
 
 /// The version a write made, and how it is known to be the write's.
@@ -386,17 +398,27 @@ impl S3 {
     /// Makes `write` happen at most once. When an attempt fails in a way
     /// that may hide a success (a 500, a lost connection, an `<Error>` in a
     /// 200), the key is looked at and `journal` judges what it shows
-    /// before anything is sent again.
+    /// before anything is sent again. An attempt whose answer was lost
+    /// may still land after the look (S3 "might cancel the copy", or not),
+    /// so only a write whose condition stops a second landing is sent
+    /// again; and the refusal of that condition is judged too, since what
+    /// the key now holds may be the first attempt, landed late.
     pub async fn write_once(
         &self,
         write: &Write<'_>,
         journal: &dyn Journal,
     ) -> Result<Written, S3Error> {
         let mut retries = 0;
+        let mut unknown_before = false;
         loop {
             let (error, upload_etag) = match self.write_attempt(write, journal).await {
                 Ok(landed) => return Ok(Written::Done(landed)),
                 Err(Failure::Error(e)) if e.may_have_succeeded() => (e, None),
+                Err(Failure::Error(e))
+                    if unknown_before && e.kind == ErrorKind::ConditionFailed =>
+                {
+                    (e, None)
+                }
                 Err(Failure::Error(e)) => return Err(e),
                 Err(Failure::Completion(e, etag)) => (e, etag),
             };
@@ -409,9 +431,22 @@ impl S3 {
                 Seen::Written(landed) => return Ok(Written::Done(landed)),
                 Seen::Changed(why) => return Ok(Written::Changed(why)),
                 Seen::Unknown { candidate, why } => return Ok(Written::Unknown { candidate, why }),
+                // Refused, and nothing of the earlier attempt shows: the
+                // key changed some other way (the caller says how).
+                Seen::NotWritten if error.kind == ErrorKind::ConditionFailed => return Err(error),
+                Seen::NotWritten if write.unguarded() => {
+                    return Ok(Written::Unknown {
+                        candidate: None,
+                        why: format!(
+                            "the call's answer was lost ({}) and the key shows nothing of it yet, but it may still land: sent without a condition, it is not sent again, as a second one could land beside it",
+                            error.code_and_message()
+                        ),
+                    })
+                }
                 Seen::NotWritten => match self.pacer.retry_delay(&error, retries) {
                     Some(delay) => {
                         retries += 1;
+                        unknown_before = true;
                         tokio::time::sleep(delay).await;
                     }
                     None => return Err(error),
