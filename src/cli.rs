@@ -240,7 +240,7 @@ pub struct ApplyArgs {
     #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(5 * 1024 * 1024..))]
     pub part_size: Option<u64>,
     /// Go ahead although `check` blocks the plan for RISK (repeatable):
-    /// versioning, mfa-delete, lifecycle, object-lock, kms. With
+    /// versioning, mfa-delete, lifecycle, object-lock, kms, policy, sse-c. With
     /// object-lock, the versions S3 keeps are recorded as skipped, with why.
     #[arg(long, value_name = "RISK", value_parser = clap::builder::PossibleValuesParser::new(check::RISKS))]
     pub accept: Vec<String>,

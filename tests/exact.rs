@@ -872,6 +872,56 @@ fn a_key_xml_cannot_carry_is_deleted_by_a_delete_object_of_its_own() {
     }
 }
 
+// SSE-C sources.
+
+#[test]
+fn a_copy_source_encrypted_with_a_customer_key_is_refused_at_check_time() {
+    let server = start_server(ServerKind::S3sim, &[]);
+    let mut b = Bucket::on(&server, &unique_bucket("sse-c"), true);
+    let secret = [7u8; 32];
+    runtime().block_on(async {
+        use md5::Digest;
+        b.client
+            .put_object()
+            .bucket(&b.name)
+            .key("enc")
+            .body(ByteStream::from_static(b"secret at T"))
+            .sse_customer_algorithm("AES256")
+            .sse_customer_key(aws_smithy_types::base64::encode(secret))
+            .sse_customer_key_md5(aws_smithy_types::base64::encode(md5::Md5::digest(secret)))
+            .send()
+            .await
+            .unwrap();
+    });
+    b.put("plain", b"plain at T");
+    let t = mark_t();
+    b.put("enc", b"overwritten");
+    b.put("plain", b"overwritten");
+    let w = Workdir::new();
+    let c = w.catalog();
+    scan_and_restore(&server, &c, &b, &t);
+    let out = on(&server, &c, &["check", "--plan", "r"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(4), "{text}");
+    assert!(
+        text.contains("sse-c") && text.contains("customer-provided key") && text.contains("enc"),
+        "{text}"
+    );
+    // apply refuses it before anything is sent.
+    let listing = b.listing();
+    let out = on(&server, &c, &["apply", "r", "--yes"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{err}");
+    assert!(err.contains("sse-c") && err.contains("--accept sse-c"), "{err}");
+    assert_eq!(b.listing(), listing);
+    // Accepted: that copy fails, the others are made.
+    let out = on(&server, &c, &["apply", "r", "--yes", "--accept", "sse-c"]);
+    assert_eq!(out.status.code(), Some(3));
+    assert_eq!(recorded(&c, "r", "enc", "copy_version").status, "failed");
+    assert_eq!(recorded(&c, "r", "plain", "copy_version").status, "done");
+    assert_eq!(b.get("plain"), Some(b"plain at T".to_vec()));
+}
+
 // 11. The happy path sends no extra request per action.
 
 /// `n` keys × 3 kinds of action: `c/` keys overwritten after T (a copy
