@@ -350,8 +350,7 @@ impl S3 {
         key: &str,
         version_id: &str,
     ) -> Result<aws_sdk_s3::operation::head_object::HeadObjectOutput, S3Error> {
-        self
-            .pacer
+        self.pacer
             .call(partition_of(key), Retry::Idempotent, || async {
                 self.sdk()
                     .head_object()

@@ -1243,7 +1243,10 @@ impl s3s::S3 for Sim {
         let i = req.input;
         // Too many keys, or a key XML 1.0 cannot carry (see `xml::carries`).
         if i.delete.objects.len() > 1000
-            || i.delete.objects.iter().any(|o| !crate::xml::carries(&o.key))
+            || i.delete
+                .objects
+                .iter()
+                .any(|o| !crate::xml::carries(&o.key))
         {
             return Err(s3_error!(MalformedXML, "The XML you provided was not well-formed or did not validate against our published schema"));
         }
