@@ -157,7 +157,11 @@ fn entries(b: &Bucket, key: &str) -> Vec<(String, bool, Option<String>)> {
                 v.e_tag().map(|e| e.trim_matches('"').to_owned()),
             ));
         }
-        for m in page.delete_markers().iter().filter(|m| m.key() == Some(key)) {
+        for m in page
+            .delete_markers()
+            .iter()
+            .filter(|m| m.key() == Some(key))
+        {
             out.push((
                 m.last_modified().map_or(0, |t| t.as_nanos() as i64),
                 m.version_id().unwrap_or_default().to_owned(),
@@ -193,7 +197,11 @@ fn bytes_of(seed: u8, n: usize) -> Vec<u8> {
 /// A scan of `b` into `catalog`, and plan `r`: a restore to `t`.
 fn scan_and_restore(server: &Server, catalog: &Path, b: &Bucket, t: &str) {
     ok(server, catalog, &["scan", &b.url()]);
-    ok(server, catalog, &["plan", "restore", "--to", t, "--name", "r"]);
+    ok(
+        server,
+        catalog,
+        &["plan", "restore", "--to", t, "--name", "r"],
+    );
 }
 
 /// Requests of every kind `server` served while `f` ran.
@@ -222,7 +230,6 @@ fn big_incident(b: &mut Bucket) -> String {
     b.put("big", b"truncated by mistake");
     t
 }
-
 
 #[test]
 fn a_killed_multipart_copy_is_never_recognised_by_size_alone() {
@@ -296,7 +303,10 @@ fn a_multipart_copy_that_landed_after_the_kill_is_recognised_by_its_recorded_upl
         )
         .expect("the upload was recorded before its completion")
     };
-    assert!(!upload.is_empty() && upload_etag.ends_with("-1"), "{upload_etag}");
+    assert!(
+        !upload.is_empty() && upload_etag.ends_with("-1"),
+        "{upload_etag}"
+    );
     wait_until("the completion to land", Duration::from_secs(30), || {
         entries(&b, "big").len() == 3
     });
@@ -384,7 +394,16 @@ fn a_marker_in_flight_at_a_kill_never_takes_another_writers_marker_as_its_own() 
     let before = entries(&b, "new");
     ok(&server, &c, &apply);
     assert_eq!(entries(&b, "new"), before);
-    assert_eq!(recorded(&c, "r", "new", "add_delete_marker").status, "uncertain");
+    assert_eq!(
+        recorded(&c, "r", "new", "add_delete_marker").status,
+        "uncertain"
+    );
+    // The key is hidden, as the plan meant; verify says what is unsettled.
+    let out = ok(&server, &c, &["verify", "r"]);
+    assert!(
+        out.contains("2 of 2 keys as the plan meant") && out.contains("1 actions are uncertain"),
+        "{out}"
+    );
     // Undo never removes it: the key stays deleted, their marker stays.
     assert_eq!(recorded(&c, "r", "old", "copy_version").status, "done");
     ok(&server, &c, &["plan", "undo", "r", "--name", "back"]);
@@ -429,7 +448,9 @@ fn where_conditions_are_ignored_the_guard_is_the_listing_and_said_before_the_que
     let text = String::from_utf8_lossy(&out.stdout);
     for what in ["copies", "new delete markers"] {
         assert!(
-            text.contains(&format!("guard: this endpoint ignores conditions on {what}")),
+            text.contains(&format!(
+                "guard: this endpoint ignores conditions on {what}"
+            )),
             "{text}"
         );
     }
@@ -448,7 +469,10 @@ fn where_conditions_are_ignored_the_guard_is_the_listing_and_said_before_the_que
     assert_eq!(b.get("a"), Some(b"a written after the scan".to_vec()));
     assert_eq!(b.get("b"), Some(b"b at T".to_vec()));
     assert_eq!(b.get("new"), None);
-    assert!(!b.listing().iter().any(|e| e.0.starts_with(".s3rewind-probe/")));
+    assert!(!b
+        .listing()
+        .iter()
+        .any(|e| e.0.starts_with(".s3rewind-probe/")));
 }
 
 #[test]
@@ -543,7 +567,10 @@ fn a_plan_that_copies_onto_a_key_and_removes_entries_of_it_copies_first_guarded(
             "--verify {verify}"
         );
         let k2: Vec<String> = entries(&b, "k2").into_iter().map(|e| e.0).collect();
-        assert_eq!(k2, [theirs, bad[3].clone(), bad[2].clone(), good[1].clone()]);
+        assert_eq!(
+            k2,
+            [theirs, bad[3].clone(), bad[2].clone(), good[1].clone()]
+        );
     }
 }
 
@@ -572,8 +599,14 @@ fn a_new_key_written_again_after_the_scan_is_not_hidden_by_restores_marker() {
         marker.error.as_deref().unwrap_or("").contains(&theirs),
         "{marker:?}"
     );
-    assert_eq!(b.get("new/1"), Some(b"written again after the scan".to_vec()));
-    assert_eq!(recorded(&c, "r", "new/2", "add_delete_marker").status, "done");
+    assert_eq!(
+        b.get("new/1"),
+        Some(b"written again after the scan".to_vec())
+    );
+    assert_eq!(
+        recorded(&c, "r", "new/2", "add_delete_marker").status,
+        "done"
+    );
     assert_eq!(b.get("new/2"), None);
 }
 
@@ -779,10 +812,17 @@ fn copies_answered_200_with_an_error_are_retried_after_a_look_and_the_restore_is
     ok(&server, &c, &strs(&seeded_scan_args(&server, "1000")));
     let t = plan_restore_within(&c, 0.5);
     let out = ok(&server, &c, &["apply", "r", "--yes", "--block-size", "50"]);
-    assert!(out.contains(" 0 failed, 0 skipped, 0 drifted, 0 uncertain"), "{out}");
+    assert!(
+        out.contains(" 0 failed, 0 skipped, 0 drifted, 0 uncertain"),
+        "{out}"
+    );
     assert!(server.served(Op::InjectedCopy200Error) > 0);
     let now = Workdir::new();
-    ok(&server, &now.catalog(), &strs(&seeded_scan_args(&server, "1000")));
+    ok(
+        &server,
+        &now.catalog(),
+        &strs(&seeded_scan_args(&server, "1000")),
+    );
     assert_restored_exactly(&c, t, &now.catalog());
 }
 
@@ -820,10 +860,8 @@ fn a_delete_batch_whose_answer_names_a_key_not_asked_for_is_not_counted_done() {
             "1" => {
                 assert_eq!(out.status.code(), Some(3), "{text}");
                 assert_eq!(statuses(&c, "u"), "failed:20");
-                let error: String = catalog_scalar(
-                    &c,
-                    "SELECT error FROM plan_review WHERE plan = 'u' LIMIT 1",
-                );
+                let error: String =
+                    catalog_scalar(&c, "SELECT error FROM plan_review WHERE plan = 'u' LIMIT 1");
                 assert!(error.contains("not asked for"), "{error}");
             }
             _ => {
@@ -912,7 +950,10 @@ fn a_copy_source_encrypted_with_a_customer_key_is_refused_at_check_time() {
     let out = on(&server, &c, &["apply", "r", "--yes"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(4), "{err}");
-    assert!(err.contains("sse-c") && err.contains("--accept sse-c"), "{err}");
+    assert!(
+        err.contains("sse-c") && err.contains("--accept sse-c"),
+        "{err}"
+    );
     assert_eq!(b.listing(), listing);
     // Accepted: that copy fails, the others are made.
     let out = on(&server, &c, &["apply", "r", "--yes", "--accept", "sse-c"]);
@@ -986,7 +1027,11 @@ fn a_plain_restore_sends_one_request_per_write_and_one_delete_batch() {
         fixed.push(rest);
         let restored = Workdir::new();
         ok(&server, &restored.catalog(), &["scan", &b.url()]);
-        assert_restored_exactly(&c, model::time::parse_time(&t).unwrap(), &restored.catalog());
+        assert_restored_exactly(
+            &c,
+            model::time::parse_time(&t).unwrap(),
+            &restored.catalog(),
+        );
     }
     assert_eq!(fixed[0], fixed[1], "requests per run");
     assert!(fixed[0] < 20, "{} requests per run", fixed[0]);
