@@ -562,7 +562,10 @@ impl S3 {
     /// S3 refuses it and writes nothing; a server that ignores conditions
     /// makes the copy or the marker, which is removed at once by its
     /// version id. A 404 to the copy is S3's refusal only if the source
-    /// exists (one HeadObject says). Anything else: not known.
+    /// exists (one HeadObject says). A transient error (a 500, a lost
+    /// answer) is no answer: the scratch key is looked at (whatever is on
+    /// it is the probe's) and the probe sent again, with the call policy's
+    /// budget. Anything else: not known.
     pub async fn probe_conditions(
         &self,
         bucket: &str,
@@ -576,8 +579,7 @@ impl S3 {
             Some((source_bucket, key, version)) => {
                 let source = copy_source(source_bucket, key, version);
                 let made = self
-                    .pacer
-                    .call(partition_of(&scratch), Retry::Once, || async {
+                    .probe(bucket, &scratch, || async {
                         self.copy_sdk()
                             .copy_object()
                             .bucket(bucket)
@@ -586,12 +588,14 @@ impl S3 {
                             .if_match(NONE_MATCHES)
                             .send()
                             .await
+                            .map(|out| out.version_id().map(str::to_owned))
                             .map_err(|e| S3Error::from_sdk("CopyObject", bucket, e))
                     })
-                    .await;
+                    .await?;
                 Some(match made {
-                    Ok(out) => {
-                        self.remove_probe(bucket, &scratch, out.version_id()).await?;
+                    Ok(version) => {
+                        self.remove_probe(bucket, &scratch, version.as_deref())
+                            .await?;
                         Support::Ignored
                     }
                     Err(e) => match self.probe_refusal(&e, "CopyObject")? {
@@ -615,8 +619,7 @@ impl S3 {
             false => None,
             true => {
                 let made = self
-                    .pacer
-                    .call(partition_of(&scratch), Retry::Once, || async {
+                    .probe(bucket, &scratch, || async {
                         self.sdk()
                             .delete_object()
                             .bucket(bucket)
@@ -624,12 +627,13 @@ impl S3 {
                             .if_match(NONE_MATCHES)
                             .send()
                             .await
+                            .map(|out| out.version_id().map(str::to_owned))
                             .map_err(|e| S3Error::from_sdk("DeleteObject", bucket, e))
                     })
-                    .await;
+                    .await?;
                 Some(match made {
-                    Ok(out) => {
-                        self.remove_probe(bucket, &scratch, out.version_id())
+                    Ok(version) => {
+                        self.remove_probe(bucket, &scratch, version.as_deref())
                             .await?;
                         Support::Ignored
                     }
@@ -641,6 +645,45 @@ impl S3 {
             }
         };
         Ok((copies, deletes))
+    }
+
+    /// One probe write onto `scratch`, made at most once: `Ok` with the
+    /// version id of what it made (the endpoint ignored its condition), or
+    /// the error it was answered with. After a transient error the scratch
+    /// key is looked at: an entry there is the probe's (made, its answer
+    /// lost); none, it is sent again while the budget lasts. The outer
+    /// error: a look that failed.
+    async fn probe<F, Fut>(
+        &self,
+        bucket: &str,
+        scratch: &str,
+        send: F,
+    ) -> Result<Result<Option<String>, S3Error>, S3Error>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<Option<String>, S3Error>>,
+    {
+        let mut retries = 0;
+        loop {
+            let error = match self
+                .pacer
+                .call(partition_of(scratch), Retry::Once, &send)
+                .await
+            {
+                Err(e) if e.may_have_succeeded() => e,
+                other => return Ok(other),
+            };
+            if let Some(made) = self.key_entries(bucket, scratch).await?.first() {
+                return Ok(Ok(Some(made.version_id.clone())));
+            }
+            match self.pacer.retry_delay(&error, retries) {
+                Some(delay) => {
+                    retries += 1;
+                    tokio::time::sleep(delay).await;
+                }
+                None => return Ok(Err(error)),
+            }
+        }
     }
 
     /// What a probe's error says: `None` for a 404 (to be told apart by
