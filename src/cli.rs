@@ -162,6 +162,18 @@ pub enum Command {
     /// markers run in parallel. Throttling slows apply down, never stops it.
     /// Interrupt it at any point and run it again: it finishes the plan and
     /// does nothing twice. Exits 3 if some actions failed (see `status`).
+    ///
+    /// Each write carries the strongest guard S3 offers for it, so that a
+    /// key written after the scan is left alone (`drifted`): copies
+    /// If-Match the key's newest ETag, or If-None-Match: * where it had no
+    /// current object (on CopyObject; on CompleteMultipartUpload for
+    /// multipart copies); new delete markers If-Match (a conditional
+    /// DeleteObject). Deletes of a given version take no condition in S3:
+    /// --verify lists each key first. Where the endpoint ignores (or may
+    /// ignore) a kind of condition, found by a probe before the question
+    /// and said there, each key is listed first instead. A write whose
+    /// answer was lost is recorded as made only on proof; otherwise it is
+    /// `uncertain`, never sent again, and `plan resolve` settles it.
     #[command(after_help = "Examples:\n  \
         s3rewind apply restore-1 --dry-run\n  \
         s3rewind apply restore-1 --verify\n  \
@@ -252,7 +264,7 @@ pub struct ApplyArgs {
     #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(5 * 1024 * 1024..))]
     pub part_size: Option<u64>,
     /// Go ahead although `check` blocks the plan for RISK (repeatable):
-    /// versioning, mfa-delete, lifecycle, object-lock, kms. With
+    /// versioning, mfa-delete, lifecycle, object-lock, kms, policy, sse-c. With
     /// object-lock, the versions S3 keeps are recorded as skipped, with why.
     #[arg(long, value_name = "RISK", value_parser = clap::builder::PossibleValuesParser::new(check::RISKS))]
     pub accept: Vec<String>,

@@ -105,5 +105,11 @@ pub async fn run(global: &GlobalArgs, args: VerifyArgs) -> Result<u8, CliError> 
             );
         }
     }
+    if s.uncertain > 0 {
+        println!(
+            "  {} actions are uncertain (a write whose answer was lost, and a version that may or may not be its own): `s3rewind plan resolve {name} ID --ours|--not-ours` settles each (docs/runbook.md)",
+            thousands(s.uncertain)
+        );
+    }
     Ok(code)
 }

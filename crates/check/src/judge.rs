@@ -559,6 +559,34 @@ pub fn kms(settings: &BucketSettings, plan: Option<&PlanShape>, sample: &KmsSamp
     }
 }
 
+/// Copy sources encrypted with a key the customer holds (SSE-C), found
+/// among the `sampled` ones (`found`: "key (version V)"): S3 copies such
+/// a version only when the request presents that key again, which
+/// s3rewind never holds, so each of those copies would fail.
+pub fn customer_keys(plan: Option<&PlanShape>, sampled: u64, found: &[String]) -> Finding {
+    if let Some(first) = found.first() {
+        return Finding {
+            details: found.to_vec(),
+            ..Finding::new(
+                "sse-c",
+                Level::Block,
+                found.len() as u64,
+                format!("{} of {sampled} sampled copy sources are encrypted with a customer-provided key (SSE-C; first: {first}): S3 copies them only with that key, which s3rewind does not have, so those copies would fail (other copies of the plan may be SSE-C too: only a sample was asked)", found.len()),
+            )
+            .fix("exclude the SSE-C keys from the plan (plan restore --where …, or plan sql), and restore them with the key (aws s3api copy-object --copy-source-sse-customer-key …); or pass --accept sse-c to let those copies fail")
+        };
+    }
+    match plan {
+        Some(p) if p.count(ActionKind::CopyVersion) > 0 => Finding::new(
+            "sse-c",
+            Level::Ok,
+            0,
+            format!("none of {sampled} sampled copy sources is encrypted with a customer-provided key (SSE-C)"),
+        ),
+        _ => Finding::new("sse-c", Level::Ok, 0, "no copies to check"),
+    }
+}
+
 pub fn replication(settings: &BucketSettings, writes: &[(String, u64, u64, bool)]) -> Finding {
     match &settings.replication {
         Err(why) if why == "not configured" => {

@@ -53,6 +53,7 @@ pub const RISKS: &[&str] = &[
     "object-lock",
     "kms",
     "policy",
+    "sse-c",
 ];
 
 /// One check's verdict.
@@ -205,9 +206,9 @@ pub async fn check(
         Some((catalog, p)) => tiering_archived(s3, catalog, bucket, p.id).await?,
         None => 0,
     };
-    let kms = match plan {
+    let (kms, customer_keys) = match plan {
         Some((catalog, p)) => kms_keys(s3, catalog, bucket, p.id).await?,
-        None => judge::KmsSample::default(),
+        None => Default::default(),
     };
 
     let checks = vec![
@@ -224,6 +225,7 @@ pub async fn check(
         ),
         judge::archived(&by_class, tiering_archived),
         judge::kms(&settings, shape, &kms),
+        judge::customer_keys(shape, kms.sampled, &customer_keys),
         judge::replication(&settings, &replicated),
         judge::encryption(&settings),
         judge::requester_pays(bucket, &settings),
@@ -355,13 +357,14 @@ async fn tiering_archived(
 }
 
 /// The KMS keys of a sample of copy sources, each with whether one of its
-/// versions can be read.
+/// versions can be read; and the sampled sources encrypted with a key the
+/// customer holds (SSE-C).
 async fn kms_keys(
     s3: &S3,
     catalog: &Catalog,
     bucket: &str,
     plan_id: i64,
-) -> Result<judge::KmsSample, CheckError> {
+) -> Result<(judge::KmsSample, Vec<String>), CheckError> {
     let sample = catalog.copy_samples(plan_id, KMS_SAMPLES)?;
     let states: Vec<_> = stream::iter(&sample)
         .map(|a| async move { (a, s3.version_state(bucket, &a.key, &a.version_id).await) })
@@ -371,6 +374,7 @@ async fn kms_keys(
     let mut first_of_key: Vec<(String, &catalog::ActionRef, bool)> = Vec::new();
     let mut sources_of: std::collections::HashMap<String, u64> = Default::default();
     let mut unread = None;
+    let mut customer_keys = Vec::new();
     for (a, state) in states {
         let state = match state {
             Ok(s) => s,
@@ -381,6 +385,10 @@ async fn kms_keys(
                 continue;
             }
         };
+        if state.customer_key {
+            customer_keys.push(format!("{} (version {})", a.key, a.version_id));
+            continue;
+        }
         let archived = state.archived();
         if let Some(key) = state.kms_key_id {
             *sources_of.entry(key.clone()).or_default() += 1;
@@ -411,10 +419,13 @@ async fn kms_keys(
         };
         keys.push((key, verdict));
     }
-    Ok(judge::KmsSample {
-        sources_of,
-        keys,
-        sampled: sample.len() as u64,
-        unread,
-    })
+    Ok((
+        judge::KmsSample {
+            sources_of,
+            keys,
+            sampled: sample.len() as u64,
+            unread,
+        },
+        customer_keys,
+    ))
 }

@@ -282,26 +282,36 @@ impl S3 {
 
     /// HeadObject of one version: its storage class, archive and restore
     /// state, KMS key and full-object checksum (its lock: [`S3::version_lock`]).
+    /// A version encrypted with a customer-provided key (SSE-C) cannot be
+    /// read, not even its headers, without that key: S3 answers the HEAD
+    /// 400 (no body, so no code), and a one-byte GET then says
+    /// InvalidRequest ("The object was stored using a form of Server Side
+    /// Encryption"; S3 user guide, "Using server-side encryption with
+    /// customer-provided keys"): such a version is `customer_key`, and
+    /// nothing else of it is known.
     pub async fn version_state(
         &self,
         bucket: &str,
         key: &str,
         version_id: &str,
     ) -> Result<VersionState, S3Error> {
-        let out = self
-            .pacer
-            .call(partition_of(key), Retry::Idempotent, || async {
-                self.sdk()
-                    .head_object()
-                    .bucket(bucket)
-                    .key(key)
-                    .version_id(version_id)
-                    .checksum_mode(aws_sdk_s3::types::ChecksumMode::Enabled)
-                    .send()
-                    .await
-                    .map_err(|e| S3Error::from_sdk("HeadObject", bucket, e))
-            })
-            .await?;
+        let out = match self.head_version(bucket, key, version_id).await {
+            Ok(out) => out,
+            Err(e) if e.code.as_deref() == Some("BadRequest") => {
+                return match self.can_read(bucket, key, version_id, 1).await {
+                    Err(g) if g.code.as_deref() == Some("InvalidRequest") => Ok(VersionState {
+                        storage_class: None,
+                        archive_status: None,
+                        restore: Restore::NotRequested,
+                        kms_key_id: None,
+                        checksum: None,
+                        customer_key: true,
+                    }),
+                    _ => Err(e),
+                };
+            }
+            Err(e) => return Err(e),
+        };
         // A full-object checksum only: a composite one (of parts) differs
         // between two copies of the same bytes made with other part sizes.
         let full = out
@@ -332,6 +342,27 @@ impl S3 {
             },
             kms_key_id: out.ssekms_key_id().map(str::to_owned),
         })
+    }
+
+    async fn head_version(
+        &self,
+        bucket: &str,
+        key: &str,
+        version_id: &str,
+    ) -> Result<aws_sdk_s3::operation::head_object::HeadObjectOutput, S3Error> {
+        self.pacer
+            .call(partition_of(key), Retry::Idempotent, || async {
+                self.sdk()
+                    .head_object()
+                    .bucket(bucket)
+                    .key(key)
+                    .version_id(version_id)
+                    .checksum_mode(aws_sdk_s3::types::ChecksumMode::Enabled)
+                    .send()
+                    .await
+                    .map_err(|e| S3Error::from_sdk("HeadObject", bucket, e))
+            })
+            .await
     }
 
     /// A version's retention and legal hold as the lock APIs give them

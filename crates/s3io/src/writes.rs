@@ -119,6 +119,18 @@ impl Write<'_> {
             Write::AddMarker { key, .. } => key,
         }
     }
+
+    /// Made by one request that carries no condition: if its answer is
+    /// lost, it may still land later, and nothing would stop a second
+    /// attempt from landing beside it. (A conditional second attempt and
+    /// a late first one cannot both land; a multipart upload that is no
+    /// longer in progress makes nothing more.)
+    fn unguarded(&self) -> bool {
+        match self {
+            Write::Copy(c) => c.condition.is_none() && c.size <= c.multipart_threshold,
+            Write::AddMarker { if_match, .. } => if_match.is_none(),
+        }
+    }
 }
 
 /// The version a write made, and how it is known to be the write's.
@@ -386,17 +398,27 @@ impl S3 {
     /// Makes `write` happen at most once. When an attempt fails in a way
     /// that may hide a success (a 500, a lost connection, an `<Error>` in a
     /// 200), the key is looked at and `journal` judges what it shows
-    /// before anything is sent again.
+    /// before anything is sent again. An attempt whose answer was lost
+    /// may still land after the look (S3 "might cancel the copy", or not),
+    /// so only a write whose condition stops a second landing is sent
+    /// again; and the refusal of that condition is judged too, since what
+    /// the key now holds may be the first attempt, landed late.
     pub async fn write_once(
         &self,
         write: &Write<'_>,
         journal: &dyn Journal,
     ) -> Result<Written, S3Error> {
         let mut retries = 0;
+        let mut unknown_before = false;
         loop {
             let (error, upload_etag) = match self.write_attempt(write, journal).await {
                 Ok(landed) => return Ok(Written::Done(landed)),
                 Err(Failure::Error(e)) if e.may_have_succeeded() => (e, None),
+                Err(Failure::Error(e))
+                    if unknown_before && e.kind == ErrorKind::ConditionFailed =>
+                {
+                    (e, None)
+                }
                 Err(Failure::Error(e)) => return Err(e),
                 Err(Failure::Completion(e, etag)) => (e, etag),
             };
@@ -409,9 +431,22 @@ impl S3 {
                 Seen::Written(landed) => return Ok(Written::Done(landed)),
                 Seen::Changed(why) => return Ok(Written::Changed(why)),
                 Seen::Unknown { candidate, why } => return Ok(Written::Unknown { candidate, why }),
+                // Refused, and nothing of the earlier attempt shows: the
+                // key changed some other way (the caller says how).
+                Seen::NotWritten if error.kind == ErrorKind::ConditionFailed => return Err(error),
+                Seen::NotWritten if write.unguarded() => {
+                    return Ok(Written::Unknown {
+                        candidate: None,
+                        why: format!(
+                            "the call's answer was lost ({}) and the key shows nothing of it yet, but it may still land: sent without a condition, it is not sent again, as a second one could land beside it",
+                            error.code_and_message()
+                        ),
+                    })
+                }
                 Seen::NotWritten => match self.pacer.retry_delay(&error, retries) {
                     Some(delay) => {
                         retries += 1;
+                        unknown_before = true;
                         tokio::time::sleep(delay).await;
                     }
                     None => return Err(error),
@@ -527,7 +562,10 @@ impl S3 {
     /// S3 refuses it and writes nothing; a server that ignores conditions
     /// makes the copy or the marker, which is removed at once by its
     /// version id. A 404 to the copy is S3's refusal only if the source
-    /// exists (one HeadObject says). Anything else: not known.
+    /// exists (one HeadObject says). A transient error (a 500, a lost
+    /// answer) is no answer: the scratch key is looked at (whatever is on
+    /// it is the probe's) and the probe sent again, with the call policy's
+    /// budget. Anything else: not known.
     pub async fn probe_conditions(
         &self,
         bucket: &str,
@@ -541,8 +579,7 @@ impl S3 {
             Some((source_bucket, key, version)) => {
                 let source = copy_source(source_bucket, key, version);
                 let made = self
-                    .pacer
-                    .call(partition_of(&scratch), Retry::Once, || async {
+                    .probe(bucket, &scratch, || async {
                         self.copy_sdk()
                             .copy_object()
                             .bucket(bucket)
@@ -551,12 +588,14 @@ impl S3 {
                             .if_match(NONE_MATCHES)
                             .send()
                             .await
+                            .map(|out| out.version_id().map(str::to_owned))
                             .map_err(|e| S3Error::from_sdk("CopyObject", bucket, e))
                     })
-                    .await;
+                    .await?;
                 Some(match made {
-                    Ok(out) => {
-                        self.remove_probe(bucket, &scratch, out.version_id()).await?;
+                    Ok(version) => {
+                        self.remove_probe(bucket, &scratch, version.as_deref())
+                            .await?;
                         Support::Ignored
                     }
                     Err(e) => match self.probe_refusal(&e, "CopyObject")? {
@@ -580,8 +619,7 @@ impl S3 {
             false => None,
             true => {
                 let made = self
-                    .pacer
-                    .call(partition_of(&scratch), Retry::Once, || async {
+                    .probe(bucket, &scratch, || async {
                         self.sdk()
                             .delete_object()
                             .bucket(bucket)
@@ -589,12 +627,13 @@ impl S3 {
                             .if_match(NONE_MATCHES)
                             .send()
                             .await
+                            .map(|out| out.version_id().map(str::to_owned))
                             .map_err(|e| S3Error::from_sdk("DeleteObject", bucket, e))
                     })
-                    .await;
+                    .await?;
                 Some(match made {
-                    Ok(out) => {
-                        self.remove_probe(bucket, &scratch, out.version_id())
+                    Ok(version) => {
+                        self.remove_probe(bucket, &scratch, version.as_deref())
                             .await?;
                         Support::Ignored
                     }
@@ -606,6 +645,45 @@ impl S3 {
             }
         };
         Ok((copies, deletes))
+    }
+
+    /// One probe write onto `scratch`, made at most once: `Ok` with the
+    /// version id of what it made (the endpoint ignored its condition), or
+    /// the error it was answered with. After a transient error the scratch
+    /// key is looked at: an entry there is the probe's (made, its answer
+    /// lost); none, it is sent again while the budget lasts. The outer
+    /// error: a look that failed.
+    async fn probe<F, Fut>(
+        &self,
+        bucket: &str,
+        scratch: &str,
+        send: F,
+    ) -> Result<Result<Option<String>, S3Error>, S3Error>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<Option<String>, S3Error>>,
+    {
+        let mut retries = 0;
+        loop {
+            let error = match self
+                .pacer
+                .call(partition_of(scratch), Retry::Once, &send)
+                .await
+            {
+                Err(e) if e.may_have_succeeded() => e,
+                other => return Ok(other),
+            };
+            if let Some(made) = self.key_entries(bucket, scratch).await?.first() {
+                return Ok(Ok(Some(made.version_id.clone())));
+            }
+            match self.pacer.retry_delay(&error, retries) {
+                Some(delay) => {
+                    retries += 1;
+                    tokio::time::sleep(delay).await;
+                }
+                None => return Ok(Err(error)),
+            }
+        }
     }
 
     /// What a probe's error says: `None` for a 404 (to be told apart by

@@ -66,6 +66,11 @@ pub struct Faults {
     /// Per key of a DeleteObjects request: report SlowDown for that key
     /// inside an HTTP 200 body.
     pub delete_slow_down: f64,
+    /// Per DeleteObjects request: add to its answer an `<Error>` about a
+    /// key that was not asked for (the deletes asked for are made). S3
+    /// reports errors only for the keys a request names; a client cannot
+    /// tell which of its keys such an error is about.
+    pub delete_unmatched: f64,
     /// Send part of the response, then reset the connection.
     pub reset: f64,
     /// Send the response body slowly (in pieces, `slow_body_delay` apart).
@@ -183,6 +188,7 @@ ops!(
     InjectedCopy200Error,
     InjectedLateCommit,
     ListMultipartUploads,
+    InjectedDeleteUnmatched,
 );
 
 /// Requests per operation, readable while the server runs.
@@ -262,6 +268,14 @@ impl Sim {
         let hit = self.roll(self.config.faults.conflict);
         if hit {
             self.count(Op::InjectedConflict);
+        }
+        hit
+    }
+
+    fn fault_delete_unmatched(&self) -> bool {
+        let hit = self.roll(self.config.faults.delete_unmatched);
+        if hit {
+            self.count(Op::InjectedDeleteUnmatched);
         }
         hit
     }

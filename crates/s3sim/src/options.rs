@@ -106,6 +106,12 @@ pub struct Options {
     /// that key inside an HTTP 200 body.
     #[arg(long, value_name = "P", default_value_t = 0.0)]
     pub fault_delete_slowdown: f64,
+    /// Chance, per DeleteObjects request, of adding to its 200 answer an
+    /// <Error> about a key that was not asked for (InternalError; the
+    /// deletes asked for are made): an answer a client cannot match to
+    /// the keys it sent.
+    #[arg(long, value_name = "P", default_value_t = 0.0)]
+    pub fault_delete_unmatched: f64,
     /// Chance of resetting the connection halfway through a response.
     #[arg(long, value_name = "P", default_value_t = 0.0)]
     pub fault_reset: f64,
@@ -189,6 +195,7 @@ impl Options {
                 slow_down: self.fault_slowdown,
                 internal_error: self.fault_500,
                 delete_slow_down: self.fault_delete_slowdown,
+                delete_unmatched: self.fault_delete_unmatched,
                 reset: self.fault_reset,
                 slow_body: self.fault_slow_body,
                 slow_body_delay: ms(self.slow_body_ms),

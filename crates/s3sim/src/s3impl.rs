@@ -1241,7 +1241,13 @@ impl s3s::S3 for Sim {
         self.count(Op::DeleteObjects);
         let writer = requester_of(&req);
         let i = req.input;
-        if i.delete.objects.len() > 1000 {
+        // Too many keys, or a key XML 1.0 cannot carry (see `xml::carries`).
+        if i.delete.objects.len() > 1000
+            || i.delete
+                .objects
+                .iter()
+                .any(|o| !crate::xml::carries(&o.key))
+        {
             return Err(s3_error!(MalformedXML, "The XML you provided was not well-formed or did not validate against our published schema"));
         }
         let bucket = self.store.bucket(&i.bucket).map_err(map_err)?;
@@ -1253,6 +1259,16 @@ impl s3s::S3 for Sim {
         let bypass = i.bypass_governance_retention == Some(true);
         let mut deleted = Vec::new();
         let mut errors = Vec::new();
+        // Injected: an error about a key the request did not name.
+        let unmatched = match i.delete.objects.first() {
+            Some(first) if self.fault_delete_unmatched() => Some(Error {
+                code: Some("InternalError".to_owned()),
+                key: Some(format!("{}/s3sim-not-asked-for", first.key)),
+                message: Some("We encountered an internal error. Please try again.".to_owned()),
+                version_id: first.version_id.clone(),
+            }),
+            _ => None,
+        };
         for object in i.delete.objects {
             let fail = |code: &str, message: &str| Error {
                 code: Some(code.to_owned()),
@@ -1334,6 +1350,7 @@ impl s3s::S3 for Sim {
                 }
             }
         }
+        errors.extend(unmatched);
         Ok(S3Response::new(DeleteObjectsOutput {
             deleted: (!quiet).then_some(deleted),
             errors: Some(errors),

@@ -34,6 +34,20 @@ pub fn escape_into(out: &mut String, s: &str) {
     }
 }
 
+/// Whether XML 1.0 can carry `s`: its `Char` production leaves out the
+/// control characters but tab, line feed and carriage return, and U+FFFE
+/// and U+FFFF, raw or as character references alike (W3C XML 1.0, 2.2
+/// "Characters", and the well-formedness constraint "Legal Character").
+/// AWS refuses a DeleteObjects document naming such a key: 400
+/// MalformedXML, for `&#x1;` as for the raw byte (measured by others:
+/// basho/riak_cs#974, boto/boto3#2005, aws/aws-sdk-java#333); such a key
+/// is deleted by a DeleteObject of its own, its key in the URL.
+pub fn carries(s: &str) -> bool {
+    !s.chars().any(|c| {
+        (c < ' ' && !matches!(c, '\t' | '\n' | '\r')) || c == '\u{FFFE}' || c == '\u{FFFF}'
+    })
+}
+
 /// Appends `s` URL-encoded the way S3 does for `EncodingType=url`.
 pub fn url_encode_into(out: &mut String, s: &str) {
     for &b in s.as_bytes() {
@@ -378,6 +392,14 @@ pub fn error_document(code: &str, message: &str, request_id: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn xml_10_carries_no_control_character_but_tab_and_line_ends() {
+        assert!(carries("a b/é\t\r\nc"));
+        for s in ["a\u{1}b", "\u{0}", "x\u{1f}", "\u{FFFF}"] {
+            assert!(!carries(s), "{s:?}");
+        }
+    }
 
     #[test]
     fn encodes_like_s3() {
