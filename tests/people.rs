@@ -448,6 +448,7 @@ fn json_everywhere_with_the_documented_fields() {
             "object-lock",
             "archived",
             "kms",
+            "sse-c",
             "replication",
             "encryption",
             "requester-pays",
