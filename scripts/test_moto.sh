@@ -8,4 +8,4 @@ if [ ! -x .venv/bin/moto_server ]; then
     .venv/bin/pip install --quiet --disable-pip-version-check 'moto[server]==5.2.5'
 fi
 .venv/bin/python scripts/moto_key_marker.py
-S3REWIND_TEST_SERVER=moto cargo test -j2 --test scan --test plan --test apply
+S3REWIND_TEST_SERVER=moto cargo test -j2 --test scan --test plan --test apply --test replan

@@ -211,6 +211,9 @@ fn create(catalog: &Catalog, request: PlanRequest<'_>) -> Result<u8, CliError> {
         thousands(report.keys),
         created.elapsed.as_secs_f64()
     );
+    if created.already > 0 {
+        println!("{}", already_line(&report));
+    }
     if created.unrecoverable > 0 {
         println!(
             "{} deleted keys have no version left to bring back, so they are not planned; for example:",
@@ -407,6 +410,12 @@ pub fn report_json(report: &plan::PlanReport) -> serde_json::Value {
     });
     plan["sample"] = sample.into();
     plan["into"] = report.into.as_ref().map(|(d, _)| d.to_string()).into();
+    plan["already"] = serde_json::json!({
+        "keys": report.already_keys(),
+        "by": report.already.iter()
+            .map(|(by, n)| (by.as_str().to_owned(), serde_json::json!(n)))
+            .collect::<serde_json::Map<_, _>>(),
+    });
     plan["stale"] = match report.stale.is_stale() {
         false => serde_json::Value::Null,
         true => serde_json::json!({
@@ -417,6 +426,25 @@ pub fn report_json(report: &plan::PlanReport) -> serde_json::Value {
         }),
     };
     plan
+}
+
+/// The keys a restore left alone as already holding the content of T.
+fn already_line(report: &plan::PlanReport) -> String {
+    let by: Vec<String> = report
+        .already
+        .iter()
+        .map(|(by, n)| match by {
+            model::content::KnownBy::Journal => format!("{} by apply's journal", thousands(*n)),
+            model::content::KnownBy::Etag => {
+                format!("{} by the same size and single-part ETag", thousands(*n))
+            }
+        })
+        .collect();
+    format!(
+        "already     {} keys already as at T: their newest version holds the content to restore ({}), so no copy is planned (plan_review lists them as action 'already')",
+        thousands(report.already_keys()),
+        by.join(", ")
+    )
 }
 
 /// What `plan show` and `apply` print about a plan; `sample` adds its first actions.
@@ -447,6 +475,9 @@ pub fn print_report(report: &plan::PlanReport, sample: bool) {
             k.kind.as_str(),
             thousands(k.actions)
         );
+    }
+    if report.already_keys() > 0 {
+        println!("{}", already_line(report));
     }
     let s = &info.status;
     println!(

@@ -171,7 +171,7 @@ fn render(
     )?;
     let by_prefix = figure(
         catalog,
-        format!("SELECT CASE WHEN instr(key, '/') > 0 THEN substr(key, 1, instr(key, '/')) ELSE '(no /)' END AS prefix, count(*) AS actions, count(DISTINCT key) AS keys FROM plan_review WHERE plan = {p} GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT {PREFIXES}"),
+        format!("SELECT CASE WHEN instr(key, '/') > 0 THEN substr(key, 1, instr(key, '/')) ELSE '(no /)' END AS prefix, count(*) AS actions, count(DISTINCT key) AS keys FROM plan_review WHERE plan = {p} AND action <> 'already' GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT {PREFIXES}"),
     )?;
     let by_status = figure(
         catalog,
@@ -197,7 +197,14 @@ fn render(
             .find(|r| matches!(&r[0], Value::Text(t) if t == kind))
             .map_or((0, 0, 0), |r| (int(&r[1]), int(&r[2]), int(&r[3])))
     };
-    let total: i64 = by_action.rows.iter().map(|r| int(&r[1])).sum();
+    // Keys already as at T are listed by plan_review but need no request.
+    let total: i64 = by_action
+        .rows
+        .iter()
+        .filter(|r| !matches!(&r[0], Value::Text(t) if t == "already"))
+        .map(|r| int(&r[1]))
+        .sum();
+    let (_, already_keys, _) = count_of("already");
 
     let mut page = String::with_capacity(64 * 1024);
     let title = format!("s3rewind plan {}", info.name);
@@ -270,6 +277,9 @@ fn render(
         words.push_str(
             "<li>Nothing is permanently deleted: every version stays in the bucket's history.</li>",
         );
+    }
+    if already_keys > 0 {
+        let _ = write!(words, "<li><span data-figure=\"already-keys\">{}</span> keys are already as at T: their newest version holds the content to restore (a copy an earlier apply made, or the same size and single-part ETag), so nothing is copied onto them (<code>plan_review</code> lists them as action <code>already</code>).</li>", thousands(already_keys as u64));
     }
     if total == 0 {
         words.push_str("<li>Nothing: the keys are already as the rule wants them.</li>");

@@ -17,7 +17,9 @@ pub async fn run(global: &GlobalArgs, args: VerifyArgs) -> Result<u8, CliError> 
     let info = plan::find_plan(&catalog, &args.name)?;
     let name = shown(&info.name).into_owned();
     let s = &info.status;
-    if s.done + s.failed + s.skipped == 0 {
+    // A plan of no action (a restore that found every key already as at
+    // T) needs no apply to be verified.
+    if s.done + s.failed + s.skipped == 0 && info.actions > 0 {
         return Err(CliError::Usage(format!(
             "plan {name} has not been applied ({} actions pending): there is nothing to verify yet\n  hint: `s3rewind apply {name}` first",
             thousands(info.actions)
@@ -28,7 +30,8 @@ pub async fn run(global: &GlobalArgs, args: VerifyArgs) -> Result<u8, CliError> 
         max_rps: None,
     };
     let (scan, s3) = super::apply::connect_for(global, &catalog, &info, pace).await?;
-    let keys = plan::show_plan(&catalog, &args.name)?.keys;
+    let shown_plan = plan::show_plan(&catalog, &args.name)?;
+    let keys = shown_plan.keys + shown_plan.already_keys();
     let checked = Arc::new(AtomicU64::new(0));
     let shown_checked = checked.clone();
     let ticker = Progress::start("verify", move || Reading {

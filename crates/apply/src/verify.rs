@@ -34,8 +34,14 @@ pub struct Verified {
 }
 
 /// Compares a key's entries now (newest first) with what it should show;
-/// `None` when it matches.
-pub fn compare(expected: &Intended, now: &[Entry]) -> Option<(String, String)> {
+/// `None` when it matches. A version meant to be on top may be another
+/// one holding its content, by the identities a restore plans by
+/// (`model::content`): `copies` are the key's done copies, from apply's journal.
+pub fn compare(
+    expected: &Intended,
+    now: &[Entry],
+    copies: &[(String, String)],
+) -> Option<(String, String)> {
     for v in &expected.gone {
         if let Some(e) = now.iter().find(|e| &e.version_id == v) {
             let what = if e.is_marker {
@@ -72,7 +78,13 @@ pub fn compare(expected: &Intended, now: &[Entry]) -> Option<(String, String)> {
         } => {
             let ok = match now.first() {
                 Some(e) if !e.is_marker => match version_id {
-                    Some(id) => &e.version_id == id,
+                    Some(id) => {
+                        model::content::same_by_journal(copies, id, &e.version_id)
+                            || model::content::same_by_etag(
+                                (*size, etag.as_deref()),
+                                (e.size, e.etag.as_deref()),
+                            )
+                    }
                     // A copy not recorded: its content. A multipart
                     // source's ETag is not the copy's, so size alone then.
                     None => {
@@ -125,13 +137,19 @@ pub async fn verify(
             .entries_of(target.bucket(), &names)
             .await
             .map_err(ApplyError::Verify)?;
+        // Copies onto the keys themselves; an --into plan's land elsewhere.
+        let copies = match target.into {
+            None => catalog.copies_made(&keys.iter().map(|k| k.key_id).collect::<Vec<_>>())?,
+            Some(_) => Default::default(),
+        };
         for ((_, name, key), now) in placed.iter().zip(listed) {
             out.keys += 1;
             let intended = match target.into {
                 None => key.intended(),
                 Some(_) => key.intended_elsewhere(),
             };
-            match compare(&intended, &now) {
+            let copies = copies.get(&key.key_id).map_or(&[][..], Vec::as_slice);
+            match compare(&intended, &now, copies) {
                 None => out.matching += 1,
                 Some((expected, found)) => out.mismatches.push(Mismatch {
                     key: name.clone().into_owned(),
@@ -201,10 +219,14 @@ mod tests {
         )
         .intended();
         assert_eq!(
-            compare(&done, &[now("copy", false, "e1"), now("bad", false, "e2")]),
+            compare(
+                &done,
+                &[now("copy", false, "e1"), now("bad", false, "e2")],
+                &[]
+            ),
             None
         );
-        let (want, found) = compare(&done, &[now("other", false, "e1")]).unwrap();
+        let (want, found) = compare(&done, &[now("other", false, "e1")], &[]).unwrap();
         assert!(
             want.contains("copy") && found.contains("other"),
             "{want} / {found}"
@@ -215,9 +237,9 @@ mod tests {
             vec![action(ActionKind::CopyVersion, Some("good"), None)],
         )
         .intended();
-        assert_eq!(compare(&pending, &[now("x", false, "e1")]), None);
-        assert!(compare(&pending, &[now("bad", false, "e2")]).is_some());
-        assert!(compare(&pending, &[now("m", true, "")]).is_some());
+        assert_eq!(compare(&pending, &[now("x", false, "e1")], &[]), None);
+        assert!(compare(&pending, &[now("bad", false, "e2")], &[]).is_some());
+        assert!(compare(&pending, &[now("m", true, "")], &[]).is_some());
     }
 
     #[test]
@@ -236,9 +258,13 @@ mod tests {
                 size: Some(3)
             }
         );
-        assert_eq!(compare(&undelete, &[now("v1", false, "e1")]), None);
-        let (_, found) =
-            compare(&undelete, &[now("m1", true, ""), now("v1", false, "e1")]).unwrap();
+        assert_eq!(compare(&undelete, &[now("v1", false, "e1")], &[]), None);
+        let (_, found) = compare(
+            &undelete,
+            &[now("m1", true, ""), now("v1", false, "e1")],
+            &[],
+        )
+        .unwrap();
         assert!(found.contains("still there"), "{found}");
 
         let hide = key(
@@ -248,10 +274,10 @@ mod tests {
         .intended();
         assert_eq!(hide.top, Top::Deleted);
         assert_eq!(
-            compare(&hide, &[now("m", true, ""), now("v1", false, "e1")]),
+            compare(&hide, &[now("m", true, ""), now("v1", false, "e1")], &[]),
             None
         );
-        assert_eq!(compare(&hide, &[]), None);
-        assert!(compare(&hide, &[now("v1", false, "e1")]).is_some());
+        assert_eq!(compare(&hide, &[], &[]), None);
+        assert!(compare(&hide, &[now("v1", false, "e1")], &[]).is_some());
     }
 }

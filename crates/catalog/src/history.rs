@@ -18,6 +18,8 @@ pub struct HistoryRow {
     pub size: Option<i64>,
     /// `STANDARD`, `GLACIER`, …; `None` for delete markers.
     pub storage_class: Option<String>,
+    /// As S3 writes it (hex MD5, or `<md5>-<parts>`), without quotes.
+    pub etag: Option<String>,
     /// Whether the `--where` expression holds for this entry (true without one).
     pub selected: bool,
 }
@@ -96,7 +98,7 @@ fn rows_of<'s>(rows: &'s mut rusqlite::Rows<'_>) -> Result<Option<&'s rusqlite::
 /// `--where` expression, checked to be one read-only expression.
 const HISTORY_HEAD: &str = "SELECT h.key_id AS key_id, h.key AS key, h.seq AS seq, \
      h.version_id AS version_id, h.is_marker AS is_marker, h.last_modified_unix AS mtime, \
-     h.size AS size, h.storage_class AS storage_class, ";
+     h.size AS size, h.storage_class AS storage_class, h.etag AS etag, ";
 const HISTORY_TAIL: &str = " AS selected FROM key_history h ORDER BY h.key_id, h.seq";
 
 /// Where each column of the history query is, found once by name.
@@ -109,6 +111,7 @@ struct Columns {
     mtime: usize,
     size: usize,
     storage_class: usize,
+    etag: usize,
     selected: usize,
 }
 
@@ -122,14 +125,11 @@ impl Columns {
         into.is_marker = r.get(self.is_marker)?;
         into.mtime = r.get(self.mtime)?;
         into.size = r.get(self.size)?;
-        match r.get_ref(self.storage_class)?.as_str_or_null()? {
-            Some(class) => {
-                let slot = into.storage_class.get_or_insert_with(String::new);
-                slot.clear();
-                slot.push_str(class);
-            }
-            None => into.storage_class = None,
-        }
+        reuse(
+            &mut into.storage_class,
+            r.get_ref(self.storage_class)?.as_str_or_null()?,
+        );
+        reuse(&mut into.etag, r.get_ref(self.etag)?.as_str_or_null()?);
         into.selected = r.get(self.selected)?;
         Ok(())
     }
@@ -145,8 +145,21 @@ impl Columns {
             mtime: at("mtime")?,
             size: at("size")?,
             storage_class: at("storage_class")?,
+            etag: at("etag")?,
             selected: at("selected")?,
         })
+    }
+}
+
+/// `text` kept in `slot`, reusing its allocation.
+fn reuse(slot: &mut Option<String>, text: Option<&str>) {
+    match text {
+        Some(text) => {
+            let s = slot.get_or_insert_with(String::new);
+            s.clear();
+            s.push_str(text);
+        }
+        None => *slot = None,
     }
 }
 

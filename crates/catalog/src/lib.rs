@@ -37,6 +37,8 @@
 //!   and what done actions changed written into `entries`.
 //! - `changes`: revisions of the catalog after the scan (apply runs, keys
 //!   listed again), and which plans they made stale.
+//! - `journal`: apply's done copies read back: which versions of a key
+//!   hold the same bytes.
 //! - `outcomes`: a plan's keys with their scanned history and the plan's actions, for verify.
 //! - `rescan`: a plan's keys listed again, their entries brought up to date;
 //!   a report's keys whose entries tie on time, listed before its ingest ends.
@@ -50,6 +52,7 @@ mod hazards;
 mod history;
 mod insert;
 mod inventory;
+mod journal;
 mod lock;
 mod outcomes;
 pub mod plans;
@@ -70,6 +73,7 @@ pub use files::{companions, readable_by_others, remove, work_dir};
 pub use hazards::{ActionRef, NeededVersion};
 pub use history::{HistoryRow, KeyHistory};
 pub use inventory::{IngestStart, PrefixListing, ReportRows, Settled, Source};
+pub use journal::Copies;
 pub use lock::WorkLock;
 pub use outcomes::{Intended, KeyAction, PlannedKey, SeenEntry, Top};
 pub use scan_state::{Bounds, RangeState, ScanRecord, ScanTotals};

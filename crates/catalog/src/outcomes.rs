@@ -33,7 +33,8 @@ pub struct KeyAction {
     pub expected_latest: Option<String>,
 }
 
-/// A key the plan acts on.
+/// A key the plan acts on, or one a restore found already as at T (no
+/// actions: it must still show what it showed when the plan was made).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PlannedKey {
     pub key_id: i64,
@@ -149,9 +150,13 @@ impl Catalog {
     /// Up to `limit` of the plan's keys whose key id is above `after`, in
     /// key id order (the scan's listing order).
     pub fn planned_keys(&self, plan_id: i64, after: i64, limit: usize) -> Result<Vec<PlannedKey>> {
+        // Its keys with actions, and those a restore found already as at
+        // T (migration 0013): verify checks those too.
         let mut ids = self.conn.prepare_cached(
-            "SELECT DISTINCT key_id FROM actions INDEXED BY actions_by_key \
-             WHERE plan_id = ?1 AND key_id > ?2 ORDER BY key_id LIMIT ?3",
+            "SELECT key_id FROM actions INDEXED BY actions_by_key \
+             WHERE plan_id = ?1 AND key_id > ?2 \
+             UNION SELECT key_id FROM already WHERE plan_id = ?1 AND key_id > ?2 \
+             ORDER BY key_id LIMIT ?3",
         )?;
         let key_ids: Vec<i64> = ids
             .query_map(params![plan_id, after, limit as i64], |r| r.get(0))?

@@ -38,10 +38,25 @@ pub struct NewAction<'a> {
     pub expected_latest: Option<&'a str>,
 }
 
+/// A key a restore finds already holding the content of the version it
+/// would copy back (the `already` table, migration 0013): no action.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlreadyKey<'a> {
+    pub key: &'a str,
+    pub key_id: i64,
+    /// The version to restore.
+    pub version_id: &'a str,
+    /// The key's newest version, which holds its content.
+    pub newest_version_id: &'a str,
+    pub known_by: model::content::KnownBy,
+    pub why: String,
+}
+
 /// Inserts a plan's actions, numbering them 1, 2, 3, … (apply hands out
-/// blocks of ids by range).
+/// blocks of ids by range), and the keys it leaves alone as already done.
 pub struct PlanWriter<'c> {
     insert: rusqlite::CachedStatement<'c>,
+    insert_already: rusqlite::CachedStatement<'c>,
     plan_id: i64,
     actions: i64,
 }
@@ -61,6 +76,19 @@ impl PlanWriter<'_> {
             a.storage_class,
             a.why,
             a.expected_latest,
+        ])?;
+        Ok(())
+    }
+
+    pub fn push_already(&mut self, a: &AlreadyKey<'_>) -> Result<()> {
+        self.insert_already.execute(params![
+            self.plan_id,
+            a.key_id,
+            a.key,
+            a.version_id,
+            a.newest_version_id,
+            a.known_by.as_str(),
+            a.why,
         ])?;
         Ok(())
     }
@@ -177,6 +205,9 @@ pub struct PlanFigures {
     pub large_copy_sizes: Vec<u64>,
     /// The first actions, as (column, value) of `plan_review`.
     pub sample: Vec<Vec<(String, String)>>,
+    /// Keys left alone as already holding the content to restore, by how
+    /// that was known.
+    pub already: Vec<(model::content::KnownBy, u64)>,
 }
 
 /// One row of a person's `plan sql` query, resolved against the catalog.
@@ -228,6 +259,12 @@ impl Catalog {
                     "INSERT INTO actions (plan_id, id, kind, key, key_id, version_id, seq, size, \
                      storage_class, why, expected_latest) \
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                )
+                .map_err(CatalogError::from)?,
+            insert_already: tx
+                .prepare_cached(
+                    "INSERT INTO already (plan_id, key_id, key, version_id, newest_version_id, \
+                     known_by, why) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 )
                 .map_err(CatalogError::from)?,
             plan_id: tx.last_insert_rowid(),
@@ -443,10 +480,20 @@ impl Catalog {
             [plan_id],
             |r| r.get(0),
         )?;
+        let already = self
+            .conn
+            .prepare("SELECT known_by, count(*) FROM already WHERE plan_id = ?1 GROUP BY 1 ORDER BY 1 DESC")?
+            .query_map([plan_id], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? as u64)))?
+            .filter_map(|r| match r {
+                Ok((by, n)) => model::content::KnownBy::parse(&by).map(|by| Ok((by, n))),
+                Err(e) => Some(Err(e)),
+            })
+            .collect::<Result<_, _>>()?;
         let mut sample = Vec::new();
         let mut stmt = self.conn.prepare(
             "SELECT id, action, key, version_id, version_last_modified, size, why, status
-             FROM plan_review WHERE plan = (SELECT name FROM plans WHERE id = ?1) ORDER BY id LIMIT ?2",
+             FROM plan_review WHERE plan = (SELECT name FROM plans WHERE id = ?1) AND id IS NOT NULL
+             ORDER BY id LIMIT ?2",
         )?;
         let names: Vec<String> = stmt.column_names().iter().map(|s| s.to_string()).collect();
         let mut rows = stmt.query(params![plan_id, sample_rows as i64])?;
@@ -462,6 +509,7 @@ impl Catalog {
             keys: keys as u64,
             large_copy_sizes,
             sample,
+            already,
         })
     }
 
@@ -469,6 +517,7 @@ impl Catalog {
     pub fn drop_plan(&mut self, plan_id: i64) -> Result<()> {
         let tx = self.conn.transaction()?;
         tx.execute("DELETE FROM actions WHERE plan_id = ?1", [plan_id])?;
+        tx.execute("DELETE FROM already WHERE plan_id = ?1", [plan_id])?;
         tx.execute("DELETE FROM plans WHERE id = ?1", [plan_id])?;
         tx.commit()?;
         Ok(())

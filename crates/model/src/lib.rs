@@ -17,6 +17,8 @@
 //! - `action`: [`ActionKind`], the four things a plan can ask of S3, and
 //!   [`Attribution`], how a version is known to be an action's.
 //! - [`bucket`]: a bucket's configuration and one version's lock and archive state.
+//! - [`content`]: when two versions of a key hold the same bytes (apply's
+//!   journal, or size and a single-part ETag).
 //! - `location`: [`Location`] and [`Versioning`].
 //! - `keys`: [`encode_key`] for `x-amz-copy-source` and Batch Operations
 //!   manifests, and [`xml_safe`] for the keys an XML request can carry.
@@ -25,6 +27,7 @@
 
 mod action;
 pub mod bucket;
+pub mod content;
 mod entry;
 mod keys;
 pub mod limits;

@@ -12,12 +12,15 @@
 //! - [`rules`]: restore, undelete and expire, one module each.
 //! - `user`: the checks on each row of `plan sql`.
 //! - `make`: [`create_plan`], the steps from request to stored plan.
+//! - `already`: copies back a restore needs no more (the key holds the
+//!   content already).
 //! - `report`: [`show_plan`], what a plan will do and cost.
 //! - `destination`: [`check_destination`], where `--into` may write.
 //! - [`export`]: a plan's actions as CSV, or as an S3 Batch Operations manifest.
 //! - [`timeline`]: writes over time, their bursts, and the time to restore to.
 //! - [`undo`]: the inverse of an applied plan, from what apply recorded.
 
+mod already;
 mod destination;
 pub mod export;
 mod make;

@@ -31,6 +31,9 @@ pub struct Created {
     pub unrecoverable_sample: Vec<String>,
     /// Undo: versions the undone plan deleted for good.
     pub irreversible: u64,
+    /// Restore: keys whose newest version already holds the content of
+    /// the version of T (no copy planned; the `already` table).
+    pub already: u64,
     /// Built-in rules with `--where`: keys whose newest entry it selected
     /// (restore and undelete judge a key by it).
     pub selected_keys: u64,
@@ -76,6 +79,7 @@ pub fn create_plan(catalog: &Catalog, request: &PlanRequest<'_>) -> Result<Creat
         unrecoverable: 0,
         unrecoverable_sample: Vec::new(),
         irreversible: 0,
+        already: 0,
         selected_keys: 0,
         elapsed: Duration::ZERO,
     };
@@ -165,6 +169,18 @@ fn fill_from_rule(
     writer: &mut PlanWriter<'_>,
     created: &mut Created,
 ) -> Result<(), PlanError> {
+    // A copy back onto the key itself needs none where the key already
+    // holds the content; apply's journal is read only if it has copies.
+    let copies_back = match rule {
+        Rule::Restore {
+            to,
+            rollback: false,
+            into: None,
+            ..
+        } => Some(*to),
+        _ => None,
+    };
+    let journal = copies_back.is_some() && catalog.has_copies_made()?;
     catalog.for_each_key_history(where_expr, |key| {
         if key.entries.first().is_some_and(|e| e.selected) {
             created.selected_keys += 1;
@@ -177,6 +193,13 @@ fn fill_from_rule(
             }
         }
         for action in &decided.actions {
+            if let Some(to) = copies_back {
+                if let Some(already) = crate::already::holds(catalog, journal, key, action, to)? {
+                    writer.push_already(&already)?;
+                    created.already += 1;
+                    continue;
+                }
+            }
             writer.push(action)?;
         }
         Ok::<_, PlanError>(())

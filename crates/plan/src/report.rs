@@ -23,6 +23,16 @@ pub struct PlanReport {
     /// Where its copies land when not on the scanned keys (`--into`), and
     /// the scanned base its keys are mapped from.
     pub into: Option<(model::Destination, String)>,
+    /// Restore: keys left alone because their newest version already
+    /// holds the content of the version of T, by how that was known.
+    pub already: Vec<(model::content::KnownBy, u64)>,
+}
+
+impl PlanReport {
+    /// Keys already as at T.
+    pub fn already_keys(&self) -> u64 {
+        self.already.iter().map(|(_, n)| n).sum()
+    }
 }
 
 impl PlanReport {
@@ -81,6 +91,7 @@ pub fn show_plan(catalog: &Catalog, name: &str) -> Result<PlanReport, PlanError>
         estimate,
         sample: figures.sample,
         into,
+        already: figures.already,
     };
     // The sample shows where each action lands too.
     if report.into.is_some() {
