@@ -6,6 +6,7 @@
 //! The state is the plan's intent, whatever became of its actions: a key
 //! whose action failed or was skipped does not match, which is the point.
 
+use model::content::single_part_md5;
 use model::Entry;
 use s3io::S3;
 
@@ -81,8 +82,8 @@ pub fn compare(
                     Some(id) => {
                         model::content::same_by_journal(copies, id, &e.version_id)
                             || model::content::same_by_etag(
-                                (*size, etag.as_deref()),
-                                (e.size, e.etag.as_deref()),
+                                (*size, etag.as_deref().and_then(single_part_md5)),
+                                (e.size, e.etag.as_deref().and_then(single_part_md5)),
                             )
                     }
                     // A copy not recorded: its content. A multipart

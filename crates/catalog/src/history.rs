@@ -18,8 +18,8 @@ pub struct HistoryRow {
     pub size: Option<i64>,
     /// `STANDARD`, `GLACIER`, …; `None` for delete markers.
     pub storage_class: Option<String>,
-    /// As S3 writes it (hex MD5, or `<md5>-<parts>`), without quotes.
-    pub etag: Option<String>,
+    /// The ETag's 16 bytes when it is a single-part one (32 hex digits).
+    pub etag_md5: Option<[u8; 16]>,
     /// Whether the `--where` expression holds for this entry (true without one).
     pub selected: bool,
 }
@@ -94,12 +94,15 @@ fn rows_of<'s>(rows: &'s mut rusqlite::Rows<'_>) -> Result<Option<&'s rusqlite::
     rows.next().map_err(|e| user_sql::run_error("--where", &e))
 }
 
-/// Every entry in stored order; `selected` is spliced in between: the
-/// `--where` expression, checked to be one read-only expression.
+/// Every entry still there (`key_history`'s rows, read from `entry_history`
+/// for `etag_md5`) in stored order; `selected` is spliced in between: the
+/// `--where` expression, checked against `key_history` to be one read-only
+/// expression.
 const HISTORY_HEAD: &str = "SELECT h.key_id AS key_id, h.key AS key, h.seq AS seq, \
      h.version_id AS version_id, h.is_marker AS is_marker, h.last_modified_unix AS mtime, \
-     h.size AS size, h.storage_class AS storage_class, h.etag AS etag, ";
-const HISTORY_TAIL: &str = " AS selected FROM key_history h ORDER BY h.key_id, h.seq";
+     h.size AS size, h.storage_class AS storage_class, h.etag_md5 AS etag_md5, ";
+const HISTORY_TAIL: &str =
+    " AS selected FROM entry_history h WHERE h.removed_rev IS NULL ORDER BY h.key_id, h.seq";
 
 /// Where each column of the history query is, found once by name.
 struct Columns {
@@ -111,7 +114,7 @@ struct Columns {
     mtime: usize,
     size: usize,
     storage_class: usize,
-    etag: usize,
+    etag_md5: usize,
     selected: usize,
 }
 
@@ -125,11 +128,18 @@ impl Columns {
         into.is_marker = r.get(self.is_marker)?;
         into.mtime = r.get(self.mtime)?;
         into.size = r.get(self.size)?;
-        reuse(
-            &mut into.storage_class,
-            r.get_ref(self.storage_class)?.as_str_or_null()?,
-        );
-        reuse(&mut into.etag, r.get_ref(self.etag)?.as_str_or_null()?);
+        match r.get_ref(self.storage_class)?.as_str_or_null()? {
+            Some(class) => {
+                let slot = into.storage_class.get_or_insert_with(String::new);
+                slot.clear();
+                slot.push_str(class);
+            }
+            None => into.storage_class = None,
+        }
+        into.etag_md5 = r
+            .get_ref(self.etag_md5)?
+            .as_blob_or_null()?
+            .and_then(|b| b.try_into().ok());
         into.selected = r.get(self.selected)?;
         Ok(())
     }
@@ -145,21 +155,9 @@ impl Columns {
             mtime: at("mtime")?,
             size: at("size")?,
             storage_class: at("storage_class")?,
-            etag: at("etag")?,
+            etag_md5: at("etag_md5")?,
             selected: at("selected")?,
         })
-    }
-}
-
-/// `text` kept in `slot`, reusing its allocation.
-fn reuse(slot: &mut Option<String>, text: Option<&str>) {
-    match text {
-        Some(text) => {
-            let s = slot.get_or_insert_with(String::new);
-            s.clear();
-            s.push_str(text);
-        }
-        None => *slot = None,
     }
 }
 

@@ -45,14 +45,20 @@ impl KnownBy {
     }
 }
 
-/// The same size and the same single-part ETag (see the module's doc).
-pub fn same_by_etag(a: (Option<i64>, Option<&str>), b: (Option<i64>, Option<&str>)) -> bool {
-    let single = |e: Option<&str>| {
-        e.map(Etag::parse)
-            .filter(|e| e.parts.is_none())
-            .and_then(|e| e.md5)
-    };
-    a.0.is_some() && a.0 == b.0 && single(a.1).is_some() && single(a.1) == single(b.1)
+/// The 16 bytes of a single-part ETag (32 hex digits), the only kind
+/// compared (see the module's doc).
+pub fn single_part_md5(etag: &str) -> Option<[u8; 16]> {
+    let e = Etag::parse(etag);
+    e.parts.is_none().then_some(e.md5).flatten()
+}
+
+/// The same size and the same single-part ETag (see the module's doc):
+/// (size, [`single_part_md5`]) of each.
+pub fn same_by_etag(
+    a: (Option<i64>, Option<[u8; 16]>),
+    b: (Option<i64>, Option<[u8; 16]>),
+) -> bool {
+    a.0.is_some() && a.1.is_some() && a == b
 }
 
 /// Whether the copies `(source, result)` a key's journal records tie
@@ -84,8 +90,8 @@ pub fn same_by_journal(copies: &[(String, String)], a: &str, b: &str) -> bool {
 /// first (exact), then the ETag.
 pub fn known_same(
     copies: &[(String, String)],
-    wanted: (&str, Option<i64>, Option<&str>),
-    newest: (&str, Option<i64>, Option<&str>),
+    wanted: (&str, Option<i64>, Option<[u8; 16]>),
+    newest: (&str, Option<i64>, Option<[u8; 16]>),
 ) -> Option<KnownBy> {
     if same_by_journal(copies, wanted.0, newest.0) {
         return Some(KnownBy::Journal);
@@ -100,20 +106,23 @@ mod tests {
     const MD5: &str = "0123456789abcdef0123456789abcdef";
     const OTHER: &str = "fedcba9876543210fedcba9876543210";
 
+    fn md5(etag: &str) -> Option<[u8; 16]> {
+        single_part_md5(etag)
+    }
+
     #[test]
     fn the_same_single_part_etag_and_size_is_the_same_content() {
-        assert!(same_by_etag((Some(3), Some(MD5)), (Some(3), Some(MD5))));
-        // Another size, another ETag, a multipart ETag, no ETag: not known.
-        assert!(!same_by_etag((Some(3), Some(MD5)), (Some(4), Some(MD5))));
-        assert!(!same_by_etag((Some(3), Some(MD5)), (Some(3), Some(OTHER))));
-        let multipart = format!("{MD5}-2");
-        assert!(!same_by_etag(
-            (Some(3), Some(&multipart)),
-            (Some(3), Some(&multipart))
-        ));
+        assert!(same_by_etag((Some(3), md5(MD5)), (Some(3), md5(MD5))));
+        // Another size, another ETag, no size, no ETag: not known.
+        assert!(!same_by_etag((Some(3), md5(MD5)), (Some(4), md5(MD5))));
+        assert!(!same_by_etag((Some(3), md5(MD5)), (Some(3), md5(OTHER))));
+        assert!(!same_by_etag((None, md5(MD5)), (None, md5(MD5))));
         assert!(!same_by_etag((Some(3), None), (Some(3), None)));
-        assert!(!same_by_etag((None, Some(MD5)), (None, Some(MD5))));
-        assert!(!same_by_etag((Some(3), Some("x")), (Some(3), Some("x"))));
+        // A multipart ETag, or one that is no hex, is not compared.
+        assert_eq!(md5(&format!("{MD5}-2")), None);
+        assert_eq!(md5("not hex"), None);
+        // As the catalog stores them: only lower-case hex is bytes.
+        assert_eq!(md5(&MD5.to_uppercase()), None);
     }
 
     #[test]
@@ -131,17 +140,17 @@ mod tests {
         assert_eq!(
             known_same(
                 &copies,
-                ("v1", Some(3), Some(MD5)),
-                ("c2", Some(3), Some(OTHER))
+                ("v1", Some(3), md5(MD5)),
+                ("c2", Some(3), md5(OTHER))
             ),
             Some(KnownBy::Journal)
         );
         assert_eq!(
-            known_same(&[], ("v1", Some(3), Some(MD5)), ("x", Some(3), Some(MD5))),
+            known_same(&[], ("v1", Some(3), md5(MD5)), ("x", Some(3), md5(MD5))),
             Some(KnownBy::Etag)
         );
         assert_eq!(
-            known_same(&[], ("v1", Some(3), Some(MD5)), ("x", Some(3), Some(OTHER))),
+            known_same(&[], ("v1", Some(3), md5(MD5)), ("x", Some(3), md5(OTHER))),
             None
         );
     }

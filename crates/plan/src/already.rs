@@ -40,8 +40,8 @@ pub fn holds<'h>(
     };
     let Some(known_by) = known_same(
         &copies,
-        (wanted, source.size, source.etag.as_deref()),
-        (&newest.version_id, newest.size, newest.etag.as_deref()),
+        (wanted, source.size, source.etag_md5),
+        (&newest.version_id, newest.size, newest.etag_md5),
     ) else {
         return Ok(None);
     };

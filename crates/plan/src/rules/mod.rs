@@ -222,7 +222,7 @@ pub(crate) mod testing {
                     mtime,
                     size: (!marker).then_some(100),
                     storage_class: (!marker).then(|| "STANDARD".into()),
-                    etag: None,
+                    etag_md5: None,
                     selected: true,
                 })
                 .collect(),
