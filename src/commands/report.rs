@@ -290,6 +290,13 @@ fn render(
 
     // Hazards the catalog reveals.
     page.push_str("<section><h2>Before saying yes</h2><ul>");
+    if let Some(words) = super::plan::stale_words(&report.stale) {
+        let _ = write!(
+            page,
+            "<li class=\"warn\" data-figure=\"stale\"><strong>Stale:</strong> the plan was made from an older catalog: {}. Its actions were computed from what those keys held before.</li>",
+            h(&words)
+        );
+    }
     if scan.versioning != "Enabled" {
         let _ = write!(page, "<li class=\"warn\">Versioning was <strong>{}</strong> when the bucket was scanned: copies and delete markers would overwrite data instead of stacking new versions. Enable versioning first.</li>", h(&scan.versioning));
     }
