@@ -71,9 +71,7 @@ pub async fn run(global: &GlobalArgs, args: ApplyArgs) -> Result<u8, CliError> {
         Ok(pre) => pre,
         Err(refusal) => {
             if json {
-                let mut out = super::plan::report_json(&report);
-                let hazards = super::plan::hazards(&catalog, &report)?;
-                out["hazards"] = serde_json::to_value(&hazards).unwrap_or_default();
+                let mut out = super::plan::show_json(&catalog, &report)?;
                 out["refused"] = refusal.to_string().into();
                 println!("{out:#}");
             }
@@ -216,7 +214,7 @@ fn dry_run(
                 }));
             },
         )?;
-        let mut out = super::plan::report_json(report);
+        let mut out = super::plan::show_json(catalog, report)?;
         out["dry_run"] = true.into();
         if let Some(pre) = pre {
             out["guards"] = guards_json(&pre.guards);

@@ -364,14 +364,10 @@ fn list(catalog: &Catalog, json: bool) -> Result<u8, CliError> {
 
 fn show(catalog: &Catalog, name: &str, json: bool) -> Result<u8, CliError> {
     let report = plan::show_plan(catalog, name)?;
-    let hazards = hazards(catalog, &report)?;
     match json {
-        true => {
-            let mut out = report_json(&report);
-            out["hazards"] = serde_json::to_value(&hazards).unwrap_or_default();
-            println!("{out:#}");
-        }
+        true => println!("{:#}", show_json(catalog, &report)?),
         false => {
+            let hazards = hazards(catalog, &report)?;
             print_report(&report, true);
             if !hazards.is_empty() {
                 println!(
@@ -399,8 +395,19 @@ pub fn hazards(
     Ok(hazards)
 }
 
-/// `plan show --json`: the plan, its actions by kind, keys, cost and sample.
-pub fn report_json(report: &plan::PlanReport) -> serde_json::Value {
+/// `plan show --json`'s object, which `apply --json` prints too when it
+/// refuses a plan or only shows what it would do.
+pub fn show_json(
+    catalog: &Catalog,
+    report: &plan::PlanReport,
+) -> Result<serde_json::Value, CliError> {
+    let mut out = report_json(report);
+    out["hazards"] = serde_json::to_value(hazards(catalog, report)?).unwrap_or_default();
+    Ok(out)
+}
+
+/// The plan, its actions by kind, keys, cost and sample.
+fn report_json(report: &plan::PlanReport) -> serde_json::Value {
     let mut plan = plan_json(&report.info);
     let kinds: serde_json::Map<String, serde_json::Value> = report
         .kinds
