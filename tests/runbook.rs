@@ -695,3 +695,96 @@ fn apply_json_on_a_refused_plan_says_why_in_json() {
     assert!(out["hazards"].is_array(), "{out:#}");
     assert_eq!(out["stale"]["changes"][0]["plan"], "incident", "{out:#}");
 }
+
+/// Case 1 with a removed *version*: the plan deletes `k`'s noncurrent
+/// version, someone removes the version above it (so it is current
+/// again); `--verify` sees the newest entry is not the one the scan saw.
+#[test]
+fn verify_refuses_a_delete_when_the_version_above_it_was_removed_since_the_scan() {
+    let mut b = Bucket::new("rb-version", true);
+    b.put("k", b"old, kept by someone");
+    let top = b.put("k", b"newer");
+    b.put("other", b"stays");
+    let w = Workdir::new();
+    let c = w.catalog();
+    s3rewind_ok(&c, &["scan", &b.url()]);
+    wait_for_second_after(unix_now().as_secs());
+    s3rewind_ok(
+        &c,
+        &[
+            "plan",
+            "expire",
+            "--noncurrent-older-than",
+            "1s",
+            "--as-of",
+            "2030-01-01T00:00:00Z",
+            "--name",
+            "ex",
+        ],
+    );
+    let planned: String = catalog_scalar(&c, "SELECT group_concat(kind) FROM actions");
+    assert_eq!(planned, "delete_version");
+    // The newer version is removed: the old one is the key's only data now.
+    b.delete_version("k", &top);
+    let out = s3rewind_ok(&c, &["apply", "ex", "--yes", "--verify"]);
+    assert!(out.contains("0 done") && out.contains("1 drifted"), "{out}");
+    assert_eq!(b.get("k"), Some(b"old, kept by someone".to_vec()));
+    let found: String = catalog_scalar(
+        &c,
+        "SELECT error FROM plan_review WHERE plan = 'ex' AND key = 'k'",
+    );
+    assert!(
+        found.contains("changed after the scan") && found.contains(&top),
+        "{found}"
+    );
+}
+
+/// Case 1 on an endpoint that ignores conditions: the listing guard
+/// compares the key's newest entry exactly, so a delete marker removed
+/// since the scan (a bad version on top again) leaves the key alone.
+#[test]
+fn the_listing_guard_leaves_a_key_alone_whose_marker_was_removed_since_the_scan() {
+    let server = start_server(ServerKind::S3sim, &["--ignore-conditions"]);
+    let mut b = Bucket::on(&server, &unique_bucket("rb-listing"), true);
+    b.put("k", b"k at T");
+    b.put("j", b"j at T");
+    let t = mark_t();
+    b.put("k", b"k bad");
+    let marker = b.delete("k");
+    b.put("j", b"j bad");
+    let w = Workdir::new();
+    let c = w.catalog();
+    let endpoint = ["--endpoint-url", server.endpoint.as_str()];
+    let url = b.url();
+    let mut scan = vec!["scan", url.as_str()];
+    scan.extend(endpoint);
+    s3rewind_ok(&c, &scan);
+    s3rewind_ok(&c, &["plan", "restore", "--to", &t, "--name", "r"]);
+    // Someone removes the marker: the bad version is on top again, a
+    // version the scan knew, but not the entry it saw on top.
+    b.delete_version("k", &marker);
+    let mut apply = vec!["apply", "r", "--yes"];
+    apply.extend(endpoint);
+    let out = s3rewind_ok(&c, &apply);
+    assert!(
+        out.contains("guard: this endpoint ignores conditions on copies"),
+        "{out}"
+    );
+    let drifted: i64 = catalog_scalar(
+        &c,
+        "SELECT count(DISTINCT key) FROM plan_review WHERE plan = 'r' AND status = 'drifted'",
+    );
+    assert_eq!(drifted, 1, "{out}");
+    assert_eq!(b.get("k"), Some(b"k bad".to_vec()), "left alone");
+    assert_eq!(b.get("j"), Some(b"j at T".to_vec()), "restored");
+    let keys_copied: i64 = catalog_scalar(
+        &c,
+        "SELECT count(*) FROM plan_review WHERE plan = 'r' AND status = 'done' AND action = 'copy_version'",
+    );
+    assert_eq!(keys_copied, 1);
+    let error: String = catalog_scalar(
+        &c,
+        "SELECT error FROM plan_review WHERE plan = 'r' AND key = 'k' AND status = 'drifted' LIMIT 1",
+    );
+    assert!(error.contains("changed after the scan"), "{error}");
+}
