@@ -248,6 +248,39 @@ impl Progress {
     }
 }
 
+/// `s` as one POSIX shell word: in single quotes, each `'` written `'\''`;
+/// control characters (which a terminal would act on) as `$'\xNN'`.
+pub fn shell_quoted(s: &str) -> String {
+    let mut out = String::from("'");
+    for c in s.chars() {
+        match c {
+            '\'' => out.push_str("'\\''"),
+            c if c.is_control() => {
+                let mut buf = [0u8; 4];
+                out.push('\'');
+                for b in c.encode_utf8(&mut buf).bytes() {
+                    out.push_str(&format!("$'\\x{b:02x}'"));
+                }
+                out.push('\'');
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('\'');
+    out
+}
+
+/// `s` as one POSIX shell word, bare when it is made of characters no
+/// shell treats specially (`s3://b/img/`, `incident-2`), else quoted as
+/// [`shell_quoted`] does.
+pub fn shell_word(s: &str) -> Cow<'_, str> {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "_-./:@%+=,".contains(c);
+    match !s.is_empty() && s.chars().all(plain) {
+        true => Cow::Borrowed(s),
+        false => Cow::Owned(shell_quoted(s)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -980,3 +980,88 @@ fn restore_into_refuses_a_base_whose_keys_would_land_on_one_destination_key() {
     let plans: i64 = catalog_scalar(&c, "SELECT count(*) FROM plans");
     assert_eq!(plans, 0);
 }
+
+/// A base without a trailing slash restored into a folder: every copy
+/// lands at `x/NAME` (never `x//NAME`), and the report and `verify` name
+/// the destination and where each key lands.
+#[test]
+fn restore_into_from_a_base_without_a_slash_lands_in_the_folder_and_every_view_names_it() {
+    let mut b = Bucket::new("into-noslash-src", true);
+    let keys = ["hotels/0.jpg", "hotels/1.jpg", "hotels/deep/2.jpg"];
+    for k in keys {
+        b.put(k, format!("good {k}").as_bytes());
+    }
+    let t = mark_t();
+    for k in keys {
+        b.put(k, b"bad");
+    }
+    let other = Bucket::new("into-noslash-dst", true);
+    let w = Workdir::new();
+    let c = w.catalog();
+    s3rewind_ok(&c, &["scan", &format!("s3://{}/hotels", b.name)]);
+    let into = format!("s3://{}/x/", other.name);
+    s3rewind_ok(
+        &c,
+        &[
+            "plan", "restore", "--to", &t, "--into", &into, "--name", "aside",
+        ],
+    );
+    let shown: serde_json::Value =
+        serde_json::from_str(&s3rewind_ok(&c, &["plan", "show", "aside", "--json"])).expect("JSON");
+    assert_eq!(shown["into"], into.as_str(), "{shown:#}");
+    let lands: Vec<&str> = shown["sample"]
+        .as_array()
+        .expect("sample")
+        .iter()
+        .filter_map(|r| r["lands_at"].as_str())
+        .collect();
+    assert!(
+        lands.contains(&format!("s3://{}/x/0.jpg", other.name).as_str()),
+        "{shown:#}"
+    );
+    let html = w.path("aside.html");
+    s3rewind_ok(
+        &c,
+        &[
+            "report",
+            "aside",
+            "--out",
+            html.to_str().expect("utf-8 path"),
+        ],
+    );
+    let page = std::fs::read_to_string(&html).expect("report written");
+    assert!(page.contains(&format!(", into {into}</h1>")), "{page}");
+    assert!(page.contains("copied to where it lands"), "{page}");
+    assert!(
+        page.contains(&format!(
+            "<td data-column=\"lands_at\"><code>s3://{}/x/deep/2.jpg</code></td>",
+            other.name
+        )),
+        "{page}"
+    );
+    let before = b.listing();
+    s3rewind_ok(&c, &["apply", "aside", "--yes"]);
+    assert_eq!(b.listing(), before, "the scanned bucket is left as it was");
+    let landed: std::collections::BTreeSet<String> =
+        other.listing().into_iter().map(|e| e.0).collect();
+    let want: std::collections::BTreeSet<String> = ["x/0.jpg", "x/1.jpg", "x/deep/2.jpg"]
+        .map(String::from)
+        .into();
+    assert_eq!(landed, want);
+    for k in keys {
+        let there = format!("x/{}", k.trim_start_matches("hotels/"));
+        assert_eq!(
+            other.get(&there),
+            Some(format!("good {k}").into_bytes()),
+            "{there}"
+        );
+    }
+    let verified = s3rewind_ok(&c, &["verify", "aside"]);
+    assert!(
+        verified.contains(&format!(
+            "verified plan aside on {into} (restored into from s3://{}/hotels",
+            b.name
+        )) && verified.contains("3 of 3 keys as the plan meant"),
+        "{verified}"
+    );
+}

@@ -442,7 +442,14 @@ fn prefixes_listed_again_replace_the_reports_rows_and_status_says_where_each_cam
     );
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("come from the inventory report of"), "{err}");
-    assert!(err.contains("--rescan PREFIX"), "{err}");
+    // The hint names the scanned location and endpoint, not s3://BUCKET.
+    assert!(
+        err.contains(&format!(
+            "scan s3://{}/ --endpoint-url {} --rescan PREFIX",
+            b.name, server.endpoint
+        )),
+        "{err}"
+    );
 
     s3rewind_ok(
         &catalog,

@@ -418,9 +418,11 @@ fn json_everywhere_with_the_documented_fields() {
             "locked",
             "not_checked",
             "plan",
-            "requests"
+            "requests",
+            "stale"
         ]
     );
+    assert!(checked["stale"].is_null());
     assert_eq!(
         keys_of(&checked["checks"][0]),
         [

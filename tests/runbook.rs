@@ -468,3 +468,323 @@ fn what_s3rewind_suggests_or_says_of_a_plan_is_safe_to_act_on() {
         "{out}"
     );
 }
+
+/// A cleanup made before a restore is applied over the same keys: every
+/// place a plan is reviewed — `plan show`, `check` (text and JSON) and the
+/// HTML report — says it is stale and names the plan applied since.
+#[test]
+fn check_and_the_report_say_a_plan_is_stale_and_name_the_plan_applied_since() {
+    let mut b = Bucket::new("rb-stale-say", true);
+    let t = incident(&mut b, 4);
+    let w = Workdir::new();
+    let c = w.catalog();
+    s3rewind_ok(&c, &["scan", &b.url()]);
+    s3rewind_ok(&c, &["plan", "restore", "--to", &t, "--name", "incident"]);
+    wait_for_second_after(unix_now().as_secs());
+    s3rewind_ok(
+        &c,
+        &[
+            "plan",
+            "expire",
+            "--noncurrent-older-than",
+            "1s",
+            "--as-of",
+            "2030-01-01T00:00:00Z",
+            "--name",
+            "early",
+        ],
+    );
+    // Before the restore is applied, nothing is stale.
+    let json = |args: &[&str]| -> serde_json::Value {
+        let out = s3rewind(&c, args);
+        assert!(matches!(out.status.code(), Some(0 | 4)), "{out:?}");
+        serde_json::from_slice(&out.stdout).expect("one JSON object")
+    };
+    let checked = json(&["check", "--plan", "early", "--json"]);
+    assert!(checked["stale"].is_null(), "{checked:#}");
+    s3rewind_ok(&c, &["apply", "incident", "--yes"]);
+
+    let text =
+        String::from_utf8_lossy(&s3rewind(&c, &["check", "--plan", "early"]).stdout).into_owned();
+    assert!(
+        text.contains("stale") && text.contains("plan incident applied at"),
+        "{text}"
+    );
+    let checked = json(&["check", "--plan", "early", "--json"]);
+    let stale = &checked["stale"];
+    assert!(stale["keys"].as_u64().unwrap_or(0) > 0, "{checked:#}");
+    assert_eq!(stale["changes"][0]["kind"], "apply", "{checked:#}");
+    assert_eq!(stale["changes"][0]["plan"], "incident", "{checked:#}");
+    // The plan applied is not stale by its own apply.
+    let own = json(&["check", "--plan", "incident", "--json"]);
+    assert!(own["stale"].is_null(), "{own:#}");
+    // Without --plan there is no plan to be stale.
+    let bucket = json(&["check", "--json"]);
+    assert!(bucket["stale"].is_null(), "{bucket:#}");
+
+    let html = w.path("early.html");
+    s3rewind_ok(
+        &c,
+        &[
+            "report",
+            "early",
+            "--out",
+            html.to_str().expect("utf-8 path"),
+        ],
+    );
+    let page = std::fs::read_to_string(&html).expect("report written");
+    let at = page
+        .find("data-figure=\"stale\"")
+        .unwrap_or_else(|| panic!("no stale figure: {page}"));
+    let item = &page[at..at + page[at..].find("</li>").expect("its end")];
+    assert!(
+        item.contains("plan incident applied at") && item.contains("apply refuses it"),
+        "{item}"
+    );
+    let html = w.path("incident.html");
+    s3rewind_ok(
+        &c,
+        &[
+            "report",
+            "incident",
+            "--out",
+            html.to_str().expect("utf-8 path"),
+        ],
+    );
+    let page = std::fs::read_to_string(&html).expect("report written");
+    assert!(!page.contains("data-figure=\"stale\""));
+}
+
+/// Runs a command line s3rewind printed, as a shell would, with only the
+/// credentials in the environment: no catalog, no endpoint but what the
+/// line names.
+fn run_as_printed(line: &str) -> std::process::Output {
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_s3rewind"));
+    let path = format!(
+        "{}:{}",
+        bin.parent().expect("the binary's directory").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    std::process::Command::new("sh")
+        .arg("-c")
+        .arg(line)
+        .env_clear()
+        .env("PATH", path)
+        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run sh")
+}
+
+/// The command between the first pair of backquotes after `after`.
+fn quoted_command<'a>(text: &'a str, after: &str) -> &'a str {
+    let from = text
+        .find(after)
+        .unwrap_or_else(|| panic!("{after:?}: {text}"))
+        + after.len();
+    let rest = &text[from..];
+    let start = rest.find('`').expect("a command in backquotes") + 1;
+    let end = start + rest[start..].find('`').expect("its end");
+    &rest[start..end]
+}
+
+#[test]
+fn apply_s_drift_advice_names_a_command_that_runs_as_printed() {
+    let server = start_server(ServerKind::S3sim, &[]);
+    let mut b = Bucket::on(&server, &unique_bucket("rb-advice"), true);
+    let t = incident(&mut b, 4);
+    let w = Workdir::new();
+    // A catalog of its own path, a base and a plan name a shell would split.
+    let c = w.path("my catalog.db");
+    let endpoint = ["--endpoint-url", server.endpoint.as_str()];
+    let url = format!("{}/img/", b.url());
+    let mut scan = vec!["scan", url.as_str()];
+    scan.extend(endpoint);
+    s3rewind_ok(&c, &scan);
+    s3rewind_ok(
+        &c,
+        &["plan", "restore", "--to", &t, "--name", "big incident"],
+    );
+    b.put("img/000", b"written after the scan");
+    let mut apply = vec!["apply", "big incident", "--yes"];
+    apply.extend(endpoint);
+    let out = s3rewind_ok(&c, &apply);
+    assert!(out.contains("1 drifted"), "{out}");
+    let line = quoted_command(&out, "to plan them again:");
+    assert!(line.contains("--keys-of 'big incident'"), "{line}");
+    let revision: i64 = catalog_scalar(&c, "SELECT revision FROM scans");
+    let ran = run_as_printed(line);
+    assert!(
+        ran.status.success(),
+        "{line}: {}\n{}",
+        String::from_utf8_lossy(&ran.stdout),
+        String::from_utf8_lossy(&ran.stderr)
+    );
+    // It listed the plan's keys again into this catalog.
+    let after: i64 = catalog_scalar(&c, "SELECT revision FROM scans");
+    assert!(after > revision, "{revision} -> {after}");
+    let newest: i64 = catalog_scalar(
+        &c,
+        "SELECT size FROM key_history WHERE key = 'img/000' ORDER BY seq LIMIT 1",
+    );
+    assert_eq!(
+        newest, 22,
+        "the write after the scan is the key's newest entry now"
+    );
+    // verify's hint to apply an unapplied plan runs as printed too.
+    s3rewind_ok(&c, &["plan", "restore", "--to", &t, "--name", "it's new"]);
+    let err = s3rewind_err(&c, &["verify", "it's new"]);
+    let hint = quoted_command(&err, "hint:");
+    assert_eq!(hint, r"s3rewind apply 'it'\''s new'", "{err}");
+}
+
+/// `apply --json` on a plan it refuses prints `plan show`'s object with
+/// `refused` and `hazards`, and exits as without --json.
+#[test]
+fn apply_json_on_a_refused_plan_says_why_in_json() {
+    let mut b = Bucket::new("rb-refused-json", true);
+    let t = incident(&mut b, 4);
+    let w = Workdir::new();
+    let c = w.catalog();
+    s3rewind_ok(&c, &["scan", &b.url()]);
+    s3rewind_ok(&c, &["plan", "restore", "--to", &t, "--name", "incident"]);
+    wait_for_second_after(unix_now().as_secs());
+    s3rewind_ok(
+        &c,
+        &[
+            "plan",
+            "expire",
+            "--noncurrent-older-than",
+            "1s",
+            "--as-of",
+            "2030-01-01T00:00:00Z",
+            "--name",
+            "early",
+        ],
+    );
+    let refused = |name: &str, code: i32| -> serde_json::Value {
+        let out = s3rewind(&c, &["apply", name, "--yes", "--json"]);
+        assert_eq!(out.status.code(), Some(code), "{out:?}");
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+    };
+    // Blocked by check (versioning Suspended under a plan that writes): exit 4.
+    let listing = b.listing();
+    b.set_versioning(aws_sdk_s3::types::BucketVersioningStatus::Suspended);
+    let out = refused("incident", 4);
+    assert_eq!(out["name"], "incident");
+    let why = out["refused"].as_str().unwrap_or_default();
+    assert!(why.contains("blocked by versioning"), "{out:#}");
+    assert!(out["hazards"].is_array(), "{out:#}");
+    assert_eq!(b.listing(), listing, "nothing was sent");
+    b.set_versioning(aws_sdk_s3::types::BucketVersioningStatus::Enabled);
+    s3rewind_ok(&c, &["apply", "incident", "--yes"]);
+    // Stale: exit 1.
+    let out = refused("early", 1);
+    assert_eq!(out["name"], "early");
+    assert!(
+        out["refused"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("stale"),
+        "{out:#}"
+    );
+    assert!(out["hazards"].is_array(), "{out:#}");
+    assert_eq!(out["stale"]["changes"][0]["plan"], "incident", "{out:#}");
+}
+
+/// Case 1 with a removed *version*: the plan deletes `k`'s noncurrent
+/// version, someone removes the version above it (so it is current
+/// again); `--verify` sees the newest entry is not the one the scan saw.
+#[test]
+fn verify_refuses_a_delete_when_the_version_above_it_was_removed_since_the_scan() {
+    let mut b = Bucket::new("rb-version", true);
+    b.put("k", b"old, kept by someone");
+    let top = b.put("k", b"newer");
+    b.put("other", b"stays");
+    let w = Workdir::new();
+    let c = w.catalog();
+    s3rewind_ok(&c, &["scan", &b.url()]);
+    wait_for_second_after(unix_now().as_secs());
+    s3rewind_ok(
+        &c,
+        &[
+            "plan",
+            "expire",
+            "--noncurrent-older-than",
+            "1s",
+            "--as-of",
+            "2030-01-01T00:00:00Z",
+            "--name",
+            "ex",
+        ],
+    );
+    let planned: String = catalog_scalar(&c, "SELECT group_concat(kind) FROM actions");
+    assert_eq!(planned, "delete_version");
+    // The newer version is removed: the old one is the key's only data now.
+    b.delete_version("k", &top);
+    let out = s3rewind_ok(&c, &["apply", "ex", "--yes", "--verify"]);
+    assert!(out.contains("0 done") && out.contains("1 drifted"), "{out}");
+    assert_eq!(b.get("k"), Some(b"old, kept by someone".to_vec()));
+    let found: String = catalog_scalar(
+        &c,
+        "SELECT error FROM plan_review WHERE plan = 'ex' AND key = 'k'",
+    );
+    assert!(
+        found.contains("changed after the scan") && found.contains(&top),
+        "{found}"
+    );
+}
+
+/// Case 1 on an endpoint that ignores conditions: the listing guard
+/// compares the key's newest entry exactly, so a delete marker removed
+/// since the scan (a bad version on top again) leaves the key alone.
+#[test]
+fn the_listing_guard_leaves_a_key_alone_whose_marker_was_removed_since_the_scan() {
+    let server = start_server(ServerKind::S3sim, &["--ignore-conditions"]);
+    let mut b = Bucket::on(&server, &unique_bucket("rb-listing"), true);
+    b.put("k", b"k at T");
+    b.put("j", b"j at T");
+    let t = mark_t();
+    b.put("k", b"k bad");
+    let marker = b.delete("k");
+    b.put("j", b"j bad");
+    let w = Workdir::new();
+    let c = w.catalog();
+    let endpoint = ["--endpoint-url", server.endpoint.as_str()];
+    let url = b.url();
+    let mut scan = vec!["scan", url.as_str()];
+    scan.extend(endpoint);
+    s3rewind_ok(&c, &scan);
+    s3rewind_ok(&c, &["plan", "restore", "--to", &t, "--name", "r"]);
+    // Someone removes the marker: the bad version is on top again, a
+    // version the scan knew, but not the entry it saw on top.
+    b.delete_version("k", &marker);
+    let mut apply = vec!["apply", "r", "--yes"];
+    apply.extend(endpoint);
+    let out = s3rewind_ok(&c, &apply);
+    assert!(
+        out.contains("guard: this endpoint ignores conditions on copies"),
+        "{out}"
+    );
+    let drifted: i64 = catalog_scalar(
+        &c,
+        "SELECT count(DISTINCT key) FROM plan_review WHERE plan = 'r' AND status = 'drifted'",
+    );
+    assert_eq!(drifted, 1, "{out}");
+    assert_eq!(b.get("k"), Some(b"k bad".to_vec()), "left alone");
+    assert_eq!(b.get("j"), Some(b"j at T".to_vec()), "restored");
+    let keys_copied: i64 = catalog_scalar(
+        &c,
+        "SELECT count(*) FROM plan_review WHERE plan = 'r' AND status = 'done' AND action = 'copy_version'",
+    );
+    assert_eq!(keys_copied, 1);
+    let error: String = catalog_scalar(
+        &c,
+        "SELECT error FROM plan_review WHERE plan = 'r' AND key = 'k' AND status = 'drifted' LIMIT 1",
+    );
+    assert!(error.contains("changed after the scan"), "{error}");
+}

@@ -71,7 +71,7 @@ pub async fn run(global: &GlobalArgs, args: ApplyArgs) -> Result<u8, CliError> {
         Ok(pre) => pre,
         Err(refusal) => {
             if json {
-                let mut out = super::plan::report_json(&report);
+                let mut out = super::plan::show_json(&catalog, &report)?;
                 out["refused"] = refusal.to_string().into();
                 println!("{out:#}");
             }
@@ -164,7 +164,12 @@ pub async fn run(global: &GlobalArgs, args: ApplyArgs) -> Result<u8, CliError> {
         println!("{out:#}");
         return Ok(exit_code(failed));
     }
-    print_summary(&catalog, &info.name, &summary)
+    let keys_of = super::scan_command(
+        global,
+        &pre.scan.location,
+        &format!("--keys-of {}", output::shell_word(&info.name)),
+    );
+    print_summary(&catalog, &info.name, &summary, &keys_of)
 }
 
 /// What the preflight found that a person should see before the question.
@@ -209,7 +214,7 @@ fn dry_run(
                 }));
             },
         )?;
-        let mut out = super::plan::report_json(report);
+        let mut out = super::plan::show_json(catalog, report)?;
         out["dry_run"] = true.into();
         if let Some(pre) = pre {
             out["guards"] = guards_json(&pre.guards);
@@ -245,6 +250,7 @@ fn print_summary(
     catalog: &Catalog,
     name: &str,
     summary: &apply::ApplySummary,
+    keys_of: &str,
 ) -> Result<u8, CliError> {
     let name = shown(name);
     let finished = summary.done
@@ -270,8 +276,9 @@ fn print_summary(
     if summary.drifted > 0 {
         println!(
             "drifted: {} actions were left alone because their key changed after the scan (see them: s3rewind sql \"SELECT key, expected_latest, error FROM plan_review WHERE plan = '{name}' AND status = 'drifted'\")\n  \
-             to plan them again: `s3rewind scan --keys-of {name}` lists the plan's keys again, then make a new plan (same rule, a new --name); this plan stays verifiable and undoable",
-            thousands(summary.drifted)
+             to plan them again: `{}` lists the plan's keys again, then make a new plan (same rule, a new --name); this plan stays verifiable and undoable",
+            thousands(summary.drifted),
+            output::shown_lines(keys_of)
         );
     }
     if summary.uncertain > 0 {

@@ -22,6 +22,9 @@ pub async fn run(global: &GlobalArgs, args: CheckArgs) -> Result<u8, CliError> {
         (None, Some(_)) => None,
         _ => Some(Catalog::open(&global.catalog).await?),
     };
+    // Whether the plan's keys changed after it was made (another plan
+    // applied on them, or listed again): apply refuses it then.
+    let mut stale = catalog::Staleness::default();
     let (bucket, s3, plan, scanned) = match (&catalog, &args.plan) {
         (Some(catalog), Some(name)) => {
             let info = plan::find_plan(catalog, name)?;
@@ -41,6 +44,7 @@ pub async fn run(global: &GlobalArgs, args: CheckArgs) -> Result<u8, CliError> {
                 name: info.name.clone(),
                 elsewhere: plan::destination_of(&info).is_some(),
             };
+            stale = catalog.staleness(info.id, false)?;
             (scan.location.bucket, s3, Some(plan), Some(scan.versioning))
         }
         (Some(catalog), None) => {
@@ -64,7 +68,7 @@ pub async fn run(global: &GlobalArgs, args: CheckArgs) -> Result<u8, CliError> {
     if let Some(catalog) = &catalog {
         report.checks.extend(super::report_gaps(catalog)?);
     }
-    print(&report, args.json.json);
+    print(&report, plan.is_some().then_some(&stale), args.json.json);
     Ok(exit_code(&report))
 }
 
@@ -83,9 +87,11 @@ fn exit_code(report: &Report) -> u8 {
     }
 }
 
-fn print(report: &Report, json: bool) {
+/// `stale`: the plan's staleness, when a plan is checked.
+fn print(report: &Report, stale: Option<&catalog::Staleness>, json: bool) {
     if json {
         let mut out = serde_json::to_value(report).unwrap_or_default();
+        out["stale"] = stale.map_or(serde_json::Value::Null, super::plan::stale_json);
         out["blocked"] = report.checks.iter().any(|f| f.level == Level::Block).into();
         out["not_checked"] = report
             .not_checked()
@@ -105,6 +111,12 @@ fn print(report: &Report, json: bool) {
             .map(|p| format!(" for plan {}", shown(p)))
             .unwrap_or_default()
     );
+    if let Some(words) = stale.and_then(super::plan::stale_words) {
+        println!(
+            "stale: the plan was made from an older catalog: {}",
+            shown(&words)
+        );
+    }
     for f in &report.checks {
         print_finding(f);
     }

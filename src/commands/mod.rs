@@ -103,6 +103,27 @@ fn time_window(
     Ok((since, until))
 }
 
+/// `s3rewind scan` of the catalog's scanned location, then `rest`, as a
+/// command line that runs as printed: the location, the catalog when it is
+/// not the default one and the endpoint the scan listed, each one shell word.
+fn scan_command(global: &GlobalArgs, location: &model::Location, rest: &str) -> String {
+    use crate::output::shell_word;
+    let mut command = String::from("s3rewind");
+    if global.catalog != std::path::Path::new("./s3rewind.db") {
+        command.push_str(" --catalog ");
+        command.push_str(&shell_word(&global.catalog.to_string_lossy()));
+    }
+    command.push_str(" scan ");
+    command.push_str(&shell_word(&location.url()));
+    if let Some(endpoint) = &location.endpoint {
+        command.push_str(" --endpoint-url ");
+        command.push_str(&shell_word(endpoint));
+    }
+    command.push(' ');
+    command.push_str(rest);
+    command
+}
+
 fn client_options(global: &GlobalArgs, pace: s3io::Pace) -> s3io::ClientOptions {
     s3io::ClientOptions {
         endpoint_url: global.endpoint_url.clone(),

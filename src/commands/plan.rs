@@ -42,6 +42,7 @@ pub async fn run(global: &GlobalArgs, command: PlanCommand) -> Result<u8, CliErr
                 into,
             };
             create(
+                global,
                 &catalog,
                 PlanRequest {
                     name: a.name.name.as_deref(),
@@ -54,6 +55,7 @@ pub async fn run(global: &GlobalArgs, command: PlanCommand) -> Result<u8, CliErr
         PlanCommand::Undelete(a) => {
             let (since, until) = super::time_window(a.since.as_deref(), a.until.as_deref())?;
             create(
+                global,
                 &catalog,
                 PlanRequest {
                     name: a.name.name.as_deref(),
@@ -74,6 +76,7 @@ pub async fn run(global: &GlobalArgs, command: PlanCommand) -> Result<u8, CliErr
                 },
             };
             create(
+                global,
                 &catalog,
                 PlanRequest {
                     name: a.name.name.as_deref(),
@@ -92,6 +95,7 @@ pub async fn run(global: &GlobalArgs, command: PlanCommand) -> Result<u8, CliErr
                 (None, None) => unreachable!("clap requires one"),
             };
             create(
+                global,
                 &catalog,
                 PlanRequest {
                     name: Some(&a.name),
@@ -102,6 +106,7 @@ pub async fn run(global: &GlobalArgs, command: PlanCommand) -> Result<u8, CliErr
             )
         }
         PlanCommand::Undo { plan, name } => create(
+            global,
             &catalog,
             PlanRequest {
                 name: name.name.as_deref(),
@@ -159,7 +164,7 @@ pub async fn run(global: &GlobalArgs, command: PlanCommand) -> Result<u8, CliErr
 /// A warning when the rule looks at a time after the inventory report
 /// the catalog's entries came from: what happened since is not in them,
 /// but under the prefixes listed again.
-fn freshness_warning(catalog: &Catalog, rule: &Rule) -> Result<(), CliError> {
+fn freshness_warning(global: &GlobalArgs, catalog: &Catalog, rule: &Rule) -> Result<(), CliError> {
     let time = match rule {
         Rule::Restore { to, .. } => *to,
         Rule::Undelete { until, .. } => until.unwrap_or_else(model::time::now),
@@ -167,6 +172,10 @@ fn freshness_warning(catalog: &Catalog, rule: &Rule) -> Result<(), CliError> {
         _ => return Ok(()),
     };
     let sources = catalog.sources()?;
+    let rescan = match catalog.scan_record()? {
+        Some(scan) => super::scan_command(global, &scan.location, "--rescan PREFIX"),
+        None => "s3rewind scan s3://BUCKET --rescan PREFIX".into(),
+    };
     let listed: Vec<String> = sources
         .iter()
         .filter(|s| s.kind == "listing")
@@ -176,22 +185,27 @@ fn freshness_warning(catalog: &Catalog, rule: &Rule) -> Result<(), CliError> {
         let stale = parse_time(&s.as_of).is_ok_and(|at| at < time);
         if stale {
             eprintln!(
-                "warning: the catalog's entries come from the inventory report of {}, before the rule's time {}: writes and deletes since are not in them{}\n  hint: `s3rewind scan s3://BUCKET --rescan PREFIX` lists the prefixes the incident touched, then make the plan again",
+                "warning: the catalog's entries come from the inventory report of {}, before the rule's time {}: writes and deletes since are not in them{}\n  hint: `{}` lists the prefixes the incident touched (one --rescan each), then make the plan again",
                 s.as_of,
                 model::time::format_time(time),
                 if listed.is_empty() {
                     String::new()
                 } else {
                     format!(" (except under the prefixes listed since: {})", listed.join(", "))
-                }
+                },
+                crate::output::shown_lines(&rescan)
             );
         }
     }
     Ok(())
 }
 
-fn create(catalog: &Catalog, request: PlanRequest<'_>) -> Result<u8, CliError> {
-    freshness_warning(catalog, &request.rule)?;
+fn create(
+    global: &GlobalArgs,
+    catalog: &Catalog,
+    request: PlanRequest<'_>,
+) -> Result<u8, CliError> {
+    freshness_warning(global, catalog, &request.rule)?;
     let created = plan::create_plan(catalog, &request)?;
     let report = plan::show_plan(catalog, &created.name)?;
     let kinds: Vec<String> = report
@@ -353,16 +367,10 @@ fn list(catalog: &Catalog, json: bool) -> Result<u8, CliError> {
 
 fn show(catalog: &Catalog, name: &str, json: bool) -> Result<u8, CliError> {
     let report = plan::show_plan(catalog, name)?;
-    let scan = catalog.scan_record()?.ok_or(plan::PlanError::NoScan)?;
-    let mut hazards = check::catalog_hazards(catalog, report.info.id, &scan.versioning)?;
-    hazards.extend(super::report_gaps(catalog)?);
     match json {
-        true => {
-            let mut out = report_json(&report);
-            out["hazards"] = serde_json::to_value(&hazards).unwrap_or_default();
-            println!("{out:#}");
-        }
+        true => println!("{:#}", show_json(catalog, &report)?),
         false => {
+            let hazards = hazards(catalog, &report)?;
             print_report(&report, true);
             if !hazards.is_empty() {
                 println!(
@@ -378,8 +386,31 @@ fn show(catalog: &Catalog, name: &str, json: bool) -> Result<u8, CliError> {
     Ok(exit::OK)
 }
 
-/// `plan show --json`: the plan, its actions by kind, keys, cost and sample.
-pub fn report_json(report: &plan::PlanReport) -> serde_json::Value {
+/// What the catalog alone shows of a plan's hazards (`plan show`, and
+/// `apply --json` on a plan it refuses).
+pub fn hazards(
+    catalog: &Catalog,
+    report: &plan::PlanReport,
+) -> Result<Vec<check::Finding>, CliError> {
+    let scan = catalog.scan_record()?.ok_or(plan::PlanError::NoScan)?;
+    let mut hazards = check::catalog_hazards(catalog, report.info.id, &scan.versioning)?;
+    hazards.extend(super::report_gaps(catalog)?);
+    Ok(hazards)
+}
+
+/// `plan show --json`'s object, which `apply --json` prints too when it
+/// refuses a plan or only shows what it would do.
+pub fn show_json(
+    catalog: &Catalog,
+    report: &plan::PlanReport,
+) -> Result<serde_json::Value, CliError> {
+    let mut out = report_json(report);
+    out["hazards"] = serde_json::to_value(hazards(catalog, report)?).unwrap_or_default();
+    Ok(out)
+}
+
+/// The plan, its actions by kind, keys, cost and sample.
+fn report_json(report: &plan::PlanReport) -> serde_json::Value {
     let mut plan = plan_json(&report.info);
     let kinds: serde_json::Map<String, serde_json::Value> = report
         .kinds
@@ -416,16 +447,46 @@ pub fn report_json(report: &plan::PlanReport) -> serde_json::Value {
             .map(|(by, n)| (by.as_str().to_owned(), serde_json::json!(n)))
             .collect::<serde_json::Map<_, _>>(),
     });
-    plan["stale"] = match report.stale.is_stale() {
+    plan["stale"] = stale_json(&report.stale);
+    plan
+}
+
+/// A plan's staleness for `--json` (`plan show`, `check`): `null`, or its
+/// changed keys and the changes.
+pub fn stale_json(stale: &catalog::Staleness) -> serde_json::Value {
+    match stale.is_stale() {
         false => serde_json::Value::Null,
         true => serde_json::json!({
-            "keys": report.stale.keys,
-            "changes": report.stale.changes.iter().map(|c| serde_json::json!({
+            "keys": stale.keys,
+            "changes": stale.changes.iter().map(|c| serde_json::json!({
                 "revision": c.revision, "kind": c.kind, "plan": c.plan, "at": c.at,
             })).collect::<Vec<_>>(),
         }),
-    };
-    plan
+    }
+}
+
+/// A stale plan in words (`plan show`, `check`, the report): how many of
+/// its keys changed after it was made, and by what — the plans applied on
+/// them, or their keys listed again. `None` when it is not stale. Plan
+/// names are as given: escape the text for where it is shown.
+pub fn stale_words(stale: &catalog::Staleness) -> Option<String> {
+    if !stale.is_stale() {
+        return None;
+    }
+    let changes: Vec<String> = stale
+        .changes
+        .iter()
+        .map(|c| match &c.plan {
+            Some(p) if c.kind == "apply" => format!("plan {p} applied at {}", c.at),
+            Some(p) => format!("plan {p}'s keys listed again at {}", c.at),
+            None => format!("{} at {}", c.kind, c.at),
+        })
+        .collect();
+    Some(format!(
+        "{} of its keys changed after it was made ({}): apply refuses it; make it again",
+        thousands(stale.keys),
+        changes.join("; ")
+    ))
 }
 
 /// The keys a restore left alone as already holding the content of T.
@@ -496,22 +557,8 @@ pub fn print_report(report: &plan::PlanReport, sample: bool) {
             shown(undo)
         );
     }
-    if report.stale.is_stale() {
-        let changes: Vec<String> = report
-            .stale
-            .changes
-            .iter()
-            .map(|c| match &c.plan {
-                Some(p) if c.kind == "apply" => format!("plan {} applied at {}", shown(p), c.at),
-                Some(p) => format!("plan {}'s keys listed again at {}", shown(p), c.at),
-                None => format!("{} at {}", c.kind, c.at),
-            })
-            .collect();
-        println!(
-            "stale       {} of its keys changed after it was made ({}): apply refuses it; make it again",
-            thousands(report.stale.keys),
-            changes.join("; ")
-        );
+    if let Some(words) = stale_words(&report.stale) {
+        println!("stale       {}", shown(&words));
     }
     if let Some(k) = report
         .kinds

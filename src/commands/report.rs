@@ -300,6 +300,13 @@ fn render(
 
     // Hazards the catalog reveals.
     page.push_str("<section><h2>Before saying yes</h2><ul>");
+    if let Some(words) = super::plan::stale_words(&report.stale) {
+        let _ = write!(
+            page,
+            "<li class=\"warn\" data-figure=\"stale\"><strong>Stale:</strong> the plan was made from an older catalog: {}. Its actions were computed from what those keys held before.</li>",
+            h(&words)
+        );
+    }
     if scan.versioning != "Enabled" {
         let _ = write!(page, "<li class=\"warn\">Versioning was <strong>{}</strong> when the bucket was scanned: copies and delete markers would overwrite data instead of stacking new versions. Enable versioning first.</li>", h(&scan.versioning));
     }
@@ -357,20 +364,35 @@ fn render(
 
     // Sample.
     page.push_str("<section><h2>Some keys, now and after</h2>");
-    let _ = write!(page, "<table data-figure=\"sample\"><caption>The plan's first {SAMPLE} actions: the key's newest entry now, and what it is after the plan</caption><thead><tr><th scope=\"col\">key</th><th scope=\"col\">now</th><th scope=\"col\">after the plan</th></tr></thead><tbody>");
+    // A restore --into lands elsewhere: each row says where.
+    let (elsewhere, lands_column) = match &into {
+        Some(d) => (
+            format!(", which lands in {} (not on the key)", h(&d.to_string())),
+            "<th scope=\"col\">lands at</th>",
+        ),
+        None => (String::new(), ""),
+    };
+    let _ = write!(page, "<table data-figure=\"sample\"><caption>The plan's first {SAMPLE} actions: the key's newest entry now, and what it is after the plan{elsewhere}</caption><thead><tr><th scope=\"col\">key</th><th scope=\"col\">now</th><th scope=\"col\">after the plan</th>{lands_column}</tr></thead><tbody>");
     for row in &sample.rows {
         let text = |i: usize| user_sql::display(row[i].clone());
         let (version, when) = (text(3), text(4));
         let after = match text(2).as_str() {
+            "copy_version" if into.is_some() => {
+                format!("the version of {when} copied to where it lands")
+            }
             "copy_version" => format!("the version of {when} on top again (copied)"),
             "delete_marker" => format!("the delete marker of {when} removed"),
             "add_delete_marker" => "deleted (a delete marker on top)".to_owned(),
             "delete_version" => format!("version {version} of {when} deleted for good"),
             other => other.to_owned(),
         };
+        let lands = match report.lands_at(&text(0)) {
+            Some(at) => format!("<td data-column=\"lands_at\"><code>{}</code></td>", h(&at)),
+            None => String::new(),
+        };
         let _ = write!(
             page,
-            "<tr><td><code>{}</code></td><td>{}</td><td>{}</td></tr>",
+            "<tr><td><code>{}</code></td><td>{}</td><td>{}</td>{lands}</tr>",
             h(&text(0)),
             h(&text(1)),
             h(&after)

@@ -141,31 +141,9 @@ fn restore_command(quiet: i64, where_expr: Option<&str>) -> String {
     let mut command = format!("s3rewind plan restore --to {}", format_time(quiet));
     if let Some(w) = where_expr {
         command.push_str(" --where ");
-        command.push_str(&shell_quoted(w));
+        command.push_str(&crate::output::shell_quoted(w));
     }
     command
-}
-
-/// `s` as one POSIX shell word: in single quotes, each `'` written `'\''`;
-/// control characters (which a terminal would act on) as `$'\xNN'`.
-fn shell_quoted(s: &str) -> String {
-    let mut out = String::from("'");
-    for c in s.chars() {
-        match c {
-            '\'' => out.push_str("'\\''"),
-            c if c.is_control() => {
-                let mut buf = [0u8; 4];
-                out.push('\'');
-                for b in c.encode_utf8(&mut buf).bytes() {
-                    out.push_str(&format!("$'\\x{b:02x}'"));
-                }
-                out.push('\'');
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('\'');
-    out
 }
 
 /// A slot's size in words: "a minute", "15 minutes".

@@ -21,8 +21,9 @@ pub async fn run(global: &GlobalArgs, args: VerifyArgs) -> Result<u8, CliError> 
     // T) needs no apply to be verified.
     if s.done + s.failed + s.skipped == 0 && info.actions > 0 {
         return Err(CliError::Usage(format!(
-            "plan {name} has not been applied ({} actions pending): there is nothing to verify yet\n  hint: `s3rewind apply {name}` first",
-            thousands(info.actions)
+            "plan {name} has not been applied ({} actions pending): there is nothing to verify yet\n  hint: `s3rewind apply {}` first",
+            thousands(info.actions),
+            crate::output::shell_word(&info.name)
         )));
     }
     let pace = s3io::Pace {
