@@ -116,6 +116,7 @@ const PLAN_SHOW: &[(&str, Ty)] = &[
     ("sample", Arr),
     ("hazards", Arr),
     ("into", STR_OR_NULL),
+    ("already", Obj),
     ("stale", OBJ_OR_NULL),
 ];
 
@@ -322,6 +323,11 @@ fn every_documented_field_is_in_every_commands_json() {
         "{shown:#}"
     );
     assert!(!shown["sample"].as_array().expect("sample").is_empty());
+    fields(
+        "plan show.already",
+        &shown["already"],
+        &[("keys", Int), ("by", Obj)],
+    );
 
     // check, with and without a plan.
     let check_fields: &[(&str, Ty)] = &[
