@@ -380,26 +380,27 @@ fn the_runbook_followed_as_written_ends_with_the_bucket_as_at_t() {
     let verified = s3rewind(&c, &["verify", "incident"]);
     assert_eq!(verified.status.code(), Some(1));
     s3rewind_ok(&c, &["scan", &b.url(), "--keys-of", "incident"]);
-    // A new plan over the drifted key sees it as it is now (here the
+    // A new plan sees the keys as they are now: the drifted key needs its
+    // copy, the keys the restore already put back need nothing (here the
     // owners keep the newer write, so it is reviewed and dropped).
     s3rewind_ok(
         &c,
-        &[
-            "plan",
-            "restore",
-            "--to",
-            &to,
-            "--name",
-            "incident-2",
-            "--where",
-            "key = 'hotels/000.jpg'",
-        ],
+        &["plan", "restore", "--to", &to, "--name", "incident-2"],
     );
     let planned: String = catalog_scalar(
         &c,
-        "SELECT group_concat(action) FROM plan_review WHERE plan = 'incident-2'",
+        "SELECT group_concat(action || ' ' || key || ' ' || coalesce(matched_by, ''), ', ')
+         FROM (SELECT * FROM plan_review WHERE plan = 'incident-2' AND action <> 'already' ORDER BY key)",
     );
-    assert_eq!(planned, "copy_version");
+    assert_eq!(planned, "copy_version hotels/000.jpg ");
+    let already: i64 = catalog_scalar(
+        &c,
+        "SELECT count(*) FROM plan_review WHERE plan = 'incident-2' AND action = 'already' AND matched_by = 'journal'",
+    );
+    assert_eq!(
+        already, 9,
+        "the other overwritten keys, copied back by incident"
+    );
     s3rewind_ok(&c, &["plan", "drop", "incident-2", "--yes"]);
     // The applied plan stays verifiable and undoable after the re-listing.
     s3rewind_ok(&c, &["plan", "undo", "incident", "--name", "maybe-later"]);
