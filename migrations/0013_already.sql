@@ -53,8 +53,8 @@ FROM entries e JOIN keys k ON k.id = e.key_id;
 
 -- plan_review lists them too, as action 'already' with status 'already'
 -- and no id (no request is sent for them); matched_by says how they were
--- known and result_version_id names the version that already holds the
--- content.
+-- known and expected_latest names the version that already holds the
+-- content (result_version_id stays NULL: no request made a version).
 DROP VIEW plan_review;
 
 CREATE VIEW plan_review AS
@@ -83,7 +83,7 @@ SELECT p.name, NULL, 'already', r.key, r.version_id,
        (SELECT h.last_modified FROM entry_history h
         WHERE h.key_id = r.key_id AND h.version_id = r.version_id
         ORDER BY h.seq LIMIT 1),
-       NULL, NULL, r.why, 'already', NULL, r.newest_version_id, NULL,
+       NULL, NULL, r.why, 'already', NULL, NULL, NULL,
        r.newest_version_id, NULL, r.known_by
 FROM already r
 JOIN plans p ON p.id = r.plan_id;

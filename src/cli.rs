@@ -452,6 +452,13 @@ pub struct RestoreArgs {
     pub allow_before_data: bool,
     #[arg(long, value_enum, default_value_t = RestoreMode::Copy)]
     pub mode: RestoreMode,
+    /// Copy the version of TIME back even onto keys whose newest version
+    /// already holds its bytes (an earlier apply's copy of it, or the same
+    /// size and single-part ETag), which are otherwise left alone as
+    /// "already as at TIME": to bring back metadata, tags or an ACL that a
+    /// job changed without changing the bytes (a listing shows none of them).
+    #[arg(long)]
+    pub copy_same_content: bool,
     /// Restore elsewhere: copy each key's version of TIME to s3://OTHER[/PREFIX]
     /// (PREFIX replaces the scanned base in every key), leaving the bucket
     /// as it is — to inspect a rewind before doing it in place. Keys absent

@@ -49,6 +49,7 @@ pub async fn run(global: &GlobalArgs, command: PlanCommand) -> Result<u8, CliErr
                     rule,
                     where_expr: a.filter.where_expr.as_deref(),
                     allow_before_data: a.allow_before_data,
+                    copy_same_content: a.copy_same_content,
                 },
             )
         }
@@ -62,6 +63,7 @@ pub async fn run(global: &GlobalArgs, command: PlanCommand) -> Result<u8, CliErr
                     rule: Rule::Undelete { since, until },
                     where_expr: a.filter.where_expr.as_deref(),
                     allow_before_data: false,
+                    copy_same_content: false,
                 },
             )
         }
@@ -83,6 +85,7 @@ pub async fn run(global: &GlobalArgs, command: PlanCommand) -> Result<u8, CliErr
                     rule,
                     where_expr: a.filter.where_expr.as_deref(),
                     allow_before_data: false,
+                    copy_same_content: false,
                 },
             )
         }
@@ -102,6 +105,7 @@ pub async fn run(global: &GlobalArgs, command: PlanCommand) -> Result<u8, CliErr
                     rule: Rule::Sql { query },
                     where_expr: None,
                     allow_before_data: false,
+                    copy_same_content: false,
                 },
             )
         }
@@ -113,6 +117,7 @@ pub async fn run(global: &GlobalArgs, command: PlanCommand) -> Result<u8, CliErr
                 rule: Rule::Undo { of: plan },
                 where_expr: None,
                 allow_before_data: false,
+                copy_same_content: false,
             },
         ),
         PlanCommand::Resolve {
@@ -502,7 +507,7 @@ fn already_line(report: &plan::PlanReport) -> String {
         })
         .collect();
     format!(
-        "already     {} keys already as at T: their newest version holds the content to restore ({}), so no copy is planned (plan_review lists them as action 'already')",
+        "already     {} keys already as at T: their newest version holds the content to restore ({}), so no copy is planned (plan_review lists them as action 'already'); an ETag says nothing of metadata, tags or ACL: to bring those back too, make the plan again with --copy-same-content",
         thousands(report.already_keys()),
         by.join(", ")
     )

@@ -104,10 +104,14 @@ impl Catalog {
         }
         let revisions = crate::json_ids(&changes.iter().map(|c| c.revision).collect::<Vec<_>>());
         let keys: i64 = self.conn.query_row(
-            "SELECT count(DISTINCT a.key_id) FROM actions a INDEXED BY actions_by_key
-             WHERE a.plan_id = ?1
-               AND (NOT ?2 OR a.status IN ('pending', 'in_flight', 'restoring', 'uncertain', 'failed'))
-               AND EXISTS (SELECT 1 FROM entries e WHERE e.key_id = a.key_id
+            // A key the plan found already as at T (migration 0013) is
+            // judged too: changed since, it may need the copy it was spared.
+            "SELECT count(*) FROM (
+                 SELECT a.key_id AS key_id FROM actions a INDEXED BY actions_by_key
+                 WHERE a.plan_id = ?1
+                   AND (NOT ?2 OR a.status IN ('pending', 'in_flight', 'restoring', 'uncertain', 'failed'))
+                 UNION SELECT r.key_id FROM already r WHERE r.plan_id = ?1) k
+             WHERE EXISTS (SELECT 1 FROM entries e WHERE e.key_id = k.key_id
                            AND (e.added_rev IN (SELECT value FROM json_each(?3))
                                 OR e.removed_rev IN (SELECT value FROM json_each(?3))))",
             params![plan_id, remaining_only, revisions],

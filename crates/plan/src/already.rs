@@ -28,7 +28,10 @@ pub fn holds<'h>(
     let Some(source) = key.entries.iter().find(|e| e.version_id == wanted) else {
         return Ok(None);
     };
-    if newest.is_marker {
+    // Content in an archive class cannot be read until restored: the key
+    // is not as it was at T (a copy of V can be read at once).
+    let archived = |c: &Option<String>| c.as_deref().is_some_and(model::bucket::is_archive_class);
+    if newest.is_marker || archived(&newest.storage_class) {
         return Ok(None);
     }
     let copies = match journal {
@@ -38,11 +41,16 @@ pub fn holds<'h>(
             .unwrap_or_default(),
         false => Vec::new(),
     };
-    let Some(known_by) = known_same(
+    let known_by = known_same(
         &copies,
         (wanted, source.size, source.etag_md5),
         (&newest.version_id, newest.size, newest.etag_md5),
-    ) else {
+    );
+    // The same bytes written again in another storage class are not V as
+    // it was (what apply's copy keeps); an ETag says nothing of the class.
+    let Some(known_by) = known_by
+        .filter(|by| *by == KnownBy::Journal || newest.storage_class == source.storage_class)
+    else {
         return Ok(None);
     };
     let how = match known_by {

@@ -19,6 +19,8 @@ pub struct PlanRequest<'a> {
     pub where_expr: Option<&'a str>,
     /// Restore to a time before the oldest entry (every key hidden) on purpose.
     pub allow_before_data: bool,
+    /// Restore: copy back even where the key already holds the content.
+    pub copy_same_content: bool,
 }
 
 /// A plan just made.
@@ -56,6 +58,9 @@ pub fn create_plan(catalog: &Catalog, request: &PlanRequest<'_>) -> Result<Creat
     let name = choose_name(catalog, request)?;
     check_time(catalog, request)?;
     let mut parameters = request.rule.parameters(request.where_expr);
+    if request.copy_same_content {
+        parameters["copy_same_content"] = serde_json::json!(true);
+    }
     // The undo of a plan that acted elsewhere acts there too.
     let elsewhere = match &request.rule {
         Rule::Undo { of } => crate::find_plan(catalog, of)
@@ -93,7 +98,7 @@ pub fn create_plan(catalog: &Catalog, request: &PlanRequest<'_>) -> Result<Creat
             let id = undone.expect("checked above");
             fill_from_undo(catalog, id, of, elsewhere.is_some(), writer, &mut created)
         }
-        rule => fill_from_rule(catalog, rule, request.where_expr, writer, &mut created),
+        _ => fill_from_rule(catalog, request, writer, &mut created),
     })?;
     created.elapsed = started.elapsed();
     Ok(created)
@@ -164,11 +169,11 @@ fn check_time(catalog: &Catalog, request: &PlanRequest<'_>) -> Result<(), PlanEr
 /// A built-in rule, key by key.
 fn fill_from_rule(
     catalog: &Catalog,
-    rule: &Rule,
-    where_expr: Option<&str>,
+    request: &PlanRequest<'_>,
     writer: &mut PlanWriter<'_>,
     created: &mut Created,
 ) -> Result<(), PlanError> {
+    let (rule, where_expr) = (&request.rule, request.where_expr);
     // A copy back onto the key itself needs none where the key already
     // holds the content; apply's journal is read only if it has copies.
     let copies_back = match rule {
@@ -177,7 +182,7 @@ fn fill_from_rule(
             rollback: false,
             into: None,
             ..
-        } => Some(*to),
+        } if !request.copy_same_content => Some(*to),
         _ => None,
     };
     let journal = copies_back.is_some() && catalog.has_copies_made()?;
