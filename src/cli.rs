@@ -220,9 +220,13 @@ pub enum Command {
 pub struct ApplyArgs {
     /// The plan's name.
     pub name: String,
-    /// Requests in flight at most. Where S3 answers 503 SlowDown, that
-    /// prefix gets fewer, and more again as its answers come back clean.
-    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..=4096))]
+    /// Requests in flight at most: the upper bound of a limit that adapts,
+    /// starting at 64, growing while the round trip stays near its floor
+    /// and shrinking when answers slow down (a queue at S3, on the way, or
+    /// this machine's CPU) or fail; the progress line and the summary say
+    /// where it settled and why. Where S3 answers 503 SlowDown, that prefix
+    /// gets fewer, and more again as its answers come back clean.
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u16).range(1..=4096))]
     pub concurrency: u16,
     /// Action ids per block (a worker's unit of work and commit).
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
@@ -287,8 +291,9 @@ pub struct CheckArgs {
     /// Judge this plan's remaining actions too.
     #[arg(long, value_name = "NAME")]
     pub plan: Option<String>,
-    /// HeadObject requests in flight at most (per-object checks).
-    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..=4096))]
+    /// HeadObject requests in flight at most (per-object checks): the upper
+    /// bound of a limit that adapts to the round trip, as apply's does.
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u16).range(1..=4096))]
     pub concurrency: u16,
     #[command(flatten)]
     pub json: JsonArg,
@@ -688,8 +693,9 @@ pub struct ReportArgs {
 pub struct VerifyArgs {
     /// The plan's name.
     pub name: String,
-    /// ListObjectVersions requests in flight at most.
-    #[arg(long, default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..=4096))]
+    /// ListObjectVersions requests in flight at most: the upper bound of a
+    /// limit that adapts to the round trip, as apply's does.
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u16).range(1..=4096))]
     pub concurrency: u16,
     #[command(flatten)]
     pub json: JsonArg,

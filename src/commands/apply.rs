@@ -21,6 +21,7 @@ pub async fn run(global: &GlobalArgs, args: ApplyArgs) -> Result<u8, CliError> {
     let pace = s3io::Pace {
         concurrency: usize::from(args.concurrency),
         max_rps: args.max_rps,
+        adaptive: true,
     };
     let s3 = S3::connect(&super::client_options(global, pace)).await;
     let name = shown(&info.name);
@@ -103,7 +104,10 @@ pub async fn run(global: &GlobalArgs, args: ApplyArgs) -> Result<u8, CliError> {
     }
 
     let options = ApplyOptions {
-        workers: usize::from(args.concurrency),
+        // Blocks in the works at once: enough to keep the limit fed (a
+        // block offers up to --block-size writes), few enough that a kill
+        // leaves few claims to settle.
+        workers: usize::from(args.concurrency).min(64),
         block_size: i64::from(args.block_size),
         verify: args.verify,
         retry_failed: args.retry_failed,
@@ -118,6 +122,7 @@ pub async fn run(global: &GlobalArgs, args: ApplyArgs) -> Result<u8, CliError> {
     let started = Instant::now();
     let ticker = Progress::start("apply", move || {
         let shown = &progress_of;
+        let limit = paced.pacer().limit();
         let finished = shown.finished();
         let secs = started.elapsed().as_secs_f64().max(0.001);
         let rate = finished as f64 / secs;
@@ -126,13 +131,18 @@ pub async fn run(global: &GlobalArgs, args: ApplyArgs) -> Result<u8, CliError> {
             done: finished,
             total: remaining,
             message: format!(
-                "{}/s · {} done, {} failed, {} drifted, {} uncertain · {} in flight at most · ETA {}",
+                "{}/s · {} done, {} failed, {} drifted, {} uncertain · {} in flight at most ({}){} · ETA {}",
                 thousands(rate as u64),
                 thousands(shown.done.load(Ordering::Relaxed)),
                 thousands(shown.failed.load(Ordering::Relaxed)),
                 thousands(shown.drifted.load(Ordering::Relaxed)),
                 thousands(shown.uncertain.load(Ordering::Relaxed)),
-                paced.pacer().narrowest_window(),
+                limit.limit,
+                limit.bound.as_str(),
+                match paced.pacer().narrowest_window() {
+                    w if w < limit.limit => format!(", a throttled prefix {w}"),
+                    _ => String::new(),
+                },
                 if rate > 0.0 {
                     format!("{:.0}s", left as f64 / rate)
                 } else {
@@ -259,8 +269,9 @@ fn print_summary(
         + summary.drifted
         + summary.restoring
         + summary.uncertain;
+    let (settled, bound) = summary.limit.settled;
     println!(
-        "applied plan {name}: {} done, {} failed, {} skipped, {} drifted, {} uncertain, {} restoring in {:.1} s ({} actions/s); {} requests, {} retried, {} throttled",
+        "applied plan {name}: {} done, {} failed, {} skipped, {} drifted, {} uncertain, {} restoring in {:.1} s ({} actions/s); {} requests, {} retried, {} throttled; {} in flight at most ({}: {})",
         thousands(summary.done),
         thousands(summary.failed),
         thousands(summary.skipped),
@@ -272,6 +283,9 @@ fn print_summary(
         thousands(summary.requests),
         thousands(summary.retries),
         thousands(summary.throttled),
+        thousands(settled as u64),
+        bound.as_str(),
+        bound_words(bound, summary.limit.max),
     );
     if summary.drifted > 0 {
         println!(
@@ -366,10 +380,36 @@ fn summary_json(
             "requests": s.requests,
             "retries": s.retries,
             "throttled": s.throttled,
+            "concurrency": limit_json(&s.limit),
         })),
         "notes": pre.map(|p| p.notes.clone()).unwrap_or_default(),
         "failures_by_code": failures,
     }))
+}
+
+/// Why the limit on requests in flight is where it is, in words.
+pub fn bound_words(bound: s3io::limit::Bound, max: usize) -> String {
+    use s3io::limit::Bound;
+    match bound {
+        Bound::Growing => "still growing: the round trip stayed near its floor".into(),
+        Bound::Cap => format!("--concurrency {max} reached"),
+        Bound::Latency => "more in flight only made S3's answers slower".into(),
+        Bound::Cpu => "more in flight only queued on this machine's busy CPU".into(),
+        Bound::Errors => "S3 answered with errors".into(),
+        Bound::Demand => "fewer requests were waiting".into(),
+        Bound::Fixed => "fixed".into(),
+    }
+}
+
+/// The limit on requests in flight for `--json`: where it settled, why,
+/// the upper bound, and the round-trip floor it was judged by.
+pub fn limit_json(r: &s3io::limit::Reading) -> serde_json::Value {
+    serde_json::json!({
+        "limit": r.settled.0,
+        "bound": r.settled.1.as_str(),
+        "max": r.max,
+        "floor_ms": r.floor.map(|f| f.as_secs_f64() * 1000.0),
+    })
 }
 
 fn shown_owned(text: &str) -> String {

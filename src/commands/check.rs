@@ -12,6 +12,7 @@ pub async fn run(global: &GlobalArgs, args: CheckArgs) -> Result<u8, CliError> {
     let pace = s3io::Pace {
         concurrency: usize::from(args.concurrency),
         max_rps: None,
+        adaptive: true,
     };
     let given = args
         .bucket

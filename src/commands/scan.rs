@@ -32,6 +32,7 @@ pub async fn run(global: &GlobalArgs, args: ScanArgs) -> Result<u8, CliError> {
     let pace = s3io::Pace {
         concurrency: usize::from(args.concurrency),
         max_rps: None,
+        adaptive: false,
     };
     let s3 = S3::connect(&super::client_options(global, pace)).await;
     let location = Location {

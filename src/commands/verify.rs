@@ -29,6 +29,7 @@ pub async fn run(global: &GlobalArgs, args: VerifyArgs) -> Result<u8, CliError> 
     let pace = s3io::Pace {
         concurrency: usize::from(args.concurrency),
         max_rps: None,
+        adaptive: true,
     };
     let (scan, s3) = super::apply::connect_for(global, &catalog, &info, pace).await?;
     let shown_plan = plan::show_plan(&catalog, &args.name)?;

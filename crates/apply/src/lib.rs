@@ -235,6 +235,8 @@ pub struct ApplySummary {
     pub retries: u64,
     pub throttled: u64,
     pub elapsed: Duration,
+    /// The limit on requests in flight, and what held it (where it settled).
+    pub limit: s3io::limit::Reading,
 }
 
 struct Context<'a> {
@@ -375,6 +377,7 @@ pub async fn apply(
         retries: counters.retries() - retries,
         throttled: counters.throttled() - throttled,
         elapsed: started.elapsed(),
+        limit: s3.pacer().limit(),
     })
 }
 

@@ -23,6 +23,7 @@
 mod client;
 mod download;
 mod error;
+pub mod limit;
 mod listing;
 pub mod pacer;
 mod pager;

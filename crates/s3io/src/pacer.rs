@@ -5,7 +5,9 @@
 //!
 //! # When a request may go
 //!
-//! - At most `concurrency` requests are in flight (`--concurrency`).
+//! - At most a limit of requests are in flight: `--concurrency`, or for
+//!   apply, verify and check a limit that adapts to the round trip up to
+//!   it ([`limit`](crate::limit)).
 //! - Each *partition* — the top-level prefix of the key a request is about
 //!   (`hotels/`), or a listing's prefix — has a window of requests in
 //!   flight that adapts to throttling, so that a burst of 503 SlowDown on
@@ -13,8 +15,11 @@
 //!   prefix only. Once per round trip (when a window's worth of answers
 //!   has come back) the window shrinks by half the smoothed fraction of
 //!   throttled answers (DCTCP's rule: 100 % throttled halves it, a stray
-//!   503 costs a few percent), and each success grows it by 2/window (two
-//!   requests per round trip). So a steady few percent of 503s, which real
+//!   503 costs a few percent), and it grows by 5 % a round trip (see
+//!   [`growth`]); a round most of which was throttled cuts by all of it.
+//!   A throttled request keeps its place in the window while it backs
+//!   off, and once throttled a partition's attempts are paced too (see
+//!   `PrefixRate`). So a steady few percent of 503s, which real
 //!   S3 sends at its limits and which retries absorb, keeps the window
 //!   open, while a storm closes it within a few round trips.
 //! - With `--max-rps`, requests start at most that many times a second.
@@ -47,13 +52,14 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::Notify;
 
 use crate::error::{ErrorKind, S3Error};
+use crate::limit::{Answer, Limit, Reading};
 
 /// How a request may be repeated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,10 +80,19 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(50);
 const THROTTLED_BACKOFF_CAP: Duration = Duration::from_secs(5);
 const TRANSIENT_BACKOFF_CAP: Duration = Duration::from_secs(10);
 
-/// Window growth per round trip without throttling (requests).
-const GROWTH: f64 = 2.0;
+/// Window growth per round trip without throttling: 5 % of the window,
+/// at least a tenth of a request and at most two requests. Proportional,
+/// because a window that meets a fixed ceiling settles where its growth
+/// equals its cut, with a share of throttled answers about twice its
+/// growth per round (DCTCP): two requests a round were 25 % of a window
+/// of 8, and half the answers of a prefix at its ceiling were 503s.
+fn growth(size: f64) -> f64 {
+    (size * 0.05).clamp(0.1, 2.0)
+}
 /// Weight of the last round trip in the smoothed throttled fraction.
 const GAIN: f64 = 0.5;
+/// Answers a partition's round takes at least.
+const MIN_ROUND: usize = 8;
 /// Partitions tracked one by one; past this many, new ones share a window.
 const MAX_PARTITIONS: usize = 4096;
 
@@ -113,6 +128,9 @@ pub struct Pace {
     pub concurrency: usize,
     /// Requests started per second at most.
     pub max_rps: Option<f64>,
+    /// Whether the limit adapts to the round trip below `concurrency`
+    /// (see [`limit`](crate::limit)); else it is `concurrency`.
+    pub adaptive: bool,
 }
 
 impl Default for Pace {
@@ -120,17 +138,17 @@ impl Default for Pace {
         Pace {
             concurrency: 64,
             max_rps: None,
+            adaptive: false,
         }
     }
 }
 
 /// The call policy of one client (see the module documentation).
 pub struct Pacer {
-    cap: Semaphore,
+    limit: Limit,
     max: usize,
     windows: Mutex<HashMap<String, Arc<Window>>>,
     rate: Option<RateCap>,
-    in_flight: AtomicUsize,
     counters: Counters,
 }
 
@@ -138,11 +156,10 @@ impl Pacer {
     pub fn new(pace: Pace) -> Pacer {
         let max = pace.concurrency.max(1);
         Pacer {
-            cap: Semaphore::new(max),
+            limit: Limit::new(max, pace.adaptive),
             max,
             windows: Mutex::new(HashMap::new()),
             rate: pace.max_rps.map(RateCap::new),
-            in_flight: AtomicUsize::new(0),
             counters: Counters::default(),
         }
     }
@@ -151,14 +168,20 @@ impl Pacer {
         &self.counters
     }
 
-    /// Requests in flight at most.
+    /// Requests in flight at most (`--concurrency`: the adaptive limit's
+    /// upper bound).
     pub fn concurrency(&self) -> usize {
         self.max
     }
 
+    /// The limit on requests in flight as it stands, and what holds it there.
+    pub fn limit(&self) -> Reading {
+        self.limit.reading()
+    }
+
     /// Requests in flight right now.
     pub fn in_flight(&self) -> usize {
-        self.in_flight.load(Ordering::Relaxed)
+        self.limit.in_flight()
     }
 
     /// The window of `partition` (requests it may have in flight), for progress.
@@ -206,10 +229,18 @@ impl Pacer {
     {
         let window = self.partition(partition);
         let mut retries = 0;
+        // A throttled request keeps its place in the partition's window
+        // while it backs off: the window then counts the prefix's load as
+        // S3 sees it, and the attempts slow down by themselves as more of
+        // them back off (as a sender clocked by its acknowledgements does).
+        let mut held = None;
         loop {
+            let slot = match held.take() {
+                Some(slot) => slot,
+                None => window.acquire().await,
+            };
             let result = {
-                let _slot = window.acquire().await;
-                let _cap = self.cap.acquire().await.expect("never closed");
+                let _cap = self.paced(&window).await;
                 if let Some(rate) = &self.rate {
                     rate.wait().await;
                 }
@@ -217,9 +248,10 @@ impl Pacer {
                 if retries > 0 {
                     self.counters.retries.fetch_add(1, Ordering::Relaxed);
                 }
-                self.in_flight.fetch_add(1, Ordering::Relaxed);
+                window.sent();
+                let sent = Instant::now();
                 let result = Box::pin(attempt()).await;
-                self.in_flight.fetch_sub(1, Ordering::Relaxed);
+                let took = sent.elapsed();
                 let signal = match &result {
                     Ok(_) => Signal::Success,
                     Err(e) if e.kind == ErrorKind::Throttled => Signal::Throttled,
@@ -227,6 +259,11 @@ impl Pacer {
                 };
                 self.count(signal);
                 window.answered(signal);
+                self.limit.answered(match &result {
+                    Err(e) if e.kind == ErrorKind::Throttled => Answer::Throttled,
+                    Err(e) if e.kind == ErrorKind::Transient => Answer::Transient(took),
+                    _ => Answer::Answered(took),
+                });
                 if signal == Signal::Throttled {
                     tracing::debug!(partition, window = window.limit(), "throttled");
                 }
@@ -245,6 +282,10 @@ impl Pacer {
             };
             match self.retry_delay(&error, retries).filter(|_| retry_allowed) {
                 Some(delay) => {
+                    match error.kind {
+                        ErrorKind::Throttled => held = Some(slot),
+                        _ => drop(slot),
+                    }
                     retries += 1;
                     tracing::info!(
                         partition,
@@ -263,11 +304,40 @@ impl Pacer {
         }
     }
 
+    /// A place under the limit on all partitions, once the partition's
+    /// pace lets the attempt start. The pace is asked again once the place
+    /// is had: a request may wait there long, and its partition may have
+    /// been throttled meanwhile (the place is given back while it waits).
+    async fn paced(&self, window: &Window) -> crate::limit::Slot<'_> {
+        let mut reserved = window.reserve();
+        loop {
+            if let Some(at) = reserved {
+                tokio::time::sleep_until(at.into()).await;
+            }
+            let slot = self.limit.acquire().await;
+            if reserved.is_some() {
+                return slot;
+            }
+            match window.reserve() {
+                Some(at) if at > Instant::now() => {
+                    drop(slot);
+                    reserved = Some(at);
+                }
+                _ => return slot,
+            }
+        }
+    }
+
     /// A "slow down" for one part of an answer that succeeded as a whole
     /// (a key of a DeleteObjects request): the partition's window hears it.
     pub fn throttled_inside(&self, partition: &str) {
         self.count(Signal::Throttled);
-        self.partition(partition).answered(Signal::Throttled);
+        let window = self.partition(partition);
+        window
+            .state
+            .lock()
+            .expect("not poisoned")
+            .heard(Signal::Throttled);
     }
 
     fn count(&self, signal: Signal) {
@@ -310,8 +380,15 @@ struct WindowState {
     /// Answers and throttled answers since the window was last judged.
     answers: u32,
     throttled: u32,
+    /// Requests sent and not answered yet (the window's `in_flight` also
+    /// counts those waiting for the limit on all partitions, and those
+    /// backing off), and the most of them during the round.
+    sending: usize,
+    busiest: usize,
     /// Smoothed fraction of throttled answers.
     alpha: f64,
+    /// Once throttled, attempts are paced too.
+    pace: PrefixRate,
 }
 
 impl WindowState {
@@ -323,7 +400,10 @@ impl WindowState {
             in_flight: 0,
             answers: 0,
             throttled: 0,
+            sending: 0,
+            busiest: 0,
             alpha: 0.0,
+            pace: PrefixRate::new(),
         }
     }
 
@@ -331,23 +411,153 @@ impl WindowState {
         self.size as usize
     }
 
+    fn sent(&mut self) {
+        self.sending += 1;
+        self.busiest = self.busiest.max(self.sending);
+    }
+
+    /// An answer to a request it sent.
     fn answered(&mut self, signal: Signal) {
+        self.sending = self.sending.saturating_sub(1);
+        self.heard(signal);
+    }
+
+    /// An answer, or a part of one (a key of a DeleteObjects request).
+    fn heard(&mut self, signal: Signal) {
         self.answers += 1;
+        self.pace.heard(signal);
         match signal {
-            Signal::Success => self.size = (self.size + GROWTH / self.size).min(self.max),
+            Signal::Success => {
+                self.size = (self.size + growth(self.size) / self.size).min(self.max)
+            }
             Signal::Throttled => self.throttled += 1,
             Signal::Other => {}
         }
-        if f64::from(self.answers) >= self.size {
-            let fraction = f64::from(self.throttled) / f64::from(self.answers);
-            self.alpha += GAIN * (fraction - self.alpha);
-            if self.throttled > 0 {
-                self.size = (self.size * (1.0 - self.alpha / 2.0)).max(1.0);
-            }
-            self.answers = 0;
-            self.throttled = 0;
+        // A round trip is a window's worth of answers — or what was in
+        // flight, when less (the limit on all partitions holds it lower).
+        let round = self.size.min(self.busiest.max(MIN_ROUND) as f64);
+        if f64::from(self.answers) >= round {
+            self.judge();
         }
     }
+
+    /// Once a round trip: the window moves by the round's share of
+    /// throttled answers, cut from what was in use (a window above it
+    /// would not bind), and at once by all of it when most of the round
+    /// was throttled (no stray 503s, that).
+    fn judge(&mut self) {
+        let fraction = f64::from(self.throttled) / f64::from(self.answers);
+        self.alpha += GAIN * (fraction - self.alpha);
+        if fraction > 0.5 {
+            self.alpha = self.alpha.max(fraction);
+        }
+        if self.throttled > 0 {
+            let used = match (self.busiest as f64) < self.size - 1.0 {
+                true => self.busiest.max(1) as f64,
+                false => self.size,
+            };
+            self.size = (used * (1.0 - self.alpha / 2.0)).max(1.0);
+        }
+        self.answers = 0;
+        self.throttled = 0;
+        self.busiest = self.sending;
+    }
+}
+
+/// How long a partition's rate is judged over.
+const RATE_INTERVAL: Duration = Duration::from_millis(100);
+
+/// A partition's pace in attempts a second, once S3 throttled it.
+///
+/// A window alone cannot hold a prefix under a ceiling in requests a
+/// second (S3's is per prefix, 3,500 writes a second): the attempts a
+/// window lets through grow as its answers get faster, and 503s are fast.
+/// So once throttled, a partition's attempts are also paced, as Amazon's
+/// SDKs do in their adaptive retry mode: every 100 ms with a 503 the rate
+/// becomes what S3 accepted a second, averaged over about the last second
+/// (a ceiling lets a burst through, which 100 ms alone would take for
+/// the rate), less half the share throttled;
+/// 100 ms without a 503 raise it by a tenth (and one). At a ceiling it
+/// settles just under it, with a few percent of the answers throttled.
+/// It stays within twice the attempts made, so that a rate the window
+/// made moot cannot grow out of reach.
+struct PrefixRate {
+    rate: Option<f64>,
+    /// Successes a second, averaged over about the last second.
+    accepted: Option<f64>,
+    next: Instant,
+    since: Instant,
+    answers: u32,
+    throttled: u32,
+    successes: u32,
+}
+
+impl PrefixRate {
+    fn new() -> PrefixRate {
+        PrefixRate {
+            rate: None,
+            accepted: None,
+            next: Instant::now(),
+            since: Instant::now(),
+            answers: 0,
+            throttled: 0,
+            successes: 0,
+        }
+    }
+
+    fn heard(&mut self, signal: Signal) {
+        self.answers += 1;
+        match signal {
+            Signal::Success => self.successes += 1,
+            Signal::Throttled => self.throttled += 1,
+            Signal::Other => {}
+        }
+        let elapsed = self.since.elapsed();
+        if elapsed >= RATE_INTERVAL {
+            let seconds = elapsed.as_secs_f64();
+            let now = f64::from(self.successes) / seconds;
+            let weight = seconds.min(1.0);
+            let accepted = match self.accepted {
+                Some(a) => a + weight * (now - a),
+                None => now,
+            };
+            self.accepted = Some(accepted);
+            self.rate = next_rate(self.rate, seconds, self.answers, self.throttled, accepted);
+            self.since = Instant::now();
+            (self.answers, self.throttled, self.successes) = (0, 0, 0);
+        }
+    }
+
+    /// A start for the next attempt: `None` while the partition is not
+    /// paced, else when it may start (now, or later).
+    fn reserve(&mut self) -> Option<Instant> {
+        let rate = self.rate?;
+        let at = self.next.max(Instant::now());
+        self.next = at + Duration::from_secs_f64(1.0 / rate);
+        Some(at)
+    }
+}
+
+/// The rate after an interval of `seconds` with these answers, S3 having
+/// accepted `accepted` a second over about the last second (see [`PrefixRate`]).
+fn next_rate(
+    rate: Option<f64>,
+    seconds: f64,
+    answers: u32,
+    throttled: u32,
+    accepted: f64,
+) -> Option<f64> {
+    let attempted = f64::from(answers) / seconds;
+    let next = match (rate, throttled > 0) {
+        (None, false) => return None,
+        (Some(r), false) => r * 1.1 + 1.0,
+        (_, true) if accepted <= 0.0 => rate.unwrap_or(attempted) / 2.0,
+        (_, true) => {
+            let share = f64::from(throttled) / f64::from(answers);
+            accepted * (1.0 - share / 2.0)
+        }
+    };
+    Some(next.min(2.0 * attempted).max(1.0))
 }
 
 /// A request's place in a window, given back when dropped.
@@ -395,6 +605,15 @@ impl Window {
         }
     }
 
+    fn sent(&self) {
+        self.state.lock().expect("not poisoned").sent();
+    }
+
+    /// A start for the next attempt, if the partition is paced.
+    fn reserve(&self) -> Option<Instant> {
+        self.state.lock().expect("not poisoned").pace.reserve()
+    }
+
     fn answered(&self, signal: Signal) {
         self.state.lock().expect("not poisoned").answered(signal);
     }
@@ -434,13 +653,18 @@ pub fn partition_of(key: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::AtomicUsize;
 
     /// Answers `rounds` round trips in which each answer is throttled
     /// with probability `p` (a fixed sequence).
+    /// The window kept full: each answer's place taken by a new request.
     fn run(w: &mut WindowState, rounds: usize, p: f64) {
         let mut dice = 0x2545_f491_4f6c_dd1du64;
         for _ in 0..rounds {
             for _ in 0..w.limit() {
+                while w.sending < w.limit() {
+                    w.sent();
+                }
                 dice ^= dice << 13;
                 dice ^= dice >> 7;
                 dice ^= dice << 17;
@@ -460,7 +684,7 @@ mod tests {
     async fn attempts(retry: Retry, code: Option<&str>, failures: u32) -> (u32, bool) {
         let pacer = Pacer::new(Pace {
             concurrency: 1,
-            max_rps: None,
+            ..Pace::default()
         });
         let made = AtomicUsize::new(0);
         let result = pacer
@@ -509,18 +733,20 @@ mod tests {
         assert!(w.limit() <= 8, "{}", w.limit());
         run(&mut w, 40, 1.0);
         assert_eq!(w.limit(), 1);
-        // Two more requests per round trip once it is calm again.
+        // 5 % more a round trip once it is calm again (a tenth of a
+        // request at least, two at most).
         let mut rounds = 0;
         while w.limit() < 64 {
             run(&mut w, 1, 0.0);
             rounds += 1;
         }
-        assert!((25..=40).contains(&rounds), "{rounds}");
+        assert!((60..=100).contains(&rounds), "{rounds}");
     }
 
     #[test]
     fn at_most_one_cut_per_round_trip() {
         let mut w = WindowState::new(64);
+        w.busiest = 64;
         // Ten 503s in a row within one round trip: one cut.
         for _ in 0..10 {
             w.answered(Signal::Throttled);
@@ -536,7 +762,7 @@ mod tests {
     async fn calls_wait_for_a_slot_and_throttling_is_retried_until_it_passes() {
         let pacer = Pacer::new(Pace {
             concurrency: 2,
-            max_rps: None,
+            ..Pace::default()
         });
         let calls = AtomicU64::new(0);
         let result = pacer
@@ -570,6 +796,23 @@ mod tests {
         assert!(pacer
             .retry_delay(&S3Error::for_test(ErrorKind::Transient), TRANSIENT_RETRIES)
             .is_none());
+    }
+
+    #[test]
+    fn a_throttled_prefix_is_paced_at_what_s3_accepted() {
+        // Unthrottled: no pace.
+        assert_eq!(next_rate(None, 0.1, 50, 0, 500.0), None);
+        // 20 of 100 answers throttled in 100 ms, 800 a second accepted:
+        // that less a tenth.
+        let r = next_rate(None, 0.1, 100, 20, 800.0).unwrap();
+        assert!((r - 720.0).abs() < 1e-6, "{r}");
+        // Clean: a tenth more, within twice the attempts.
+        let r = next_rate(Some(100.0), 0.1, 10, 0, 100.0).unwrap();
+        assert!((r - 111.0).abs() < 1e-9, "{r}");
+        assert_eq!(next_rate(Some(1000.0), 0.1, 10, 0, 100.0), Some(200.0));
+        // None accepted: halved; never below one a second.
+        assert_eq!(next_rate(Some(100.0), 0.1, 10, 10, 0.0), Some(50.0));
+        assert_eq!(next_rate(Some(1.0), 1.0, 1, 1, 0.0), Some(1.0));
     }
 
     #[test]

@@ -37,6 +37,7 @@ mod encryption;
 mod late;
 mod options;
 pub mod policy;
+mod rate;
 pub mod report;
 mod route;
 mod s3impl;
@@ -118,6 +119,8 @@ pub struct Config {
     /// [`auth::DEFAULT_ACCOUNT`], allowed everything); their access keys
     /// must differ from it and from each other.
     pub principals: Vec<auth::KeyPair>,
+    /// Writes a second each top-level prefix takes at most (`rate`).
+    pub prefix_write_rps: Option<f64>,
 }
 
 impl Default for Config {
@@ -135,6 +138,7 @@ impl Default for Config {
             list_dialect: xml::Dialect::Aws,
             copy_delay: Duration::ZERO,
             principals: Vec::new(),
+            prefix_write_rps: None,
         }
     }
 }
@@ -181,6 +185,7 @@ ops!(
     InjectedSlowDown,
     InjectedInternalError,
     InjectedDeleteSlowDown,
+    PrefixSlowDown,
     InjectedReset,
     InjectedSlowBody,
     InjectedConflict,
@@ -230,6 +235,7 @@ pub struct Sim {
     dice: Arc<AtomicU64>,
     /// Every key pair requests may be signed with.
     pub keys: Arc<auth::Keys>,
+    rates: Option<Arc<rate::PrefixRates>>,
 }
 
 impl Sim {
@@ -243,6 +249,9 @@ impl Sim {
             store: Arc::new(Store::new(config.seed)),
             settings: Arc::default(),
             dice: Arc::new(AtomicU64::new(config.seed)),
+            rates: config
+                .prefix_write_rps
+                .map(|r| Arc::new(rate::PrefixRates::new(r))),
             config: Arc::new(config),
             counters: Arc::default(),
         }
@@ -278,6 +287,15 @@ impl Sim {
             self.count(Op::InjectedDeleteUnmatched);
         }
         hit
+    }
+
+    /// One write to `key`: false when its prefix is over `--prefix-write-rps`.
+    fn write_allowed(&self, bucket: &str, key: &str) -> bool {
+        let allowed = self.rates.as_ref().is_none_or(|r| r.take(bucket, key));
+        if !allowed {
+            self.count(Op::PrefixSlowDown);
+        }
+        allowed
     }
 
     fn fault_delete_slowdown(&self) -> bool {

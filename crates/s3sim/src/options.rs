@@ -165,6 +165,13 @@ pub struct Options {
     /// (or an <Error>), as S3 does for long copies and completions.
     #[arg(long, value_name = "MS", default_value_t = 0.0)]
     pub copy_delay_ms: f64,
+    /// Take at most N writes a second (PUT, COPY, DELETE, multipart
+    /// completions; each key of a DeleteObjects one write) under each
+    /// top-level prefix, as S3 scales per prefix: past it, 503 SlowDown
+    /// (a per-key SlowDown inside a DeleteObjects 200). A second's worth may
+    /// come as a burst.
+    #[arg(long, value_name = "N")]
+    pub prefix_write_rps: Option<f64>,
 
     /// Write the S3 Inventory report of the seeded bucket (every version,
     /// as AWS lays one out) under DIR, print its manifest's path, and exit
@@ -211,6 +218,7 @@ impl Options {
             list_dialect: self.list_dialect,
             copy_delay: ms(self.copy_delay_ms),
             principals: principals.0,
+            prefix_write_rps: self.prefix_write_rps.filter(|r| *r > 0.0),
         });
         if let Some(spec) = self.seed_spec() {
             crate::seed::seed(&sim.store, &spec).map_err(StartError::Seed)?;

@@ -1007,6 +1007,9 @@ impl s3s::S3 for Sim {
         req: S3Request<PutObjectInput>,
     ) -> S3Result<S3Response<PutObjectOutput>> {
         self.count(Op::PutObject);
+        if !self.write_allowed(&req.input.bucket, &req.input.key) {
+            return Err(s3_error!(SlowDown, "Please reduce your request rate."));
+        }
         let condition = self.write_condition(&req.headers)?;
         let writer = requester_of(&req);
         let i = req.input;
@@ -1178,6 +1181,9 @@ impl s3s::S3 for Sim {
         req: S3Request<DeleteObjectInput>,
     ) -> S3Result<S3Response<DeleteObjectOutput>> {
         self.count(Op::DeleteObject);
+        if !self.write_allowed(&req.input.bucket, &req.input.key) {
+            return Err(s3_error!(SlowDown, "Please reduce your request rate."));
+        }
         let writer = requester_of(&req);
         let i = req.input;
         let ignore = self.config.ignore_conditions;
@@ -1288,7 +1294,7 @@ impl s3s::S3 for Sim {
                 continue;
             }
             // Injected: S3 sometimes answers 200 with per-key SlowDown errors.
-            if self.fault_delete_slowdown() {
+            if self.fault_delete_slowdown() || !self.write_allowed(&i.bucket, &object.key) {
                 errors.push(fail("SlowDown", "Please reduce your request rate."));
                 continue;
             }
@@ -1363,6 +1369,9 @@ impl s3s::S3 for Sim {
         req: S3Request<CopyObjectInput>,
     ) -> S3Result<S3Response<CopyObjectOutput>> {
         self.count(Op::CopyObject);
+        if !self.write_allowed(&req.input.bucket, &req.input.key) {
+            return Err(s3_error!(SlowDown, "Please reduce your request rate."));
+        }
         // Conditional copies (AWS, 2025) are not in s3s's input: the
         // headers are read raw.
         let condition = self.write_condition(&req.headers)?;
@@ -1621,6 +1630,9 @@ impl s3s::S3 for Sim {
         req: S3Request<CompleteMultipartUploadInput>,
     ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
         self.count(Op::CompleteMultipartUpload);
+        if !self.write_allowed(&req.input.bucket, &req.input.key) {
+            return Err(s3_error!(SlowDown, "Please reduce your request rate."));
+        }
         let condition = if self.config.ignore_conditions {
             None
         } else {
