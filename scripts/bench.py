@@ -365,6 +365,18 @@ def inventory_section(I):
     return "\n".join(lines) + "\n"
 
 
+CPU_START = "<!-- cpu-per-copy: written by hand; scripts/bench.py keeps it -->"
+CPU_END = "<!-- /cpu-per-copy -->"
+
+
+def kept_section(start, end):
+    """The section between `start` and `end` in docs/benchmarks.md, markers included, or None."""
+    text = (ROOT / "docs" / "benchmarks.md").read_text()
+    if start not in text:
+        return None
+    return start + text.split(start, 1)[1].split(end, 1)[0] + end + "\n"
+
+
 def write_section(start, end, section):
     """Puts `section` (from its `start` marker to its `end` marker) into docs/benchmarks.md: in place of
     the one there, else before "What bounds each figure"."""
@@ -642,9 +654,12 @@ def main():
     inventory = inventory_bench()
     split = split_bench()
     R["elapsed"] = time.monotonic() - started
+    cpu_per_copy = kept_section(CPU_START, CPU_END)
     write_document(R)
     write_section(INVENTORY_START, INVENTORY_END, inventory_section(inventory))
     write_section(SPLIT_START, SPLIT_END, split_section(split))
+    if cpu_per_copy:
+        write_section(CPU_START, CPU_END, cpu_per_copy)
     log(f"done in {R['elapsed']:.0f} s; docs/benchmarks.md rewritten")
 
 

@@ -545,7 +545,9 @@ async fn write_once(
     if row.kind == ActionKind::CopyVersion
         && model::bucket::is_archive_class(row.storage_class.as_deref().unwrap_or("STANDARD"))
     {
-        if let Some(waiting) = restore_first(cx, row).await? {
+        // Boxed, as the restore below: rare, and their state would make
+        // every write's future (moved as it is queued) four times bigger.
+        if let Some(waiting) = Box::pin(restore_first(cx, row)).await? {
             return Ok(waiting);
         }
     }
@@ -593,7 +595,7 @@ async fn write_once(
         // Archived although the scan did not say so (an Intelligent-Tiering
         // archive tier, or a transition since): restore it first.
         Err(e) if e.code.as_deref() == Some("InvalidObjectState") => {
-            match restore(cx, row).await? {
+            match Box::pin(restore(cx, row)).await? {
                 Some(waiting) => Ok(waiting),
                 None => outcome_of(e),
             }

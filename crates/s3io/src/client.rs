@@ -170,6 +170,7 @@ impl S3 {
             .region(Region::new(region.clone()))
             // One attempt per request: the pacer owns every retry.
             .retry_config(RetryConfig::disabled())
+            .endpoint_resolver(crate::endpoint::CachedResolver::default())
             .timeout_config(
                 timeouts()
                     .operation_attempt_timeout(Duration::from_secs(120))

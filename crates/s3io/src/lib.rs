@@ -10,6 +10,7 @@
 //! - `client`: [`S3`], the client and its configuration.
 //! - [`pacer`]: the call policy; its doc comment is the retry budget.
 //! - `download`: an object's bytes into a local file.
+//! - `endpoint`: the SDK's endpoint rules, run once per bucket.
 //! - `error`: [`S3Error`] and [`ErrorKind`], errors classified by what to do about them.
 //! - `listing`: ListObjectVersions pages parsed, and checked against their request.
 //! - `pager`: [`VersionPager`], one prefix's chain of pages.
@@ -22,6 +23,7 @@
 
 mod client;
 mod download;
+mod endpoint;
 mod error;
 pub mod limit;
 mod listing;

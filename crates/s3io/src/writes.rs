@@ -466,8 +466,11 @@ impl S3 {
                 key,
                 if_match,
             } => Ok(self.add_marker(bucket, key, *if_match).await?),
+            // Boxed: its state (parts in flight, their answers) is ten
+            // times a single copy's, and every write's future, moved as it
+            // is made and queued, would otherwise be that big.
             Write::Copy(req) if req.size > req.multipart_threshold => {
-                self.copy_multipart(req, journal).await
+                Box::pin(self.copy_multipart(req, journal)).await
             }
             Write::Copy(req) => Ok(self.copy_once(req).await?),
         }
