@@ -90,9 +90,9 @@ where
     // Apply runs on this one thread: its work is many small requests, and
     // on a pool each answer, read by the worker that owns the connection,
     // wakes the waiting write on another thread (a futex and a context
-    // switch each way; docs/benchmarks.md, "CPU per
-    // copy"). Its SQLite writer has a thread of its own either way. The
-    // scan parses pages while others are in flight, and keeps the pool.
+    // switch each way; docs/benchmarks.md, "CPU per copy"). Its SQLite
+    // writer has a thread of its own either way. The scan parses pages
+    // while others are in flight, and keeps the pool.
     let mut builder = match cli.command {
         cli::Command::Apply(_) => tokio::runtime::Builder::new_current_thread(),
         _ => tokio::runtime::Builder::new_multi_thread(),
