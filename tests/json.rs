@@ -421,6 +421,17 @@ fn every_documented_field_is_in_every_commands_json() {
             ("requests", Int),
             ("retries", Int),
             ("throttled", Int),
+            ("concurrency", Obj),
+        ],
+    );
+    fields(
+        "apply.run.concurrency",
+        &applied["run"]["concurrency"],
+        &[
+            ("limit", Int),
+            ("bound", Str),
+            ("max", Int),
+            ("floor_ms", NUM_OR_NULL),
         ],
     );
     fields(
