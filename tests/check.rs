@@ -973,3 +973,48 @@ fn a_policy_enforcing_conditional_writes_blocks_copies_and_says_what_check_canno
     assert!(err.contains("blocked by policy"), "{err}");
     assert_eq!(b.listing(), before);
 }
+
+/// Every finding of one check in `check --json` output.
+fn findings<'a>(report: &'a Value, check: &str) -> Vec<&'a Value> {
+    report["checks"]
+        .as_array()
+        .expect("checks")
+        .iter()
+        .filter(|f| f["check"] == check)
+        .collect()
+}
+
+#[test]
+fn the_bucket_restore_into_copies_into_is_judged_too() {
+    let mut src = Bucket::new("into-src", true);
+    let t = overwritten(&mut src, &["img/a.jpg", "img/b.jpg"]);
+    let dst = Bucket::new("into-dst", true);
+    let w = Workdir::new();
+    let cat = w.catalog();
+    s3rewind_ok(&cat, &["scan", &src.url()]);
+    let into = format!("s3://{}/restored/", dst.name);
+    s3rewind_ok(
+        &cat,
+        &[
+            "plan", "restore", "--to", &t, "--name", "r", "--into", &into,
+        ],
+    );
+    let (code, report) = run_json(&cat, &["check", "--plan", "r", "--json"]);
+    assert_eq!(code, Some(0), "{report:#}");
+    // The destination expires what lands under restored/ at once: the
+    // copies would be gone by the rule's next run.
+    put_expiration_date(&dst, "restored/", "2020-01-01T00:00:00Z");
+    let (code, report) = run_json(&cat, &["check", "--plan", "r", "--json"]);
+    assert_eq!(code, Some(4), "{report:#}");
+    let there: Vec<&Value> = findings(&report, "lifecycle")
+        .into_iter()
+        .filter(|f| f["summary"].as_str().is_some_and(|s| s.contains(&into)))
+        .collect();
+    assert_eq!(there.len(), 1, "{report:#}");
+    assert_eq!(there[0]["level"], "block", "{}", there[0]);
+    assert_eq!(there[0]["count"], 2, "{}", there[0]);
+    let before = dst.listing();
+    let err = s3rewind_err(&cat, &["apply", "r", "--yes"]);
+    assert!(err.contains("blocked by lifecycle"), "{err}");
+    assert_eq!(dst.listing(), before);
+}

@@ -476,6 +476,7 @@ fn json_everywhere_with_the_documented_fields() {
     assert_eq!(
         keys_of(&applied["run"]),
         [
+            "concurrency",
             "done",
             "drifted",
             "failed",

@@ -43,7 +43,7 @@ pub async fn run(global: &GlobalArgs, args: CheckArgs) -> Result<u8, CliError> {
             let plan = PlanRef {
                 id: info.id,
                 name: info.name.clone(),
-                elsewhere: plan::destination_of(&info).is_some(),
+                into: plan::destination_of(&info),
             };
             stale = catalog.staleness(info.id, false)?;
             (scan.location.bucket, s3, Some(plan), Some(scan.versioning))

@@ -180,7 +180,7 @@ pub async fn preflight(
             &check::PlanRef {
                 id: info.id,
                 name: info.name.clone(),
-                elsewhere: into.is_some(),
+                into: into.cloned(),
             },
         )),
         Some(&scan.versioning),

@@ -821,6 +821,127 @@ pub fn policy(bucket: &str, settings: &BucketSettings, plan: Option<&PlanShape>)
     f
 }
 
+/// What the bucket a plan's copies land in (`--into`) does to them: its
+/// policy may refuse the copies, its lifecycle may expire them, its Object
+/// Lock may keep the undo's deletes from taking them back. Each finding's
+/// check is the one `--accept` takes for it here too.
+pub fn destination(
+    d: &model::Destination,
+    settings: &BucketSettings,
+    plan: &PlanShape,
+    now: i64,
+) -> Vec<Finding> {
+    let there = |mut f: Finding| {
+        f.summary = format!("destination {d}: {}", f.summary);
+        f
+    };
+    let copies = plan.count(ActionKind::CopyVersion);
+    let deletes = plan.deletes();
+    let landing = PlanShape {
+        kinds: plan.kinds.clone(),
+        elsewhere: false,
+    };
+    let mut out = Vec::new();
+    if copies > 0 {
+        out.push(there(policy(&d.bucket, settings, Some(&landing))));
+        out.push(there(destination_lifecycle(d, settings, copies, now)));
+    }
+    if deletes > 0 {
+        if let Ok(Some(_)) = &settings.object_lock {
+            out.push(there(Finding::new(
+                "object-lock",
+                Level::Warn,
+                deletes,
+                "Object Lock is on there: a copy it keeps (retention, legal hold) cannot be deleted, and its delete is recorded as failed (nothing else is deleted instead)",
+            )));
+        }
+    }
+    out
+}
+
+/// Enabled lifecycle rules of the destination that expire current versions
+/// under the prefix the copies land in: the restored copies get a delete
+/// marker that many days after they are written (Block at a day or less,
+/// or a date passed; else Warn).
+fn destination_lifecycle(
+    d: &model::Destination,
+    settings: &BucketSettings,
+    copies: u64,
+    now: i64,
+) -> Finding {
+    let rules = match &settings.lifecycle {
+        Ok(rules) => rules,
+        Err(why) if why == "not configured" => {
+            return Finding::new("lifecycle", Level::Ok, 0, "no enabled lifecycle rules")
+        }
+        Err(why) => {
+            return unreadable(
+                "lifecycle",
+                "lifecycle rules",
+                why,
+                "s3:GetLifecycleConfiguration",
+            )
+        }
+    };
+    let covering: Vec<&model::bucket::LifecycleRule> = rules
+        .iter()
+        .filter(|r| {
+            r.enabled
+                && (r.expiration_days.is_some() || r.expiration_date.is_some())
+                && (d.prefix.starts_with(&r.filter.prefix)
+                    || r.filter.prefix.starts_with(&d.prefix))
+        })
+        .collect();
+    if covering.is_empty() {
+        return Finding::new(
+            "lifecycle",
+            Level::Ok,
+            0,
+            "no enabled rule expires current versions where the copies land",
+        );
+    }
+    let at_once = covering.iter().any(|r| {
+        r.expiration_days.is_some_and(|days| days <= 1)
+            || r.expiration_date.is_some_and(|at| at <= now + DAY)
+    });
+    let mut f = Finding::new(
+        "lifecycle",
+        if at_once { Level::Block } else { Level::Warn },
+        copies,
+        format!(
+            "lifecycle rules expire current versions where the copies land: the {copies} restored copies get a delete marker {}",
+            if at_once {
+                "within a day"
+            } else {
+                "when the rule's days have passed"
+            }
+        ),
+    )
+    .fix(format!(
+        "restore into a prefix no expiration rule covers, or suspend the rule in {} while the copies are needed",
+        d.bucket
+    ));
+    f.details = covering
+        .iter()
+        .map(|r| {
+            format!(
+                "rule {}: prefix {:?}, {}",
+                if r.id.is_empty() { "(no id)" } else { &r.id },
+                r.filter.prefix,
+                match (r.expiration_days, r.expiration_date) {
+                    (Some(days), _) => format!("current versions expire after {days} days"),
+                    (None, Some(at)) => format!(
+                        "current versions expire on {}",
+                        model::time::format_time(at)
+                    ),
+                    _ => String::new(),
+                }
+            )
+        })
+        .collect();
+    f
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

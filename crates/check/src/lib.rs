@@ -139,8 +139,9 @@ impl Report {
 pub struct PlanRef {
     pub id: i64,
     pub name: String,
-    /// Its copies land in another bucket.
-    pub elsewhere: bool,
+    /// Where its copies land when not on the scanned keys (`--into`, and
+    /// the undo of such a plan, whose deletes land there).
+    pub into: Option<model::Destination>,
 }
 
 /// Copy sources sampled for their KMS keys.
@@ -171,7 +172,7 @@ pub async fn check(
     let shape = match plan {
         Some((catalog, p)) => Some(PlanShape {
             kinds: catalog.remaining_by_kind(p.id)?,
-            elsewhere: p.elsewhere,
+            elsewhere: p.into.is_some(),
         }),
         None => None,
     };
@@ -183,7 +184,7 @@ pub async fn check(
     if let Some((catalog, p)) = plan {
         catalog.for_each_needed_version(p.id, |v| lifecycle.add(&v))?;
         by_class = catalog.copy_sources_by_class(p.id)?;
-        if let (Ok(rules), false) = (&settings.replication, p.elsewhere) {
+        if let (Ok(rules), None) = (&settings.replication, &p.into) {
             for rule in rules.iter().filter(|r| r.enabled) {
                 let (copies, markers) = catalog.writes_under(p.id, &rule.filter.prefix)?;
                 replicated.push((
@@ -232,6 +233,11 @@ pub async fn check(
         judge::ownership(&settings),
         judge::policy(bucket, &settings, shape),
     ];
+    let mut checks = checks;
+    if let (Some((_, PlanRef { into: Some(d), .. })), Some(shape)) = (plan, shape) {
+        let there = s3.bucket_settings(&d.bucket).await?;
+        checks.extend(judge::destination(d, &there, shape, now));
+    }
     Ok(Report {
         bucket: bucket.to_owned(),
         plan: plan.map(|(_, p)| p.name.clone()),
