@@ -6,7 +6,6 @@
 
 mod common;
 
-use std::path::Path;
 use std::sync::Mutex;
 
 use common::*;
@@ -14,22 +13,6 @@ use common::*;
 /// One test at a time: what a limit settles on depends on the CPU, and a
 /// second test's s3sim and s3rewind would take half of it.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-/// s3rewind against `server`.
-fn run(server: &Server, catalog: &Path, args: &[&str]) -> String {
-    let out = s3rewind_command(catalog)
-        .env("AWS_ENDPOINT_URL", &server.endpoint)
-        .args(args)
-        .output()
-        .expect("run s3rewind");
-    assert!(
-        out.status.success(),
-        "s3rewind {args:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 /// Seeds `keys` keys × 2 versions over `prefixes` prefixes with `extra`
 /// s3sim flags, copies every noncurrent version back on top with default
@@ -52,8 +35,8 @@ fn copy_back_all(keys: u32, prefixes: u32, extra: &[&str]) -> serde_json::Value 
     let server = start_server(ServerKind::S3sim, &args);
     let w = Workdir::new();
     let c = w.catalog();
-    run(&server, &c, &["scan", "s3://limit"]);
-    run(
+    s3rewind_at_ok(&server, &c, &["scan", "s3://limit"]);
+    s3rewind_at_ok(
         &server,
         &c,
         &[
@@ -65,7 +48,7 @@ fn copy_back_all(keys: u32, prefixes: u32, extra: &[&str]) -> serde_json::Value 
             "SELECT 'copy_version', key, version_id FROM objects WHERE is_latest = 0",
         ],
     );
-    let out = run(&server, &c, &["apply", "copies", "--yes", "--json"]);
+    let out = s3rewind_at_ok(&server, &c, &["apply", "copies", "--yes", "--json"]);
     let out: serde_json::Value = serde_json::from_str(&out).expect("apply --json");
     let run = out["run"].clone();
     assert_eq!(run["done"], keys.parse::<u64>().unwrap(), "{run:#}");

@@ -27,34 +27,12 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Child, Output, Stdio};
+use std::process::{Child, Stdio};
 use std::time::Duration;
 
 use aws_sdk_s3::primitives::ByteStream;
 use common::*;
 use s3sim::Op;
-
-/// s3rewind against `server` (whatever the shared one is).
-fn on(server: &Server, catalog: &Path, args: &[&str]) -> Output {
-    s3rewind_command(catalog)
-        .env("AWS_ENDPOINT_URL", &server.endpoint)
-        .args(args)
-        .output()
-        .expect("run s3rewind")
-}
-
-#[track_caller]
-fn ok(server: &Server, catalog: &Path, args: &[&str]) -> String {
-    let out = on(server, catalog, args);
-    assert!(
-        out.status.success(),
-        "s3rewind {args:?} failed ({}):\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
 
 fn spawn(server: &Server, catalog: &Path, args: &[&str]) -> Child {
     s3rewind_command(catalog)
@@ -196,8 +174,8 @@ fn bytes_of(seed: u8, n: usize) -> Vec<u8> {
 
 /// A scan of `b` into `catalog`, and plan `r`: a restore to `t`.
 fn scan_and_restore(server: &Server, catalog: &Path, b: &Bucket, t: &str) {
-    ok(server, catalog, &["scan", &b.url()]);
-    ok(
+    s3rewind_at_ok(server, catalog, &["scan", &b.url()]);
+    s3rewind_at_ok(
         server,
         catalog,
         &["plan", "restore", "--to", t, "--name", "r"],
@@ -259,7 +237,7 @@ fn a_killed_multipart_copy_is_never_recognised_by_size_alone() {
     assert_eq!(server.served(Op::CompleteMultipartUpload), 0);
     // Another writer, after the kill: a version of the very same size.
     let theirs = b.put("big", &bytes_of(2, 4000));
-    let out = ok(&server, &c, &apply);
+    let out = s3rewind_at_ok(&server, &c, &apply);
     let copy = recorded(&c, "r", "big", "copy_version");
     assert!(
         copy.status == "drifted" || copy.status == "uncertain",
@@ -268,13 +246,13 @@ fn a_killed_multipart_copy_is_never_recognised_by_size_alone() {
     assert_eq!(copy.result, None, "{copy:?}");
     assert_eq!(recorded(&c, "r", "small", "copy_version").status, "done");
     // Undo takes back the other copy and leaves the writer's version on top.
-    ok(&server, &c, &["plan", "undo", "r", "--name", "back"]);
+    s3rewind_at_ok(&server, &c, &["plan", "undo", "r", "--name", "back"]);
     let planned: String = catalog_scalar(
         &c,
         "SELECT group_concat(key || ' ' || action) FROM plan_review WHERE plan = 'back'",
     );
     assert_eq!(planned, "small delete_version");
-    ok(&server, &c, &["apply", "back", "--yes"]);
+    s3rewind_at_ok(&server, &c, &["apply", "back", "--yes"]);
     assert_eq!(b.get("small"), Some(b"small bad".to_vec()));
     assert_eq!(b.get("big"), Some(bytes_of(2, 4000)));
     assert_eq!(entries(&b, "big")[0].0, theirs);
@@ -314,14 +292,14 @@ fn a_multipart_copy_that_landed_after_the_kill_is_recognised_by_its_recorded_upl
     assert_eq!(ours.2.as_deref(), Some(upload_etag.as_str()));
     // Another writer, after it: the same size as the copy.
     let theirs = b.put("big", &bytes_of(2, 4000));
-    ok(&server, &c, &apply);
+    s3rewind_at_ok(&server, &c, &apply);
     let copy = recorded(&c, "r", "big", "copy_version");
     assert_eq!(copy.status, "done", "{copy:?}");
     assert_eq!(copy.result.as_deref(), Some(ours.0.as_str()), "{copy:?}");
     assert_eq!(copy.matched_by.as_deref(), Some("upload"), "{copy:?}");
     // Undo deletes the copy, not the other writer's version.
-    ok(&server, &c, &["plan", "undo", "r", "--name", "back"]);
-    ok(&server, &c, &["apply", "back", "--yes"]);
+    s3rewind_at_ok(&server, &c, &["plan", "undo", "r", "--name", "back"]);
+    s3rewind_at_ok(&server, &c, &["apply", "back", "--yes"]);
     let now = entries(&b, "big");
     assert_eq!(now[0].0, theirs);
     assert!(!now.iter().any(|e| e.0 == ours.0), "{now:?}");
@@ -340,7 +318,7 @@ fn a_multipart_copy_onto_a_key_written_since_the_scan_is_drifted() {
     let c = w.catalog();
     scan_and_restore(&server, &c, &b, &t);
     let theirs = b.put("big", b"written after the scan");
-    let out = ok(
+    let out = s3rewind_at_ok(
         &server,
         &c,
         &["apply", "r", "--yes", "--multipart-threshold", "0"],
@@ -381,7 +359,7 @@ fn a_marker_in_flight_at_a_kill_never_takes_another_writers_marker_as_its_own() 
     });
     // Another writer deletes the key on purpose.
     let theirs = b.delete("new");
-    let out = ok(&server, &c, &apply);
+    let out = s3rewind_at_ok(&server, &c, &apply);
     let marker = recorded(&c, "r", "new", "add_delete_marker");
     assert_eq!(marker.status, "uncertain", "{marker:?}\n{out}");
     assert_eq!(marker.result, None);
@@ -392,32 +370,32 @@ fn a_marker_in_flight_at_a_kill_never_takes_another_writers_marker_as_its_own() 
     );
     // A rerun looks again and sends nothing onto the key.
     let before = entries(&b, "new");
-    ok(&server, &c, &apply);
+    s3rewind_at_ok(&server, &c, &apply);
     assert_eq!(entries(&b, "new"), before);
     assert_eq!(
         recorded(&c, "r", "new", "add_delete_marker").status,
         "uncertain"
     );
     // The key is hidden, as the plan meant; verify says what is unsettled.
-    let out = ok(&server, &c, &["verify", "r"]);
+    let out = s3rewind_at_ok(&server, &c, &["verify", "r"]);
     assert!(
         out.contains("2 of 2 keys as the plan meant") && out.contains("1 actions are uncertain"),
         "{out}"
     );
     // Undo never removes it: the key stays deleted, their marker stays.
     assert_eq!(recorded(&c, "r", "old", "copy_version").status, "done");
-    ok(&server, &c, &["plan", "undo", "r", "--name", "back"]);
+    s3rewind_at_ok(&server, &c, &["plan", "undo", "r", "--name", "back"]);
     let planned: String = catalog_scalar(
         &c,
         "SELECT group_concat(key || ' ' || action) FROM plan_review WHERE plan = 'back'",
     );
     assert_eq!(planned, "old delete_version");
-    ok(&server, &c, &["apply", "back", "--yes"]);
+    s3rewind_at_ok(&server, &c, &["apply", "back", "--yes"]);
     assert_eq!(b.get("old"), Some(b"overwritten after T".to_vec()));
     assert_eq!(b.get("new"), None);
     assert!(entries(&b, "new").iter().any(|e| e.0 == theirs));
     // A person settles it (here: not ours).
-    ok(
+    s3rewind_at_ok(
         &server,
         &c,
         &["plan", "resolve", "r", &marker.id.to_string(), "--not-ours"],
@@ -443,7 +421,7 @@ fn where_conditions_are_ignored_the_guard_is_the_listing_and_said_before_the_que
     let c = w.catalog();
     scan_and_restore(&server, &c, &b, &t);
     // Before the question (no terminal, no --yes: refused after it).
-    let out = on(&server, &c, &["apply", "r"]);
+    let out = s3rewind_at(&server, &c, &["apply", "r"]);
     assert!(!out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
     for what in ["copies", "new delete markers"] {
@@ -454,16 +432,24 @@ fn where_conditions_are_ignored_the_guard_is_the_listing_and_said_before_the_que
             "{text}"
         );
     }
-    let dry = ok(&server, &c, &["apply", "r", "--dry-run"]);
+    let dry = s3rewind_at_ok(&server, &c, &["apply", "r", "--dry-run"]);
     assert!(dry.contains("ignores conditions on copies"), "{dry}");
-    let json: serde_json::Value =
-        serde_json::from_str(&ok(&server, &c, &["apply", "r", "--dry-run", "--json"])).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&s3rewind_at_ok(
+        &server,
+        &c,
+        &["apply", "r", "--dry-run", "--json"],
+    ))
+    .unwrap();
     assert_eq!(json["guards"]["copies"]["guard"], "listing", "{json:#}");
     assert_eq!(json["guards"]["markers"]["guard"], "listing", "{json:#}");
     // The listing guards: a key written since is left alone.
     b.put("a", b"a written after the scan");
-    let json: serde_json::Value =
-        serde_json::from_str(&ok(&server, &c, &["apply", "r", "--yes", "--json"])).unwrap();
+    let json: serde_json::Value = serde_json::from_str(&s3rewind_at_ok(
+        &server,
+        &c,
+        &["apply", "r", "--yes", "--json"],
+    ))
+    .unwrap();
     assert_eq!(json["run"]["guards"]["copies"]["guard"], "listing");
     assert_eq!(json["run"]["drifted"], 1, "{json:#}");
     assert_eq!(b.get("a"), Some(b"a written after the scan".to_vec()));
@@ -490,7 +476,7 @@ fn a_probe_whose_source_is_gone_does_not_count_as_honoured() {
     // The version the probe copies (the plan's first copy's) is gone.
     b.delete_version("a", &a_at_t);
     b.put("b", b"b written after the scan");
-    let out = on(&server, &c, &["apply", "r", "--yes"]);
+    let out = s3rewind_at(&server, &c, &["apply", "r", "--yes"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.contains("guard: whether this endpoint honours conditions on copies is not known"),
@@ -520,7 +506,7 @@ fn a_plan_that_copies_onto_a_key_and_removes_entries_of_it_copies_first_guarded(
         }
         let w = Workdir::new();
         let c = w.catalog();
-        ok(&server, &c, &["scan", &b.url()]);
+        s3rewind_at_ok(&server, &c, &["scan", &b.url()]);
         let list = |v: &[String]| {
             v.iter()
                 .map(|v| format!("'{v}'"))
@@ -534,7 +520,7 @@ fn a_plan_that_copies_onto_a_key_and_removes_entries_of_it_copies_first_guarded(
             list(&bad),
             list(&good)
         );
-        ok(
+        s3rewind_at_ok(
             &server,
             &c,
             &["plan", "sql", "--name", "mixed", "--query", &query],
@@ -545,7 +531,7 @@ fn a_plan_that_copies_onto_a_key_and_removes_entries_of_it_copies_first_guarded(
         if verify {
             apply.push("--verify");
         }
-        let out = ok(&server, &c, &apply);
+        let out = s3rewind_at_ok(&server, &c, &apply);
         let skipped: i64 = catalog_scalar(
             &c,
             "SELECT count(*) FROM plan_review WHERE plan = 'mixed' AND status = 'skipped'",
@@ -588,7 +574,7 @@ fn a_new_key_written_again_after_the_scan_is_not_hidden_by_restores_marker() {
     let c = w.catalog();
     scan_and_restore(&server, &c, &b, &t);
     let theirs = b.put("new/1", b"written again after the scan");
-    let out = ok(&server, &c, &["apply", "r", "--yes"]);
+    let out = s3rewind_at_ok(&server, &c, &["apply", "r", "--yes"]);
     assert!(
         out.contains("new delete markers are sent on the condition"),
         "{out}"
@@ -632,60 +618,8 @@ fn a_lost_copy_of_a_multipart_or_kms_source_is_recognised_by_checksum_and_size()
     );
     let mut b = Bucket::on(&server, &unique_bucket("lost-etag"), true);
     let parts = [bytes_of(4, 5 * 1024 * 1024), bytes_of(5, 1000)];
-    runtime().block_on(async {
-        let up = b
-            .client
-            .create_multipart_upload()
-            .bucket(&b.name)
-            .key("mp")
-            .send()
-            .await
-            .unwrap();
-        let id = up.upload_id().unwrap();
-        let mut done = Vec::new();
-        for (n, part) in parts.iter().enumerate() {
-            let n = n as i32 + 1;
-            let out = b
-                .client
-                .upload_part()
-                .bucket(&b.name)
-                .key("mp")
-                .upload_id(id)
-                .part_number(n)
-                .body(ByteStream::from(part.clone()))
-                .send()
-                .await
-                .unwrap();
-            done.push(
-                aws_sdk_s3::types::CompletedPart::builder()
-                    .part_number(n)
-                    .e_tag(out.e_tag().unwrap())
-                    .build(),
-            );
-        }
-        b.client
-            .complete_multipart_upload()
-            .bucket(&b.name)
-            .key("mp")
-            .upload_id(id)
-            .multipart_upload(
-                aws_sdk_s3::types::CompletedMultipartUpload::builder()
-                    .set_parts(Some(done))
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap();
-        b.client
-            .put_object()
-            .bucket(&b.name)
-            .key("kms")
-            .body(ByteStream::from(bytes_of(6, 2000)))
-            .server_side_encryption(aws_sdk_s3::types::ServerSideEncryption::AwsKms)
-            .send()
-            .await
-            .unwrap();
-    });
+    b.put_parts("mp", &parts);
+    b.put_kms("kms", &bytes_of(6, 2000));
     let t = mark_t();
     b.put("mp", b"bad");
     b.put("kms", b"bad");
@@ -693,7 +627,7 @@ fn a_lost_copy_of_a_multipart_or_kms_source_is_recognised_by_checksum_and_size()
     let w = Workdir::new();
     let c = w.catalog();
     scan_and_restore(&server, &c, &b, &t);
-    let out = ok(&server, &c, &["apply", "r", "--yes", "--concurrency", "1"]);
+    let out = s3rewind_at_ok(&server, &c, &["apply", "r", "--yes", "--concurrency", "1"]);
     assert_eq!(server.served(Op::InjectedLateCommit), 2, "{out}");
     for key in ["mp", "kms"] {
         let copy = recorded(&c, "r", key, "copy_version");
@@ -737,7 +671,7 @@ fn a_copy_made_after_its_answer_was_lost_is_made_once_and_a_412_on_its_retry_is_
     let c = w.catalog();
     scan_and_restore(&server, &c, &b, &t);
     let served = served_by(&server, || {
-        let out = ok(&server, &c, &["apply", "r", "--yes"]);
+        let out = s3rewind_at_ok(&server, &c, &["apply", "r", "--yes"]);
         assert!(out.contains("1 done"), "{out}");
     });
     assert_eq!(count(&served, Op::InjectedLateCommit), 1);
@@ -780,7 +714,7 @@ fn an_unguarded_copy_whose_answer_was_lost_is_not_sent_again_blindly() {
     let w = Workdir::new();
     let c = w.catalog();
     scan_and_restore(&server, &c, &b, &t);
-    let out = ok(&server, &c, &["apply", "r", "--yes"]);
+    let out = s3rewind_at_ok(&server, &c, &["apply", "r", "--yes"]);
     assert!(out.contains("ignores conditions on copies"), "{out}");
     assert_eq!(server.served(Op::InjectedLateCommit), 1);
     let copy = recorded(&c, "r", "k", "copy_version");
@@ -791,7 +725,7 @@ fn an_unguarded_copy_whose_answer_was_lost_is_not_sent_again_blindly() {
         entries(&b, "k").len() == 3
     });
     let copies = server.served(Op::CopyObject);
-    ok(&server, &c, &["apply", "r", "--yes"]);
+    s3rewind_at_ok(&server, &c, &["apply", "r", "--yes"]);
     // (the probe's copy only)
     assert_eq!(server.served(Op::CopyObject), copies + 1);
     let copy = recorded(&c, "r", "k", "copy_version");
@@ -809,16 +743,16 @@ fn copies_answered_200_with_an_error_are_retried_after_a_look_and_the_restore_is
     let server = seeded_server(300, 3, 0.3, 5, &["--fault-copy-200-error", "0.3"]);
     let w = Workdir::new();
     let c = w.catalog();
-    ok(&server, &c, &strs(&seeded_scan_args(&server, "1000")));
+    s3rewind_at_ok(&server, &c, &strs(&seeded_scan_args(&server, "1000")));
     let t = plan_restore_within(&c, 0.5);
-    let out = ok(&server, &c, &["apply", "r", "--yes", "--block-size", "50"]);
+    let out = s3rewind_at_ok(&server, &c, &["apply", "r", "--yes", "--block-size", "50"]);
     assert!(
         out.contains(" 0 failed, 0 skipped, 0 drifted, 0 uncertain"),
         "{out}"
     );
     assert!(server.served(Op::InjectedCopy200Error) > 0);
     let now = Workdir::new();
-    ok(
+    s3rewind_at_ok(
         &server,
         &now.catalog(),
         &strs(&seeded_scan_args(&server, "1000")),
@@ -844,13 +778,13 @@ fn a_delete_batch_whose_answer_names_a_key_not_asked_for_is_not_counted_done() {
         let since = "2000-01-01T00:00:00Z";
         let w = Workdir::new();
         let c = w.catalog();
-        ok(&server, &c, &["scan", &b.url()]);
-        ok(
+        s3rewind_at_ok(&server, &c, &["scan", &b.url()]);
+        s3rewind_at_ok(
             &server,
             &c,
             &["plan", "undelete", "--since", since, "--name", "u"],
         );
-        let out = on(&server, &c, &["apply", "u", "--yes"]);
+        let out = s3rewind_at(&server, &c, &["apply", "u", "--yes"]);
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(server.served(Op::InjectedDeleteUnmatched) > 0, "{text}");
         // Sent again rather than trusted.
@@ -886,8 +820,8 @@ fn a_key_xml_cannot_carry_is_deleted_by_a_delete_object_of_its_own() {
     }
     let w = Workdir::new();
     let c = w.catalog();
-    ok(&server, &c, &["scan", &b.url()]);
-    ok(
+    s3rewind_at_ok(&server, &c, &["scan", &b.url()]);
+    s3rewind_at_ok(
         &server,
         &c,
         &[
@@ -900,7 +834,7 @@ fn a_key_xml_cannot_carry_is_deleted_by_a_delete_object_of_its_own() {
         ],
     );
     let served = served_by(&server, || {
-        ok(&server, &c, &["apply", "u", "--yes"]);
+        s3rewind_at_ok(&server, &c, &["apply", "u", "--yes"]);
     });
     assert_eq!(statuses(&c, "u"), "done:2");
     assert_eq!(count(&served, Op::DeleteObjects), 1, "{served:?}");
@@ -938,7 +872,7 @@ fn a_copy_source_encrypted_with_a_customer_key_is_refused_at_check_time() {
     let w = Workdir::new();
     let c = w.catalog();
     scan_and_restore(&server, &c, &b, &t);
-    let out = on(&server, &c, &["check", "--plan", "r"]);
+    let out = s3rewind_at(&server, &c, &["check", "--plan", "r"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(4), "{text}");
     assert!(
@@ -947,7 +881,7 @@ fn a_copy_source_encrypted_with_a_customer_key_is_refused_at_check_time() {
     );
     // apply refuses it before anything is sent.
     let listing = b.listing();
-    let out = on(&server, &c, &["apply", "r", "--yes"]);
+    let out = s3rewind_at(&server, &c, &["apply", "r", "--yes"]);
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(4), "{err}");
     assert!(
@@ -956,7 +890,7 @@ fn a_copy_source_encrypted_with_a_customer_key_is_refused_at_check_time() {
     );
     assert_eq!(b.listing(), listing);
     // Accepted: that copy fails, the others are made.
-    let out = on(&server, &c, &["apply", "r", "--yes", "--accept", "sse-c"]);
+    let out = s3rewind_at(&server, &c, &["apply", "r", "--yes", "--accept", "sse-c"]);
     assert_eq!(out.status.code(), Some(3));
     assert_eq!(recorded(&c, "r", "enc", "copy_version").status, "failed");
     assert_eq!(recorded(&c, "r", "plain", "copy_version").status, "done");
@@ -993,7 +927,7 @@ fn a_plain_restore_sends_one_request_per_write_and_one_delete_batch() {
         let c = w.catalog();
         scan_and_restore(&server, &c, &b, &t);
         let served = served_by(&server, || {
-            let out = ok(&server, &c, &["apply", "r", "--yes"]);
+            let out = s3rewind_at_ok(&server, &c, &["apply", "r", "--yes"]);
             assert!(out.contains(&format!("{} done", 3 * n)), "{out}");
         });
         let get = |op| count(&served, op);
@@ -1026,7 +960,7 @@ fn a_plain_restore_sends_one_request_per_write_and_one_delete_batch() {
             - get(Op::HeadObject);
         fixed.push(rest);
         let restored = Workdir::new();
-        ok(&server, &restored.catalog(), &["scan", &b.url()]);
+        s3rewind_at_ok(&server, &restored.catalog(), &["scan", &b.url()]);
         assert_restored_exactly(
             &c,
             model::time::parse_time(&t).unwrap(),

@@ -186,78 +186,14 @@ fn multipart_and_kms_copies_are_known_through_the_journal_only() {
     let server = start_server(ServerKind::S3sim, &[]);
     let mut b = Bucket::on(&server, &unique_bucket("replan-mp"), true);
     let parts = [bytes_of(4, 5 * 1024 * 1024), bytes_of(5, 1000)];
-    runtime().block_on(async {
-        let up = b
-            .client
-            .create_multipart_upload()
-            .bucket(&b.name)
-            .key("mp")
-            .send()
-            .await
-            .unwrap();
-        let id = up.upload_id().unwrap();
-        let mut done = Vec::new();
-        for (n, part) in parts.iter().enumerate() {
-            let n = n as i32 + 1;
-            let out = b
-                .client
-                .upload_part()
-                .bucket(&b.name)
-                .key("mp")
-                .upload_id(id)
-                .part_number(n)
-                .body(ByteStream::from(part.clone()))
-                .send()
-                .await
-                .unwrap();
-            done.push(
-                aws_sdk_s3::types::CompletedPart::builder()
-                    .part_number(n)
-                    .e_tag(out.e_tag().unwrap())
-                    .build(),
-            );
-        }
-        b.client
-            .complete_multipart_upload()
-            .bucket(&b.name)
-            .key("mp")
-            .upload_id(id)
-            .multipart_upload(
-                aws_sdk_s3::types::CompletedMultipartUpload::builder()
-                    .set_parts(Some(done))
-                    .build(),
-            )
-            .send()
-            .await
-            .unwrap();
-        b.client
-            .put_object()
-            .bucket(&b.name)
-            .key("kms")
-            .body(ByteStream::from(bytes_of(6, 2000)))
-            .server_side_encryption(aws_sdk_s3::types::ServerSideEncryption::AwsKms)
-            .send()
-            .await
-            .unwrap();
-    });
+    b.put_parts("mp", &parts);
+    b.put_kms("kms", &bytes_of(6, 2000));
     let t = mark_t();
     b.put("mp", b"bad");
     b.put("kms", b"bad");
     let w = Workdir::new();
     let c = w.catalog();
-    let run = |catalog: &Path, args: &[&str]| {
-        let out = s3rewind_command(catalog)
-            .env("AWS_ENDPOINT_URL", &server.endpoint)
-            .args(args)
-            .output()
-            .expect("run s3rewind");
-        assert!(
-            out.status.success(),
-            "s3rewind {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    };
+    let run = |catalog: &Path, args: &[&str]| s3rewind_at_ok(&server, catalog, args);
     run(&c, &["scan", &b.url()]);
     run(&c, &["plan", "restore", "--to", &t, "--name", "r"]);
     run(&c, &["apply", "r", "--yes"]);

@@ -417,6 +417,70 @@ impl Bucket {
         version
     }
 
+    /// A version uploaded in parts (its ETag `<md5>-N`).
+    pub fn put_parts(&mut self, key: &str, parts: &[Vec<u8>]) {
+        runtime().block_on(async {
+            let up = self
+                .client
+                .create_multipart_upload()
+                .bucket(&self.name)
+                .key(key)
+                .send()
+                .await
+                .expect("create upload");
+            let id = up.upload_id().expect("an upload id");
+            let mut done = Vec::new();
+            for (n, part) in parts.iter().enumerate() {
+                let n = n as i32 + 1;
+                let out = self
+                    .client
+                    .upload_part()
+                    .bucket(&self.name)
+                    .key(key)
+                    .upload_id(id)
+                    .part_number(n)
+                    .body(ByteStream::from(part.clone()))
+                    .send()
+                    .await
+                    .expect("upload part");
+                done.push(
+                    aws_sdk_s3::types::CompletedPart::builder()
+                        .part_number(n)
+                        .e_tag(out.e_tag().expect("a part ETag"))
+                        .build(),
+                );
+            }
+            self.client
+                .complete_multipart_upload()
+                .bucket(&self.name)
+                .key(key)
+                .upload_id(id)
+                .multipart_upload(
+                    aws_sdk_s3::types::CompletedMultipartUpload::builder()
+                        .set_parts(Some(done))
+                        .build(),
+                )
+                .send()
+                .await
+                .expect("complete upload");
+        });
+    }
+
+    /// A version encrypted with SSE-KMS (its ETag no MD5).
+    pub fn put_kms(&mut self, key: &str, body: &[u8]) {
+        runtime().block_on(async {
+            self.client
+                .put_object()
+                .bucket(&self.name)
+                .key(key)
+                .body(ByteStream::from(body.to_vec()))
+                .server_side_encryption(aws_sdk_s3::types::ServerSideEncryption::AwsKms)
+                .send()
+                .await
+                .expect("put with SSE-KMS");
+        });
+    }
+
     /// A plain DELETE: adds a delete marker on a versioned bucket.
     pub fn delete(&mut self, key: &str) -> String {
         self.settle(key, true);
@@ -602,6 +666,29 @@ pub fn s3rewind_command(catalog: &Path) -> Command {
         cmd.env("AWS_ENDPOINT_URL", &server.endpoint);
     }
     cmd
+}
+
+/// Runs s3rewind against `server` (a server of the test's own).
+pub fn s3rewind_at(server: &Server, catalog: &Path, args: &[&str]) -> Output {
+    s3rewind_command(catalog)
+        .env("AWS_ENDPOINT_URL", &server.endpoint)
+        .args(args)
+        .output()
+        .expect("run s3rewind")
+}
+
+/// The same, asserting it succeeded; returns stdout.
+#[track_caller]
+pub fn s3rewind_at_ok(server: &Server, catalog: &Path, args: &[&str]) -> String {
+    let out = s3rewind_at(server, catalog, args);
+    assert!(
+        out.status.success(),
+        "s3rewind {args:?} failed ({}):\nstdout:\n{}\nstderr:\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 /// Runs s3rewind to completion.

@@ -25,6 +25,7 @@ mod client;
 mod download;
 mod endpoint;
 mod error;
+mod gate;
 pub mod limit;
 mod listing;
 pub mod pacer;

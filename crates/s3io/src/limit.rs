@@ -32,10 +32,9 @@
 //! With a fixed limit (`scan`, whose ranges are its own concurrency) the
 //! limit is `--concurrency` and nothing is judged.
 
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use tokio::sync::Notify;
+use crate::gate::{Gate, Pass, Places};
 
 /// Where the limit starts.
 const INITIAL: f64 = 64.0;
@@ -110,12 +109,9 @@ pub enum Answer {
     Throttled,
 }
 
-pub(crate) struct Limit {
-    state: Mutex<State>,
-    freed: Notify,
-}
+pub(crate) struct Limit(Gate<State>);
 
-struct State {
+pub(crate) struct State {
     limit: f64,
     max: f64,
     adaptive: bool,
@@ -263,53 +259,37 @@ fn process_cpu() -> Option<Duration> {
 }
 
 /// A request's place under the limit, given back when dropped.
-pub(crate) struct Slot<'l>(&'l Limit);
+pub(crate) type Slot<'l> = Pass<'l, State>;
 
-impl Drop for Slot<'_> {
-    fn drop(&mut self) {
-        let free = {
-            let mut s = self.0.state.lock().expect("not poisoned");
-            s.in_flight -= 1;
-            s.limit().saturating_sub(s.in_flight)
-        };
-        // The limit may have doubled: wake as many as are free, a few at a time.
-        for _ in 0..free.min(4) {
-            self.0.freed.notify_one();
-        }
+impl Places for State {
+    fn taken(&mut self) -> &mut usize {
+        &mut self.in_flight
+    }
+
+    fn places(&self) -> usize {
+        self.limit()
     }
 }
 
 impl Limit {
     pub(crate) fn new(max: usize, adaptive: bool) -> Limit {
-        Limit {
-            state: Mutex::new(State::new(max, adaptive)),
-            freed: Notify::new(),
-        }
+        Limit(Gate::new(State::new(max, adaptive)))
     }
 
     pub(crate) async fn acquire(&self) -> Slot<'_> {
-        loop {
-            let freed = self.freed.notified();
-            tokio::pin!(freed);
-            freed.as_mut().enable();
-            {
-                let mut s = self.state.lock().expect("not poisoned");
-                if s.in_flight < s.limit().max(1) {
-                    s.in_flight += 1;
-                    s.round.busiest = s.round.busiest.max(s.in_flight);
-                    return Slot(self);
-                }
-            }
-            freed.await;
-        }
+        let slot = self.0.enter().await;
+        let mut s = self.0.lock();
+        s.round.busiest = s.round.busiest.max(s.in_flight);
+        drop(s);
+        slot
     }
 
     pub(crate) fn answered(&self, answer: Answer) {
-        self.state.lock().expect("not poisoned").answered(answer);
+        self.0.lock().answered(answer);
     }
 
     pub(crate) fn reading(&self) -> Reading {
-        let s = self.state.lock().expect("not poisoned");
+        let s = self.0.lock();
         Reading {
             limit: s.limit(),
             max: s.max as usize,
@@ -320,7 +300,7 @@ impl Limit {
     }
 
     pub(crate) fn in_flight(&self) -> usize {
-        self.state.lock().expect("not poisoned").in_flight
+        self.0.lock().in_flight
     }
 }
 

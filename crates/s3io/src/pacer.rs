@@ -56,9 +56,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use tokio::sync::Notify;
-
 use crate::error::{ErrorKind, S3Error};
+use crate::gate::{Gate, Places};
 use crate::limit::{Answer, Limit, Reading};
 
 /// How a request may be repeated.
@@ -186,7 +185,7 @@ impl Pacer {
 
     /// The window of `partition` (requests it may have in flight), for progress.
     pub fn window(&self, partition: &str) -> usize {
-        self.partition(partition).limit()
+        self.partition(partition).lock().limit()
     }
 
     /// The smallest window of any partition, for progress.
@@ -194,7 +193,7 @@ impl Pacer {
         let windows = self.windows.lock().expect("not poisoned");
         windows
             .values()
-            .map(|w| w.limit())
+            .map(|w| w.lock().limit())
             .min()
             .unwrap_or(self.max)
     }
@@ -210,7 +209,7 @@ impl Pacer {
         };
         windows
             .entry(name.to_owned())
-            .or_insert_with(|| Arc::new(Window::new(self.max)))
+            .or_insert_with(|| Arc::new(Gate::new(WindowState::new(self.max))))
             .clone()
     }
 
@@ -237,7 +236,7 @@ impl Pacer {
         loop {
             let slot = match held.take() {
                 Some(slot) => slot,
-                None => window.acquire().await,
+                None => window.enter().await,
             };
             let result = {
                 let _cap = self.paced(&window).await;
@@ -248,7 +247,7 @@ impl Pacer {
                 if retries > 0 {
                     self.counters.retries.fetch_add(1, Ordering::Relaxed);
                 }
-                window.sent();
+                window.lock().sent();
                 let sent = Instant::now();
                 let result = Box::pin(attempt()).await;
                 let took = sent.elapsed();
@@ -258,14 +257,14 @@ impl Pacer {
                     Err(_) => Signal::Other,
                 };
                 self.count(signal);
-                window.answered(signal);
+                window.lock().answered(signal);
                 self.limit.answered(match &result {
                     Err(e) if e.kind == ErrorKind::Throttled => Answer::Throttled,
                     Err(e) if e.kind == ErrorKind::Transient => Answer::Transient(took),
                     _ => Answer::Answered(took),
                 });
                 if signal == Signal::Throttled {
-                    tracing::debug!(partition, window = window.limit(), "throttled");
+                    tracing::debug!(partition, window = window.lock().limit(), "throttled");
                 }
                 result
             };
@@ -309,7 +308,7 @@ impl Pacer {
     /// is had: a request may wait there long, and its partition may have
     /// been throttled meanwhile (the place is given back while it waits).
     async fn paced(&self, window: &Window) -> crate::limit::Slot<'_> {
-        let mut reserved = window.reserve();
+        let mut reserved = window.lock().pace.reserve();
         loop {
             if let Some(at) = reserved {
                 tokio::time::sleep_until(at.into()).await;
@@ -318,7 +317,7 @@ impl Pacer {
             if reserved.is_some() {
                 return slot;
             }
-            match window.reserve() {
+            match window.lock().pace.reserve() {
                 Some(at) if at > Instant::now() => {
                     drop(slot);
                     reserved = Some(at);
@@ -332,12 +331,7 @@ impl Pacer {
     /// (a key of a DeleteObjects request): the partition's window hears it.
     pub fn throttled_inside(&self, partition: &str) {
         self.count(Signal::Throttled);
-        let window = self.partition(partition);
-        window
-            .state
-            .lock()
-            .expect("not poisoned")
-            .heard(Signal::Throttled);
+        self.partition(partition).lock().heard(Signal::Throttled);
     }
 
     fn count(&self, signal: Signal) {
@@ -368,10 +362,7 @@ enum Signal {
 }
 
 /// One partition's adaptive window (see the module documentation).
-struct Window {
-    state: Mutex<WindowState>,
-    freed: Notify,
-}
+type Window = Gate<WindowState>;
 
 struct WindowState {
     size: f64,
@@ -560,62 +551,13 @@ fn next_rate(
     Some(next.min(2.0 * attempted).max(1.0))
 }
 
-/// A request's place in a window, given back when dropped.
-struct Slot<'w>(&'w Window);
-
-impl Drop for Slot<'_> {
-    fn drop(&mut self) {
-        let free = {
-            let mut s = self.0.state.lock().expect("not poisoned");
-            s.in_flight -= 1;
-            s.limit().saturating_sub(s.in_flight)
-        };
-        // A window grows by at most one per answer: two wake-ups cover it.
-        for _ in 0..free.min(2) {
-            self.0.freed.notify_one();
-        }
-    }
-}
-
-impl Window {
-    fn new(max: usize) -> Window {
-        Window {
-            state: Mutex::new(WindowState::new(max)),
-            freed: Notify::new(),
-        }
+impl Places for WindowState {
+    fn taken(&mut self) -> &mut usize {
+        &mut self.in_flight
     }
 
-    fn limit(&self) -> usize {
-        self.state.lock().expect("not poisoned").limit()
-    }
-
-    async fn acquire(&self) -> Slot<'_> {
-        loop {
-            let freed = self.freed.notified();
-            tokio::pin!(freed);
-            freed.as_mut().enable();
-            {
-                let mut s = self.state.lock().expect("not poisoned");
-                if s.in_flight < s.limit().max(1) {
-                    s.in_flight += 1;
-                    return Slot(self);
-                }
-            }
-            freed.await;
-        }
-    }
-
-    fn sent(&self) {
-        self.state.lock().expect("not poisoned").sent();
-    }
-
-    /// A start for the next attempt, if the partition is paced.
-    fn reserve(&self) -> Option<Instant> {
-        self.state.lock().expect("not poisoned").pace.reserve()
-    }
-
-    fn answered(&self, signal: Signal) {
-        self.state.lock().expect("not poisoned").answered(signal);
+    fn places(&self) -> usize {
+        self.limit()
     }
 }
 
