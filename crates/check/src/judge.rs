@@ -165,6 +165,9 @@ struct RuleTally {
     /// expiration of current versions: deleted again (a new marker) at its
     /// next run.
     redeleted: u64,
+    /// Copy sources it moves to an archive class within [`EXPIRES_SOON`]
+    /// (or that are due): a copy of one needs a restore first.
+    archived: u64,
 }
 
 /// Counts, per enabled rule, what it does to the versions a plan needs.
@@ -214,6 +217,11 @@ impl Lifecycle {
                     tally.earliest = Some(tally.earliest.map_or(at, |e| e.min(at)));
                 }
             }
+            if let (Some((days, _)), false) = (&rule.noncurrent_transition, v.made_current) {
+                if lifecycle_day(v.noncurrent_since, *days) <= self.now + EXPIRES_SOON {
+                    tally.archived += 1;
+                }
+            }
             // What the plan makes current: this version itself, or (for a
             // copy source) the copy, written now.
             let written = if v.made_current { v.mtime } else { self.now };
@@ -250,7 +258,7 @@ impl Lifecycle {
             "suspend the rule while you work (console: Management > Lifecycle rules > Disable; or aws s3api get-bucket-lifecycle-configuration --bucket {bucket}, set \"Status\": \"Disabled\", put-bucket-lifecycle-configuration), then apply"
         );
         let mut details = Vec::new();
-        let (mut soon, mut later, mut redeleted) = (0, 0, 0);
+        let (mut soon, mut later, mut redeleted, mut archived) = (0, 0, 0, 0);
         for (rule, tally) in self.rules.iter().zip(&self.tallies) {
             let id = if rule.id.is_empty() {
                 "(no id)"
@@ -284,6 +292,14 @@ impl Lifecycle {
                     tally.redeleted
                 ));
             }
+            if tally.archived > 0 {
+                if let Some((days, class)) = &rule.noncurrent_transition {
+                    details.push(format!(
+                        "rule {id:?} ({scope}) moves noncurrent versions to {class} {days} days after they were replaced: {} versions the plan copies are there within 2 days (or due)",
+                        tally.archived
+                    ));
+                }
+            }
             if plan.is_none() && rule.noncurrent_days.is_some() {
                 details.push(format!(
                     "rule {id:?} ({scope}) expires noncurrent versions {} days after they were replaced{}",
@@ -296,6 +312,7 @@ impl Lifecycle {
             soon += tally.soon;
             later += tally.later;
             redeleted += tally.redeleted;
+            archived += tally.archived;
         }
         let finding = if soon + redeleted > 0 {
             // Either way the plan's result does not hold: what it needs is
@@ -309,14 +326,19 @@ impl Lifecycle {
                 said.push(format!("{redeleted} keys the plan makes current again (copied back, undeleted, rolled back or fallen back to) are past a rule's expiration of current versions: its next run deletes them again (a new delete marker), so those keys would not stay as the plan leaves them"));
             }
             Finding::new("lifecycle", Level::Block, soon + redeleted, said.join("; ")).fix(disable)
-        } else if later > 0 {
+        } else if later + archived > 0 {
+            let mut said = Vec::new();
+            if later > 0 {
+                said.push(format!("{later} needed versions expire within 30 days"));
+            }
+            if archived > 0 {
+                said.push(format!("{archived} versions the plan copies move to an archive class within 2 days (or are due): a copy of an archived version waits for its restore (hours; apply asks for it)"));
+            }
             Finding::new(
                 "lifecycle",
                 Level::Warn,
-                later,
-                format!(
-                    "lifecycle rules touch the plan: {later} needed versions expire within 30 days"
-                ),
+                later + archived,
+                format!("lifecycle rules touch the plan: {}", said.join("; ")),
             )
             .fix(format!("apply soon, or {disable}"))
         } else if plan.is_none() && self.rules.iter().any(|r| r.noncurrent_days.is_some()) {
@@ -1018,6 +1040,31 @@ mod tests {
             "{:?}",
             f.details
         );
+    }
+
+    #[test]
+    fn copy_sources_a_rule_archives_within_two_days_are_a_warning() {
+        let now = 1000 * DAY;
+        let mut s = settings();
+        s.lifecycle = Ok(vec![LifecycleRule {
+            id: "cold".into(),
+            enabled: true,
+            noncurrent_transition: Some((30, "GLACIER".into())),
+            ..LifecycleRule::default()
+        }]);
+        let mut l = Lifecycle::new(&s, now);
+        // Replaced 29.5 days ago: archived tomorrow; 10 days ago: not yet.
+        l.add(&needed("a", now - 29 * DAY - DAY / 2, 0));
+        l.add(&needed("b", now - 10 * DAY, 0));
+        // Made current by the plan: never archived as noncurrent.
+        l.add(&NeededVersion {
+            made_current: true,
+            ..needed("c", now - 40 * DAY, 0)
+        });
+        let f = l.finding("b", &s, Some(&PlanShape::default()));
+        assert_eq!((f.level, f.count), (Level::Warn, 1), "{f:?}");
+        assert!(f.summary.contains("archive class"), "{}", f.summary);
+        assert!(f.details[0].contains("GLACIER"), "{:?}", f.details);
     }
 
     #[test]

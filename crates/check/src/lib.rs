@@ -197,8 +197,10 @@ pub async fn check(
         }
     }
 
+    // The deletes of a plan that acts elsewhere (the undo of an `--into`)
+    // land in the destination: its own Object Lock is judged there.
     let (locked, deletes_checked, unchecked) = match (plan, &settings.object_lock) {
-        (Some((catalog, p)), Ok(Some(_))) => {
+        (Some((catalog, p)), Ok(Some(_))) if p.into.is_none() => {
             locked_versions(s3, catalog, bucket, p.id, now).await?
         }
         _ => (Vec::new(), 0, None),
