@@ -9,8 +9,8 @@
 //! gradient limiter do:
 //!
 //! - Once per round (when as many answers as the limit have come back,
-//!   8 at least) the round's mean round trip is compared with the *floor*,
-//!   the lowest round mean seen. (It never creeps up on its own: a floor
+//!   8 at least) the round's median round trip is compared with the
+//!   *floor*, the lowest round median seen. (It never creeps up on its own: a floor
 //!   that followed a lasting queue would let the queue grow without end.
 //!   Only a limit pushed down to its minimum learns the floor anew, for a
 //!   path that really got slower.)
@@ -18,12 +18,14 @@
 //!   half of it was in flight during the round): the limit grows —
 //!   doubling at first (slow start), then by its square root a round.
 //! - Above it, requests queue somewhere: the limit shrinks by the ratio
-//!   (1.5 × floor / mean, at most halving), and growth is gentle from then on.
+//!   (1.5 × floor / median, at most halving, never below the 64 it
+//!   started at), and growth is gentle from then on.
 //!   Whether the queue is this process's CPU is told by its CPU time over
 //!   the round (`getrusage`): at 85 % of a core or more (apply's requests
 //!   are all made on one thread), it is.
-//! - More than 10 % of a round's answers transient errors (500s, timeouts,
-//!   resets): the limit shrinks by a fifth.
+//! - More than 10 % of the answers transient errors (500s, timeouts,
+//!   resets; smoothed over about 100 answers, so that one error in a
+//!   small round is no overload): the limit shrinks by a fifth.
 //!
 //! Throttling (503 SlowDown) is not this limit's business: it is a
 //! prefix's, and each partition's window in [`pacer`](crate::pacer) adapts
@@ -42,7 +44,7 @@ const INITIAL: f64 = 64.0;
 const MIN: f64 = 4.0;
 /// Answers a round takes at least.
 const MIN_ROUND: u32 = 8;
-/// How far above the floor a round's mean may be before it counts as queueing.
+/// How far above the floor a round's median may be before it counts as queueing.
 const TOLERANCE: f64 = 1.5;
 /// Share of transient errors in a round that cuts the limit.
 const ERRORS: f64 = 0.1;
@@ -94,7 +96,7 @@ pub struct Reading {
     /// run's tail, with fewer requests left than the limit, says nothing):
     /// where it settled.
     pub settled: (usize, Bound),
-    /// The lowest round trip seen (a round's mean), if judged yet.
+    /// The lowest round trip seen (a round's median), if judged yet.
     pub floor: Option<Duration>,
 }
 
@@ -119,6 +121,9 @@ pub(crate) struct State {
     bound: Bound,
     slow_start: bool,
     floor: Option<f64>,
+    /// The share of transient errors, smoothed over about 100 answers (a
+    /// round of 8 with one error is no overload).
+    errors: f64,
     round: Round,
     settled: (usize, Bound),
 }
@@ -127,7 +132,7 @@ pub(crate) struct State {
 struct Round {
     answers: u32,
     errors: u32,
-    rtt_sum: f64,
+    rtts: Vec<f64>,
     busiest: usize,
     started: Instant,
     cpu: Option<Duration>,
@@ -138,7 +143,7 @@ impl Round {
         Round {
             answers: 0,
             errors: 0,
-            rtt_sum: 0.0,
+            rtts: Vec::new(),
             busiest: in_flight,
             started: Instant::now(),
             cpu: process_cpu(),
@@ -163,6 +168,7 @@ impl State {
             bound,
             slow_start: true,
             floor: None,
+            errors: 0.0,
             round: Round::new(0),
             settled: (limit as usize, bound),
         }
@@ -185,7 +191,7 @@ impl State {
             Answer::Throttled => return,
         };
         self.round.answers += 1;
-        self.round.rtt_sum += rtt.as_secs_f64();
+        self.round.rtts.push(rtt.as_secs_f64());
         if self.round.answers >= (self.limit as u32).max(MIN_ROUND) {
             self.judge();
         }
@@ -193,20 +199,29 @@ impl State {
 
     /// The end of a round: the limit moves (see the module documentation).
     fn judge(&mut self) {
-        let round = std::mem::replace(&mut self.round, Round::new(self.in_flight));
-        let mean = round.rtt_sum / f64::from(round.answers);
+        let mut round = std::mem::replace(&mut self.round, Round::new(self.in_flight));
+        // The round's median: round trips have long tails (a reset, a
+        // slow body), and one of them in a small round is no queue.
+        round.rtts.sort_unstable_by(f64::total_cmp);
+        let mean = round.rtts[round.rtts.len() / 2];
         let floor = match self.floor {
             Some(f) if self.limit > MIN => f.min(mean),
             _ => mean,
         };
         self.floor = Some(floor);
-        let errors = f64::from(round.errors) / f64::from(round.answers);
-        if errors > ERRORS {
+        let share = f64::from(round.errors) / f64::from(round.answers);
+        let weight = (f64::from(round.answers) / 100.0).min(1.0);
+        self.errors += weight * (share - self.errors);
+        if self.errors > ERRORS {
             self.limit *= 0.8;
             self.bound = Bound::Errors;
             self.slow_start = false;
         } else if mean > floor * TOLERANCE {
-            self.limit *= (floor * TOLERANCE / mean).max(0.5);
+            // Slower answers alone never take it below where it started
+            // (the fixed limit of old, safe everywhere): only errors do.
+            let start = INITIAL.min(self.max);
+            self.limit =
+                (self.limit * (floor * TOLERANCE / mean).max(0.5)).max(start.min(self.limit));
             self.slow_start = false;
             self.bound = match cpu_busy(&round) {
                 true => Bound::Cpu,

@@ -18,8 +18,7 @@
 //!   503 costs a few percent), and it grows by 5 % a round trip (see
 //!   [`growth`]); a round most of which was throttled cuts by all of it.
 //!   A throttled request keeps its place in the window while it backs
-//!   off, and once throttled a partition's attempts are paced too (see
-//!   `PrefixRate`). So a steady few percent of 503s, which real
+//!   off. So a steady few percent of 503s, which real
 //!   S3 sends at its limits and which retries absorb, keeps the window
 //!   open, while a storm closes it within a few round trips.
 //! - With `--max-rps`, requests start at most that many times a second.
@@ -239,7 +238,7 @@ impl Pacer {
                 None => window.enter().await,
             };
             let result = {
-                let _cap = self.paced(&window).await;
+                let _cap = self.limit.acquire().await;
                 if let Some(rate) = &self.rate {
                     rate.wait().await;
                 }
@@ -303,30 +302,6 @@ impl Pacer {
         }
     }
 
-    /// A place under the limit on all partitions, once the partition's
-    /// pace lets the attempt start. The pace is asked again once the place
-    /// is had: a request may wait there long, and its partition may have
-    /// been throttled meanwhile (the place is given back while it waits).
-    async fn paced(&self, window: &Window) -> crate::limit::Slot<'_> {
-        let mut reserved = window.lock().pace.reserve();
-        loop {
-            if let Some(at) = reserved {
-                tokio::time::sleep_until(at.into()).await;
-            }
-            let slot = self.limit.acquire().await;
-            if reserved.is_some() {
-                return slot;
-            }
-            match window.lock().pace.reserve() {
-                Some(at) if at > Instant::now() => {
-                    drop(slot);
-                    reserved = Some(at);
-                }
-                _ => return slot,
-            }
-        }
-    }
-
     /// A "slow down" for one part of an answer that succeeded as a whole
     /// (a key of a DeleteObjects request): the partition's window hears it.
     pub fn throttled_inside(&self, partition: &str) {
@@ -378,8 +353,6 @@ struct WindowState {
     busiest: usize,
     /// Smoothed fraction of throttled answers.
     alpha: f64,
-    /// Once throttled, attempts are paced too.
-    pace: PrefixRate,
 }
 
 impl WindowState {
@@ -394,7 +367,6 @@ impl WindowState {
             sending: 0,
             busiest: 0,
             alpha: 0.0,
-            pace: PrefixRate::new(),
         }
     }
 
@@ -416,7 +388,6 @@ impl WindowState {
     /// An answer, or a part of one (a key of a DeleteObjects request).
     fn heard(&mut self, signal: Signal) {
         self.answers += 1;
-        self.pace.heard(signal);
         match signal {
             Signal::Success => {
                 self.size = (self.size + growth(self.size) / self.size).min(self.max)
@@ -453,102 +424,6 @@ impl WindowState {
         self.throttled = 0;
         self.busiest = self.sending;
     }
-}
-
-/// How long a partition's rate is judged over.
-const RATE_INTERVAL: Duration = Duration::from_millis(100);
-
-/// A partition's pace in attempts a second, once S3 throttled it.
-///
-/// A window alone cannot hold a prefix under a ceiling in requests a
-/// second (S3's is per prefix, 3,500 writes a second): the attempts a
-/// window lets through grow as its answers get faster, and 503s are fast.
-/// So once throttled, a partition's attempts are also paced, as Amazon's
-/// SDKs do in their adaptive retry mode: every 100 ms with a 503 the rate
-/// becomes what S3 accepted a second, averaged over about the last second
-/// (a ceiling lets a burst through, which 100 ms alone would take for
-/// the rate), less half the share throttled;
-/// 100 ms without a 503 raise it by a tenth (and one). At a ceiling it
-/// settles just under it, with a few percent of the answers throttled.
-/// It stays within twice the attempts made, so that a rate the window
-/// made moot cannot grow out of reach.
-struct PrefixRate {
-    rate: Option<f64>,
-    /// Successes a second, averaged over about the last second.
-    accepted: Option<f64>,
-    next: Instant,
-    since: Instant,
-    answers: u32,
-    throttled: u32,
-    successes: u32,
-}
-
-impl PrefixRate {
-    fn new() -> PrefixRate {
-        PrefixRate {
-            rate: None,
-            accepted: None,
-            next: Instant::now(),
-            since: Instant::now(),
-            answers: 0,
-            throttled: 0,
-            successes: 0,
-        }
-    }
-
-    fn heard(&mut self, signal: Signal) {
-        self.answers += 1;
-        match signal {
-            Signal::Success => self.successes += 1,
-            Signal::Throttled => self.throttled += 1,
-            Signal::Other => {}
-        }
-        let elapsed = self.since.elapsed();
-        if elapsed >= RATE_INTERVAL {
-            let seconds = elapsed.as_secs_f64();
-            let now = f64::from(self.successes) / seconds;
-            let weight = seconds.min(1.0);
-            let accepted = match self.accepted {
-                Some(a) => a + weight * (now - a),
-                None => now,
-            };
-            self.accepted = Some(accepted);
-            self.rate = next_rate(self.rate, seconds, self.answers, self.throttled, accepted);
-            self.since = Instant::now();
-            (self.answers, self.throttled, self.successes) = (0, 0, 0);
-        }
-    }
-
-    /// A start for the next attempt: `None` while the partition is not
-    /// paced, else when it may start (now, or later).
-    fn reserve(&mut self) -> Option<Instant> {
-        let rate = self.rate?;
-        let at = self.next.max(Instant::now());
-        self.next = at + Duration::from_secs_f64(1.0 / rate);
-        Some(at)
-    }
-}
-
-/// The rate after an interval of `seconds` with these answers, S3 having
-/// accepted `accepted` a second over about the last second (see [`PrefixRate`]).
-fn next_rate(
-    rate: Option<f64>,
-    seconds: f64,
-    answers: u32,
-    throttled: u32,
-    accepted: f64,
-) -> Option<f64> {
-    let attempted = f64::from(answers) / seconds;
-    let next = match (rate, throttled > 0) {
-        (None, false) => return None,
-        (Some(r), false) => r * 1.1 + 1.0,
-        (_, true) if accepted <= 0.0 => rate.unwrap_or(attempted) / 2.0,
-        (_, true) => {
-            let share = f64::from(throttled) / f64::from(answers);
-            accepted * (1.0 - share / 2.0)
-        }
-    };
-    Some(next.min(2.0 * attempted).max(1.0))
 }
 
 impl Places for WindowState {
@@ -738,23 +613,6 @@ mod tests {
         assert!(pacer
             .retry_delay(&S3Error::for_test(ErrorKind::Transient), TRANSIENT_RETRIES)
             .is_none());
-    }
-
-    #[test]
-    fn a_throttled_prefix_is_paced_at_what_s3_accepted() {
-        // Unthrottled: no pace.
-        assert_eq!(next_rate(None, 0.1, 50, 0, 500.0), None);
-        // 20 of 100 answers throttled in 100 ms, 800 a second accepted:
-        // that less a tenth.
-        let r = next_rate(None, 0.1, 100, 20, 800.0).unwrap();
-        assert!((r - 720.0).abs() < 1e-6, "{r}");
-        // Clean: a tenth more, within twice the attempts.
-        let r = next_rate(Some(100.0), 0.1, 10, 0, 100.0).unwrap();
-        assert!((r - 111.0).abs() < 1e-9, "{r}");
-        assert_eq!(next_rate(Some(1000.0), 0.1, 10, 0, 100.0), Some(200.0));
-        // None accepted: halved; never below one a second.
-        assert_eq!(next_rate(Some(100.0), 0.1, 10, 10, 0.0), Some(50.0));
-        assert_eq!(next_rate(Some(1.0), 1.0, 1, 1, 0.0), Some(1.0));
     }
 
     #[test]
