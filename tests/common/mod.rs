@@ -680,7 +680,12 @@ pub fn s3rewind_at(server: &Server, catalog: &Path, args: &[&str]) -> Output {
 /// The same, asserting it succeeded; returns stdout.
 #[track_caller]
 pub fn s3rewind_at_ok(server: &Server, catalog: &Path, args: &[&str]) -> String {
-    let out = s3rewind_at(server, catalog, args);
+    succeeded(s3rewind_at(server, catalog, args), args)
+}
+
+/// `out`'s stdout, once it is seen that the run succeeded.
+#[track_caller]
+fn succeeded(out: Output, args: &[&str]) -> String {
     assert!(
         out.status.success(),
         "s3rewind {args:?} failed ({}):\nstdout:\n{}\nstderr:\n{}",
@@ -702,15 +707,7 @@ pub fn s3rewind(catalog: &Path, args: &[&str]) -> Output {
 /// Runs s3rewind and asserts it succeeded; returns stdout.
 #[track_caller]
 pub fn s3rewind_ok(catalog: &Path, args: &[&str]) -> String {
-    let out = s3rewind(catalog, args);
-    assert!(
-        out.status.success(),
-        "s3rewind {args:?} failed ({}):\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    succeeded(s3rewind(catalog, args), args)
 }
 
 /// Runs s3rewind and asserts it failed; returns stderr.

@@ -10,6 +10,8 @@ use tokio::sync::Notify;
 pub(crate) trait Places {
     fn taken(&mut self) -> &mut usize;
     fn places(&self) -> usize;
+    /// A place was just taken (under the same lock).
+    fn entered(&mut self) {}
 }
 
 pub(crate) struct Gate<S> {
@@ -58,6 +60,7 @@ impl<S: Places> Gate<S> {
                 let places = s.places().max(1);
                 if *s.taken() < places {
                     *s.taken() += 1;
+                    s.entered();
                     return Pass(self);
                 }
             }

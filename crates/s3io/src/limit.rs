@@ -284,6 +284,10 @@ impl Places for State {
     fn places(&self) -> usize {
         self.limit()
     }
+
+    fn entered(&mut self) {
+        self.round.busiest = self.round.busiest.max(self.in_flight);
+    }
 }
 
 impl Limit {
@@ -292,11 +296,7 @@ impl Limit {
     }
 
     pub(crate) async fn acquire(&self) -> Slot<'_> {
-        let slot = self.0.enter().await;
-        let mut s = self.0.lock();
-        s.round.busiest = s.round.busiest.max(s.in_flight);
-        drop(s);
-        slot
+        self.0.enter().await
     }
 
     pub(crate) fn answered(&self, answer: Answer) {

@@ -182,11 +182,6 @@ impl Pacer {
         self.limit.in_flight()
     }
 
-    /// The window of `partition` (requests it may have in flight), for progress.
-    pub fn window(&self, partition: &str) -> usize {
-        self.partition(partition).lock().limit()
-    }
-
     /// The smallest window of any partition, for progress.
     pub fn narrowest_window(&self) -> usize {
         let windows = self.windows.lock().expect("not poisoned");

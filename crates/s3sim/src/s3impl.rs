@@ -1752,19 +1752,7 @@ impl s3s::S3 for Sim {
                 ))
             }
         };
-        let url = i
-            .encoding_type
-            .as_ref()
-            .is_some_and(|e| e.as_str() == "url");
-        let enc = |s: &str| {
-            if url {
-                let mut out = String::new();
-                crate::xml::url_encode_into(&mut out, s);
-                out
-            } else {
-                s.to_owned()
-            }
-        };
+        let enc = crate::xml::listed_as(i.encoding_type.as_ref());
         let prefix = i.prefix.clone().unwrap_or_default();
         let page = self.store.list_uploads(
             &bucket,
@@ -1867,19 +1855,7 @@ impl s3s::S3 for Sim {
         self.count(Op::ListObjectsV2);
         let i = req.input;
         let bucket = self.store.bucket(&i.bucket).map_err(map_err)?;
-        let url = i
-            .encoding_type
-            .as_ref()
-            .is_some_and(|e| e.as_str() == "url");
-        let enc = |s: &str| {
-            if url {
-                let mut out = String::new();
-                crate::xml::url_encode_into(&mut out, s);
-                out
-            } else {
-                s.to_owned()
-            }
-        };
+        let enc = crate::xml::listed_as(i.encoding_type.as_ref());
         let max_keys = i.max_keys.unwrap_or(1000).clamp(0, 1000) as usize;
         let prefix = i.prefix.clone().unwrap_or_default();
         // Our continuation token is the last key, hex-encoded.

@@ -48,6 +48,20 @@ pub fn carries(s: &str) -> bool {
     })
 }
 
+/// A listing's keys as its `EncodingType` asks: URL-encoded for `url`,
+/// as they are otherwise (s3s escapes them for XML).
+pub fn listed_as(encoding_type: Option<&s3s::dto::EncodingType>) -> impl Fn(&str) -> String + Copy {
+    let url = encoding_type.is_some_and(|e| e.as_str() == "url");
+    move |s: &str| {
+        let mut out = String::new();
+        match url {
+            true => url_encode_into(&mut out, s),
+            false => out.push_str(s),
+        }
+        out
+    }
+}
+
 /// Appends `s` URL-encoded the way S3 does for `EncodingType=url`.
 pub fn url_encode_into(out: &mut String, s: &str) {
     for &b in s.as_bytes() {
